@@ -1,0 +1,60 @@
+// Protocol knobs of one memberlist, named and defaulted as in the reference's Config
+// (../shared/reference/memberlist-protocol.md §1.3). Transport knobs live in runtime::Options.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "core/types.h"
+
+namespace memberlist::core {
+
+using namespace std::chrono_literals;
+
+struct Config {
+  std::string name;                    // unique node name (required)
+  Address advertise;                   // address peers reach us at (set by the driver)
+
+  uint8_t protocol_version = 2;        // in [kProtocolVersionMin, kProtocolVersionMax]
+  uint8_t delegate_protocol_version = 0;
+  uint8_t delegate_protocol_min = 0;
+  uint8_t delegate_protocol_max = 0;
+
+  Duration tcp_timeout = 10s;          // stream dial + I/O deadline
+  int indirect_checks = 3;
+  int retransmit_mult = 4;
+  int suspicion_mult = 4;
+  int suspicion_max_timeout_mult = 6;  // 1 = no Lifeguard suspicion acceleration
+  Duration push_pull_interval = 30s;   // 0 disables periodic push/pull
+  Duration probe_interval = 1s;        // 0 disables probing
+  Duration probe_timeout = 500ms;
+  bool disable_tcp_pings = false;
+  std::function<bool(std::string_view node)> disable_tcp_pings_for_node;  // optional
+  int awareness_max_multiplier = 8;    // 1 = no Lifeguard health awareness
+  Duration gossip_interval = 200ms;    // 0 disables gossip
+  int gossip_nodes = 3;
+  Duration gossip_to_the_dead_time = 30s;
+  size_t udp_buffer_size = 1400;       // piggyback budget per datagram
+  Duration dead_node_reclaim_time = 0s;  // 0 = a dead node's name never moves address
+
+  Bytes meta;                          // local node metadata
+  size_t meta_max_size = 512;
+
+  uint64_t seed = 0;                   // randomness (shuffles, fan-out, staggers) comes from here
+
+  // Log sink; the core formats messages, the driver routes them. Optional.
+  std::function<void(LogLevel, std::string_view)> log;
+
+  static Config lan();
+  static Config wan();
+  static Config local();
+
+  Vsn vsn() const;
+  // Range checks of every knob; the message names the knob.
+  Status validate() const;
+};
+
+}  // namespace memberlist::core

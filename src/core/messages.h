@@ -1,0 +1,86 @@
+// Protocol messages as plain C++ values. Codecs (src/wire) turn them into bytes and back;
+// the core only ever sees these structs, so a second codec (msgpack) is a second
+// implementation of core::Codec, not a fork of the core.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "core/types.h"
+
+namespace memberlist::core {
+
+struct Ping {
+  uint32_t seq = 0;
+  std::string node;            // target name; empty = whoever is there
+  Address source;              // where to send the ack (empty: the packet's source)
+  std::string source_node;
+};
+
+struct IndirectPing {
+  uint32_t seq = 0;
+  Address target;
+  std::string node;            // target name
+  bool nack = false;           // ask the helper to send a nack if the target stays silent
+  Address source;
+  std::string source_node;
+};
+
+struct Ack {
+  uint32_t seq = 0;
+  Bytes payload;
+};
+
+struct Nack {
+  uint32_t seq = 0;
+};
+
+struct Suspect {
+  uint32_t incarnation = 0;
+  std::string node;
+  std::string from;
+};
+
+struct Alive {
+  uint32_t incarnation = 0;
+  std::string node;
+  Address addr;
+  Bytes meta;
+  Vsn vsn;
+};
+
+struct Dead {
+  uint32_t incarnation = 0;
+  std::string node;
+  std::string from;            // == node: graceful leave
+};
+
+struct PushNodeState {
+  std::string name;
+  Address addr;
+  Bytes meta;
+  uint32_t incarnation = 0;
+  NodeState state = NodeState::Alive;
+  Vsn vsn;
+};
+
+struct PushPull {
+  bool join = false;
+  std::vector<PushNodeState> nodes;
+  Bytes user_state;
+};
+
+struct UserMsg {
+  Bytes payload;
+};
+
+struct ErrResp {
+  std::string error;
+};
+
+using Message = std::variant<Ping, IndirectPing, Ack, Nack, Suspect, Alive, Dead, PushPull,
+                             UserMsg, ErrResp>;
+
+}  // namespace memberlist::core
