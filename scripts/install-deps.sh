@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the build, the tests and the bindings need.
+# Safe to run again: apt skips what is already installed. Needs root (or sudo).
+set -euo pipefail
+
+packages=(
+  # C++ build
+  cmake g++ make pkg-config
+  libboost-dev libflatbuffers-dev flatbuffers-compiler libspdlog-dev libfmt-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # fuzzing and sanitizers (clang's libFuzzer runtime)
+  clang-14 libclang-rt-14-dev
+  # bindings: Go (cgo), bindgen for Rust's raw layer, libclang for the C# generator
+  golang-go bindgen python3-clang-14
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+[ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 "${missing[@]}"
