@@ -52,6 +52,7 @@ struct Stats {
   uint64_t probes = 0, probe_failures = 0, suspicions = 0, refutes = 0;
   uint64_t degraded_probes = 0, degraded_timeouts = 0;
   uint64_t bad_messages = 0;  // malformed or unexpected input dropped
+  uint64_t conflicts = 0;     // alive messages ignored: same name, another address
   size_t broadcast_queue = 0;
 };
 
