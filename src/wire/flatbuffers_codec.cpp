@@ -31,7 +31,7 @@ constexpr size_t kMaxPushNodes = size_t{1} << 20;
 constexpr flatbuffers::uoffset_t kMaxDepth = 16;
 constexpr flatbuffers::uoffset_t kMaxTables = kMaxPushNodes + 64;
 // What pack() adds; derived in pack() below and checked by tests/wire.
-constexpr size_t kPackHeaderOverhead = 59;
+constexpr size_t kPackHeaderOverhead = 56;
 constexpr size_t kPackPartOverhead = 7;
 constexpr size_t kPackMaxParts = 255;
 
@@ -352,11 +352,11 @@ class FlatBuffersCodec final : public core::Codec {
   }
 
   // Size of the result, in the order the builder writes it (back to front):
-  //   data vector: D bytes + length 4 + up to 3 padding before it,
-  //     where D = the parts, each but the last padded to kPartAlign (<= 3 bytes each);
+  //   data vector: D bytes padded to 4 + length 4, where D = the parts, each but the
+  //     last padded to kPartAlign, so padded D <= sum(parts) + 3 n;
   //   ends vector: 4 n + length 4;
   //   Compound table 12 + vtable 8; Envelope table 12 + vtable 8; identifier 4 + root 4.
-  // Total <= sum(parts) + 56 + 3 + 7 n (the last part's padding slot is unused).
+  // Total <= sum(parts) + 56 + 7 n, reached when every part size is 1 mod 4.
   Bytes pack(const std::vector<Bytes>& parts) const override {
     if (parts.size() == 1) return parts.front();
     size_t data_size = 0;
