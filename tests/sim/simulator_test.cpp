@@ -1,0 +1,400 @@
+// Protocol behaviour of many cores in virtual time, through the real codec and framing.
+// Bounds are computed from the configuration with the reference's formulas
+// (shared/reference/memberlist-protocol.md §3.1, §3.5).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <set>
+#include <tuple>
+
+#include "core/codec.h"
+#include "sim/simulator.h"
+
+namespace memberlist::sim {
+namespace {
+
+using namespace std::chrono_literals;
+using core::Config;
+using core::NodeState;
+
+std::vector<NodeId> ids(NodeId from, NodeId to) {
+  std::vector<NodeId> v;
+  for (NodeId i = from; i < to; ++i) v.push_back(i);
+  return v;
+}
+
+double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
+// The reference's suspicionTimeout (§3.1): mult * max(1, log10(max(1, n))) * interval, the
+// log factor truncated to milliseconds.
+Duration suspicion_min(const Config& c, size_t n) {
+  double f = std::max(1.0, std::log10(std::max<double>(1.0, double(n))));
+  auto ms = int64_t(std::floor(f * 1000.0));
+  return Duration{c.suspicion_mult * ms * c.probe_interval.count() / 1000};
+}
+
+int retransmit_limit(const Config& c, size_t n) {
+  return c.retransmit_mult * int(std::ceil(std::log10(double(n) + 1.0)));
+}
+
+// Adds n nodes; node i>0 joins node 0 at i*stagger. Returns when every node sees every
+// node alive (or fails the test at `deadline`), with the virtual time it took.
+std::optional<Instant> form_cluster(Simulator& sim, size_t n, const Config& base,
+                                    Duration stagger, Duration deadline) {
+  Instant start = sim.now();
+  for (size_t i = 0; i < n; ++i) {
+    NodeId id = sim.add_node(base);
+    if (id == 0) continue;
+    sim.at(start + stagger * int64_t(i), [&sim, id] { sim.join(id, 0); });
+  }
+  auto everyone = ids(0, NodeId(n));
+  auto done = sim.run_until(
+      [&] {
+        for (NodeId i : everyone) {
+          if (sim.core(i).stats().alive != n) return false;
+        }
+        return sim.all_see(everyone, everyone, NodeState::Alive);
+      },
+      start + deadline, 250ms);
+  for (NodeId i = 1; i < n; ++i) {
+    auto r = sim.join_result(i);
+    EXPECT_TRUE(r && r->ok()) << "join of node " << i << ": " << (r ? r->message : "pending");
+  }
+  return done;
+}
+
+size_t count_events(const Simulator& sim, const std::string& node, NodeState state) {
+  return size_t(std::count_if(sim.events().begin(), sim.events().end(), [&](const auto& e) {
+    return e.node == node && e.state == state;
+  }));
+}
+
+// ---- determinism ---------------------------------------------------------------------------
+
+std::tuple<uint64_t, size_t, uint64_t> lossy_run(uint64_t seed) {
+  Options o;
+  o.seed = seed;
+  o.link = LinkModel{0.05, 1ms, 4ms};
+  Simulator sim(o);
+  form_cluster(sim, 16, Config::lan(), 50ms, 60s);
+  sim.crash(5);
+  sim.run_for(30s);
+  return {sim.trace_hash(), sim.events().size(), sim.events_executed()};
+}
+
+TEST(Simulator, SameSeedSameTraceOtherSeedOtherTrace) {
+  auto a = lossy_run(1234);
+  auto b = lossy_run(1234);
+  auto c = lossy_run(1235);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(std::get<0>(a), std::get<0>(c));
+  std::printf("trace hash seed 1234: %016llx (%llu events), seed 1235: %016llx\n",
+              (unsigned long long)std::get<0>(a), (unsigned long long)std::get<2>(a),
+              (unsigned long long)std::get<0>(c));
+}
+
+TEST(Simulator, StreamsAndPacketsUseTheWire) {
+  Simulator sim;
+  ASSERT_TRUE(form_cluster(sim, 3, Config::lan(), 10ms, 30s));
+  for (NodeId i = 0; i < 3; ++i) {
+    const auto& c = sim.counters(i);
+    EXPECT_GT(c.packets_sent, 0u);
+    EXPECT_GT(c.bytes_received, 0u);
+    EXPECT_EQ(c.bad_frames, 0u);
+    EXPECT_EQ(sim.core(i).stats().bad_messages, 0u);
+  }
+  EXPECT_GE(sim.counters(1).streams_opened, 1u);  // the join push/pull
+  EXPECT_EQ(sim.state_seen(1, 2), NodeState::Alive);
+  EXPECT_EQ(Simulator::address_of(0).to_string(), "10.0.0.1:7946");
+  EXPECT_EQ(Simulator::address_of(299).to_string(), "10.0.1.44:7946");
+}
+
+TEST(Simulator, JoinToCrashedSeedFailsAtDeadline) {
+  Simulator sim;
+  Config c = Config::lan();
+  NodeId a = sim.add_node(c), b = sim.add_node(c);
+  sim.crash(a);
+  sim.join(b, a);
+  sim.run_for(c.tcp_timeout - 1ms);
+  EXPECT_FALSE(sim.join_result(b).has_value());
+  sim.run_for(2ms);
+  ASSERT_TRUE(sim.join_result(b).has_value());
+  EXPECT_FALSE(sim.join_result(b)->ok());
+}
+
+// ---- convergence -----------------------------------------------------------------------------
+
+TEST(Simulator, ThousandNodesConverge) {
+  Options o;
+  o.seed = 2024;
+  o.record_events = false;
+  Simulator sim(o);
+  const size_t n = 1000;
+  auto wall = std::chrono::steady_clock::now();
+  // Joins spread over 10 s, as a fleet coming up; 5 virtual minutes is far beyond what
+  // gossip needs (each alive is retransmitted 4*ceil(log10(1001)) = 16 times per node).
+  auto done = form_cluster(sim, n, Config::lan(), 10ms, 300s);
+  double wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall).count();
+  ASSERT_TRUE(done) << "not converged after 300 s of virtual time";
+  uint64_t pkts = 0, bytes = 0;
+  for (NodeId i = 0; i < n; ++i) {
+    pkts += sim.counters(i).packets_sent;
+    bytes += sim.counters(i).bytes_sent;
+  }
+  std::printf("1000 nodes (LAN) converged after %.1f s of virtual time (joins over 10 s); "
+              "%llu packets, %.1f MB; %.1f s wall\n",
+              seconds(*done), (unsigned long long)pkts, double(bytes) / 1e6, wall_s);
+}
+
+// ---- failure detection -------------------------------------------------------------------------
+
+TEST(Simulator, CrashedNodeDeclaredDeadWithinBound) {
+  Options o;
+  o.seed = 77;
+  Simulator sim(o);
+  const size_t n = 100;
+  const Config c = Config::lan();
+  ASSERT_TRUE(form_cluster(sim, n, c, 20ms, 120s));
+  const NodeId victim = 42;
+  sim.crash(victim);
+  Instant crashed_at = sim.now();
+  auto others = ids(0, NodeId(n));
+  others.erase(others.begin() + victim);
+
+  // The bound, from the configuration (memberlist-protocol.md §3.3, §3.5, §3.6):
+  //  - detection: 99 nodes each probe one node per probe interval in a shuffled round robin,
+  //    so some node probes the victim within a few intervals (3 is generous at n=100, where
+  //    ~63% of intervals already contain a probe of it);
+  //  - that probe fails after its full window (direct timeout + indirect wait), one interval;
+  //  - the accuser's suspicion timer runs at most max = suspicion_max_timeout_mult * min,
+  //    min = suspicion_mult * log10(n) * probe_interval (confirmations only shorten it);
+  //  - the dead broadcast reaches everybody within retransmit_limit gossip rounds
+  //    (epidemic spread with fan-out gossip_nodes takes ~log(n) rounds; each node forwards
+  //    a message retransmit_limit times).
+  const Duration smin = suspicion_min(c, n);
+  const Duration smax = smin * c.suspicion_max_timeout_mult;
+  const Duration bound = 3 * c.probe_interval + c.probe_interval + smax +
+                         c.gossip_interval * retransmit_limit(c, n);
+  auto done = sim.run_until([&] { return sim.all_see(others, {victim}, NodeState::Dead); },
+                            crashed_at + bound, 100ms);
+  ASSERT_TRUE(done) << "not every node saw the crash within " << seconds(bound) << " s";
+  std::printf("crash of 1 of %zu nodes seen as dead by all after %.1f s (bound %.1f s: "
+              "suspicion min %.1f s, max %.1f s)\n",
+              n, seconds(*done - crashed_at), seconds(bound), seconds(smin), seconds(smax));
+  // Nobody else died on the way.
+  for (NodeId i : others) EXPECT_EQ(count_events(sim, sim.name(i), NodeState::Dead), 0u);
+}
+
+TEST(Simulator, SuspectedLiveNodeRefutesAndStaysAlive) {
+  Options o;
+  o.seed = 99;
+  Simulator sim(o);
+  const size_t n = 20;
+  const Config c = Config::lan();
+  ASSERT_TRUE(form_cluster(sim, n, c, 20ms, 60s));
+  const NodeId x = 7;
+  const uint32_t inc_before = sim.core(x).local_node().incarnation;
+  auto all = ids(0, NodeId(n));
+  auto others = all;
+  others.erase(others.begin() + x);
+
+  // Cut x off long enough for probes of it to fail (a probe's window is one interval), but
+  // shorter than the smallest suspicion timeout, so nobody may declare it dead.
+  const Duration smin = suspicion_min(c, n);
+  sim.partition({{x}});
+  bool suspected = sim.run_until(
+      [&] {
+        for (NodeId i : others) {
+          if (sim.state_seen(i, x) == NodeState::Suspect) return true;
+        }
+        return false;
+      },
+      sim.now() + smin / 2, 50ms).has_value();
+  ASSERT_TRUE(suspected) << "nobody suspected the isolated node within " << seconds(smin / 2)
+                         << " s";
+  sim.heal();
+  auto back = sim.run_until([&] { return sim.all_see(all, all, NodeState::Alive); },
+                            sim.now() + 30s, 100ms);
+  ASSERT_TRUE(back) << "the suspected node was not alive everywhere after 30 s";
+  const uint32_t inc_after = sim.core(x).local_node().incarnation;
+  EXPECT_GT(inc_after, inc_before) << "no refutation";
+  EXPECT_GE(sim.core(x).stats().refutes, 1u);
+  for (NodeId i : all) {
+    for (const auto& info : sim.core(i).all_nodes()) {
+      if (info.name == sim.name(x)) {
+        EXPECT_GE(info.incarnation, inc_after);
+      }
+    }
+  }
+  // And it stays: a minute later it is still alive everywhere, never declared dead.
+  sim.run_for(60s);
+  EXPECT_TRUE(sim.all_see(all, {x}, NodeState::Alive));
+  EXPECT_EQ(count_events(sim, sim.name(x), NodeState::Dead), 0u);
+}
+
+TEST(Simulator, TenPercentLossNoFalseDeaths) {
+  Options o;
+  o.seed = 31337;
+  Simulator sim(o);
+  const size_t n = 100;
+  ASSERT_TRUE(form_cluster(sim, n, Config::lan(), 20ms, 120s));
+  sim.set_default_link(LinkModel{0.10, 1ms, 2ms});
+  auto all = ids(0, NodeId(n));
+  size_t events_before = sim.events().size();
+  sim.run_for(600s);
+  size_t deaths = 0;
+  for (size_t i = events_before; i < sim.events().size(); ++i) {
+    const auto& e = sim.events()[i];
+    if (e.state == NodeState::Dead || e.state == NodeState::Left) {
+      ++deaths;
+      ADD_FAILURE() << sim.name(e.observer) << " declared " << e.node << " "
+                    << core::to_string(e.state) << " at " << seconds(e.at) << " s";
+      if (deaths > 10) break;
+    }
+  }
+  uint64_t suspicions = 0, refutes = 0, lost = 0, sent = 0;
+  for (NodeId i : all) {
+    suspicions += sim.core(i).stats().suspicions;
+    refutes += sim.core(i).stats().refutes;
+    lost += sim.counters(i).packets_lost;
+    sent += sim.counters(i).packets_sent;
+  }
+  std::printf("10%% loss, 100 nodes, 600 s: %zu deaths, %llu suspicions, %llu refutes, "
+              "%.1f%% of %llu packets lost\n",
+              deaths, (unsigned long long)suspicions, (unsigned long long)refutes,
+              100.0 * double(lost) / double(sent), (unsigned long long)sent);
+  EXPECT_NEAR(double(lost) / double(sent), 0.10, 0.01);
+  EXPECT_TRUE(sim.all_see(all, all, NodeState::Alive));
+}
+
+// ---- Lifeguard --------------------------------------------------------------------------------
+
+struct SlowRun {
+  size_t false_suspicions = 0;  // distinct (node, incarnation) the slow node accused
+  int max_health = 0;           // highest health score the slow node reached
+  size_t deaths = 0;
+};
+
+SlowRun run_with_slow_node(bool lifeguard) {
+  Options o;
+  o.seed = 4242;  // same seed for both runs
+  Simulator sim(o);
+  const size_t n = 16;
+  Config c = Config::lan();
+  if (!lifeguard) {
+    c.awareness_max_multiplier = 1;
+    c.suspicion_max_timeout_mult = 1;
+  }
+  EXPECT_TRUE(form_cluster(sim, n, c, 20ms, 60s));
+  const NodeId slow = 3;
+  const std::string slow_name = sim.name(slow);
+  // Every message reaches the slow node 1.5 probe intervals late: acks to its own probes
+  // (and the nacks of its helpers) come in after the probe window.
+  sim.set_slow(slow, c.probe_interval * 3 / 2);
+
+  // Count the suspect messages the slow node originates: decode every packet it sends.
+  auto codec = sim.codec();
+  std::set<std::pair<std::string, uint32_t>> accused;
+  sim.set_packet_tap([&](NodeId from, NodeId, std::span<const uint8_t> payload) {
+    if (from != slow) return;
+    std::vector<core::Message> msgs;
+    (void)codec->decode(payload, msgs);
+    for (const auto& m : msgs) {
+      if (auto* s = std::get_if<core::Suspect>(&m); s && s->from == slow_name) {
+        accused.emplace(s->node, s->incarnation);
+      }
+    }
+  });
+  SlowRun r;
+  Instant end = sim.now() + 180s;
+  size_t events_before = sim.events().size();
+  while (sim.now() < end) {
+    sim.run_for(100ms);
+    r.max_health = std::max(r.max_health, sim.core(slow).health_score());
+  }
+  r.false_suspicions = accused.size();
+  for (size_t i = events_before; i < sim.events().size(); ++i) {
+    if (sim.events()[i].state == NodeState::Dead) ++r.deaths;
+  }
+  return r;
+}
+
+TEST(Simulator, LifeguardSlowNodeCausesFewerFalseSuspicions) {
+  SlowRun with = run_with_slow_node(true);
+  SlowRun without = run_with_slow_node(false);
+  std::printf("slow node, 180 s: false suspicions it raised: %zu with Lifeguard (max health "
+              "score %d), %zu without; deaths %zu with, %zu without\n",
+              with.false_suspicions, with.max_health, without.false_suspicions, with.deaths,
+              without.deaths);
+  EXPECT_GT(with.max_health, 0) << "the slow node never noticed it was unhealthy";
+  EXPECT_EQ(without.max_health, 0);
+  EXPECT_GT(without.false_suspicions, 0u) << "scenario does not provoke false suspicions";
+  EXPECT_LT(with.false_suspicions, without.false_suspicions);
+}
+
+// ---- partitions and leave ---------------------------------------------------------------------
+
+TEST(Simulator, PartitionHealsWithinGossipToTheDeadWindow) {
+  Options o;
+  o.seed = 555;
+  Simulator sim(o);
+  const size_t n = 20;
+  const Config c = Config::lan();
+  ASSERT_TRUE(form_cluster(sim, n, c, 20ms, 60s));
+  auto left = ids(0, 10), right = ids(10, 20), all = ids(0, 20);
+  Instant split_at = sim.now();
+  sim.partition({left, right});
+  // Long enough for each side to declare the other dead (suspicion min at n=20 is ~5.2 s,
+  // every node of a side confirms), short of gossip_to_the_dead_time.
+  auto split = sim.run_until(
+      [&] { return sim.all_see(left, right, NodeState::Dead) && sim.all_see(right, left, NodeState::Dead); },
+      sim.now() + c.gossip_to_the_dead_time / 2, 250ms);
+  ASSERT_TRUE(split) << "the sides did not declare each other dead";
+  Instant healed_at = sim.now();
+  sim.heal();
+  // Dead peers are still gossiped to for gossip_to_the_dead_time after they died; the
+  // cluster must have merged again before they are forgotten.
+  auto merged = sim.run_until([&] { return sim.all_see(all, all, NodeState::Alive); },
+                              healed_at + c.gossip_to_the_dead_time, 250ms);
+  ASSERT_TRUE(merged) << "not merged " << seconds(c.gossip_to_the_dead_time)
+                      << " s after the heal";
+  std::printf("partition 10|10: sides saw each other dead after %.1f s; merged %.1f s after "
+              "the heal\n",
+              seconds(*split - split_at), seconds(*merged - healed_at));
+}
+
+TEST(Simulator, GracefulLeaveSeenAsLeftByAll) {
+  Options o;
+  o.seed = 808;
+  Simulator sim(o);
+  const size_t n = 20;
+  ASSERT_TRUE(form_cluster(sim, n, Config::lan(), 20ms, 60s));
+  const NodeId x = 11;
+  auto others = ids(0, NodeId(n));
+  others.erase(others.begin() + x);
+  ASSERT_TRUE(sim.leave(x).ok());
+  EXPECT_TRUE(sim.core(x).has_left());
+  auto done = sim.run_until([&] { return sim.all_see(others, {x}, NodeState::Left); },
+                            sim.now() + 10s, 50ms);
+  ASSERT_TRUE(done) << "not every node saw the leave";
+  EXPECT_TRUE(sim.core(x).leave_propagated());
+  EXPECT_EQ(count_events(sim, sim.name(x), NodeState::Dead), 0u);
+  size_t left_events = 0;
+  for (const auto& e : sim.events()) {
+    if (e.observer != x && e.node == sim.name(x) && e.state == NodeState::Left) {
+      EXPECT_EQ(e.type, core::EventType::Leave);
+      ++left_events;
+    }
+  }
+  EXPECT_EQ(left_events, n - 1) << "each other node emits one Leave event for it";
+  // The survivors stay healthy; the one that left is no longer listed as a member.
+  sim.run_for(30s);
+  EXPECT_TRUE(sim.all_see(others, others, NodeState::Alive));
+  for (NodeId i : others) EXPECT_EQ(sim.core(i).num_members(), n - 1);
+}
+
+}  // namespace
+}  // namespace memberlist::sim
