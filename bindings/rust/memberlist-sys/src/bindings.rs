@@ -33,26 +33,26 @@ pub const ML_LOG_WARN: u32 = 3;
 pub const ML_LOG_ERROR: u32 = 4;
 pub const ML_LOG_OFF: u32 = 5;
 pub const ML_CALLBACKS_VERSION: u32 = 1;
-pub type __uint8_t = ::std::os::raw::c_uchar;
-pub type __uint16_t = ::std::os::raw::c_ushort;
-pub type __int32_t = ::std::os::raw::c_int;
-pub type __uint32_t = ::std::os::raw::c_uint;
-pub type __uint64_t = ::std::os::raw::c_ulong;
+pub type __uint8_t = ::core::ffi::c_uchar;
+pub type __uint16_t = ::core::ffi::c_ushort;
+pub type __int32_t = ::core::ffi::c_int;
+pub type __uint32_t = ::core::ffi::c_uint;
+pub type __uint64_t = ::core::ffi::c_ulong;
 extern "C" {
     pub fn ml_version(major: *mut u32, minor: *mut u32, patch: *mut u32);
 }
 extern "C" {
-    pub fn ml_version_string() -> *const ::std::os::raw::c_char;
+    pub fn ml_version_string() -> *const ::core::ffi::c_char;
 }
 extern "C" {
     pub fn ml_abi_version() -> u32;
 }
 pub type ml_status = i32;
 extern "C" {
-    pub fn ml_status_str(status: ml_status) -> *const ::std::os::raw::c_char;
+    pub fn ml_status_str(status: ml_status) -> *const ::core::ffi::c_char;
 }
 extern "C" {
-    pub fn ml_last_error() -> *const ::std::os::raw::c_char;
+    pub fn ml_last_error() -> *const ::core::ffi::c_char;
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
@@ -80,13 +80,13 @@ pub struct ml_node_list {
     _unused: [u8; 0],
 }
 extern "C" {
-    pub fn ml_node_name(node: *const ml_node) -> *const ::std::os::raw::c_char;
+    pub fn ml_node_name(node: *const ml_node) -> *const ::core::ffi::c_char;
 }
 extern "C" {
-    pub fn ml_node_address(node: *const ml_node) -> *const ::std::os::raw::c_char;
+    pub fn ml_node_address(node: *const ml_node) -> *const ::core::ffi::c_char;
 }
 extern "C" {
-    pub fn ml_node_host(node: *const ml_node) -> *const ::std::os::raw::c_char;
+    pub fn ml_node_host(node: *const ml_node) -> *const ::core::ffi::c_char;
 }
 extern "C" {
     pub fn ml_node_port(node: *const ml_node) -> u16;
@@ -136,20 +136,20 @@ extern "C" {
 extern "C" {
     pub fn ml_config_set_name(
         config: *mut ml_config,
-        name: *const ::std::os::raw::c_char,
+        name: *const ::core::ffi::c_char,
     ) -> ml_status;
 }
 extern "C" {
-    pub fn ml_config_get_name(config: *const ml_config) -> *const ::std::os::raw::c_char;
+    pub fn ml_config_get_name(config: *const ml_config) -> *const ::core::ffi::c_char;
 }
 extern "C" {
     pub fn ml_config_set_bind_addr(
         config: *mut ml_config,
-        addr: *const ::std::os::raw::c_char,
+        addr: *const ::core::ffi::c_char,
     ) -> ml_status;
 }
 extern "C" {
-    pub fn ml_config_get_bind_addr(config: *const ml_config) -> *const ::std::os::raw::c_char;
+    pub fn ml_config_get_bind_addr(config: *const ml_config) -> *const ::core::ffi::c_char;
 }
 extern "C" {
     pub fn ml_config_set_bind_port(config: *mut ml_config, port: u16) -> ml_status;
@@ -160,11 +160,11 @@ extern "C" {
 extern "C" {
     pub fn ml_config_set_advertise_addr(
         config: *mut ml_config,
-        addr: *const ::std::os::raw::c_char,
+        addr: *const ::core::ffi::c_char,
     ) -> ml_status;
 }
 extern "C" {
-    pub fn ml_config_get_advertise_addr(config: *const ml_config) -> *const ::std::os::raw::c_char;
+    pub fn ml_config_get_advertise_addr(config: *const ml_config) -> *const ::core::ffi::c_char;
 }
 extern "C" {
     pub fn ml_config_set_advertise_port(config: *mut ml_config, port: u16) -> ml_status;
@@ -252,7 +252,7 @@ extern "C" {
 extern "C" {
     pub fn ml_config_disable_tcp_pings_for_node(
         config: *mut ml_config,
-        name: *const ::std::os::raw::c_char,
+        name: *const ::core::ffi::c_char,
     ) -> ml_status;
 }
 extern "C" {
@@ -335,7 +335,7 @@ pub struct ml_callbacks {
         unsafe extern "C" fn(
             user_data: *mut ::core::ffi::c_void,
             level: u32,
-            msg: *const ::std::os::raw::c_char,
+            msg: *const ::core::ffi::c_char,
             len: usize,
         ),
     >,
@@ -456,12 +456,12 @@ extern "C" {
     pub fn ml_memberlist_destroy(ml: *mut ml_memberlist);
 }
 extern "C" {
-    pub fn ml_memberlist_last_error(ml: *const ml_memberlist) -> *const ::std::os::raw::c_char;
+    pub fn ml_memberlist_last_error(ml: *const ml_memberlist) -> *const ::core::ffi::c_char;
 }
 extern "C" {
     pub fn ml_memberlist_join(
         ml: *mut ml_memberlist,
-        addresses: *const *const ::std::os::raw::c_char,
+        addresses: *const *const ::core::ffi::c_char,
         count: usize,
         joined: *mut u32,
     ) -> ml_status;
@@ -481,7 +481,7 @@ extern "C" {
 extern "C" {
     pub fn ml_memberlist_ping(
         ml: *mut ml_memberlist,
-        node_name: *const ::std::os::raw::c_char,
+        node_name: *const ::core::ffi::c_char,
         rtt_us: *mut u64,
     ) -> ml_status;
 }
