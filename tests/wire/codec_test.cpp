@@ -2,6 +2,8 @@
 #include <limits>
 #include <random>
 
+#include <gtest/gtest.h>
+
 #include "test_util.h"
 #include "wire/memberlist_generated.h"
 

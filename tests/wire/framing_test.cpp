@@ -1,6 +1,8 @@
 // Datagram and stream framing.
 #include <array>
 
+#include <gtest/gtest.h>
+
 #include "test_util.h"
 
 namespace memberlist::wire::test {

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <random>
 
+#include <gtest/gtest.h>
+
 #include "test_util.h"
 #include "wire/memberlist_generated.h"
 

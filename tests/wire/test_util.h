@@ -1,8 +1,6 @@
-// Helpers shared by the wire tests: message builders and field-by-field comparison
-// (core messages have no operator==).
+// Helpers shared by the wire tests and the fuzz targets (so no GoogleTest here): message
+// builders and field-by-field comparison (core messages have no operator==).
 #pragma once
-
-#include <gtest/gtest.h>
 
 #include <string>
 #include <vector>
