@@ -1,0 +1,283 @@
+package memberlist
+
+/*
+#include <stdlib.h>
+#include <memberlist.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"runtime"
+	"time"
+	"unsafe"
+)
+
+// LogLevel is the least severe level passed to the logger (LogTrace ... LogOff).
+type LogLevel int
+
+func (l LogLevel) String() string {
+	switch l {
+	case LogTrace:
+		return "TRACE"
+	case LogDebug:
+		return "DEBUG"
+	case LogInfo:
+		return "INFO"
+	case LogWarn:
+		return "WARN"
+	case LogError:
+		return "ERROR"
+	}
+	return "OFF"
+}
+
+// Config mirrors hashicorp/memberlist's Config; start from DefaultLANConfig,
+// DefaultWANConfig or DefaultLocalConfig and change fields. Create copies it.
+type Config struct {
+	Name          string // unique node name (default: the host name)
+	BindAddr      string // IPv4/IPv6 literal to bind to
+	BindPort      int    // 0 lets the system pick a port (see LocalNode)
+	AdvertiseAddr string // "" = derived from BindAddr
+	AdvertisePort int    // 0 = the bound port
+
+	ProtocolVersion         uint8
+	DelegateProtocolVersion uint8
+	DelegateProtocolMin     uint8
+	DelegateProtocolMax     uint8
+
+	TCPTimeout              time.Duration
+	IndirectChecks          int
+	RetransmitMult          int
+	SuspicionMult           int
+	SuspicionMaxTimeoutMult int
+	PushPullInterval        time.Duration // 0 disables push/pull
+	ProbeInterval           time.Duration // 0 disables probing
+	ProbeTimeout            time.Duration
+	DisableTcpPings         bool
+	DisableTcpPingsForNodes []string // (hashicorp: a func; here the names)
+	AwarenessMaxMultiplier  int
+	GossipInterval          time.Duration // 0 disables gossip
+	GossipNodes             int
+	GossipToTheDeadTime     time.Duration
+	UDPBufferSize           int
+	DeadNodeReclaimTime     time.Duration
+	HandoffQueueDepth       int
+	MetaMaxSize             int
+	Meta                    []byte // local node metadata (hashicorp: Delegate.NodeMeta)
+	Seed                    uint64 // 0 = random
+
+	Events    EventDelegate // may be nil
+	LogLevel  LogLevel
+	Logger    *log.Logger // takes precedence over LogOutput
+	LogOutput io.Writer   // both nil: the library prints WARN and above to stderr
+	Runtime   *Runtime    // nil: the process-wide default runtime
+}
+
+// DefaultLANConfig is hashicorp's DefaultLANConfig, read from the library.
+func DefaultLANConfig() *Config {
+	return preset(func(c **C.ml_config) C.ml_status { return C.ml_config_new_lan(c) })
+}
+
+// DefaultWANConfig is hashicorp's DefaultWANConfig.
+func DefaultWANConfig() *Config {
+	return preset(func(c **C.ml_config) C.ml_status { return C.ml_config_new_wan(c) })
+}
+
+// DefaultLocalConfig is hashicorp's DefaultLocalConfig (loopback, fast timers).
+func DefaultLocalConfig() *Config {
+	return preset(func(c **C.ml_config) C.ml_status { return C.ml_config_new_local(c) })
+}
+
+func preset(ctor func(**C.ml_config) C.ml_status) *Config {
+	var cfg *C.ml_config
+	if st := ctor(&cfg); st != C.ML_OK {
+		panic(fmt.Sprintf("memberlist: creating a preset config failed: %v", Status(st)))
+	}
+	defer C.ml_config_free(cfg)
+	ms := func(v C.uint32_t) time.Duration { return time.Duration(v) * time.Millisecond }
+	var dv, dmin, dmax C.uint8_t
+	C.ml_config_get_delegate_protocol(cfg, &dv, &dmin, &dmax)
+	var metaLen C.size_t
+	meta := C.ml_config_get_meta(cfg, &metaLen)
+	c := &Config{
+		Name:                    C.GoString(C.ml_config_get_name(cfg)),
+		BindAddr:                C.GoString(C.ml_config_get_bind_addr(cfg)),
+		BindPort:                int(C.ml_config_get_bind_port(cfg)),
+		AdvertiseAddr:           C.GoString(C.ml_config_get_advertise_addr(cfg)),
+		AdvertisePort:           int(C.ml_config_get_advertise_port(cfg)),
+		ProtocolVersion:         uint8(C.ml_config_get_protocol_version(cfg)),
+		DelegateProtocolVersion: uint8(dv),
+		DelegateProtocolMin:     uint8(dmin),
+		DelegateProtocolMax:     uint8(dmax),
+		TCPTimeout:              ms(C.ml_config_get_tcp_timeout_ms(cfg)),
+		IndirectChecks:          int(C.ml_config_get_indirect_checks(cfg)),
+		RetransmitMult:          int(C.ml_config_get_retransmit_mult(cfg)),
+		SuspicionMult:           int(C.ml_config_get_suspicion_mult(cfg)),
+		SuspicionMaxTimeoutMult: int(C.ml_config_get_suspicion_max_timeout_mult(cfg)),
+		PushPullInterval:        ms(C.ml_config_get_push_pull_interval_ms(cfg)),
+		ProbeInterval:           ms(C.ml_config_get_probe_interval_ms(cfg)),
+		ProbeTimeout:            ms(C.ml_config_get_probe_timeout_ms(cfg)),
+		DisableTcpPings:         C.ml_config_get_disable_tcp_pings(cfg) != 0,
+		AwarenessMaxMultiplier:  int(C.ml_config_get_awareness_max_multiplier(cfg)),
+		GossipInterval:          ms(C.ml_config_get_gossip_interval_ms(cfg)),
+		GossipNodes:             int(C.ml_config_get_gossip_nodes(cfg)),
+		GossipToTheDeadTime:     ms(C.ml_config_get_gossip_to_the_dead_time_ms(cfg)),
+		UDPBufferSize:           int(C.ml_config_get_udp_buffer_size(cfg)),
+		DeadNodeReclaimTime:     ms(C.ml_config_get_dead_node_reclaim_time_ms(cfg)),
+		HandoffQueueDepth:       int(C.ml_config_get_handoff_queue_depth(cfg)),
+		MetaMaxSize:             int(C.ml_config_get_meta_max_size(cfg)),
+		Seed:                    uint64(C.ml_config_get_seed(cfg)),
+		LogLevel:                LogLevel(C.ml_config_get_log_level(cfg)),
+	}
+	if meta != nil && metaLen > 0 {
+		c.Meta = C.GoBytes(unsafe.Pointer(meta), C.int(metaLen))
+	}
+	return c
+}
+
+// toC builds the native config; every field goes through its setter, so an out-of-range
+// value comes back as the library's error naming the knob. The caller holds LockOSThread.
+func (c *Config) toC() (*C.ml_config, error) {
+	var cfg *C.ml_config
+	if err := lastError(C.ml_config_new_lan(&cfg)); err != nil {
+		return nil, err
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			C.ml_config_free(cfg)
+		}
+	}()
+	str := func(set func(*C.ml_config, *C.char) C.ml_status, v string) func() C.ml_status {
+		return func() C.ml_status {
+			s := C.CString(v)
+			defer C.free(unsafe.Pointer(s))
+			return set(cfg, s)
+		}
+	}
+	var durErr error
+	ms := func(d time.Duration, what string) C.uint32_t {
+		v, err := millis(d, what)
+		if err != nil && durErr == nil {
+			durErr = err
+		}
+		return v
+	}
+	u32 := func(v int, what string) C.uint32_t {
+		if (v < 0 || v > 0xffffffff) && durErr == nil {
+			durErr = &Error{StatusInvalid, fmt.Sprintf("%s %d out of range", what, v)}
+		}
+		return C.uint32_t(v)
+	}
+	u16 := func(v int, what string) C.uint16_t {
+		if (v < 0 || v > 0xffff) && durErr == nil {
+			durErr = &Error{StatusInvalid, fmt.Sprintf("%s %d out of range", what, v)}
+		}
+		return C.uint16_t(v)
+	}
+	steps := []func() C.ml_status{
+		str(func(c *C.ml_config, s *C.char) C.ml_status { return C.ml_config_set_name(c, s) }, c.Name),
+		str(func(c *C.ml_config, s *C.char) C.ml_status { return C.ml_config_set_bind_addr(c, s) }, c.BindAddr),
+		func() C.ml_status { return C.ml_config_set_bind_port(cfg, u16(c.BindPort, "BindPort")) },
+		str(func(c *C.ml_config, s *C.char) C.ml_status { return C.ml_config_set_advertise_addr(c, s) }, c.AdvertiseAddr),
+		func() C.ml_status { return C.ml_config_set_advertise_port(cfg, u16(c.AdvertisePort, "AdvertisePort")) },
+		func() C.ml_status { return C.ml_config_set_protocol_version(cfg, C.uint32_t(c.ProtocolVersion)) },
+		func() C.ml_status {
+			return C.ml_config_set_delegate_protocol(cfg, C.uint8_t(c.DelegateProtocolVersion),
+				C.uint8_t(c.DelegateProtocolMin), C.uint8_t(c.DelegateProtocolMax))
+		},
+		func() C.ml_status { return C.ml_config_set_tcp_timeout_ms(cfg, ms(c.TCPTimeout, "TCPTimeout")) },
+		func() C.ml_status {
+			return C.ml_config_set_indirect_checks(cfg, u32(c.IndirectChecks, "IndirectChecks"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_retransmit_mult(cfg, u32(c.RetransmitMult, "RetransmitMult"))
+		},
+		func() C.ml_status { return C.ml_config_set_suspicion_mult(cfg, u32(c.SuspicionMult, "SuspicionMult")) },
+		func() C.ml_status {
+			return C.ml_config_set_suspicion_max_timeout_mult(cfg, u32(c.SuspicionMaxTimeoutMult, "SuspicionMaxTimeoutMult"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_push_pull_interval_ms(cfg, ms(c.PushPullInterval, "PushPullInterval"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_probe_interval_ms(cfg, ms(c.ProbeInterval, "ProbeInterval"))
+		},
+		func() C.ml_status { return C.ml_config_set_probe_timeout_ms(cfg, ms(c.ProbeTimeout, "ProbeTimeout")) },
+		func() C.ml_status {
+			return C.ml_config_set_disable_tcp_pings(cfg, C.uint32_t(boolInt(c.DisableTcpPings)))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_awareness_max_multiplier(cfg, u32(c.AwarenessMaxMultiplier, "AwarenessMaxMultiplier"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_gossip_interval_ms(cfg, ms(c.GossipInterval, "GossipInterval"))
+		},
+		func() C.ml_status { return C.ml_config_set_gossip_nodes(cfg, u32(c.GossipNodes, "GossipNodes")) },
+		func() C.ml_status {
+			return C.ml_config_set_gossip_to_the_dead_time_ms(cfg, ms(c.GossipToTheDeadTime, "GossipToTheDeadTime"))
+		},
+		func() C.ml_status { return C.ml_config_set_udp_buffer_size(cfg, u32(c.UDPBufferSize, "UDPBufferSize")) },
+		func() C.ml_status {
+			return C.ml_config_set_dead_node_reclaim_time_ms(cfg, ms(c.DeadNodeReclaimTime, "DeadNodeReclaimTime"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_handoff_queue_depth(cfg, u32(c.HandoffQueueDepth, "HandoffQueueDepth"))
+		},
+		func() C.ml_status { return C.ml_config_set_meta_max_size(cfg, u32(c.MetaMaxSize, "MetaMaxSize")) },
+		func() C.ml_status {
+			if len(c.Meta) == 0 {
+				return C.ml_config_set_meta(cfg, nil, 0)
+			}
+			// C.CBytes copies into C memory: no Go pointer crosses.
+			p := C.CBytes(c.Meta)
+			defer C.free(p)
+			return C.ml_config_set_meta(cfg, (*C.uint8_t)(p), C.size_t(len(c.Meta)))
+		},
+		func() C.ml_status { return C.ml_config_set_seed(cfg, C.uint64_t(c.Seed)) },
+		func() C.ml_status { return C.ml_config_set_log_level(cfg, C.uint32_t(c.LogLevel)) },
+	}
+	for _, name := range c.DisableTcpPingsForNodes {
+		steps = append(steps, str(func(c *C.ml_config, s *C.char) C.ml_status {
+			return C.ml_config_disable_tcp_pings_for_node(c, s)
+		}, name))
+	}
+	for _, step := range steps {
+		st := step()
+		if durErr != nil {
+			return nil, durErr
+		}
+		if err := lastError(st); err != nil {
+			return nil, err
+		}
+	}
+	ok = true
+	return cfg, nil
+}
+
+// logFunc turns Logger/LogOutput into the log callback (nil: the library's stderr default).
+func (c *Config) logFunc() func(LogLevel, string) {
+	logger := c.Logger
+	if logger == nil && c.LogOutput != nil {
+		logger = log.New(c.LogOutput, "", log.LstdFlags)
+	}
+	if logger == nil {
+		return nil
+	}
+	return func(level LogLevel, msg string) { logger.Printf("[%s] memberlist: %s", level, msg) }
+}
+
+// Validate reports the error Create would return for the config's values, without
+// binding anything.
+func (c *Config) Validate() error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cfg, err := c.toC()
+	if err == nil {
+		C.ml_config_free(cfg)
+	}
+	return err
+}

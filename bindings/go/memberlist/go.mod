@@ -1,0 +1,3 @@
+module libmemberlist.local/memberlist
+
+go 1.19

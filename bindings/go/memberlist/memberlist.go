@@ -1,0 +1,310 @@
+// Package memberlist binds libmemberlist, a C++ implementation of hashicorp/memberlist
+// (SWIM gossip with the Lifeguard extensions), through cgo. The API follows
+// github.com/hashicorp/memberlist where it can:
+//
+//	conf := memberlist.DefaultLocalConfig()
+//	conf.Name, conf.BindPort = "node-a", 0
+//	list, err := memberlist.Create(conf)
+//	n, err := list.Join([]string{"127.0.0.1:7946"})
+//	for _, m := range list.Members() { fmt.Println(m.Name, m.Address()) }
+//	list.Leave(time.Second); list.Shutdown()
+//
+// Build: the package links with `#cgo pkg-config: memberlist`; set PKG_CONFIG_PATH to the
+// install prefix's lib/pkgconfig and, unless the library is in a system directory,
+// CGO_LDFLAGS=-Wl,-rpath,<libdir> (or LD_LIBRARY_PATH at run time).
+//
+// Every Memberlist method may be called from any goroutine. Callbacks (EventDelegate,
+// Logger) run on a library thread, one at a time; a panic in them is recovered and printed.
+// Call Shutdown when done: it frees the native memberlist (there is no finalizer).
+package memberlist
+
+/*
+#cgo pkg-config: memberlist
+#include <stdlib.h>
+#include "bridge.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/cgo"
+	"sync"
+	"time"
+	"unsafe"
+)
+
+// Status is a libmemberlist status code (StatusOK, StatusInvalid, ...).
+type Status int32
+
+// String is the library's static name of the status.
+func (s Status) String() string { return C.GoString(C.ml_status_str(C.ml_status(s))) }
+
+// Error is a failed library call: the status and the library's detail message.
+type Error struct {
+	Status  Status
+	Message string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("memberlist: %s: %s", e.Status, e.Message)
+}
+
+// lastError reads the thread-local message of a handle-less call: the caller must hold
+// runtime.LockOSThread across the call and this read.
+func lastError(st C.ml_status) error {
+	if st == C.ML_OK {
+		return nil
+	}
+	return &Error{Status(st), C.GoString(C.ml_last_error())}
+}
+
+var (
+	versionOnce sync.Once
+	versionErrV error
+)
+
+// versionErr checks the loaded library once (sync.OnceValue needs Go 1.21).
+func versionErr() error {
+	versionOnce.Do(func() { versionErrV = checkVersion() })
+	return versionErrV
+}
+
+// checkVersion refuses a library older than the header the constants were generated from.
+func checkVersion() error {
+	var major, minor, patch C.uint32_t
+	C.ml_version(&major, &minor, &patch)
+	abi := C.ml_abi_version()
+	if abi != mlABIVersion || major < mlVersionMajor || (major == mlVersionMajor && minor < mlVersionMinor) {
+		return &Error{StatusVersion, fmt.Sprintf(
+			"libmemberlist %d.%d.%d (ABI %d) is older than or incompatible with the bindings (%d.%d, ABI %d)",
+			major, minor, patch, abi, mlVersionMajor, mlVersionMinor, mlABIVersion)}
+	}
+	return nil
+}
+
+// Runtime is a pool of I/O threads that several memberlists can share (Config.Runtime).
+type Runtime struct{ rt *C.ml_runtime }
+
+// NewRuntime starts threads I/O threads (0 = the library default). Free it with Close; it
+// stays alive until every memberlist using it is shut down.
+func NewRuntime(threads int) (*Runtime, error) {
+	if err := versionErr(); err != nil {
+		return nil, err
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var rt *C.ml_runtime
+	if err := lastError(C.ml_runtime_new(C.uint32_t(threads), &rt)); err != nil {
+		return nil, err
+	}
+	return &Runtime{rt}, nil
+}
+
+// Close releases the caller's reference to the runtime.
+func (r *Runtime) Close() {
+	if r.rt != nil {
+		C.ml_runtime_free(r.rt)
+		r.rt = nil
+	}
+}
+
+// Memberlist is one cluster member.
+type Memberlist struct {
+	// mu guards ml against Shutdown: calls hold it shared, Shutdown exclusively, and only
+	// to clear the pointer (destroy waits for callbacks, which may call methods).
+	mu sync.RWMutex
+	ml *C.ml_memberlist
+}
+
+// Create binds the sockets, starts the protocol and fires NotifyJoin for the local node.
+func Create(conf *Config) (*Memberlist, error) {
+	if err := versionErr(); err != nil {
+		return nil, err
+	}
+	runtime.LockOSThread() // ml_last_error is thread-local
+	defer runtime.UnlockOSThread()
+	cfg, err := conf.toC()
+	if err != nil {
+		return nil, err
+	}
+	defer C.ml_config_free(cfg)
+
+	state := &callbackState{events: conf.Events, log: conf.logFunc()}
+	h := cgo.NewHandle(state)
+	liveHandles.Add(1)
+	var cb C.ml_callbacks
+	C.ml_go_callbacks(&cb, C.uintptr_t(h), boolInt(state.events != nil), boolInt(state.log != nil))
+	var rt *C.ml_runtime
+	if conf.Runtime != nil {
+		rt = conf.Runtime.rt
+	}
+	var ml *C.ml_memberlist
+	// On failure the library calls user_data_free, which deletes the handle.
+	if err := lastError(C.ml_memberlist_create(&ml, rt, cfg, &cb)); err != nil {
+		return nil, err
+	}
+	return &Memberlist{ml: ml}, nil
+}
+
+func boolInt(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+var errShutdown = &Error{StatusClosed, "memberlist is shut down"}
+
+// use runs f with the native pointer, or fails once Shutdown has run.
+func (m *Memberlist) use(f func(ml *C.ml_memberlist) C.ml_status) error {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.ml == nil {
+		return errShutdown
+	}
+	if st := f(m.ml); st != C.ML_OK {
+		return &Error{Status(st), C.GoString(C.ml_memberlist_last_error(m.ml))}
+	}
+	return nil
+}
+
+// Join contacts existing members ("host", "host:port", "[v6]:port", a DNS name, optionally
+// prefixed "name/") and returns how many were reached. It fails only if none was.
+func (m *Memberlist) Join(existing []string) (int, error) {
+	if len(existing) == 0 {
+		return 0, &Error{StatusInvalid, "no addresses to join"}
+	}
+	// A Go slice of C pointers may be passed to C (it holds no Go pointers).
+	addrs := make([]*C.char, len(existing))
+	for i, a := range existing {
+		addrs[i] = C.CString(a)
+		defer C.free(unsafe.Pointer(addrs[i]))
+	}
+	var joined C.uint32_t
+	err := m.use(func(ml *C.ml_memberlist) C.ml_status {
+		return C.ml_memberlist_join(ml, &addrs[0], C.size_t(len(addrs)), &joined)
+	})
+	return int(joined), err
+}
+
+// Members returns the alive and suspect members, the local node included (nil after
+// Shutdown).
+func (m *Memberlist) Members() []*Node {
+	var nodes []*Node
+	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
+		var list *C.ml_node_list
+		st := C.ml_memberlist_members(ml, &list)
+		if st != C.ML_OK {
+			return st
+		}
+		defer C.ml_node_list_free(list)
+		n := C.ml_node_list_len(list)
+		nodes = make([]*Node, 0, int(n))
+		for i := C.size_t(0); i < n; i++ {
+			if node := C.ml_node_list_get(list, i); node != nil {
+				nodes = append(nodes, nodeFromC(node))
+			}
+		}
+		return st
+	})
+	return nodes
+}
+
+// NumMembers returns the number of alive and suspect members.
+func (m *Memberlist) NumMembers() int {
+	var n C.size_t
+	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
+		n = C.ml_memberlist_num_members(ml)
+		return C.ML_OK
+	})
+	return int(n)
+}
+
+// LocalNode returns the local node (its Port is the one actually bound; nil after Shutdown).
+func (m *Memberlist) LocalNode() *Node {
+	var out *Node
+	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
+		var node *C.ml_node
+		st := C.ml_memberlist_local_node(ml, &node)
+		if st == C.ML_OK {
+			out = nodeFromC(node)
+			C.ml_node_free(node)
+		}
+		return st
+	})
+	return out
+}
+
+// GetHealthScore returns Lifeguard's health score: 0 is healthy, higher is worse.
+func (m *Memberlist) GetHealthScore() int {
+	score := C.int32_t(-1)
+	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
+		score = C.ml_memberlist_health_score(ml)
+		return C.ML_OK
+	})
+	return int(score)
+}
+
+// Ping sends a UDP ping to the named member and returns the round-trip time.
+// (hashicorp's Ping also takes the address; here the name is enough.)
+func (m *Memberlist) Ping(node string) (time.Duration, error) {
+	name := C.CString(node)
+	defer C.free(unsafe.Pointer(name))
+	var rtt C.uint64_t
+	err := m.use(func(ml *C.ml_memberlist) C.ml_status { return C.ml_memberlist_ping(ml, name, &rtt) })
+	return time.Duration(rtt) * time.Microsecond, err
+}
+
+// Leave broadcasts that this node leaves and waits until that propagated or timeout passed.
+func (m *Memberlist) Leave(timeout time.Duration) error {
+	ms, err := millis(timeout, "leave timeout")
+	if err != nil {
+		return err
+	}
+	return m.use(func(ml *C.ml_memberlist) C.ml_status { return C.ml_memberlist_leave(ml, ms) })
+}
+
+// Shutdown stops the node without leaving (peers detect a failure unless Leave ran first)
+// and frees it once running callbacks returned (later, if called from one of its own
+// callbacks). Further calls fail with StatusClosed. Idempotent.
+func (m *Memberlist) Shutdown() error {
+	m.mu.Lock()
+	ml := m.ml
+	m.ml = nil
+	m.mu.Unlock()
+	if ml != nil {
+		C.ml_memberlist_destroy(ml)
+	}
+	return nil
+}
+
+func millis(d time.Duration, what string) (C.uint32_t, error) {
+	ms := d.Milliseconds()
+	if ms < 0 || ms > 0xffffffff {
+		return 0, &Error{StatusInvalid, fmt.Sprintf("%s %v out of range", what, d)}
+	}
+	return C.uint32_t(ms), nil
+}
+
+// LibraryVersion returns the loaded library's "major.minor.patch".
+func LibraryVersion() string { return C.GoString(C.ml_version_string()) }
+
+// benchEventRoundTrip calls the event trampoline n times from a non-Go thread with the local
+// node and returns the time per callback (benchmark support).
+func benchEventRoundTrip(m *Memberlist, events EventDelegate, n int) (time.Duration, error) {
+	var node *C.ml_node
+	err := m.use(func(ml *C.ml_memberlist) C.ml_status { return C.ml_memberlist_local_node(ml, &node) })
+	if err != nil {
+		return 0, err
+	}
+	defer C.ml_node_free(node)
+	h := cgo.NewHandle(&callbackState{events: events})
+	liveHandles.Add(1)
+	cb := (*C.ml_callbacks)(C.calloc(1, C.sizeof_ml_callbacks))
+	defer C.free(unsafe.Pointer(cb))
+	C.ml_go_callbacks(cb, C.uintptr_t(h), 1, 0)
+	ns := C.ml_go_bench_fire(cb, node, C.uint32_t(n))
+	goMemberlistFree(C.uintptr_t(h))
+	return time.Duration(uint64(ns) / uint64(n)), nil
+}
