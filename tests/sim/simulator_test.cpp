@@ -337,6 +337,17 @@ TEST(Simulator, LifeguardSlowNodeCausesFewerFalseSuspicions) {
 
 // ---- partitions and leave ---------------------------------------------------------------------
 
+// True once every node of `a` has declared at least one node of `b` dead.
+bool each_declared_one_dead(const Simulator& sim, const std::vector<NodeId>& a,
+                            const std::vector<NodeId>& b) {
+  for (NodeId o : a) {
+    bool any = false;
+    for (NodeId x : b) any = any || sim.state_seen(o, x) == NodeState::Dead;
+    if (!any) return false;
+  }
+  return true;
+}
+
 TEST(Simulator, PartitionHealsWithinGossipToTheDeadWindow) {
   Options o;
   o.seed = 555;
@@ -347,23 +358,66 @@ TEST(Simulator, PartitionHealsWithinGossipToTheDeadWindow) {
   auto left = ids(0, 10), right = ids(10, 20), all = ids(0, 20);
   Instant split_at = sim.now();
   sim.partition({left, right});
-  // Long enough for each side to declare the other dead (suspicion min at n=20 is ~5.2 s,
-  // every node of a side confirms), short of gossip_to_the_dead_time.
+  // Keep the sides apart until every node has declared someone across the cut dead
+  // (suspicion min at n=20 is ~5.2 s, and each side confirms), well inside
+  // gossip_to_the_dead_time.
   auto split = sim.run_until(
-      [&] { return sim.all_see(left, right, NodeState::Dead) && sim.all_see(right, left, NodeState::Dead); },
-      sim.now() + c.gossip_to_the_dead_time / 2, 250ms);
-  ASSERT_TRUE(split) << "the sides did not declare each other dead";
-  Instant healed_at = sim.now();
+      [&] { return each_declared_one_dead(sim, left, right) && each_declared_one_dead(sim, right, left); },
+      split_at + c.gossip_to_the_dead_time / 2, 250ms);
+  ASSERT_TRUE(split) << "the sides did not start declaring each other dead";
   sim.heal();
-  // Dead peers are still gossiped to for gossip_to_the_dead_time after they died; the
-  // cluster must have merged again before they are forgotten.
+  // Push/pull with peers still believed alive carries the other side's view ("you are
+  // dead"), the accused refute, and their alive messages are gossiped to dead peers too for
+  // gossip_to_the_dead_time: the cluster must be whole again before they are forgotten.
   auto merged = sim.run_until([&] { return sim.all_see(all, all, NodeState::Alive); },
-                              healed_at + c.gossip_to_the_dead_time, 250ms);
+                              *split + c.gossip_to_the_dead_time, 250ms);
   ASSERT_TRUE(merged) << "not merged " << seconds(c.gossip_to_the_dead_time)
                       << " s after the heal";
-  std::printf("partition 10|10: sides saw each other dead after %.1f s; merged %.1f s after "
-              "the heal\n",
-              seconds(*split - split_at), seconds(*merged - healed_at));
+  std::printf("partition 10|10: every node declared a peer across the cut dead after %.1f s; "
+              "merged %.1f s after the heal\n",
+              seconds(*split - split_at), seconds(*merged - *split));
+  sim.run_for(60s);
+  EXPECT_TRUE(sim.all_see(all, all, NodeState::Alive));
+}
+
+// The reference never re-contacts dead peers on its own (push/pull picks alive peers only,
+// gossip to the dead carries only queued broadcasts; memberlist-protocol.md §3.10,
+// hashicorp/memberlist#222): once both sides declared everyone across the cut dead and the
+// dead broadcasts are spent, a heal alone does not merge. A join across the cut (a push/pull
+// that tells each side it is believed dead) does, while the dead are still remembered.
+TEST(Simulator, FullySplitPartitionMergesAfterRejoin) {
+  Options o;
+  o.seed = 556;
+  Simulator sim(o);
+  const size_t n = 20;
+  const Config c = Config::lan();
+  ASSERT_TRUE(form_cluster(sim, n, c, 20ms, 60s));
+  auto left = ids(0, 10), right = ids(10, 20), all = ids(0, 20);
+  Instant split_at = sim.now();
+  sim.partition({left, right});
+  auto split = sim.run_until(
+      [&] {
+        if (!sim.all_see(left, right, NodeState::Dead) || !sim.all_see(right, left, NodeState::Dead))
+          return false;
+        for (NodeId i : all) {
+          if (sim.core(i).stats().broadcast_queue != 0) return false;
+        }
+        return true;
+      },
+      split_at + c.gossip_to_the_dead_time, 250ms);
+  ASSERT_TRUE(split) << "the sides did not declare each other dead";
+  sim.heal();
+  sim.run_for(5s);
+  bool merged_alone = sim.all_see(all, all, NodeState::Alive);
+  sim.join(3, 14);
+  auto merged = sim.run_until([&] { return sim.all_see(all, all, NodeState::Alive); },
+                              sim.now() + c.gossip_to_the_dead_time / 2, 250ms);
+  ASSERT_TRUE(sim.join_result(3) && sim.join_result(3)->ok());
+  ASSERT_TRUE(merged) << "a join across the healed cut did not merge the cluster";
+  std::printf("full split after %.1f s; merged by itself within 5 s of the heal: %s; merged "
+              "%.1f s after a re-join\n",
+              seconds(*split - split_at), merged_alone ? "yes" : "no",
+              seconds(*merged - (*split + 5s)));
 }
 
 TEST(Simulator, GracefulLeaveSeenAsLeftByAll) {
