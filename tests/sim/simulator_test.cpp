@@ -270,6 +270,72 @@ TEST(Simulator, TenPercentLossNoFalseDeaths) {
   EXPECT_TRUE(sim.all_see(all, all, NodeState::Alive));
 }
 
+// Same, with the TCP fallback ping off: lost UDP probes now do lead to suspicions, which
+// the suspects must refute (Lifeguard's buddy suspect + gossip) before their timers fire.
+TEST(Simulator, TenPercentLossNoFalseDeathsWithoutTcpFallback) {
+  Options o;
+  o.seed = 31338;
+  Simulator sim(o);
+  const size_t n = 100;
+  Config c = Config::lan();
+  c.disable_tcp_pings = true;
+  ASSERT_TRUE(form_cluster(sim, n, c, 20ms, 120s));
+  sim.set_default_link(LinkModel{0.10, 1ms, 2ms});
+  auto all = ids(0, NodeId(n));
+  size_t events_before = sim.events().size();
+  sim.run_for(600s);
+  size_t deaths = 0;
+  for (size_t i = events_before; i < sim.events().size(); ++i) {
+    const auto& e = sim.events()[i];
+    if (e.state == NodeState::Dead || e.state == NodeState::Left) {
+      ++deaths;
+      ADD_FAILURE() << sim.name(e.observer) << " declared " << e.node << " "
+                    << core::to_string(e.state) << " at " << seconds(e.at) << " s";
+      if (deaths > 10) break;
+    }
+  }
+  uint64_t suspicions = 0, refutes = 0;
+  for (NodeId i : all) {
+    suspicions += sim.core(i).stats().suspicions;
+    refutes += sim.core(i).stats().refutes;
+  }
+  std::printf("10%% loss, no TCP fallback, 100 nodes, 600 s: %zu deaths, %llu suspicions, "
+              "%llu refutes\n",
+              deaths, (unsigned long long)suspicions, (unsigned long long)refutes);
+  EXPECT_GT(refutes, 0u) << "scenario provoked no suspicion at all";
+  EXPECT_TRUE(sim.all_see(all, all, NodeState::Alive));
+}
+
+// A crashed node that comes back with the same name starts at incarnation 1, learns from
+// its join push/pull that it is believed dead, and refutes with a higher incarnation
+// (memberlist-protocol.md §3.9).
+TEST(Simulator, RestartedNodeRejoinsWithHigherIncarnation) {
+  Options o;
+  o.seed = 1001;
+  Simulator sim(o);
+  const size_t n = 10;
+  const Config c = Config::lan();
+  ASSERT_TRUE(form_cluster(sim, n, c, 20ms, 60s));
+  const NodeId x = 4;
+  auto all = ids(0, NodeId(n)), others = all;
+  others.erase(others.begin() + x);
+  sim.crash(x);
+  ASSERT_TRUE(sim.run_until([&] { return sim.all_see(others, {x}, NodeState::Dead); },
+                            sim.now() + 60s, 100ms));
+  uint32_t dead_inc = 0;
+  for (const auto& info : sim.core(0).all_nodes()) {
+    if (info.name == sim.name(x)) dead_inc = info.incarnation;
+  }
+  sim.restart(x);
+  EXPECT_EQ(sim.core(x).local_node().incarnation, 1u);
+  sim.join(x, 0);
+  auto back = sim.run_until([&] { return sim.all_see(all, all, NodeState::Alive); },
+                            sim.now() + 30s, 100ms);
+  ASSERT_TRUE(back) << "restarted node not alive everywhere";
+  ASSERT_TRUE(sim.join_result(x) && sim.join_result(x)->ok());
+  EXPECT_GT(sim.core(x).local_node().incarnation, dead_inc);
+}
+
 // ---- Lifeguard --------------------------------------------------------------------------------
 
 struct SlowRun {
