@@ -267,7 +267,7 @@ TEST_F(IndirectTest, AllNacksMeanWeAreHealthy) {
   auto ind = probe_b_indirect(p);
   ASSERT_EQ(ind.size(), 2u);
   for (auto& [addr, m] : ind) feed(Nack{m.seq}, addr);
-  run(p.at + 1s, helpers);
+  run(p.at + 1s);
   EXPECT_EQ(state("b"), NodeState::Suspect);
   EXPECT_EQ(a->health_score(), 0);  // expected 2, received 2
 }
@@ -280,7 +280,7 @@ TEST_F(IndirectTest, MissingNacksRaiseTheScore) {
   auto ind = probe_b_indirect(p);
   ASSERT_EQ(ind.size(), 2u);
   feed(Nack{ind[0].second.seq}, ind[0].first);  // one of two
-  run(p.at + 1s, helpers);
+  run(p.at + 1s);  // no acks now: the probe starting at the same instant must not lower the score
   EXPECT_EQ(state("b"), NodeState::Suspect);
   EXPECT_EQ(a->health_score(), 1);
 }
@@ -292,22 +292,20 @@ TEST_F(IndirectTest, NoNacksRaiseTheScoreByExpected) {
   Out p;
   auto ind = probe_b_indirect(p);
   ASSERT_EQ(ind.size(), 2u);
-  run(p.at + 1s, helpers);
+  auto outs = run(p.at + 1s);
   EXPECT_EQ(a->health_score(), 2);
-  // The next probe, whoever it targets, runs with a tripled interval: the ack handler
-  // (and so the failure) comes 3s after the ping.
-  std::optional<Out> next;
-  while (!next) {
-    auto t = a->poll_timeout();
-    ASSERT_TRUE(t);
-    for (auto& o : run(*t))
-      if (!o.d.msgs.empty() && std::holds_alternative<Ping>(o.d.msgs[0]) && !next) next = o;
-  }
+  // The next probe (the tick at the same instant), whoever it targets, runs with a tripled
+  // interval: its ack handler, and so its failure, ends 3s after the ping.
+  auto next = std::find_if(outs.begin(), outs.end(), [&](const Out& o) {
+    return o.at == p.at + 1s && !o.d.msgs.empty() && std::holds_alternative<Ping>(o.d.msgs[0]);
+  });
+  ASSERT_NE(next, outs.end());
+  const Instant sent = next->at;
   EXPECT_EQ(a->stats().degraded_probes, 1u);
   EXPECT_EQ(a->stats().probe_failures, 1u);
-  run(next->at + 3s - 1us);
+  run(sent + 3s - 1us);
   EXPECT_EQ(a->stats().probe_failures, 1u);
-  run(next->at + 3s);
+  run(sent + 3s);
   EXPECT_EQ(a->stats().probe_failures, 2u);
 }
 
@@ -319,7 +317,7 @@ TEST_F(IndirectTest, HelpersWithoutNackSupport) {
   auto ind = probe_b_indirect(p);
   ASSERT_EQ(ind.size(), 2u);
   for (auto& [addr, m] : ind) EXPECT_FALSE(m.nack);
-  run(p.at + 1s, helpers);
+  run(p.at + 1s);
   EXPECT_EQ(a->health_score(), 1);  // plain failure: +1
 }
 
@@ -363,7 +361,9 @@ TEST_F(ProbeTest, BuddySystemLetsTheSuspectRefute) {
   EXPECT_TRUE(deliver_to_a());
   EXPECT_EQ(state("b"), NodeState::Alive);
   for (auto& n : a->all_nodes()) {
-    if (n.name == "b") EXPECT_EQ(n.incarnation, 2u);
+    if (n.name == "b") {
+      EXPECT_EQ(n.incarnation, 2u);
+    }
   }
 }
 
@@ -494,7 +494,8 @@ TEST_F(ProbeTest, DeadAndLeftAreNotProbed) {
   for (auto& o : run(now + 10s, {"b"}))
     for (auto& m : o.d.msgs)
       if (auto* p = std::get_if<Ping>(&m)) ADD_FAILURE() << "probed " << p->node;
-  EXPECT_GE(a->stats().probes, 9u);
+  // Ticks that only find dead/left nodes within one pass probe nobody (as in the reference).
+  EXPECT_GE(a->stats().probes, 5u);
 }
 
 }  // namespace
