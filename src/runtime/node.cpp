@@ -1,0 +1,931 @@
+// Node: one core::Core driven by Boost.Asio.
+//
+// Threading model
+// - Every socket and timer of a node lives on one strand (`io`): handlers of one node never
+//   run concurrently, so sockets need no locks. Inbound datagrams are handed to the core
+//   inline on that strand (the kernel's receive buffer is the handoff queue; see
+//   Options::handoff_queue_depth in the report/README).
+// - The core sits behind `mu`. Every call into it is followed by drain() (still under the
+//   lock: collects datagrams, streams, events, ping results, the next deadline) and
+//   dispatch() (after unlocking: starts the I/O on the strand, posts events to the
+//   callback strand).
+// - Host callbacks (events, log lines) run on a second strand (`cbx`): one at a time, in
+//   order, never under `mu`.
+// - Every handler owns a reference to the State (directly or through its connection
+//   object) and an entry in `pending`, so shutdown() can wait until no handler of this
+//   node is queued or running, and a destroyed Node is never touched.
+#include <spdlog/logger.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/sinks/stdout_sinks.h>
+
+#include <atomic>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <unordered_set>
+
+#include "runtime/address.h"
+#include "runtime/runtime_impl.h"
+
+namespace memberlist::runtime {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using asio::ip::udp;
+using core::Errc;
+using core::Instant;
+using error_code = boost::system::error_code;
+
+namespace {
+
+// Longest inbound streams handled at once (the reference's maxPushPullRequests).
+constexpr size_t kMaxInboundStreams = 128;
+constexpr size_t kUdpBufferSize = 65536;
+// How long join()/ping() wait beyond the core's own deadlines before giving up.
+constexpr Duration kWaitSlack = std::chrono::seconds(5);
+
+// The node whose callback the current thread is running (nullptr outside callbacks).
+thread_local const void* tl_callback_owner = nullptr;
+
+spdlog::level::level_enum to_spd(core::LogLevel l) {
+  switch (l) {
+    case core::LogLevel::Trace: return spdlog::level::trace;
+    case core::LogLevel::Debug: return spdlog::level::debug;
+    case core::LogLevel::Info: return spdlog::level::info;
+    case core::LogLevel::Warn: return spdlog::level::warn;
+    case core::LogLevel::Error: return spdlog::level::err;
+  }
+  return spdlog::level::off;  // anything above Error (the C API's ML_LOG_OFF) silences
+}
+
+core::LogLevel from_spd(spdlog::level::level_enum l) {
+  switch (l) {
+    case spdlog::level::trace: return core::LogLevel::Trace;
+    case spdlog::level::debug: return core::LogLevel::Debug;
+    case spdlog::level::info: return core::LogLevel::Info;
+    case spdlog::level::warn: return core::LogLevel::Warn;
+    default: return core::LogLevel::Error;
+  }
+}
+
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+}  // namespace
+
+struct State;
+
+// Keeps the State alive and counts as one pending handler until destroyed.
+struct OpToken {
+  std::shared_ptr<State> s;
+  ~OpToken();
+};
+using Op = std::shared_ptr<OpToken>;
+
+// A TCP connection in progress; shutdown() aborts every registered one.
+struct Conn {
+  virtual ~Conn() = default;
+  virtual void abort() = 0;
+};
+
+// What one call into the core asked for, collected under the lock and acted on after it.
+struct Outputs {
+  std::vector<core::Transmit> transmits;
+  std::vector<core::StreamRequest> streams;
+  std::vector<core::Event> events;
+  bool rearm = false;
+};
+
+struct State : std::enable_shared_from_this<State> {
+  State(asio::io_context& ioc, Options o, Callbacks c)
+      : opt(std::move(o)),
+        cb(std::move(c)),
+        io(asio::make_strand(ioc)),
+        cbx(asio::make_strand(ioc)),
+        epoch(std::chrono::steady_clock::now()),
+        udp_sock(io),
+        acceptor(io),
+        timer(io),
+        backoff_timer(io) {}
+
+  // Set only when the Node dies inside its own callback; declared first, destroyed last.
+  std::shared_ptr<Runtime> keep_runtime;
+  Options opt;
+  Callbacks cb;
+  Strand io;   // sockets, timers
+  Strand cbx;  // host callbacks
+  const std::chrono::steady_clock::time_point epoch;
+  std::shared_ptr<spdlog::logger> log;
+  core::Address advertise;
+  bool v6 = false;  // the UDP socket's family
+
+  // ---- io strand only -----------------------------------------------------------------
+  udp::socket udp_sock;
+  tcp::acceptor acceptor;
+  asio::steady_timer timer;
+  asio::steady_timer backoff_timer;
+  std::optional<Instant> armed;  // deadline the timer waits for
+  uint64_t timer_gen = 0;
+  Duration accept_backoff{};
+  std::vector<uint8_t> rx = std::vector<uint8_t>(kUdpBufferSize);
+  udp::endpoint rx_from;
+  std::unordered_set<Conn*> conns;
+  size_t inbound_streams = 0;
+
+  // ---- under mu -----------------------------------------------------------------------
+  mutable std::mutex mu;
+  std::condition_variable cv;  // join/ping results, leave progress, shutdown
+  std::unique_ptr<core::Core> core;
+  std::map<uint64_t, std::optional<Status>> joins;
+  std::map<uint64_t, std::optional<core::PingResult>> pings;
+  std::optional<Instant> timer_target;
+  bool closed = false;
+
+  // ---- handler accounting (life_mu) ---------------------------------------------------
+  std::mutex life_mu;
+  std::condition_variable life_cv;
+  size_t pending = 0;
+  bool finished = false;  // shutdown completed: nothing may start any more
+
+  std::atomic<bool> closing{false};
+  std::atomic<uint64_t> bad_frames{0};     // datagrams/streams refused by the framing
+  std::atomic<uint64_t> dropped_sends{0};  // datagrams the kernel would not take
+  std::atomic<uint64_t> refused_streams{0};
+
+  Instant now() const {
+    return std::chrono::duration_cast<Instant>(std::chrono::steady_clock::now() - epoch);
+  }
+  std::chrono::steady_clock::time_point to_time(Instant t) const { return epoch + t; }
+
+  // A pending-handler token, or nullptr once shutdown has completed.
+  Op op() {
+    auto self = weak_from_this().lock();
+    if (!self) return nullptr;
+    {
+      std::lock_guard<std::mutex> l(life_mu);
+      if (finished) return nullptr;
+      ++pending;
+    }
+    auto token = std::make_shared<OpToken>();
+    token->s = std::move(self);
+    return token;
+  }
+  void op_done() {
+    std::lock_guard<std::mutex> l(life_mu);
+    if (--pending == 0) life_cv.notify_all();
+  }
+
+  // ---- core plumbing -------------------------------------------------------------------
+  // Collects every output of the core. Caller holds mu.
+  void drain(Outputs& out) {
+    while (auto t = core->poll_transmit()) out.transmits.push_back(std::move(*t));
+    while (auto s = core->poll_stream()) out.streams.push_back(std::move(*s));
+    while (auto e = core->poll_event()) out.events.push_back(std::move(*e));
+    while (auto p = core->poll_ping_result()) {
+      if (auto it = pings.find(p->id); it != pings.end()) it->second = *p;
+    }
+    auto next = core->poll_timeout();
+    if (next != timer_target) {
+      timer_target = next;
+      out.rearm = true;
+    }
+  }
+
+  // Acts on what drain() collected. Caller does not hold mu.
+  void dispatch(Outputs out) {
+    cv.notify_all();
+    if (!out.events.empty()) deliver_events(std::move(out.events));
+    if (closing || (out.transmits.empty() && out.streams.empty() && !out.rearm)) return;
+    auto o = op();
+    if (!o) return;
+    asio::post(io, [this, o, tx = std::move(out.transmits), st = std::move(out.streams),
+                    rearm = out.rearm]() mutable {
+      if (closing) return;
+      for (auto& t : tx) send_datagram(t);
+      for (auto& s : st) start_stream(std::move(s));
+      if (rearm) sync_timer();
+    });
+  }
+
+  // Runs `fn(core)` under the lock, unless shut down, then drains and dispatches.
+  template <class Fn>
+  void with_core(Fn&& fn) {
+    Outputs out;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (closed) return;
+      fn(*core);
+      drain(out);
+    }
+    dispatch(std::move(out));
+  }
+
+  // ---- callbacks -----------------------------------------------------------------------
+  struct CallbackScope {
+    const void* prev;
+    explicit CallbackScope(const void* s) : prev(tl_callback_owner) { tl_callback_owner = s; }
+    ~CallbackScope() { tl_callback_owner = prev; }
+  };
+
+  void deliver_events(std::vector<core::Event> events) {
+    if (!cb.on_event) return;
+    auto o = op();
+    if (!o) return;
+    asio::post(cbx, [this, o, events = std::move(events)] {
+      CallbackScope scope(this);
+      for (const auto& e : events) {
+        try {
+          cb.on_event(e);
+        } catch (const std::exception& ex) {
+          log->warn("event callback threw: {}", ex.what());
+        } catch (...) {
+          log->warn("event callback threw");
+        }
+      }
+    });
+  }
+
+  void deliver_log(core::LogLevel level, std::string line) {
+    auto o = op();
+    if (!o) return;
+    asio::post(cbx, [this, o, level, line = std::move(line)] {
+      CallbackScope scope(this);
+      try {
+        cb.on_log(level, line);
+      } catch (...) {
+        // Nowhere left to report a failing log sink.
+      }
+    });
+  }
+
+  // ---- UDP ------------------------------------------------------------------------------
+  void send_datagram(const core::Transmit& t) {
+    udp::endpoint ep;
+    if (!detail::to_endpoint(t.to, v6, ep)) {
+      log->debug("cannot send to {} from an IPv4 socket", t.to.to_string());
+      ++dropped_sends;
+      return;
+    }
+    auto sealed = wire::seal_packet(opt.framing, t.payload);
+    error_code ec;
+    // The socket is non-blocking: a full send buffer drops the datagram (UDP may lose it
+    // anyway) instead of stalling every node sharing this thread.
+    udp_sock.send_to(asio::buffer(sealed), ep, 0, ec);
+    if (ec) {
+      ++dropped_sends;
+      log->debug("send to {} failed: {}", t.to.to_string(), ec.message());
+    }
+  }
+
+  void receive() {
+    auto o = op();
+    if (!o) return;
+    udp_sock.async_receive_from(asio::buffer(rx), rx_from, [this, o](error_code ec, size_t n) {
+      if (closing || ec == asio::error::operation_aborted) return;
+      if (ec) {
+        // e.g. ICMP port unreachable reported on the socket: not fatal.
+        log->debug("udp receive: {}", ec.message());
+      } else {
+        on_datagram(n);
+      }
+      receive();
+    });
+  }
+
+  void on_datagram(size_t n) {
+    auto from = detail::to_core(rx_from.address(), rx_from.port());
+    core::Bytes payload;
+    auto st = wire::open_packet(opt.framing, std::span<const uint8_t>(rx.data(), n), payload);
+    if (!st.ok()) {
+      ++bad_frames;
+      log->debug("dropped datagram from {}: {}", from.to_string(), st.message);
+      return;
+    }
+    with_core([&](core::Core& c) { c.handle_packet(from, payload, now()); });
+  }
+
+  // ---- timer ----------------------------------------------------------------------------
+  // Makes the timer wait for timer_target (read under the lock, so stale requests posted
+  // out of order do no harm). io strand.
+  void sync_timer() {
+    std::optional<Instant> target;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      target = timer_target;
+    }
+    if (target == armed) return;
+    armed = target;
+    ++timer_gen;
+    if (!target) {
+      timer.cancel();
+      return;
+    }
+    auto o = op();
+    if (!o) return;
+    timer.expires_at(to_time(*target));
+    timer.async_wait([this, o, gen = timer_gen](error_code ec) {
+      if (ec || closing || gen != timer_gen) return;
+      armed.reset();
+      {
+        // Forget the fired deadline so that drain() re-arms even for the same value.
+        std::lock_guard<std::mutex> l(mu);
+        timer_target.reset();
+      }
+      with_core([&](core::Core& c) { c.handle_timeout(now()); });
+    });
+  }
+
+  // ---- streams --------------------------------------------------------------------------
+  void start_stream(core::StreamRequest req);
+  void accept();
+  void stream_done(uint64_t id, const Status& transport, std::span<const uint8_t> reply) {
+    with_core([&](core::Core& c) {
+      Status r = c.handle_stream_response(id, transport, reply, now());
+      if (auto it = joins.find(id); it != joins.end()) it->second = std::move(r);
+    });
+  }
+  std::optional<core::Bytes> inbound_message(const core::Address& from,
+                                             std::span<const uint8_t> payload) {
+    std::optional<core::Bytes> reply;
+    with_core([&](core::Core& c) { reply = c.handle_stream(from, payload, now()); });
+    return reply;
+  }
+
+  // ---- lifecycle ------------------------------------------------------------------------
+  Status start();
+  void close_all() {  // io strand
+    error_code ec;
+    udp_sock.close(ec);
+    acceptor.close(ec);
+    timer.cancel();
+    backoff_timer.cancel();
+    // abort() may unregister, so iterate over a copy.
+    for (Conn* c : std::vector<Conn*>(conns.begin(), conns.end())) c->abort();
+  }
+
+  // Closes everything; with `wait`, returns once no handler of this node is queued or
+  // running (and so no callback can follow).
+  void shutdown(bool wait) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      closed = true;
+    }
+    cv.notify_all();
+    if (!closing.exchange(true)) {
+      if (auto o = op()) asio::post(io, [this, o] { close_all(); });
+    }
+    if (!wait) return;
+    std::unique_lock<std::mutex> l(life_mu);
+    life_cv.wait(l, [&] { return pending == 0; });
+    finished = true;
+  }
+};
+
+OpToken::~OpToken() {
+  // Release our State reference only after the count dropped, from a local.
+  auto keep = std::move(s);
+  if (keep) keep->op_done();
+}
+
+// ---- logging sink -------------------------------------------------------------------------
+
+// Forwards each formatted line to Callbacks::on_log on the callback strand.
+class CallbackSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  explicit CallbackSink(State* s) : s_(s) {}
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& msg) override {
+    spdlog::memory_buf_t buf;
+    formatter_->format(msg, buf);
+    s_->deliver_log(from_spd(msg.level), std::string(buf.data(), buf.size()));
+  }
+  void flush_() override {}
+
+ private:
+  State* s_;
+};
+
+// ---- outbound stream ----------------------------------------------------------------------
+
+// connect -> write one sealed message -> [read one reply] -> core.handle_stream_response.
+struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
+  OutStream(std::shared_ptr<State> st, Op o, core::StreamRequest r)
+      : s(std::move(st)), op(std::move(o)), req(std::move(r)), sock(s->io), deadline(s->io) {}
+  ~OutStream() override { s->conns.erase(this); }
+
+  std::shared_ptr<State> s;
+  Op op;
+  core::StreamRequest req;
+  tcp::socket sock;
+  asio::steady_timer deadline;
+  core::Bytes out;
+  std::array<uint8_t, wire::kStreamHeaderSize> header{};
+  core::Bytes body;
+  bool done = false;
+  bool timed_out = false;
+
+  void abort() override { fail(Status::error(Errc::state, "node shut down")); }
+
+  void start() {
+    s->conns.insert(this);
+    auto self = shared_from_this();
+    deadline.expires_at(s->to_time(req.deadline));
+    deadline.async_wait([self](error_code ec) {
+      if (ec) return;
+      self->timed_out = true;
+      error_code ignored;
+      self->sock.close(ignored);  // completes the pending operation with an error
+    });
+    tcp::endpoint ep(detail::to_ip(req.to), req.to.port);
+    out = wire::seal_stream_message(s->opt.framing, req.payload);
+    sock.async_connect(ep, [self](error_code ec) {
+      if (ec) return self->fail_io("connect", ec);
+      asio::async_write(self->sock, asio::buffer(self->out), [self](error_code ec, size_t) {
+        if (ec) return self->fail_io("write", ec);
+        if (!self->req.expect_reply) return self->finish(Status::success());
+        self->read_reply();
+      });
+    });
+  }
+
+  void read_reply() {
+    auto self = shared_from_this();
+    asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t) {
+      if (ec) return self->fail_io("read", ec);
+      size_t len = 0;
+      auto st = wire::parse_stream_header(self->s->opt.framing, self->header, len);
+      if (!st.ok()) return self->fail(Status::error(Errc::protocol, st.message));
+      // Grows with what arrives, in steps of at most 64 KiB: a header alone costs nothing.
+      asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
+                       asio::transfer_exactly(len), [self](error_code ec, size_t) {
+                         if (ec) return self->fail_io("read", ec);
+                         self->finish(Status::success());
+                       });
+    });
+  }
+
+  void fail_io(const char* what, error_code ec) {
+    if (timed_out) {
+      return fail(Status::error(Errc::timeout, "stream to " + req.to.to_string() + " timed out"));
+    }
+    fail(Status::error(Errc::io, std::string(what) + " " + req.to.to_string() + ": " + ec.message()));
+  }
+  void fail(Status st) {
+    if (done) return;
+    s->log->debug("stream {} to {}: {}", req.id, req.to.to_string(), st.message);
+    complete(std::move(st), {});
+  }
+  void finish(Status transport) {
+    if (done) return;
+    core::Bytes payload;
+    if (req.expect_reply) {
+      auto st = wire::open_stream_message(s->opt.framing, body, payload);
+      if (!st.ok()) {
+        ++s->bad_frames;
+        return fail(Status::error(Errc::protocol, "bad reply from " + req.to.to_string() + ": " + st.message));
+      }
+    }
+    complete(std::move(transport), payload);
+  }
+  void complete(Status transport, std::span<const uint8_t> reply) {
+    done = true;
+    s->conns.erase(this);
+    deadline.cancel();
+    error_code ignored;
+    sock.close(ignored);
+    s->stream_done(req.id, transport, reply);
+  }
+};
+
+void State::start_stream(core::StreamRequest req) {
+  auto o = op();
+  if (!o) return;
+  auto c = std::make_shared<OutStream>(shared_from_this(), std::move(o), std::move(req));
+  c->start();
+}
+
+// ---- inbound stream -----------------------------------------------------------------------
+
+// header -> body (deadline tcp_timeout) -> core.handle_stream -> [reply] -> close.
+struct InStream final : Conn, std::enable_shared_from_this<InStream> {
+  InStream(std::shared_ptr<State> st, Op o, tcp::socket so)
+      : s(std::move(st)), op(std::move(o)), sock(std::move(so)), deadline(s->io) {}
+  ~InStream() override {
+    s->conns.erase(this);
+    --s->inbound_streams;
+  }
+
+  std::shared_ptr<State> s;
+  Op op;
+  tcp::socket sock;
+  asio::steady_timer deadline;
+  core::Address from;
+  std::array<uint8_t, wire::kStreamHeaderSize> header{};
+  core::Bytes body;
+  core::Bytes out;
+
+  void abort() override { close(); }
+  void close() {
+    s->conns.erase(this);
+    deadline.cancel();
+    error_code ignored;
+    sock.close(ignored);
+  }
+
+  void start() {
+    s->conns.insert(this);
+    ++s->inbound_streams;
+    error_code ec;
+    auto peer = sock.remote_endpoint(ec);
+    if (ec) return close();
+    from = detail::to_core(peer.address(), peer.port());
+    auto self = shared_from_this();
+    deadline.expires_after(s->opt.core.tcp_timeout);
+    deadline.async_wait([self](error_code ec) {
+      if (ec) return;
+      self->s->log->debug("stream from {} timed out", self->from.to_string());
+      error_code ignored;
+      self->sock.close(ignored);
+    });
+    asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t) {
+      if (ec) return self->drop("read", ec);
+      size_t len = 0;
+      auto st = wire::parse_stream_header(self->s->opt.framing, self->header, len);
+      if (!st.ok()) {
+        ++self->s->bad_frames;
+        self->s->log->warn("refused stream from {}: {}", self->from.to_string(), st.message);
+        return self->close();
+      }
+      asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
+                       asio::transfer_exactly(len), [self](error_code ec, size_t) {
+                         if (ec) return self->drop("read", ec);
+                         self->handle();
+                       });
+    });
+  }
+
+  void handle() {
+    core::Bytes payload;
+    auto st = wire::open_stream_message(s->opt.framing, body, payload);
+    if (!st.ok()) {
+      ++s->bad_frames;
+      s->log->debug("bad stream message from {}: {}", from.to_string(), st.message);
+      return close();
+    }
+    auto reply = s->inbound_message(from, payload);
+    if (!reply || s->closing) return close();
+    out = wire::seal_stream_message(s->opt.framing, *reply);
+    auto self = shared_from_this();
+    asio::async_write(sock, asio::buffer(out), [self](error_code ec, size_t) {
+      if (ec) return self->drop("write", ec);
+      error_code ignored;
+      self->sock.shutdown(tcp::socket::shutdown_send, ignored);
+      self->close();
+    });
+  }
+
+  void drop(const char* what, error_code ec) {
+    if (ec != asio::error::operation_aborted && ec != asio::error::eof) {
+      s->log->debug("stream from {}: {} failed: {}", from.to_string(), what, ec.message());
+    } else if (ec == asio::error::eof) {
+      s->log->debug("stream from {}: closed early", from.to_string());
+    }
+    close();
+  }
+};
+
+void State::accept() {
+  auto o = op();
+  if (!o) return;
+  // The new socket gets the acceptor's executor: this node's io strand.
+  acceptor.async_accept([this, o](error_code ec, tcp::socket sock) {
+    if (closing || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Back off 5 ms doubling to 1 s, as the reference does (e.g. out of descriptors).
+      accept_backoff = accept_backoff.count() == 0 ? std::chrono::milliseconds(5)
+                                                   : std::min<Duration>(accept_backoff * 2, std::chrono::seconds(1));
+      log->warn("accept failed: {} (retrying in {} ms)", ec.message(), accept_backoff.count() / 1000);
+      auto o2 = op();
+      if (!o2) return;
+      backoff_timer.expires_after(accept_backoff);
+      backoff_timer.async_wait([this, o2](error_code ec) {
+        if (!ec && !closing) accept();
+      });
+      return;
+    }
+    accept_backoff = Duration{};
+    if (inbound_streams >= kMaxInboundStreams) {
+      ++refused_streams;
+      log->warn("too many inbound streams ({}), closing a new one", inbound_streams);
+      error_code ignored;
+      sock.close(ignored);
+    } else if (auto o2 = op()) {
+      std::make_shared<InStream>(shared_from_this(), std::move(o2), std::move(sock))->start();
+    }
+    accept();
+  });
+}
+
+// ---- start --------------------------------------------------------------------------------
+
+Status State::start() {
+  auto cfg = opt.core;
+  if (auto st = cfg.validate(); !st.ok()) return st;
+
+  // Logger first, so that everything below can log.
+  spdlog::sink_ptr sink;
+  if (cb.on_log) {
+    sink = std::make_shared<CallbackSink>(this);
+    sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
+        "%v", spdlog::pattern_time_type::local, std::string()));
+  } else {
+    sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
+    sink->set_formatter(std::make_unique<spdlog::pattern_formatter>("[%Y-%m-%d %T.%e] [%l] memberlist %n: %v"));
+  }
+  log = std::make_shared<spdlog::logger>(cfg.name, std::move(sink));
+  auto level = to_spd(cb.log_level);
+  if (!cb.on_log) level = std::max(level, spdlog::level::warn);
+  log->set_level(level);
+
+  error_code ec;
+  auto bind_ip = asio::ip::make_address(opt.bind_addr, ec);
+  if (ec) return Status::error(Errc::invalid, "bind_addr '" + opt.bind_addr + "' is not an IP address");
+  v6 = bind_ip.is_v6();
+
+  // TCP first, then UDP on the same port; with port 0 the kernel's TCP port may be taken
+  // for UDP, so try again a few times.
+  for (int attempt = 0;; ++attempt) {
+    error_code e;
+    acceptor.open(bind_ip.is_v6() ? tcp::v6() : tcp::v4(), e);
+    if (!e && v6) acceptor.set_option(asio::ip::v6_only(false), e);
+    if (!e) acceptor.set_option(tcp::acceptor::reuse_address(true), e);
+    if (!e) acceptor.bind(tcp::endpoint(bind_ip, opt.bind_port), e);
+    if (!e) acceptor.listen(asio::socket_base::max_listen_connections, e);
+    if (e) {
+      return Status::error(Errc::io, fmt::format("bind tcp {}:{}: {}", opt.bind_addr, opt.bind_port, e.message()));
+    }
+    uint16_t port = acceptor.local_endpoint().port();
+    udp_sock.open(bind_ip.is_v6() ? udp::v6() : udp::v4(), e);
+    if (!e && v6) udp_sock.set_option(asio::ip::v6_only(false), e);
+    if (!e) udp_sock.bind(udp::endpoint(bind_ip, port), e);
+    if (!e) break;
+    error_code ignored;
+    acceptor.close(ignored);
+    udp_sock.close(ignored);
+    if (opt.bind_port != 0 || attempt >= 10) {
+      return Status::error(Errc::io, fmt::format("bind udp {}:{}: {}", opt.bind_addr, port, e.message()));
+    }
+  }
+  udp_sock.non_blocking(true, ec);
+  // As the reference: ask for a 2 MiB receive buffer (the kernel caps it silently).
+  udp_sock.set_option(asio::socket_base::receive_buffer_size(2 << 20), ec);
+  uint16_t port = acceptor.local_endpoint().port();
+
+  asio::ip::address adv_ip;
+  if (!opt.advertise_addr.empty()) {
+    adv_ip = asio::ip::make_address(opt.advertise_addr, ec);
+    if (ec) {
+      return Status::error(Errc::invalid, "advertise_addr '" + opt.advertise_addr + "' is not an IP address");
+    }
+  } else if (bind_ip.is_unspecified()) {
+    adv_ip = detail::pick_advertise_ip(v6);
+  } else {
+    adv_ip = bind_ip;
+  }
+  advertise = detail::to_core(adv_ip, opt.advertise_port != 0 ? opt.advertise_port : port);
+  cfg.advertise = advertise;
+  // Core log lines go through the same logger (and so the same level filter and sink).
+  cfg.log = [this](core::LogLevel l, std::string_view msg) { log->log(to_spd(l), "{}", msg); };
+
+  try {
+    core = std::make_unique<core::Core>(std::move(cfg), wire::make_flatbuffers_codec(), now());
+  } catch (const std::exception& e) {
+    return Status::error(Errc::invalid, std::string("cannot start the protocol: ") + e.what());
+  }
+  log->info("listening on {} (udp+tcp), advertising {}", udp_sock.local_endpoint().address().to_string() + ":" + std::to_string(port),
+            advertise.to_string());
+
+  // Loops start on the strand; the first drain arms the timer and emits our own Join.
+  if (auto o = op()) {
+    asio::post(io, [this, o] {
+      if (closing) return;
+      receive();
+      accept();
+    });
+  }
+  with_core([](core::Core&) {});
+  return Status::success();
+}
+
+// ---- Node ---------------------------------------------------------------------------------
+
+struct Node::Impl {
+  std::shared_ptr<Runtime> runtime;
+  std::shared_ptr<State> s;
+};
+
+Node::Node() : impl_(std::make_unique<Impl>()) {}
+
+std::shared_ptr<Node> Node::create(std::shared_ptr<Runtime> runtime, Options options,
+                                   Callbacks callbacks, Status& status) {
+  if (!runtime) {
+    status = Status::error(Errc::invalid, "no runtime");
+    return nullptr;
+  }
+  std::shared_ptr<Node> node(new Node());
+  node->impl_->runtime = runtime;
+  node->impl_->s = std::make_shared<State>(*runtime->impl().ioc, std::move(options), std::move(callbacks));
+  status = node->impl_->s->start();
+  if (!status.ok()) {
+    node->impl_->s->shutdown(true);
+    return nullptr;
+  }
+  return node;
+}
+
+Node::~Node() {
+  if (!impl_->s) return;
+  if (in_callback()) {
+    // Cannot wait for our own callback to finish: close, and let the last handler free the
+    // state (which then also keeps the runtime alive).
+    impl_->s->keep_runtime = impl_->runtime;
+    impl_->s->shutdown(false);
+    return;
+  }
+  impl_->s->shutdown(true);
+}
+
+bool Node::in_callback() const { return tl_callback_owner == impl_->s.get(); }
+
+namespace {
+Status refused_in_callback(const char* what) {
+  return Status::error(Errc::state, std::string(what) + " cannot be called from this node's own callback");
+}
+}  // namespace
+
+int Node::join(const std::vector<std::string>& addresses, Status& status) {
+  auto& s = *impl_->s;
+  if (in_callback()) {
+    status = refused_in_callback("join");
+    return 0;
+  }
+  uint16_t default_port = s.opt.bind_port != 0 ? s.opt.bind_port : s.advertise.port;
+  int joined = 0;
+  std::vector<std::string> failures;
+  for (const auto& entry : addresses) {
+    std::string name, host;
+    uint16_t port = 0;
+    auto st = parse_join_address(entry, default_port, name, host, port);
+    std::vector<asio::ip::address> ips;
+    if (st.ok()) st = detail::resolve_host(host, ips);
+    if (!st.ok()) {
+      failures.push_back(st.message);
+      continue;
+    }
+    for (const auto& ip : ips) {
+      auto to = detail::to_core(ip, port);
+      uint64_t id = 0;
+      Outputs out;
+      {
+        std::lock_guard<std::mutex> l(s.mu);
+        if (s.closed || s.core->has_left()) {
+          // As the reference documents: a node that left cannot rejoin (create a new one).
+          status = Status::error(Errc::state, s.closed ? "node is shut down" : "node has left the cluster");
+          return joined;
+        }
+        id = s.core->join(to, s.now());
+        s.joins[id];
+        s.drain(out);
+      }
+      s.dispatch(std::move(out));
+      std::unique_lock<std::mutex> l(s.mu);
+      auto limit = std::chrono::steady_clock::now() + s.opt.core.tcp_timeout + kWaitSlack;
+      bool got = s.cv.wait_until(l, limit, [&] { return s.closed || s.joins[id].has_value(); });
+      Status r = !got                ? Status::error(Errc::timeout, "timed out")
+                 : s.joins[id]       ? *s.joins[id]
+                                     : Status::error(Errc::state, "node is shut down");
+      s.joins.erase(id);
+      if (r.ok()) {
+        ++joined;
+        s.log->debug("joined through {}", to.to_string());
+      } else {
+        failures.push_back(to.to_string() + ": " + r.message);
+      }
+    }
+  }
+  if (joined == 0) {
+    std::string msg = "join failed";
+    for (size_t i = 0; i < failures.size(); ++i) msg += (i == 0 ? ": " : "; ") + failures[i];
+    if (failures.empty()) msg += ": no address given";
+    status = Status::error(addresses.empty() ? Errc::invalid : Errc::io, msg);
+  } else {
+    status = Status::success();
+  }
+  return joined;
+}
+
+std::vector<core::NodeInfo> Node::members() const {
+  std::lock_guard<std::mutex> l(impl_->s->mu);
+  return impl_->s->core->members();
+}
+
+size_t Node::num_members() const {
+  std::lock_guard<std::mutex> l(impl_->s->mu);
+  return impl_->s->core->num_members();
+}
+
+core::NodeInfo Node::local_node() const {
+  std::lock_guard<std::mutex> l(impl_->s->mu);
+  return impl_->s->core->local_node();
+}
+
+int Node::health_score() const {
+  std::lock_guard<std::mutex> l(impl_->s->mu);
+  return impl_->s->core->health_score();
+}
+
+core::Stats Node::stats() const {
+  core::Stats st;
+  {
+    std::lock_guard<std::mutex> l(impl_->s->mu);
+    st = impl_->s->core->stats();
+  }
+  // Input the framing refused never reached the core: count it here too.
+  st.bad_messages += impl_->s->bad_frames;
+  return st;
+}
+
+core::Address Node::advertise_address() const { return impl_->s->advertise; }
+
+Status Node::ping(const std::string& name, Duration& rtt) {
+  auto& s = *impl_->s;
+  if (in_callback()) return refused_in_callback("ping");
+  uint64_t id = 0;
+  Outputs out;
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (s.closed) return Status::error(Errc::state, "node is shut down");
+    std::optional<core::Address> addr;
+    for (const auto& m : s.core->members()) {
+      if (m.name == name) addr = m.addr;
+    }
+    if (!addr) return Status::error(Errc::not_found, "no member named '" + name + "'");
+    id = s.core->ping(name, *addr, s.now());
+    s.pings[id];
+    s.drain(out);
+  }
+  s.dispatch(std::move(out));
+  std::unique_lock<std::mutex> l(s.mu);
+  auto limit = std::chrono::steady_clock::now() + s.opt.core.probe_timeout + kWaitSlack;
+  s.cv.wait_until(l, limit, [&] { return s.closed || s.pings[id].has_value(); });
+  auto result = s.pings[id];
+  s.pings.erase(id);
+  if (!result) {
+    if (s.closed) return Status::error(Errc::state, "node is shut down");
+    return Status::error(Errc::timeout, "no response from node " + name);
+  }
+  if (!result->ok) return Status::error(Errc::timeout, "no response from node " + name);
+  rtt = result->rtt;
+  return Status::success();
+}
+
+Status Node::leave(Duration timeout) {
+  auto& s = *impl_->s;
+  if (in_callback()) return refused_in_callback("leave");
+  Status st;
+  Outputs out;
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (s.closed) return Status::error(Errc::state, "node is shut down");
+    st = s.core->leave(s.now());
+    s.drain(out);
+  }
+  s.dispatch(std::move(out));
+  if (!st.ok()) return st;
+  std::unique_lock<std::mutex> l(s.mu);
+  auto done = [&] { return s.closed || s.core->leave_propagated(); };
+  if (timeout.count() <= 0) {
+    s.cv.wait(l, done);  // as the reference: no timeout waits as long as it takes
+  } else if (!s.cv.wait_until(l, std::chrono::steady_clock::now() + timeout, done)) {
+    return Status::error(Errc::timeout, "timeout waiting for leave broadcast");
+  }
+  if (!s.core->leave_propagated()) return Status::error(Errc::state, "node shut down while leaving");
+  return Status::success();
+}
+
+Status Node::shutdown() {
+  if (in_callback()) return refused_in_callback("shutdown");
+  impl_->s->shutdown(true);
+  return Status::success();
+}
+
+}  // namespace memberlist::runtime

@@ -1,0 +1,41 @@
+// 200 nodes sharing one Runtime of 2 threads join one seed.
+#include "helpers.h"
+
+namespace memberlist::runtime::test {
+namespace {
+
+TEST(Scale, TwoHundredNodesOnTwoThreads) {
+  constexpr int kNodes = 200;
+  auto rt = std::make_shared<Runtime>(2);
+  std::vector<std::shared_ptr<Node>> nodes;
+  for (int i = 0; i < kNodes; ++i) {
+    auto o = fast_options("s" + std::to_string(i));
+    // Gentler timers: 200 nodes share two cores with the rest of the machine.
+    o.core.probe_interval = std::chrono::seconds(1);
+    o.core.probe_timeout = std::chrono::milliseconds(500);
+    o.core.gossip_interval = std::chrono::milliseconds(200);
+    o.core.push_pull_interval = std::chrono::seconds(10);
+    o.core.suspicion_mult = 4;
+    auto n = make_node(rt, o);
+    ASSERT_TRUE(n);
+    nodes.push_back(n);
+  }
+  auto seed = addr_of(*nodes[0]);
+  for (int i = 1; i < kNodes; ++i) {
+    Status st;
+    ASSERT_EQ(nodes[i]->join({seed}, st), 1) << "node " << i << ": " << st.message;
+  }
+  EXPECT_TRUE(eventually([&] { return nodes[0]->num_members() == kNodes; }, std::chrono::seconds(60)))
+      << nodes[0]->num_members();
+  // Gossip spreads the rest: everyone ends up knowing (nearly) everyone. Tolerant: the
+  // last joiners know everyone from their push/pull, the first learn by gossip.
+  EXPECT_TRUE(eventually([&] {
+    for (auto& n : nodes) {
+      if (n->num_members() < kNodes) return false;
+    }
+    return true;
+  }, std::chrono::seconds(60)));
+}
+
+}  // namespace
+}  // namespace memberlist::runtime::test
