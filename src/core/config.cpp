@@ -60,8 +60,6 @@ Status Config::validate() const {
   if (push_pull_interval < Duration::zero()) return bad("push_pull_interval", "must not be negative");
   if (probe_interval < Duration::zero()) return bad("probe_interval", "must not be negative");
   if (probe_timeout <= Duration::zero()) return bad("probe_timeout", "must be positive");
-  if (probe_interval > Duration::zero() && probe_timeout > probe_interval)
-    return bad("probe_timeout", "must not exceed probe_interval");
   if (awareness_max_multiplier < 1) return bad("awareness_max_multiplier", "must be at least 1");
   if (gossip_interval < Duration::zero()) return bad("gossip_interval", "must not be negative");
   if (gossip_nodes < 0) return bad("gossip_nodes", "must not be negative");

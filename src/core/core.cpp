@@ -284,7 +284,7 @@ struct Core::Impl {
       st.bad_messages++;
       return;
     }
-    if (a.node.empty()) {
+    if (a.node.empty() && !bootstrap) {
       st.bad_messages++;
       return;
     }

@@ -76,6 +76,21 @@ TEST(Cluster, FiveNodesConvergeThroughGossip) {
   }
 }
 
+TEST(Cluster, PeriodicPushPullSpreadsState) {
+  // No probes, no gossip: only anti-entropy can tell n2 about n3.
+  Cluster c;
+  start(c, 3, 1, [](Config& cfg) {
+    cfg.probe_interval = 0s;
+    cfg.gossip_interval = 0s;
+  });
+  c.run_for(100ms);
+  EXPECT_EQ(c.alive_view("n2"), (std::set<std::string>{"n1", "n2"}));
+  const std::set<std::string> all{"n1", "n2", "n3"};
+  // Push/pull every 15s (Local), first one staggered within the interval.
+  EXPECT_TRUE(c.run_until_pred([&] { return all_see(c, names(3), all); }, 31s));
+  EXPECT_TRUE(c.logged("n2", "Initiating push/pull sync with"));
+}
+
 TEST(Cluster, FailedNodeIsDetectedEverywhere) {
   Cluster c;
   start(c, 5);

@@ -75,6 +75,47 @@ TEST_F(StateTest, AliveNewNode) {
   EXPECT_EQ(a->stats().broadcast_queue, 2u);  // re-gossiped
 }
 
+TEST_F(StateTest, NewsAboutANodeReplacesOlderNews) {
+  feed(alive("b", 2, 1));
+  EXPECT_EQ(a->stats().broadcast_queue, 2u);
+  feed(Suspect{1, "b", "c"});
+  EXPECT_EQ(a->stats().broadcast_queue, 2u);
+  feed(Dead{1, "b", "c"});
+  EXPECT_EQ(a->stats().broadcast_queue, 2u);
+  // What goes out about b is the latest: dead.
+  feed(Ping{1, "a", addr_of(5), "x"});
+  int about_b = 0;
+  for (auto& d : drain(*a, *codec))
+    for (auto& m : d.msgs) {
+      EXPECT_FALSE(std::holds_alternative<Suspect>(m));
+      if (auto* dead = std::get_if<Dead>(&m)) about_b += dead->node == "b";
+      if (auto* al = std::get_if<Alive>(&m)) {
+        EXPECT_NE(al->node, "b");
+      }
+    }
+  EXPECT_EQ(about_b, 1);
+}
+
+TEST_F(StateTest, CompoundsAreSplitAtPackMaxParts) {
+  codec = std::make_shared<TestCodec>(3);
+  Config cfg = test_config("a", 1);
+  cfg.retransmit_mult = 10;
+  make(cfg);
+  for (int i = 0; i < 10; ++i) feed(alive("n" + std::to_string(i), 10 + i, 1));
+  drain(*a, *codec);
+  feed(Ping{7, "a", addr_of(5), "x"});  // ack + 11 broadcasts = 12 parts
+  auto out = drain(*a, *codec);
+  ASSERT_EQ(out.size(), 4u);
+  size_t total = 0;
+  for (auto& d : out) {
+    EXPECT_LE(d.msgs.size(), 3u);
+    EXPECT_EQ(d.to, addr_of(5));
+    total += d.msgs.size();
+  }
+  EXPECT_EQ(total, 12u);
+  EXPECT_TRUE(std::holds_alternative<Ack>(out[0].msgs[0]));
+}
+
 TEST_F(StateTest, AliveIdempotentAndOld) {
   feed(alive("b", 2, 2));
   events();
