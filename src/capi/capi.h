@@ -1,0 +1,149 @@
+// Internals of the C ABI glue: the structs behind the opaque handles, error recording and
+// the exception barrier every extern "C" entry point goes through. Not installed.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "memberlist.h"
+#include "runtime/node.h"
+
+namespace memberlist::capi {
+
+// Error messages live in fixed buffers: recording one never allocates (it runs inside the
+// bad_alloc handler too) and a returned pointer never dangles.
+inline constexpr size_t kErrorCapacity = 512;
+
+struct ErrorBuffer {
+  char text[kErrorCapacity] = "";
+  void set(std::string_view msg, std::string_view detail = {}) noexcept;
+};
+
+// The thread-local message returned by ml_last_error().
+ErrorBuffer& thread_error() noexcept;
+
+ml_status to_status(core::Errc code) noexcept;
+
+}  // namespace memberlist::capi
+
+// ---- the structs behind the handles (global namespace: they complete the C typedefs) ------
+
+struct ml_config {
+  memberlist::runtime::Options opts;
+  uint32_t log_level = ML_LOG_INFO;
+  std::vector<std::string> no_tcp_ping_nodes;  // wired into core::Config::disable_tcp_pings_for_node
+};
+
+struct ml_node {
+  std::string name;
+  std::string address;  // "host:port"
+  std::string host;
+  uint16_t port = 0;
+  std::vector<uint8_t> meta;
+  uint32_t state = ML_STATE_ALIVE;
+  uint32_t incarnation = 0;
+  uint8_t versions[6] = {};
+
+  ml_node() = default;
+  explicit ml_node(const memberlist::core::NodeInfo& info);
+};
+
+struct ml_node_list {
+  std::vector<ml_node> nodes;
+};
+
+struct ml_runtime {
+  std::shared_ptr<memberlist::runtime::Runtime> runtime;
+};
+
+namespace memberlist::capi {
+
+// The host's callbacks and the bookkeeping that makes user_data_free run exactly once, after
+// the last callback. Shared with the runtime's std::function callbacks, which may outlive the
+// handle by a little.
+struct CallbackState {
+  ml_callbacks cb{};                 // up-converted copy; unused members NULL
+  uint32_t log_level = ML_LOG_INFO;  // least severe level delivered
+  ml_memberlist* owner = nullptr;
+
+  std::mutex mu;
+  std::condition_variable idle;
+  bool closed = false;  // no callback starts once set
+  int active = 0;       // callbacks running now
+
+  void deliver_event(const core::Event& ev);
+  void deliver_log(core::LogLevel level, const std::string& msg);
+  // Stops new callbacks and waits for running ones (other than the caller's own).
+  void close_and_wait();
+  void free_user_data() noexcept;
+
+ private:
+  std::atomic<bool> user_data_freed_{false};
+  template <class F>
+  void run(F&& f);
+};
+
+}  // namespace memberlist::capi
+
+struct ml_memberlist {
+  std::shared_ptr<memberlist::runtime::Runtime> runtime;
+  std::shared_ptr<memberlist::runtime::Node> node;
+  std::shared_ptr<memberlist::capi::CallbackState> callbacks;
+  std::atomic<bool> shut_down{false};
+  std::atomic<bool> destroy_deferred{false};  // destroy was called from our own callback
+  std::mutex error_mu;
+  memberlist::capi::ErrorBuffer error;
+};
+
+namespace memberlist::capi {
+
+// Records `msg` + `detail` as the thread's last error and returns `status`.
+ml_status fail(ml_status status, std::string_view msg, std::string_view detail = {}) noexcept;
+// Records it on the handle as well (when ml is not NULL).
+ml_status fail(ml_memberlist* ml, ml_status status, std::string_view msg,
+               std::string_view detail = {}) noexcept;
+ml_status fail(ml_memberlist* ml, const core::Status& st) noexcept;
+
+// The exception barrier: runs `body` (returning ml_status), converting any exception into a
+// status and a message (on the handle if there is one).
+template <class F>
+ml_status guarded(ml_memberlist* ml, F&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return fail(ml, ML_E_NOMEM, "out of memory");
+  } catch (const std::exception& e) {
+    return fail(ml, ML_E_INTERNAL, "internal error: ", e.what());
+  } catch (...) {
+    return fail(ml, ML_E_INTERNAL, "internal error: unknown exception");
+  }
+}
+
+template <class F>
+ml_status guarded(F&& body) noexcept {
+  return guarded(static_cast<ml_memberlist*>(nullptr), std::forward<F>(body));
+}
+
+// For entry points that return a value instead of a status: `fallback` on any exception.
+template <class T, class F>
+T guarded_value(T fallback, F&& body) noexcept {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    fail(ML_E_NOMEM, "out of memory");
+  } catch (const std::exception& e) {
+    fail(ML_E_INTERNAL, "internal error: ", e.what());
+  } catch (...) {
+    fail(ML_E_INTERNAL, "internal error: unknown exception");
+  }
+  return fallback;
+}
+
+}  // namespace memberlist::capi

@@ -1,0 +1,261 @@
+// ml_config: runtime::Options plus the log level and the per-node TCP-ping opt-outs, with one
+// table that defines every numeric setter/getter and its allowed range.
+#include <arpa/inet.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <type_traits>
+
+#include "capi.h"
+
+using namespace memberlist;
+using capi::fail;
+using capi::guarded;
+
+namespace {
+
+constexpr uint64_t kMaxMs = 24ull * 3600 * 1000;  // no duration knob makes sense beyond a day
+constexpr uint64_t kMaxMult = 64;
+constexpr size_t kMaxNameLen = 255;
+
+// X(api type, knob name, field of ml_config, min, max)
+// Every numeric knob of the header is one line here; setters and getters are generated below.
+#define ML_CONFIG_KNOBS(X)                                                                     \
+  X(uint16_t, bind_port, opts.bind_port, 0, 65535)                                             \
+  X(uint16_t, advertise_port, opts.advertise_port, 0, 65535)                                   \
+  X(uint32_t, protocol_version, opts.core.protocol_version, core::kProtocolVersionMin,         \
+    core::kProtocolVersionMax)                                                                 \
+  X(uint32_t, tcp_timeout_ms, opts.core.tcp_timeout, 1, kMaxMs)                                \
+  X(uint32_t, indirect_checks, opts.core.indirect_checks, 0, kMaxMult)                         \
+  X(uint32_t, retransmit_mult, opts.core.retransmit_mult, 1, kMaxMult)                         \
+  X(uint32_t, suspicion_mult, opts.core.suspicion_mult, 1, kMaxMult)                           \
+  X(uint32_t, suspicion_max_timeout_mult, opts.core.suspicion_max_timeout_mult, 1, kMaxMult)   \
+  X(uint32_t, push_pull_interval_ms, opts.core.push_pull_interval, 0, kMaxMs)                  \
+  X(uint32_t, probe_interval_ms, opts.core.probe_interval, 0, kMaxMs)                          \
+  X(uint32_t, probe_timeout_ms, opts.core.probe_timeout, 1, kMaxMs)                            \
+  X(uint32_t, disable_tcp_pings, opts.core.disable_tcp_pings, 0, UINT32_MAX)                   \
+  X(uint32_t, awareness_max_multiplier, opts.core.awareness_max_multiplier, 1, kMaxMult)       \
+  X(uint32_t, gossip_interval_ms, opts.core.gossip_interval, 0, kMaxMs)                        \
+  X(uint32_t, gossip_nodes, opts.core.gossip_nodes, 0, 1024)                                   \
+  X(uint32_t, gossip_to_the_dead_time_ms, opts.core.gossip_to_the_dead_time, 0, kMaxMs)        \
+  X(uint32_t, udp_buffer_size, opts.core.udp_buffer_size, 512, 65507)                          \
+  X(uint32_t, dead_node_reclaim_time_ms, opts.core.dead_node_reclaim_time, 0, kMaxMs)          \
+  X(uint32_t, handoff_queue_depth, opts.handoff_queue_depth, 1, 1u << 20)                      \
+  X(uint32_t, meta_max_size, opts.core.meta_max_size, 0, 65535)                                \
+  X(uint32_t, log_level, log_level, ML_LOG_TRACE, ML_LOG_OFF)                                  \
+  X(uint64_t, seed, opts.core.seed, 0, UINT64_MAX)
+
+// Field <-> API value: durations cross as milliseconds, flags as 0/1.
+template <class T>
+uint64_t to_api(const T& field) {
+  if constexpr (std::is_same_v<T, core::Duration>)
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(field).count());
+  else
+    return static_cast<uint64_t>(field);
+}
+
+template <class T>
+void from_api(T& field, uint64_t value) {
+  if constexpr (std::is_same_v<T, core::Duration>)
+    field = std::chrono::milliseconds(value);
+  else if constexpr (std::is_same_v<T, bool>)
+    field = value != 0;
+  else
+    field = static_cast<T>(value);
+}
+
+template <class Access>
+ml_status set_knob(ml_config* cfg, const char* knob, Access access, uint64_t value, uint64_t lo,
+                   uint64_t hi) {
+  if (!cfg) return fail(ML_E_INVALID, "config is NULL");
+  if (value < lo || value > hi) {
+    char msg[160];
+    std::snprintf(msg, sizeof msg, "%s: %" PRIu64 " is out of range [%" PRIu64 ", %" PRIu64 "]",
+                  knob, value, lo, hi);
+    return fail(ML_E_INVALID, msg);
+  }
+  from_api(access(*cfg), value);
+  return ML_OK;
+}
+
+bool valid_ip_literal(const char* s) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+std::string host_name() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+ml_status new_config(ml_config** out, core::Config (*preset)()) {
+  return guarded([&] {
+    if (!out) return fail(ML_E_INVALID, "out is NULL");
+    *out = nullptr;
+    auto cfg = std::make_unique<ml_config>();
+    cfg->opts.core = preset();
+    cfg->opts.core.name = host_name();
+    *out = cfg.release();
+    return ML_OK;
+  });
+}
+
+// Checks a NUL-terminated string argument: not NULL and at most `max` bytes (min 1 if
+// `required`).
+ml_status check_string(const char* what, const char* s, size_t max, bool required) {
+  if (!s) return fail(ML_E_INVALID, what, " is NULL");
+  size_t n = std::strlen(s);
+  if (required && n == 0) return fail(ML_E_INVALID, what, " must not be empty");
+  if (n > max) {
+    char msg[96];
+    std::snprintf(msg, sizeof msg, "%s is %zu bytes; at most %zu allowed", what, n, max);
+    return fail(ML_E_INVALID, msg);
+  }
+  return ML_OK;
+}
+
+}  // namespace
+
+extern "C" {
+
+ML_API ml_status ml_config_new_lan(ml_config** out) { return new_config(out, &core::Config::lan); }
+ML_API ml_status ml_config_new_wan(ml_config** out) { return new_config(out, &core::Config::wan); }
+ML_API ml_status ml_config_new_local(ml_config** out) {
+  return new_config(out, &core::Config::local);
+}
+
+ML_API ml_status ml_config_clone(const ml_config* config, ml_config** out) {
+  return guarded([&] {
+    if (!out) return fail(ML_E_INVALID, "out is NULL");
+    *out = nullptr;
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    *out = new ml_config(*config);
+    return ML_OK;
+  });
+}
+
+ML_API void ml_config_free(ml_config* config) { delete config; }
+
+// ---- the numeric knobs, from the table ---------------------------------------------------
+
+#define ML_DEFINE_KNOB(T, knob, field, lo, hi)                                                 \
+  ML_API ml_status ml_config_set_##knob(ml_config* config, T value) {                          \
+    return guarded([&] {                                                                       \
+      return set_knob(                                                                         \
+          config, #knob, [](ml_config& c) -> auto& { return c.field; },                        \
+          static_cast<uint64_t>(value), static_cast<uint64_t>(lo), static_cast<uint64_t>(hi)); \
+    });                                                                                        \
+  }                                                                                            \
+  ML_API T ml_config_get_##knob(const ml_config* config) {                                     \
+    return config ? static_cast<T>(to_api(config->field)) : T{0};                              \
+  }
+ML_CONFIG_KNOBS(ML_DEFINE_KNOB)
+#undef ML_DEFINE_KNOB
+
+// ---- strings, bytes and compound knobs ----------------------------------------------------
+
+ML_API ml_status ml_config_set_name(ml_config* config, const char* name) {
+  return guarded([&] {
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    if (ml_status s = check_string("name", name, kMaxNameLen, true)) return s;
+    config->opts.core.name = name;
+    return ML_OK;
+  });
+}
+
+ML_API const char* ml_config_get_name(const ml_config* config) {
+  return config ? config->opts.core.name.c_str() : "";
+}
+
+ML_API ml_status ml_config_set_bind_addr(ml_config* config, const char* addr) {
+  return guarded([&] {
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    if (ml_status s = check_string("bind_addr", addr, 64, true)) return s;
+    if (!valid_ip_literal(addr))
+      return fail(ML_E_INVALID, "bind_addr: not an IPv4 or IPv6 literal: ", addr);
+    config->opts.bind_addr = addr;
+    return ML_OK;
+  });
+}
+
+ML_API const char* ml_config_get_bind_addr(const ml_config* config) {
+  return config ? config->opts.bind_addr.c_str() : "";
+}
+
+ML_API ml_status ml_config_set_advertise_addr(ml_config* config, const char* addr) {
+  return guarded([&] {
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    if (ml_status s = check_string("advertise_addr", addr, 64, false)) return s;
+    if (addr[0] != '\0' && !valid_ip_literal(addr))
+      return fail(ML_E_INVALID, "advertise_addr: not an IPv4 or IPv6 literal: ", addr);
+    config->opts.advertise_addr = addr;
+    return ML_OK;
+  });
+}
+
+ML_API const char* ml_config_get_advertise_addr(const ml_config* config) {
+  return config ? config->opts.advertise_addr.c_str() : "";
+}
+
+ML_API ml_status ml_config_set_delegate_protocol(ml_config* config, uint8_t version, uint8_t min,
+                                                 uint8_t max) {
+  return guarded([&] {
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    if (min > max || version < min || version > max) {
+      char msg[128];
+      std::snprintf(msg, sizeof msg,
+                    "delegate_protocol: need min <= version <= max, got version %u, min %u, max %u",
+                    version, min, max);
+      return fail(ML_E_INVALID, msg);
+    }
+    auto& c = config->opts.core;
+    c.delegate_protocol_version = version;
+    c.delegate_protocol_min = min;
+    c.delegate_protocol_max = max;
+    return ML_OK;
+  });
+}
+
+ML_API void ml_config_get_delegate_protocol(const ml_config* config, uint8_t* version,
+                                            uint8_t* min, uint8_t* max) {
+  const auto* c = config ? &config->opts.core : nullptr;
+  if (version) *version = c ? c->delegate_protocol_version : 0;
+  if (min) *min = c ? c->delegate_protocol_min : 0;
+  if (max) *max = c ? c->delegate_protocol_max : 0;
+}
+
+ML_API ml_status ml_config_disable_tcp_pings_for_node(ml_config* config, const char* name) {
+  return guarded([&] {
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    if (ml_status s = check_string("name", name, kMaxNameLen, true)) return s;
+    config->no_tcp_ping_nodes.emplace_back(name);
+    return ML_OK;
+  });
+}
+
+ML_API ml_status ml_config_set_meta(ml_config* config, const uint8_t* data, size_t len) {
+  return guarded([&] {
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    if (!data && len > 0) return fail(ML_E_INVALID, "meta: data is NULL but len is not 0");
+    size_t limit = config->opts.core.meta_max_size;
+    if (len > limit) {
+      char msg[128];
+      std::snprintf(msg, sizeof msg, "meta: %zu bytes is over meta_max_size (%zu)", len, limit);
+      return fail(ML_E_TOO_LARGE, msg);
+    }
+    config->opts.core.meta.assign(data, data + len);
+    return ML_OK;
+  });
+}
+
+ML_API const uint8_t* ml_config_get_meta(const ml_config* config, size_t* len) {
+  if (len) *len = config ? config->opts.core.meta.size() : 0;
+  return config ? config->opts.core.meta.data() : nullptr;
+}
+
+}  // extern "C"

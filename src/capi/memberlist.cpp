@@ -1,0 +1,357 @@
+// ml_runtime and ml_memberlist: lifetime, callback dispatch and the blocking calls.
+#include <cstddef>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "capi.h"
+
+using namespace memberlist;
+using capi::CallbackState;
+using capi::fail;
+using capi::guarded;
+
+namespace {
+
+// The memberlist whose callback this thread is running (nullptr outside callbacks).
+thread_local const CallbackState* tls_in_callback = nullptr;
+
+bool in_own_callback(const ml_memberlist* ml) {
+  return ml->callbacks && tls_in_callback == ml->callbacks.get();
+}
+
+// The process-wide runtime used when ml_memberlist_create gets runtime == NULL: created on
+// first use, freed with the last memberlist holding it (each holds a shared_ptr).
+std::shared_ptr<runtime::Runtime> default_runtime() {
+  static std::mutex mu;
+  static std::weak_ptr<runtime::Runtime> weak;
+  std::lock_guard lock(mu);
+  auto rt = weak.lock();
+  if (!rt) {
+    rt = std::make_shared<runtime::Runtime>(2);
+    weak = rt;
+  }
+  return rt;
+}
+
+// Size of ml_callbacks as declared by each version (fields are only appended).
+constexpr size_t kCallbacksSize[] = {
+    0,                                                               // version 0: invalid
+    offsetof(ml_callbacks, on_log) + sizeof(ml_callbacks::on_log),  // version 1
+};
+static_assert(ML_CALLBACKS_VERSION == 1, "add the new version's size to kCallbacksSize");
+
+void log_to_stderr(uint32_t level, const std::string& msg) {
+  static const char* const names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"};
+  std::fprintf(stderr, "[memberlist] %s %s\n", level < 5 ? names[level] : "?", msg.c_str());
+}
+
+// Tears the handle down; must not run on one of its own callbacks.
+void destroy_now(ml_memberlist* ml) noexcept {
+  ml->callbacks->close_and_wait();
+  try {
+    if (ml->node) ml->node->shutdown();
+  } catch (...) {
+    // shutting down is best effort here; the node is released anyway
+  }
+  ml->node.reset();
+  ml->runtime.reset();
+  ml->callbacks->free_user_data();
+  delete ml;
+}
+
+// Rejects the blocking calls from the memberlist's own callback, and calls after shutdown.
+ml_status check_blocking(ml_memberlist* ml, const char* what) {
+  if (in_own_callback(ml))
+    return fail(ml, ML_E_STATE, what,
+                " cannot be called from one of this memberlist's own callbacks");
+  if (ml->shut_down) return fail(ml, ML_E_CLOSED, what, ": the memberlist is shut down");
+  return ML_OK;
+}
+
+}  // namespace
+
+// ---- callback dispatch -------------------------------------------------------------------
+
+namespace memberlist::capi {
+
+template <class F>
+void CallbackState::run(F&& f) {
+  {
+    std::lock_guard lock(mu);
+    if (closed) return;
+    ++active;
+  }
+  const CallbackState* saved = tls_in_callback;
+  tls_in_callback = this;
+  try {
+    f();  // host code; nothing of ours is locked here
+  } catch (...) {
+    // a C++ host threw through a C callback: never let it reach the runtime's threads
+  }
+  tls_in_callback = saved;
+  // Read before we stop counting as active: once active drops, a destroy may free `owner`.
+  ml_memberlist* deferred = owner && owner->destroy_deferred.exchange(false) ? owner : nullptr;
+  {
+    std::lock_guard lock(mu);
+    --active;
+  }
+  idle.notify_all();
+  // ml_memberlist_destroy was called from inside that callback: finish it now that the
+  // callback has returned, on a thread of its own (we may be on a runtime thread that the
+  // teardown waits for).
+  if (deferred) {
+    try {
+      std::thread([deferred] { destroy_now(deferred); }).detach();
+    } catch (...) {
+      // no thread to spare: the handle leaks rather than deadlocking this one
+    }
+  }
+}
+
+void CallbackState::deliver_event(const core::Event& ev) {
+  if (!cb.on_event) return;
+  const ml_node node(ev.node);  // borrowed by the host for the duration of the call
+  run([&] { cb.on_event(cb.user_data, static_cast<uint32_t>(ev.type), &node); });
+}
+
+void CallbackState::deliver_log(core::LogLevel level, const std::string& msg) {
+  auto lvl = static_cast<uint32_t>(level);
+  if (lvl < log_level || log_level >= ML_LOG_OFF) return;
+  if (!cb.on_log) {
+    if (lvl >= ML_LOG_WARN) log_to_stderr(lvl, msg);
+    return;
+  }
+  run([&] { cb.on_log(cb.user_data, lvl, msg.c_str(), msg.size()); });
+}
+
+void CallbackState::close_and_wait() {
+  std::unique_lock lock(mu);
+  closed = true;
+  // A callback of ours running on this very thread cannot finish while we wait.
+  int own = tls_in_callback == this ? 1 : 0;
+  idle.wait(lock, [&] { return active <= own; });
+}
+
+void CallbackState::free_user_data() noexcept {
+  if (cb.user_data_free && !user_data_freed_.exchange(true)) cb.user_data_free(cb.user_data);
+}
+
+}  // namespace memberlist::capi
+
+static_assert(static_cast<uint32_t>(core::EventType::Join) == ML_EVENT_JOIN &&
+              static_cast<uint32_t>(core::EventType::Leave) == ML_EVENT_LEAVE &&
+              static_cast<uint32_t>(core::EventType::Update) == ML_EVENT_UPDATE);
+static_assert(static_cast<uint32_t>(core::LogLevel::Trace) == ML_LOG_TRACE &&
+              static_cast<uint32_t>(core::LogLevel::Error) == ML_LOG_ERROR);
+
+extern "C" {
+
+// ---- runtime -----------------------------------------------------------------------------
+
+ML_API ml_status ml_runtime_new(uint32_t threads, ml_runtime** out) {
+  return guarded([&] {
+    if (!out) return fail(ML_E_INVALID, "out is NULL");
+    *out = nullptr;
+    if (threads > 1024) return fail(ML_E_INVALID, "threads: at most 1024");
+    auto rt = std::make_unique<ml_runtime>();
+    rt->runtime = std::make_shared<runtime::Runtime>(threads == 0 ? 2 : threads);
+    *out = rt.release();
+    return ML_OK;
+  });
+}
+
+// Memberlists hold their own reference: the threads stop when the last user is gone.
+ML_API void ml_runtime_free(ml_runtime* runtime) { delete runtime; }
+
+// ---- memberlist --------------------------------------------------------------------------
+
+ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
+                                      const ml_config* config, const ml_callbacks* callbacks) {
+  auto state = std::shared_ptr<CallbackState>();
+  ml_status result = guarded([&] {
+    if (out) *out = nullptr;
+    state = std::make_shared<CallbackState>();
+    if (callbacks) {
+      // user_data and user_data_free are in every version: take them first so that they are
+      // freed even if the rest is refused.
+      state->cb.user_data = callbacks->user_data;
+      state->cb.user_data_free = callbacks->user_data_free;
+    }
+    if (!out) return fail(ML_E_INVALID, "out is NULL");
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    if (callbacks) {
+      uint32_t v = callbacks->version;
+      if (v == 0)
+        return fail(ML_E_VERSION, "callbacks->version is 0; set it to ML_CALLBACKS_VERSION");
+      // A newer caller: read the fields this library knows.
+      size_t n = kCallbacksSize[v < ML_CALLBACKS_VERSION ? v : ML_CALLBACKS_VERSION];
+      std::memcpy(&state->cb, callbacks, n);
+    }
+    state->log_level = config->log_level;
+
+    runtime::Options opts = config->opts;
+    if (opts.core.name.empty()) return fail(ML_E_INVALID, "name must not be empty");
+    if (opts.core.seed == 0) {
+      std::random_device rd;
+      opts.core.seed = (static_cast<uint64_t>(rd()) << 32 | rd()) | 1;  // never 0
+    }
+    if (!config->no_tcp_ping_nodes.empty()) {
+      std::set<std::string, std::less<>> names(config->no_tcp_ping_nodes.begin(),
+                                               config->no_tcp_ping_nodes.end());
+      auto previous = opts.core.disable_tcp_pings_for_node;
+      opts.core.disable_tcp_pings_for_node = [names, previous](std::string_view n) {
+        return names.count(n) > 0 || (previous && previous(n));
+      };
+    }
+
+    auto ml = std::make_unique<ml_memberlist>();
+    ml->runtime = runtime ? runtime->runtime : default_runtime();
+    ml->callbacks = state;
+    state->owner = ml.get();
+
+    runtime::Callbacks rcb;
+    rcb.on_event = [state](const core::Event& ev) { state->deliver_event(ev); };
+    rcb.on_log = [state](core::LogLevel level, const std::string& msg) {
+      state->deliver_log(level, msg);
+    };
+    rcb.log_level = static_cast<core::LogLevel>(
+        config->log_level < ML_LOG_OFF ? config->log_level : ML_LOG_ERROR);
+
+    core::Status st;
+    ml->node = runtime::Node::create(ml->runtime, std::move(opts), std::move(rcb), st);
+    if (!ml->node) {
+      state->close_and_wait();
+      ml->runtime.reset();
+      return st.ok() ? fail(ML_E_INTERNAL, "node creation failed without a reason")
+                     : fail(nullptr, st);
+    }
+    *out = ml.release();
+    return ML_OK;
+  });
+  // Exactly once when create fails: nothing else will ever call it.
+  if (result != ML_OK) {
+    if (state)
+      state->free_user_data();
+    else if (callbacks && callbacks->user_data_free)
+      callbacks->user_data_free(callbacks->user_data);
+  }
+  return result;
+}
+
+// From inside one of its own callbacks the teardown is deferred until that callback returns
+// (it happens on a library thread, then user_data_free runs there); otherwise it is complete
+// when this returns.
+ML_API void ml_memberlist_destroy(ml_memberlist* ml) {
+  if (!ml) return;
+  if (in_own_callback(ml)) {
+    ml->destroy_deferred = true;
+    return;
+  }
+  destroy_now(ml);
+}
+
+ML_API const char* ml_memberlist_last_error(const ml_memberlist* ml) {
+  return ml ? ml->error.text : "memberlist is NULL";
+}
+
+ML_API ml_status ml_memberlist_join(ml_memberlist* ml, const char* const* addresses, size_t count,
+                                    uint32_t* joined) {
+  if (joined) *joined = 0;
+  if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  return guarded(ml, [&] {
+    if (!addresses) return fail(ml, ML_E_INVALID, "addresses is NULL");
+    if (count == 0) return fail(ml, ML_E_INVALID, "count is 0: no address to join");
+    std::vector<std::string> list;
+    list.reserve(count);
+    for (size_t i = 0; i < count; ++i) {
+      if (!addresses[i]) {
+        char msg[64];
+        std::snprintf(msg, sizeof msg, "addresses[%zu] is NULL", i);
+        return fail(ml, ML_E_INVALID, msg);
+      }
+      list.emplace_back(addresses[i]);
+    }
+    if (ml_status s = check_blocking(ml, "ml_memberlist_join")) return s;
+    core::Status st;
+    int n = ml->node->join(list, st);
+    if (joined) *joined = n > 0 ? static_cast<uint32_t>(n) : 0;
+    if (n <= 0) {
+      if (st.ok()) return fail(ml, ML_E_IO, "no address could be reached");
+      return fail(ml, st);
+    }
+    return ML_OK;
+  });
+}
+
+ML_API ml_status ml_memberlist_members(ml_memberlist* ml, ml_node_list** out) {
+  if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  return guarded(ml, [&] {
+    if (!out) return fail(ml, ML_E_INVALID, "out is NULL");
+    *out = nullptr;
+    auto list = std::make_unique<ml_node_list>();
+    for (const core::NodeInfo& info : ml->node->members()) list->nodes.emplace_back(info);
+    *out = list.release();
+    return ML_OK;
+  });
+}
+
+ML_API size_t ml_memberlist_num_members(ml_memberlist* ml) {
+  if (!ml) return 0;
+  return capi::guarded_value<size_t>(0, [&] { return ml->node->num_members(); });
+}
+
+ML_API ml_status ml_memberlist_local_node(ml_memberlist* ml, ml_node** out) {
+  if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  return guarded(ml, [&] {
+    if (!out) return fail(ml, ML_E_INVALID, "out is NULL");
+    *out = nullptr;
+    *out = new ml_node(ml->node->local_node());
+    return ML_OK;
+  });
+}
+
+ML_API int32_t ml_memberlist_health_score(ml_memberlist* ml) {
+  if (!ml) return -1;
+  return capi::guarded_value<int32_t>(-1, [&] { return ml->node->health_score(); });
+}
+
+ML_API ml_status ml_memberlist_ping(ml_memberlist* ml, const char* node_name, uint64_t* rtt_us) {
+  if (rtt_us) *rtt_us = 0;
+  if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  return guarded(ml, [&] {
+    if (!node_name) return fail(ml, ML_E_INVALID, "node_name is NULL");
+    if (ml_status s = check_blocking(ml, "ml_memberlist_ping")) return s;
+    core::Duration rtt{};
+    core::Status st = ml->node->ping(node_name, rtt);
+    if (!st.ok()) return fail(ml, st);
+    if (rtt_us) *rtt_us = static_cast<uint64_t>(rtt.count());
+    return ML_OK;
+  });
+}
+
+ML_API ml_status ml_memberlist_leave(ml_memberlist* ml, uint32_t timeout_ms) {
+  if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  return guarded(ml, [&] {
+    if (ml_status s = check_blocking(ml, "ml_memberlist_leave")) return s;
+    core::Status st = ml->node->leave(std::chrono::milliseconds(timeout_ms));
+    return st.ok() ? ML_OK : fail(ml, st);
+  });
+}
+
+ML_API ml_status ml_memberlist_shutdown(ml_memberlist* ml) {
+  if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  return guarded(ml, [&] {
+    if (in_own_callback(ml))
+      return fail(ml, ML_E_STATE,
+                  "ml_memberlist_shutdown cannot be called from one of this memberlist's own "
+                  "callbacks");
+    if (ml->shut_down.exchange(true)) return ML_OK;  // idempotent
+    core::Status st = ml->node->shutdown();
+    return st.ok() ? ML_OK : fail(ml, st);
+  });
+}
+
+}  // extern "C"

@@ -1,0 +1,63 @@
+#!/bin/sh
+# Tests of the memberlist-agent program (run by ctest):
+#   agent.sh demo AGENT     the demo exits 0 and shows joins, suspect/dead, left, final table
+#   agent.sh signal AGENT   two agents; SIGTERM makes one leave gracefully, the other sees it
+set -u
+step=$1 agent=$2
+fail() { echo "FAIL: $*" >&2; [ -n "${work:-}" ] && for f in "$work"/*.out; do echo "== $f"; cat "$f"; done; exit 1; }
+work=$(mktemp -d)
+trap 'kill $pa $pb 2>/dev/null; rm -rf "$work"' EXIT
+pa=""; pb=""
+
+# Waits up to 30 s for a line matching $2 in file $1.
+wait_for() {
+  i=0
+  while ! grep -q "$2" "$1" 2>/dev/null; do
+    i=$((i + 1)); [ $i -gt 300 ] && return 1
+    sleep 0.1
+  done
+}
+
+case "$step" in
+demo)
+  "$agent" --help | grep -q "demo" || fail "--help"
+  "$agent" demo --help | grep -q -- "--nodes" || fail "demo --help"
+  "$agent" bogus >/dev/null 2>&1 && fail "an unknown command must fail"
+  timeout 120 "$agent" demo >"$work/demo.out" 2>&1 || fail "demo exited with $?"
+  cat "$work/demo.out"
+  for pattern in "all 5 nodes see 5 members" "DEAD after" "LEFT after" "final membership" \
+                 "demo finished"; do
+    grep -q "$pattern" "$work/demo.out" || fail "demo output lacks '$pattern'"
+  done
+  # the final table lists node-0..node-2 and not the dead or left nodes
+  sed -n '/final membership/,$p' "$work/demo.out" > "$work/table.out"
+  for n in node-0 node-1 node-2; do grep -q "$n " "$work/table.out" || fail "$n missing from table"; done
+  grep -q "node-3 \|node-4 " "$work/table.out" && fail "dead/left node in the final table"
+  echo "demo: ok"
+  ;;
+signal)
+  "$agent" agent --help | grep -q -- "--bind" || fail "agent --help"
+  "$agent" agent --name x >/dev/null 2>&1 && fail "--bind is required"
+  "$agent" agent --name x --bind nonsense >/dev/null 2>&1 && fail "a bad --bind must fail"
+  "$agent" agent --name a --bind 127.0.0.1:0 --preset local >"$work/a.out" 2>&1 &
+  pa=$!
+  wait_for "$work/a.out" "running at" || fail "agent a did not start"
+  addr=$(sed -n 's/.*running at \([^ ]*\).*/\1/p' "$work/a.out" | head -n1)
+  "$agent" agent --name b --bind 127.0.0.1:0 --preset local --join "$addr" >"$work/b.out" 2>&1 &
+  pb=$!
+  wait_for "$work/a.out" "join   b " || fail "a did not see b join"
+  wait_for "$work/b.out" "join   a " || fail "b did not see a join"
+  kill -TERM $pb
+  wait $pb; rc=$?
+  [ $rc -eq 0 ] || fail "agent b exited with $rc after SIGTERM"
+  grep -q "leaving" "$work/b.out" || fail "b did not leave"
+  wait_for "$work/a.out" "leave  b .*(left)" || fail "a did not see b leave"
+  kill -INT $pa
+  wait $pa; rc=$?
+  [ $rc -eq 0 ] || fail "agent a exited with $rc after SIGINT"
+  pa=""; pb=""
+  cat "$work/a.out" "$work/b.out"
+  echo "signal: ok"
+  ;;
+*) fail "unknown step $step" ;;
+esac

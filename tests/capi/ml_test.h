@@ -1,0 +1,115 @@
+/* Tiny helpers shared by the C ABI tests (plain C99 + POSIX). Each test prints what it
+ * checked and exits non-zero if any check failed. */
+#ifndef ML_TEST_H
+#define ML_TEST_H
+
+#include <memberlist.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static int ml_test_failures = 0;
+static int ml_test_checks = 0;
+
+/* Records a failed check and goes on (the test's exit code reports it). */
+#define CHECK(cond)                                                                    \
+  do {                                                                                 \
+    ++ml_test_checks;                                                                  \
+    if (!(cond)) {                                                                     \
+      ++ml_test_failures;                                                              \
+      fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
+    }                                                                                  \
+  } while (0)
+
+/* A check whose failure makes the rest of the test meaningless. */
+#define REQUIRE(cond)                                                                  \
+  do {                                                                                 \
+    CHECK(cond);                                                                       \
+    if (!(cond)) {                                                                     \
+      fprintf(stderr, "aborting the test\n");                                          \
+      exit(1);                                                                         \
+    }                                                                                  \
+  } while (0)
+
+/* An ml_* call that must succeed; prints the library's message otherwise. */
+#define CHECK_OK(call)                                                                 \
+  do {                                                                                 \
+    ml_status ml_test_s_ = (call);                                                     \
+    ++ml_test_checks;                                                                  \
+    if (ml_test_s_ != ML_OK) {                                                         \
+      ++ml_test_failures;                                                              \
+      fprintf(stderr, "%s:%d: %s returned %d (%s): %s\n", __FILE__, __LINE__, #call,   \
+              (int)ml_test_s_, ml_status_str(ml_test_s_), ml_last_error());            \
+    }                                                                                  \
+  } while (0)
+
+#define SECTION(name) printf("-- %s\n", name)
+
+static int ml_test_finish(const char *test) {
+  printf("%s: %d checks, %d failed\n", test, ml_test_checks, ml_test_failures);
+  return ml_test_failures == 0 ? 0 : 1;
+}
+
+static double ml_test_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void ml_test_sleep_ms(long ms) {
+  struct timespec ts;
+  ts.tv_sec = ms / 1000;
+  ts.tv_nsec = (ms % 1000) * 1000000L;
+  nanosleep(&ts, NULL);
+}
+
+/* Generous deadline for anything that depends on the protocol on a loaded 2-core machine. */
+#define ML_TEST_DEADLINE_S 30.0
+
+/* Polls `cond` every 20 ms until it holds (ok = 1) or the deadline passes (ok = 0). */
+#define WAIT_UNTIL(ok, cond)                                                           \
+  do {                                                                                 \
+    double ml_test_t0_ = ml_test_now();                                                \
+    (ok) = 0;                                                                          \
+    for (;;) {                                                                         \
+      if (cond) {                                                                      \
+        (ok) = 1;                                                                      \
+        break;                                                                         \
+      }                                                                                \
+      if (ml_test_now() - ml_test_t0_ > ML_TEST_DEADLINE_S) break;                     \
+      ml_test_sleep_ms(20);                                                            \
+    }                                                                                  \
+  } while (0)
+
+/* A loopback config with fast timers: Local preset, 127.0.0.1, port chosen by the kernel. */
+static ml_config *ml_test_config(const char *name) {
+  ml_config *cfg = NULL;
+  if (ml_config_new_local(&cfg) != ML_OK) {
+    fprintf(stderr, "ml_config_new_local: %s\n", ml_last_error());
+    exit(1);
+  }
+  if (ml_config_set_name(cfg, name) != ML_OK || ml_config_set_bind_addr(cfg, "127.0.0.1") != ML_OK ||
+      ml_config_set_bind_port(cfg, 0) != ML_OK || ml_config_set_probe_interval_ms(cfg, 200) != ML_OK ||
+      ml_config_set_probe_timeout_ms(cfg, 100) != ML_OK ||
+      ml_config_set_gossip_interval_ms(cfg, 50) != ML_OK ||
+      ml_config_set_push_pull_interval_ms(cfg, 2000) != ML_OK ||
+      ml_config_set_log_level(cfg, ML_LOG_WARN) != ML_OK) {
+    fprintf(stderr, "configuring %s: %s\n", name, ml_last_error());
+    exit(1);
+  }
+  return cfg;
+}
+
+/* "127.0.0.1:port" of a memberlist, for joining it. */
+static void ml_test_address_of(ml_memberlist *ml, char *buf, size_t cap) {
+  ml_node *self = NULL;
+  if (ml_memberlist_local_node(ml, &self) != ML_OK) {
+    fprintf(stderr, "local_node: %s\n", ml_memberlist_last_error(ml));
+    exit(1);
+  }
+  snprintf(buf, cap, "%s", ml_node_address(self));
+  ml_node_free(self);
+}
+
+#endif
