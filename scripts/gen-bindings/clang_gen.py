@@ -170,7 +170,7 @@ def emit_cs(h):
          'using System.Runtime.CompilerServices;',
          'using System.Runtime.InteropServices;',
          '',
-         'namespace Memberlist.Interop;',
+         'namespace LibMemberlist.Interop;',
          '',
          '#pragma warning disable CS8981 // lower-case type names mirror the C header',
          '']

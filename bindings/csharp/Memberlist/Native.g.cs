@@ -3,7 +3,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 
-namespace Memberlist.Interop;
+namespace LibMemberlist.Interop;
 
 #pragma warning disable CS8981 // lower-case type names mirror the C header
 

@@ -1,0 +1,257 @@
+using LibMemberlist.Interop;
+
+namespace LibMemberlist;
+
+/// <summary>A configuration starting from one of the reference's presets. Setting a property
+/// calls the library's setter, which throws <see cref="MemberlistException"/> (Invalid,
+/// TooLarge) naming the knob for a refused value. A config is a plain value used by one thread
+/// at a time; <see cref="Memberlist.Create"/> copies it.</summary>
+public sealed unsafe class MemberlistConfig : IDisposable
+{
+    internal readonly ConfigHandle Handle;
+
+    private MemberlistConfig(ConfigHandle handle) => Handle = handle;
+
+    private delegate int Ctor(ml_config** output);
+
+    private static MemberlistConfig Make(Ctor ctor)
+    {
+        Util.CheckVersion();
+        ml_config* cfg;
+        Util.Check(ctor(&cfg));
+        return new MemberlistConfig(Util.Wrap<ConfigHandle, ml_config>(cfg));
+    }
+
+    /// <summary>hashicorp/memberlist's DefaultLANConfig.</summary>
+    public static MemberlistConfig Lan() => Make(o => Native.ml_config_new_lan(o));
+    /// <summary>DefaultWANConfig.</summary>
+    public static MemberlistConfig Wan() => Make(o => Native.ml_config_new_wan(o));
+    /// <summary>DefaultLocalConfig: loopback, fast timers.</summary>
+    public static MemberlistConfig Local() => Make(o => Native.ml_config_new_local(o));
+
+    /// <summary>An independent copy.</summary>
+    public MemberlistConfig Clone()
+    {
+        using var c = Handle.Use();
+        ml_config* copy;
+        Util.Check(Native.ml_config_clone(c.Ptr, &copy));
+        return new MemberlistConfig(Util.Wrap<ConfigHandle, ml_config>(copy));
+    }
+
+    public void Dispose() => Handle.Dispose();
+
+    private delegate int Setter<TV>(ml_config* c, TV v);
+    private delegate TV Getter<TV>(ml_config* c);
+
+    private void Set<TV>(Setter<TV> set, TV value)
+    {
+        using var c = Handle.Use();
+        Util.Check(set(c.Ptr, value));
+    }
+
+    private TV Get<TV>(Getter<TV> get)
+    {
+        using var c = Handle.Use();
+        return get(c.Ptr);
+    }
+
+    private static TimeSpan Ms(uint ms) => TimeSpan.FromMilliseconds(ms);
+
+    /// <summary>Unique node name (1..255 bytes; default: the host name).</summary>
+    public string Name
+    {
+        get => Get(c => Util.Utf8(Native.ml_config_get_name(c)));
+        set => Set((c, v) => Native.ml_config_set_name(c, v), value);
+    }
+
+    /// <summary>IPv4 or IPv6 literal to bind UDP and TCP to.</summary>
+    public string BindAddress
+    {
+        get => Get(c => Util.Utf8(Native.ml_config_get_bind_addr(c)));
+        set => Set((c, v) => Native.ml_config_set_bind_addr(c, v), value);
+    }
+
+    /// <summary>Port for UDP and TCP; 0 lets the system pick one.</summary>
+    public ushort BindPort
+    {
+        get => Get(Native.ml_config_get_bind_port);
+        set => Set(Native.ml_config_set_bind_port, value);
+    }
+
+    /// <summary>Address peers should use ("" = derived from the bind address).</summary>
+    public string AdvertiseAddress
+    {
+        get => Get(c => Util.Utf8(Native.ml_config_get_advertise_addr(c)));
+        set => Set((c, v) => Native.ml_config_set_advertise_addr(c, v), value);
+    }
+
+    /// <summary>Port peers should use (0 = the bound port).</summary>
+    public ushort AdvertisePort
+    {
+        get => Get(Native.ml_config_get_advertise_port);
+        set => Set(Native.ml_config_set_advertise_port, value);
+    }
+
+    public uint ProtocolVersion
+    {
+        get => Get(Native.ml_config_get_protocol_version);
+        set => Set(Native.ml_config_set_protocol_version, value);
+    }
+
+    public TimeSpan TcpTimeout
+    {
+        get => Ms(Get(Native.ml_config_get_tcp_timeout_ms));
+        set => Set(Native.ml_config_set_tcp_timeout_ms, Util.Millis(value, nameof(TcpTimeout)));
+    }
+
+    public uint IndirectChecks
+    {
+        get => Get(Native.ml_config_get_indirect_checks);
+        set => Set(Native.ml_config_set_indirect_checks, value);
+    }
+
+    public uint RetransmitMult
+    {
+        get => Get(Native.ml_config_get_retransmit_mult);
+        set => Set(Native.ml_config_set_retransmit_mult, value);
+    }
+
+    public uint SuspicionMult
+    {
+        get => Get(Native.ml_config_get_suspicion_mult);
+        set => Set(Native.ml_config_set_suspicion_mult, value);
+    }
+
+    /// <summary>1 turns off Lifeguard's suspicion acceleration.</summary>
+    public uint SuspicionMaxTimeoutMult
+    {
+        get => Get(Native.ml_config_get_suspicion_max_timeout_mult);
+        set => Set(Native.ml_config_set_suspicion_max_timeout_mult, value);
+    }
+
+    /// <summary>Zero disables periodic push/pull.</summary>
+    public TimeSpan PushPullInterval
+    {
+        get => Ms(Get(Native.ml_config_get_push_pull_interval_ms));
+        set => Set(Native.ml_config_set_push_pull_interval_ms, Util.Millis(value, nameof(PushPullInterval)));
+    }
+
+    /// <summary>Zero disables probing.</summary>
+    public TimeSpan ProbeInterval
+    {
+        get => Ms(Get(Native.ml_config_get_probe_interval_ms));
+        set => Set(Native.ml_config_set_probe_interval_ms, Util.Millis(value, nameof(ProbeInterval)));
+    }
+
+    public TimeSpan ProbeTimeout
+    {
+        get => Ms(Get(Native.ml_config_get_probe_timeout_ms));
+        set => Set(Native.ml_config_set_probe_timeout_ms, Util.Millis(value, nameof(ProbeTimeout)));
+    }
+
+    /// <summary>Disables the TCP fallback ping for every node.</summary>
+    public bool DisableTcpPings
+    {
+        get => Get(Native.ml_config_get_disable_tcp_pings) != 0;
+        set => Set(Native.ml_config_set_disable_tcp_pings, value ? 1u : 0u);
+    }
+
+    /// <summary>Disables the TCP fallback ping towards one node; may be called several times.</summary>
+    public void DisableTcpPingsForNode(string name) =>
+        Set((c, v) => Native.ml_config_disable_tcp_pings_for_node(c, v), name);
+
+    /// <summary>1 turns off Lifeguard's local health awareness.</summary>
+    public uint AwarenessMaxMultiplier
+    {
+        get => Get(Native.ml_config_get_awareness_max_multiplier);
+        set => Set(Native.ml_config_set_awareness_max_multiplier, value);
+    }
+
+    /// <summary>Zero disables gossip.</summary>
+    public TimeSpan GossipInterval
+    {
+        get => Ms(Get(Native.ml_config_get_gossip_interval_ms));
+        set => Set(Native.ml_config_set_gossip_interval_ms, Util.Millis(value, nameof(GossipInterval)));
+    }
+
+    public uint GossipNodes
+    {
+        get => Get(Native.ml_config_get_gossip_nodes);
+        set => Set(Native.ml_config_set_gossip_nodes, value);
+    }
+
+    public TimeSpan GossipToTheDeadTime
+    {
+        get => Ms(Get(Native.ml_config_get_gossip_to_the_dead_time_ms));
+        set => Set(Native.ml_config_set_gossip_to_the_dead_time_ms, Util.Millis(value, nameof(GossipToTheDeadTime)));
+    }
+
+    /// <summary>Largest datagram the library builds.</summary>
+    public uint UdpBufferSize
+    {
+        get => Get(Native.ml_config_get_udp_buffer_size);
+        set => Set(Native.ml_config_set_udp_buffer_size, value);
+    }
+
+    public TimeSpan DeadNodeReclaimTime
+    {
+        get => Ms(Get(Native.ml_config_get_dead_node_reclaim_time_ms));
+        set => Set(Native.ml_config_set_dead_node_reclaim_time_ms, Util.Millis(value, nameof(DeadNodeReclaimTime)));
+    }
+
+    public uint HandoffQueueDepth
+    {
+        get => Get(Native.ml_config_get_handoff_queue_depth);
+        set => Set(Native.ml_config_set_handoff_queue_depth, value);
+    }
+
+    public uint MetaMaxSize
+    {
+        get => Get(Native.ml_config_get_meta_max_size);
+        set => Set(Native.ml_config_set_meta_max_size, value);
+    }
+
+    /// <summary>Metadata of the local node (TooLarge over <see cref="MetaMaxSize"/>).</summary>
+    public byte[] Meta
+    {
+        get => Get(c => { nuint len; byte* p = Native.ml_config_get_meta(c, &len); return Util.Bytes(p, len); });
+        set
+        {
+            using var c = Handle.Use();
+            fixed (byte* p = value)
+                Util.Check(Native.ml_config_set_meta(c.Ptr, p, (nuint)value.Length));
+        }
+    }
+
+    /// <summary>Least severe level passed to the log callback.</summary>
+    public LogLevel LogLevel
+    {
+        get => (LogLevel)Get(Native.ml_config_get_log_level);
+        set => Set(Native.ml_config_set_log_level, (uint)value);
+    }
+
+    /// <summary>Seed of the protocol's randomness; 0 picks one at random.</summary>
+    public ulong Seed
+    {
+        get => Get(Native.ml_config_get_seed);
+        set => Set(Native.ml_config_set_seed, value);
+    }
+
+    /// <summary>Delegate protocol version, min and max carried in the version vector.</summary>
+    public void SetDelegateProtocol(byte version, byte min, byte max)
+    {
+        using var c = Handle.Use();
+        Util.Check(Native.ml_config_set_delegate_protocol(c.Ptr, version, min, max));
+    }
+
+    public (byte Version, byte Min, byte Max) DelegateProtocol
+    {
+        get
+        {
+            using var c = Handle.Use();
+            byte v, lo, hi;
+            Native.ml_config_get_delegate_protocol(c.Ptr, &v, &lo, &hi);
+            return (v, lo, hi);
+        }
+    }
+}
