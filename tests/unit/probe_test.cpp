@@ -303,6 +303,11 @@ TEST_F(IndirectTest, NoNacksRaiseTheScoreByExpected) {
   const Instant sent = next->at;
   EXPECT_EQ(a->stats().degraded_probes, 1u);
   EXPECT_EQ(a->stats().probe_failures, 1u);
+  // probe_timeout itself is not scaled: the indirect step still starts after 200ms.
+  auto mid = run(sent + 200ms);
+  EXPECT_TRUE(std::any_of(mid.begin(), mid.end(), [&](const Out& o) {
+    return o.at == sent + 200ms && std::holds_alternative<IndirectPing>(o.d.msgs.at(0));
+  }));
   run(sent + 3s - 1us);
   EXPECT_EQ(a->stats().probe_failures, 1u);
   run(sent + 3s);
