@@ -6,9 +6,9 @@
 //   inline on that strand (the kernel's receive buffer is the handoff queue; see
 //   Options::handoff_queue_depth in the report/README).
 // - The core sits behind `mu`. Every call into it is followed by drain() (still under the
-//   lock: collects datagrams, streams, events, ping results, the next deadline) and
-//   dispatch() (after unlocking: starts the I/O on the strand, posts events to the
-//   callback strand).
+//   lock: collects datagrams, streams, ping results and the next deadline, and queues
+//   events for the callback strand in the core's order) and dispatch() (after unlocking:
+//   wakes blocked join/ping/leave calls and starts the I/O on the io strand).
 // - Host callbacks (events, log lines) run on a second strand (`cbx`): one at a time, in
 //   order, never under `mu`.
 // - Every handler owns a reference to the State (directly or through its connection
@@ -100,7 +100,6 @@ struct Conn {
 struct Outputs {
   std::vector<core::Transmit> transmits;
   std::vector<core::StreamRequest> streams;
-  std::vector<core::Event> events;
   bool rearm = false;
 };
 
@@ -184,11 +183,14 @@ struct State : std::enable_shared_from_this<State> {
   }
 
   // ---- core plumbing -------------------------------------------------------------------
-  // Collects every output of the core. Caller holds mu.
+  // Collects every output of the core. Caller holds mu. Events are queued for the callback
+  // strand right here, so that they keep the core's order whichever thread drains.
   void drain(Outputs& out) {
     while (auto t = core->poll_transmit()) out.transmits.push_back(std::move(*t));
     while (auto s = core->poll_stream()) out.streams.push_back(std::move(*s));
-    while (auto e = core->poll_event()) out.events.push_back(std::move(*e));
+    std::vector<core::Event> events;
+    while (auto e = core->poll_event()) events.push_back(std::move(*e));
+    if (!events.empty()) deliver_events(std::move(events));
     while (auto p = core->poll_ping_result()) {
       if (auto it = pings.find(p->id); it != pings.end()) it->second = *p;
     }
@@ -202,7 +204,6 @@ struct State : std::enable_shared_from_this<State> {
   // Acts on what drain() collected. Caller does not hold mu.
   void dispatch(Outputs out) {
     cv.notify_all();
-    if (!out.events.empty()) deliver_events(std::move(out.events));
     if (closing || (out.transmits.empty() && out.streams.empty() && !out.rearm)) return;
     auto o = op();
     if (!o) return;
@@ -229,6 +230,7 @@ struct State : std::enable_shared_from_this<State> {
   }
 
   // ---- callbacks -----------------------------------------------------------------------
+  // Posting only queues: the callbacks themselves run on cbx, never under mu.
   struct CallbackScope {
     const void* prev;
     explicit CallbackScope(const void* s) : prev(tl_callback_owner) { tl_callback_owner = s; }
