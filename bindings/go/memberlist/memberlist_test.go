@@ -3,6 +3,7 @@ package memberlist
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"runtime"
@@ -294,8 +295,9 @@ func TestHandlesFreedOnShutdownAndFailedCreate(t *testing.T) {
 	}
 }
 
-// TestGCStress runs the collector continuously while several nodes join, gossip, log at
-// debug level and leave: callbacks must only ever see valid Go values.
+// TestGCStress runs the collector continuously while nodes join, gossip, log at trace level
+// and leave, cycle after cycle: callbacks must only ever see valid Go values, and every
+// handle must be deleted in the end.
 func TestGCStress(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -315,15 +317,18 @@ func TestGCStress(t *testing.T) {
 
 	before := liveHandles.Load()
 	var logLines atomic.Int64
+	config := func(name string, r *recorder) *Config {
+		c := fastConfig(name)
+		c.Events = r
+		c.LogLevel = LogTrace
+		c.Logger = log.New(writerFunc(func(p []byte) { logLines.Add(1) }), "", 0)
+		return c
+	}
 	var nodes []*Memberlist
-	recs := make([]*recorder, 4)
+	recs := make([]*recorder, 3)
 	for i := range recs {
 		recs[i] = &recorder{}
-		c := fastConfig("go-gc-" + string(rune('a'+i)))
-		c.Events = recs[i]
-		c.LogLevel = LogDebug
-		c.Logger = log.New(writerFunc(func(p []byte) { logLines.Add(1) }), "", 0)
-		nodes = append(nodes, create(t, c))
+		nodes = append(nodes, create(t, config("go-gc-"+string(rune('a'+i)), recs[i])))
 	}
 	seed := nodes[0].LocalNode().Address()
 	for _, m := range nodes[1:] {
@@ -331,26 +336,41 @@ func TestGCStress(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, "four members", func() bool {
-		for _, m := range nodes {
-			if m.NumMembers() != 4 {
-				return false
+	allHave := func(n int) func() bool {
+		return func() bool {
+			for _, m := range nodes {
+				if m.NumMembers() != n {
+					return false
+				}
 			}
+			return true
 		}
-		return true
-	})
-	for _, m := range nodes[2:] {
+	}
+	waitFor(t, "three members", allHave(3))
+	const cycles = 8
+	for i := 0; i < cycles; i++ {
+		m := create(t, config(fmt.Sprintf("go-gc-guest-%d", i), &recorder{}))
+		if _, err := m.Join([]string{seed}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "guest joined", allHave(4))
 		m.Leave(5 * time.Second)
 		m.Shutdown()
+		waitFor(t, "guest left", allHave(3))
 	}
-	waitFor(t, "two members", func() bool { return nodes[0].NumMembers() == 2 })
 	for _, m := range nodes {
 		m.Shutdown()
 	}
 	if liveHandles.Load() != before {
 		t.Errorf("handles leaked: %d, want %d", liveHandles.Load(), before)
 	}
-	t.Logf("%d log lines, %d events at node a", logLines.Load(), len(recs[0].events))
+	recs[0].mu.Lock()
+	events := len(recs[0].events)
+	recs[0].mu.Unlock()
+	if events < 3+2*cycles {
+		t.Errorf("node a saw %d events, want at least %d", events, 3+2*cycles)
+	}
+	t.Logf("%d log lines, %d events at node a", logLines.Load(), events)
 }
 
 type writerFunc func([]byte)
