@@ -1,8 +1,8 @@
 /* Versions, status strings, error messages that are never NULL, and NULL passed for every
  * pointer argument of every function: ML_E_INVALID (or a harmless default), never a crash. */
-#include <stdint.h>
-
 #include "ml_test.h"
+
+#include <stdint.h>
 
 static void check_versions(void) {
   uint32_t major = 99, minor = 99, patch = 99;

@@ -3,6 +3,15 @@
 #ifndef ML_TEST_H
 #define ML_TEST_H
 
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, nanosleep */
+#endif
+#if defined(__GNUC__)
+#define ML_TEST_UNUSED __attribute__((unused))
+#else
+#define ML_TEST_UNUSED
+#endif
+
 #include <memberlist.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,13 +60,13 @@ static int ml_test_finish(const char *test) {
   return ml_test_failures == 0 ? 0 : 1;
 }
 
-static double ml_test_now(void) {
+ML_TEST_UNUSED static double ml_test_now(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void ml_test_sleep_ms(long ms) {
+ML_TEST_UNUSED static void ml_test_sleep_ms(long ms) {
   struct timespec ts;
   ts.tv_sec = ms / 1000;
   ts.tv_nsec = (ms % 1000) * 1000000L;
@@ -83,7 +92,7 @@ static void ml_test_sleep_ms(long ms) {
   } while (0)
 
 /* A loopback config with fast timers: Local preset, 127.0.0.1, port chosen by the kernel. */
-static ml_config *ml_test_config(const char *name) {
+ML_TEST_UNUSED static ml_config *ml_test_config(const char *name) {
   ml_config *cfg = NULL;
   if (ml_config_new_local(&cfg) != ML_OK) {
     fprintf(stderr, "ml_config_new_local: %s\n", ml_last_error());
@@ -102,7 +111,7 @@ static ml_config *ml_test_config(const char *name) {
 }
 
 /* "127.0.0.1:port" of a memberlist, for joining it. */
-static void ml_test_address_of(ml_memberlist *ml, char *buf, size_t cap) {
+ML_TEST_UNUSED static void ml_test_address_of(ml_memberlist *ml, char *buf, size_t cap) {
   ml_node *self = NULL;
   if (ml_memberlist_local_node(ml, &self) != ML_OK) {
     fprintf(stderr, "local_node: %s\n", ml_memberlist_last_error(ml));

@@ -186,6 +186,14 @@ static void demo_on_event(void *ud, uint32_t event, const ml_node *node) {
         ml_node_address(node), state_name(ml_node_state(node)));
 }
 
+static void demo_on_log(void *ud, uint32_t level, const char *msg, size_t len) {
+  const demo_node_ud *me = (const demo_node_ud *)ud;
+  pthread_mutex_lock(&g_print_mu);
+  fprintf(stderr, "[%7.3fs] node-%d %s: %.*s\n", now_s() - g_start, me->index, level_name(level),
+          (int)len, msg);
+  pthread_mutex_unlock(&g_print_mu);
+}
+
 static void demo_on_free(void *ud) {
   pthread_mutex_lock(&g_demo_mu);
   g_freed++;
@@ -234,7 +242,7 @@ static int demo_usage(FILE *out) {
           "  Starts N nodes (default 5, 3..%d) on 127.0.0.1 in this process with the Local\n"
           "  preset, shows them join, destroys one without leaving (suspect, then dead),\n"
           "  has another leave gracefully and prints the final membership of node-0.\n"
-          "  --verbose prints every node's events, not only node-0's.\n",
+          "  --verbose prints every node's events (not only node-0's) and its warnings.\n",
           DEMO_MAX_NODES);
   return out == stdout ? 0 : 2;
 }
@@ -280,7 +288,7 @@ static int run_demo(int argc, char **argv) {
     if (ml_config_new_local(&cfg) != ML_OK || ml_config_set_name(cfg, name) != ML_OK ||
         ml_config_set_bind_addr(cfg, "127.0.0.1") != ML_OK ||
         ml_config_set_bind_port(cfg, 0) != ML_OK ||
-        ml_config_set_log_level(cfg, ML_LOG_WARN) != ML_OK) {
+        ml_config_set_log_level(cfg, verbose ? ML_LOG_WARN : ML_LOG_OFF) != ML_OK) {
       free(ud);
       ml_config_free(cfg);
       rc = demo_fail("configuring %s: %s", name, ml_last_error());
@@ -291,6 +299,7 @@ static int run_demo(int argc, char **argv) {
     cb.user_data = ud;
     cb.user_data_free = demo_on_free;
     cb.on_event = demo_on_event;
+    cb.on_log = demo_on_log; /* warnings (e.g. failed pings to the crashed node) with --verbose */
     if (ml_memberlist_create(&nodes[i], NULL, cfg, &cb) != ML_OK) {
       ml_config_free(cfg);
       rc = demo_fail("creating %s: %s", name, ml_last_error());
