@@ -8,8 +8,9 @@ public class GcStressTests
     /// <summary>Tests that count live GCHandles take this lock so others do not disturb them.</summary>
     internal static readonly object LiveLock = new();
 
-    /// <summary>Collects continuously while several nodes join, gossip, log at debug level and
-    /// leave: callbacks must only ever see live managed objects.</summary>
+    /// <summary>Collects continuously while nodes join, gossip, log at trace level and leave,
+    /// cycle after cycle: callbacks must only ever see live managed objects, and every GCHandle
+    /// must be freed in the end.</summary>
     [Fact]
     public void CollectDuringCallbacks()
     {
@@ -27,21 +28,26 @@ public class GcStressTests
             });
             collector.Start();
             long logLines = 0;
-            var recorders = Enumerable.Range(0, 4).Select(_ => new Recorder()).ToArray();
-            var nodes = recorders.Select((r, i) => Create($"cs-gc-{i}", r, c => c.LogLevel = LogLevel.Debug,
-                (_, _) => Interlocked.Increment(ref logLines))).ToArray();
+            Memberlist Node(string name, Recorder r) => Create(name, r, c => c.LogLevel = LogLevel.Trace,
+                (_, _) => Interlocked.Increment(ref logLines));
+            var recorders = Enumerable.Range(0, 3).Select(_ => new Recorder()).ToArray();
+            var nodes = recorders.Select((r, i) => Node($"cs-gc-{i}", r)).ToArray();
+            const int cycles = 8;
             try
             {
                 var seed = nodes[0].LocalNode.Address;
                 foreach (var m in nodes.Skip(1))
                     m.Join(seed);
-                WaitFor("four members", () => nodes.All(m => m.NumMembers == 4));
-                foreach (var m in nodes.Skip(2))
+                WaitFor("three members", () => nodes.All(m => m.NumMembers == 3));
+                for (int i = 0; i < cycles; i++)
                 {
-                    m.Leave(TimeSpan.FromSeconds(5));
-                    m.Dispose();
+                    using var guest = Node($"cs-gc-guest-{i}", new Recorder());
+                    guest.Join(seed);
+                    WaitFor("guest joined", () => nodes.All(m => m.NumMembers == 4));
+                    guest.Leave(TimeSpan.FromSeconds(5));
+                    guest.Dispose();
+                    WaitFor("guest left", () => nodes.All(m => m.NumMembers == 3));
                 }
-                WaitFor("two members", () => nodes[0].NumMembers == 2);
             }
             finally
             {
@@ -50,7 +56,8 @@ public class GcStressTests
                 stop.Cancel();
                 collector.Join();
             }
-            Assert.True(recorders[0].Events.Count >= 4);
+            Assert.True(recorders[0].Events.Count >= 3 + 2 * cycles, $"{recorders[0].Events.Count} events");
+            Assert.True(Interlocked.Read(ref logLines) > 0);
             Assert.Equal(before, Volatile.Read(ref CallbackState.Live));
         }
     }
