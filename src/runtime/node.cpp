@@ -277,6 +277,11 @@ struct State : std::enable_shared_from_this<State> {
       return;
     }
     auto sealed = wire::seal_packet(opt.framing, t.payload);
+    if (sealed.empty()) {  // the framing refused (options, crypto)
+      ++dropped_sends;
+      log->warn("cannot seal a datagram to {}", t.to.to_string());
+      return;
+    }
     error_code ec;
     // The socket is non-blocking: a full send buffer drops the datagram (UDP may lose it
     // anyway) instead of stalling every node sharing this thread.
@@ -449,6 +454,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     });
     tcp::endpoint ep(detail::to_ip(req.to), req.to.port);
     out = wire::seal_stream_message(s->opt.framing, req.payload);
+    if (out.empty()) return fail(Status::error(Errc::invalid, "cannot seal the stream message"));
     sock.async_connect(ep, [self](error_code ec) {
       if (ec) return self->fail_io("connect", ec);
       asio::async_write(self->sock, asio::buffer(self->out), [self](error_code ec, size_t) {
@@ -586,6 +592,10 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
     auto reply = s->inbound_message(from, payload);
     if (!reply || s->closing) return close();
     out = wire::seal_stream_message(s->opt.framing, *reply);
+    if (out.empty()) {
+      s->log->warn("cannot seal the reply to {}", from.to_string());
+      return close();
+    }
     auto self = shared_from_this();
     asio::async_write(sock, asio::buffer(out), [self](error_code ec, size_t) {
       if (ec) return self->drop("write", ec);

@@ -32,11 +32,19 @@ class Runtime {
 
 struct Options {
   core::Config core = core::Config::lan();
-  std::string bind_addr = "0.0.0.0";   // IPv4 or IPv6 literal
+  // IPv4 or IPv6 literal. "::" binds dual-stack (IPv4 peers reach it v4-mapped).
+  std::string bind_addr = "0.0.0.0";
   uint16_t bind_port = 7946;           // 0: the kernel picks; advertise_address() reports it
-  std::string advertise_addr;          // empty: derived from the bind address
+  // Empty: derived from the bind address. A specific bind address is advertised as is; for
+  // "0.0.0.0" / "::" the first private IPv4 address (10/8, 172.16/12, 192.168/16,
+  // 100.64/10) of an interface that is up and not loopback, then (for "::") the first
+  // unique-local IPv6 address (fc00::/7), else 127.0.0.1.
+  std::string advertise_addr;
   uint16_t advertise_port = 0;         // 0: the bound port
-  size_t handoff_queue_depth = 1024;   // inbound datagrams waiting for the core
+  // Inbound datagrams waiting for the core. Not used yet: each datagram is handed to the
+  // core inline on the node's I/O strand, so the kernel's receive buffer (2 MiB asked)
+  // is the only queue and overflow is dropped by the kernel.
+  size_t handoff_queue_depth = 1024;
   wire::FramingOptions framing;
 };
 
@@ -55,7 +63,8 @@ class Node : public std::enable_shared_from_this<Node> {
 
   // Each entry: optional "name/" prefix, then host, host:port or [v6]:port; host may be a DNS
   // name. Blocks until every address was tried; returns how many were reached, and an error
-  // only if none was.
+  // only if none was. The default port is bind_port (or the bound port if bind_port is 0).
+  // Errc::state from the node's own callback, after shutdown, or after leave().
   int join(const std::vector<std::string>& addresses, Status& status);
   std::vector<core::NodeInfo> members() const;
   size_t num_members() const;
@@ -63,11 +72,16 @@ class Node : public std::enable_shared_from_this<Node> {
   int health_score() const;
   core::Stats stats() const;
   core::Address advertise_address() const;
-  // One UDP ping; RTT or a timeout error.
+  // One UDP ping of a member (Errc::not_found if `name` is not in members()); RTT or a
+  // timeout error.
   Status ping(const std::string& name, Duration& rtt);
-  // Broadcasts our leave and waits until it has propagated or `timeout` passed.
+  // Broadcasts our leave and waits until it has propagated or `timeout` passed
+  // (Errc::timeout; the leave still goes on). A timeout <= 0 waits as long as it takes.
   Status leave(Duration timeout);
-  // Stops sockets and timers without leaving; idempotent. Waits for running callbacks.
+  // Stops sockets and timers without leaving; idempotent. Waits for running callbacks and
+  // runs the queued ones: no callback starts after it returns. Queries (members(), ...)
+  // keep answering from the last state. Needs a free pool thread: do not call it from a
+  // callback of another node on a one-thread runtime.
   Status shutdown();
   // True on the thread that is running one of this node's callbacks (blocking calls refuse).
   bool in_callback() const;
