@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Builds and tests the Rust, Go and C# bindings against an installed libmemberlist.
+#
+#   scripts/test-bindings.sh [PREFIX]
+#
+# PREFIX (or $MEMBERLIST_PREFIX): an install prefix holding lib/libmemberlist.so and
+# lib/pkgconfig/memberlist.pc. Without one, the library is built and installed into
+# $ML_BUILD_DIR/prefix (default build dir: build-bindings).
+#
+# Steps: library, regenerate + diff-check generated files, layout check, cargo test,
+# go vet + go test (plain, -race, cgocheck=2), dotnet test, dotnet pack. Every step runs;
+# the script prints each runner's summary, a table at the end, and fails if any step failed.
+#
+# Needs: cmake, gcc, pkg-config, cargo, bindgen, rustfmt, python3 + libclang1-14 (see
+# scripts/gen-bindings/clang_gen.py), golang-go (>= 1.19), dotnet SDK 10.
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${ML_BUILD_DIR:-$root/build-bindings}
+prefix=${1:-${MEMBERLIST_PREFIX:-}}
+mkdir -p "$build"
+log_dir=$build/test-logs
+mkdir -p "$log_dir"
+
+declare -a results=()
+failed=0
+
+# run NAME SUMMARY_REGEX CMD...: runs CMD with output in a log, prints the lines matching
+# SUMMARY_REGEX (the runner's own summary) or the log's tail on failure, records the time.
+run() {
+  local name=$1 summary=$2
+  shift 2
+  local logf="$log_dir/$name.log" start end rc
+  echo "==> $name"
+  start=$(date +%s)
+  "$@" >"$logf" 2>&1
+  rc=$?
+  end=$(date +%s)
+  if [ -n "$summary" ]; then grep -E "$summary" "$logf" | sed 's/^/    /'; fi
+  if [ $rc -ne 0 ]; then
+    echo "    FAILED (exit $rc); last lines of $logf:"
+    tail -n 40 "$logf" | sed 's/^/    | /'
+    failed=1
+    results+=("$(printf '%-22s FAIL %4ss' "$name" $((end - start)))")
+  else
+    results+=("$(printf '%-22s ok   %4ss' "$name" $((end - start)))")
+  fi
+  return $rc
+}
+
+# ---- library --------------------------------------------------------------------------------
+build_library() {
+  cmake -S "$root" -B "$build" -DML_BUILD_TESTS=OFF -DML_BUILD_TOOLS=OFF &&
+    cmake --build "$build" -j2 --target memberlist &&
+    cmake --install "$build" --prefix "$build/prefix"
+}
+if [ -z "$prefix" ]; then
+  run library "" build_library || { echo "cannot test bindings without the library"; exit 1; }
+  prefix=$build/prefix
+fi
+prefix=$(cd "$prefix" && pwd)
+libdir=$prefix/lib
+[ -f "$libdir/pkgconfig/memberlist.pc" ] || { echo "no $libdir/pkgconfig/memberlist.pc"; exit 1; }
+export PKG_CONFIG_PATH=$libdir/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+export MEMBERLIST_LIB_DIR=$libdir
+echo "library: $(pkg-config --modversion memberlist) in $libdir"
+
+# ---- generated files ------------------------------------------------------------------------
+generated=(
+  bindings/rust/memberlist-sys/src/bindings.rs
+  bindings/csharp/Memberlist/Native.g.cs
+  bindings/go/memberlist/consts_g.go
+  bindings/go/memberlist/layout_g.go
+  tests/layout/layout.g.c
+  tests/layout/expected.g.txt
+)
+check_generated() {
+  "$root/scripts/gen-bindings/gen-bindings" || return 1
+  local untracked
+  untracked=$(git -C "$root" ls-files --others --exclude-standard -- "${generated[@]}")
+  if [ -n "$untracked" ]; then
+    echo "generated but not committed: $untracked"
+    return 1
+  fi
+  git -C "$root" diff --exit-code --stat -- "${generated[@]}" && echo "generated files up to date"
+}
+run generated "up to date|not committed|\|" check_generated
+
+# ---- layout: the C compiler's view against libclang's (the C# and Go tests check theirs) ----
+check_layout() {
+  gcc -std=c11 -Wall -Wextra -Werror -I "$root/include" "$root/tests/layout/layout.g.c" \
+    -o "$build/layout" &&
+    "$build/layout" >"$build/layout.txt" &&
+    diff -u "$root/tests/layout/expected.g.txt" "$build/layout.txt" &&
+    echo "layout: $(wc -l <"$build/layout.txt") rows match"
+}
+run layout "rows match|^[-+]" check_layout
+
+# ---- Rust -----------------------------------------------------------------------------------
+export CARGO_TARGET_DIR=$build/cargo
+run rust "^test result|^test .*FAILED|panicked" \
+  cargo test --offline --manifest-path "$root/bindings/rust/Cargo.toml"
+
+# ---- Go -------------------------------------------------------------------------------------
+export GOFLAGS=-mod=mod GOPROXY=off
+export CGO_LDFLAGS="-Wl,-rpath,$libdir${CGO_LDFLAGS:+ $CGO_LDFLAGS}"
+gomod=$root/bindings/go/memberlist
+# Go 1.19/1.20 switch cgocheck=2 on at run time; 1.21+ moved it to GOEXPERIMENT.
+if go version 2>/dev/null | grep -qE 'go1\.(19|20)[ .]'; then
+  cgocheck=(env GODEBUG=cgocheck=2)
+else
+  cgocheck=(env GOEXPERIMENT=cgocheck2)
+fi
+run go-vet "" bash -c "cd '$gomod' && go vet ./..."
+run go-test "^(ok|FAIL|---)" bash -c "cd '$gomod' && go test -count=1 ./..."
+run go-test-race "^(ok|FAIL|---)|DATA RACE" bash -c "cd '$gomod' && go test -race -count=1 ./..."
+run go-test-cgocheck2 "^(ok|FAIL|---)" bash -c "cd '$gomod' && ${cgocheck[*]} go test -count=1 ./..."
+
+# ---- C# -------------------------------------------------------------------------------------
+export ML_DOTNET_OUT=$build/dotnet
+cs=$root/bindings/csharp
+run dotnet-test "Passed!|Failed!|\[FAIL\]|error" dotnet test "$cs/Memberlist.Tests" --nologo
+pack() {
+  rm -rf "$build/nupkg"
+  dotnet pack "$cs/Memberlist" --nologo -c Release -o "$build/nupkg" \
+    -p:MemberlistNativeLib="$libdir/libmemberlist.so" || return 1
+  python3 -m zipfile -l "$build/nupkg"/LibMemberlist.*.nupkg >"$build/nupkg/contents.txt"
+  grep -E 'runtimes/linux-x64/native/libmemberlist.so |lib/net10.0/Memberlist.dll ' "$build/nupkg/contents.txt"
+  [ "$(grep -cE 'runtimes/linux-x64/native/libmemberlist.so |lib/net10.0/Memberlist.dll ' \
+    "$build/nupkg/contents.txt")" = 2 ] || { echo "package lacks a file"; return 1; }
+  # A consumer restoring the package (own packages folder, so no stale cached copy) must find
+  # the native library through the package alone.
+  local c=$build/nupkg/consumer
+  mkdir -p "$c"
+  cp "$cs/examples/PackageConsumer/Program.cs" "$c/Program.cs"
+  cat >"$c/Consumer.csproj" <<EOF
+<Project Sdk="Microsoft.NET.Sdk">
+  <PropertyGroup><OutputType>Exe</OutputType><TargetFramework>net10.0</TargetFramework>
+    <ImplicitUsings>enable</ImplicitUsings><Nullable>enable</Nullable>
+    <RestorePackagesPath>$c/packages</RestorePackagesPath></PropertyGroup>
+  <ItemGroup><PackageReference Include="LibMemberlist" Version="*" /></ItemGroup>
+</Project>
+EOF
+  cat >"$c/nuget.config" <<EOF
+<configuration><packageSources><clear /><add key="built" value="$build/nupkg" /></packageSources></configuration>
+EOF
+  (cd "$c" && env -u ML_DOTNET_OUT -u MEMBERLIST_LIB_DIR -u LD_LIBRARY_PATH dotnet run --nologo)
+}
+run dotnet-pack "runtimes/|lib/net|package consumer" pack
+run dotnet-examples "error|Build succeeded" bash -c \
+  "dotnet build '$cs/examples/Join' --nologo && dotnet build '$cs/examples/Bench' --nologo"
+
+# ---- summary --------------------------------------------------------------------------------
+echo
+echo "bindings summary (logs in $log_dir):"
+printf '  %s\n' "${results[@]}"
+if [ $failed -ne 0 ]; then
+  echo "FAILED"
+  exit 1
+fi
+echo "all binding checks passed"
