@@ -94,7 +94,7 @@ TEST(WireFraming, StreamBodyChecks) {
   FramingOptions opt;
   opt.max_stream_message = 64;
   Bytes payload;
-  const Bytes sealed = seal_stream_message(opt, bytes_of(100));
+  const Bytes sealed = seal_stream_message(kOpt, bytes_of(100));
   const auto body = std::span<const uint8_t>(sealed).subspan(kStreamHeaderSize);
   EXPECT_EQ(open_stream_message(opt, body, payload).code, Errc::too_large);
   EXPECT_TRUE(open_stream_message(kOpt, body, payload).ok());
