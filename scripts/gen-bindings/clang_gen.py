@@ -59,6 +59,12 @@ TYPE_MAP = {
     'uint32_t': 'uint', 'int32_t': 'int', 'uint64_t': 'ulong', 'int64_t': 'long',
     'size_t': 'nuint', 'char': 'byte',
 }
+# Plain C types (callbacks return `int`) -> C#; `long` is kept out of the ABI by the house style.
+KIND_MAP = {
+    T.CHAR_S: 'byte', T.SCHAR: 'sbyte', T.UCHAR: 'byte', T.SHORT: 'short', T.USHORT: 'ushort',
+    T.INT: 'int', T.UINT: 'uint', T.LONGLONG: 'long', T.ULONGLONG: 'ulong',
+    T.FLOAT: 'float', T.DOUBLE: 'double',
+}
 CS_KEYWORDS = {'out', 'in', 'ref', 'event', 'string', 'object', 'base', 'params', 'lock',
                'checked', 'fixed', 'internal', 'operator', 'namespace', 'delegate', 'default'}
 GO_KEYWORDS = {'type', 'func', 'var', 'range', 'map', 'chan', 'go', 'select', 'interface',
@@ -143,8 +149,8 @@ def cs_type(t, param=False):
         return cs_type(t.get_declaration().underlying_typedef_type, param)
     if t.kind == T.VOID:
         return 'void'
-    if t.kind in (T.CHAR_S, T.SCHAR, T.UCHAR):
-        return 'byte'
+    if t.kind in KIND_MAP:
+        return KIND_MAP[t.kind]
     if t.kind in (T.CONSTANTARRAY, T.INCOMPLETEARRAY):
         return cs_type(t.element_type) + '*'
     if t.kind == T.RECORD:

@@ -1,6 +1,7 @@
 #include "bridge.h"
 
 #include <pthread.h>
+#include <string.h>
 #include <time.h>
 
 #include "_cgo_export.h"
@@ -18,6 +19,7 @@ static void tramp_log(void *user_data, uint32_t level, const char *msg, size_t l
 }
 
 void ml_go_callbacks(ml_callbacks *cb, uintptr_t handle, int with_events, int with_log) {
+  memset(cb, 0, sizeof *cb); /* members a newer header appends stay NULL */
   cb->version = ML_CALLBACKS_VERSION;
   cb->user_data = (void *)handle;
   cb->user_data_free = tramp_free;

@@ -535,13 +535,14 @@ impl Handlers {
     /// The C table; user_data owns the boxed Handlers until user_data_free.
     fn into_raw(self) -> sys::ml_callbacks {
         let (has_event, has_log) = (self.on_event.is_some(), self.on_log.is_some());
-        sys::ml_callbacks {
-            version: sys::ML_CALLBACKS_VERSION,
-            user_data: Box::into_raw(Box::new(self)) as *mut c_void,
-            user_data_free: Some(free_trampoline),
-            on_event: if has_event { Some(event_trampoline) } else { None },
-            on_log: if has_log { Some(log_trampoline) } else { None },
-        }
+        // Zeroed first: members a newer header appends stay NULL (all are pointers/Options).
+        let mut cb: sys::ml_callbacks = unsafe { std::mem::zeroed() };
+        cb.version = sys::ML_CALLBACKS_VERSION;
+        cb.user_data = Box::into_raw(Box::new(self)) as *mut c_void;
+        cb.user_data_free = Some(free_trampoline);
+        cb.on_event = if has_event { Some(event_trampoline) } else { None };
+        cb.on_log = if has_log { Some(log_trampoline) } else { None };
+        cb
     }
 }
 
