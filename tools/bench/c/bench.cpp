@@ -219,6 +219,23 @@ bool wait_until(Tracker& tr, double timeout_s, const std::function<bool()>& cond
   }
 }
 
+// Experiment: one state exchange with a random other member. Join runs exactly one push/pull
+// per address.
+void push_pull_random(ml_memberlist* ml, int self) {
+  std::vector<std::string> peers;
+  ml_node_list* list = nullptr;
+  if (ml_memberlist_members(ml, &list) != ML_OK) return;
+  for (size_t k = 0; k < ml_node_list_len(list); ++k) {
+    const ml_node* p = ml_node_list_get(list, k);
+    if (node_index(ml_node_name(p)) != self) peers.emplace_back(ml_node_address(p));
+  }
+  ml_node_list_free(list);
+  if (peers.empty()) return;
+  thread_local std::mt19937 rng(std::random_device{}());
+  const char* addr = peers[rng() % peers.size()].c_str();
+  ml_memberlist_join(ml, &addr, 1, nullptr);
+}
+
 struct Options {
   int n = 8;
   std::string preset = "local";
@@ -227,7 +244,7 @@ struct Options {
   double steady = 10;
   uint32_t retransmit_mult = 0;
   uint32_t threads = 2;
-  bool rejoin_random = false;
+  int extra_pushpulls = 0;
 };
 
 bool parse(int argc, char** argv, Options& o) {
@@ -238,7 +255,7 @@ bool parse(int argc, char** argv, Options& o) {
     if (auto eq = a.find('='); eq != std::string::npos) {
       v = a.substr(eq + 1);
       a = a.substr(0, eq);
-    } else if (a != "rejoin-random") {
+    } else {
       if (i + 1 >= argc) return false;
       v = argv[++i];
     }
@@ -249,7 +266,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (a == "steady") o.steady = std::atof(v.c_str());
     else if (a == "retransmit-mult") o.retransmit_mult = uint32_t(std::atoi(v.c_str()));
     else if (a == "threads") o.threads = uint32_t(std::atoi(v.c_str()));
-    else if (a == "rejoin-random") o.rejoin_random = true;
+    else if (a == "extra-pushpulls") o.extra_pushpulls = std::atoi(v.c_str());
     else return false;
   }
   return o.n >= 2 && (o.preset == "local" || o.preset == "lan");
@@ -270,7 +287,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: memberlist-bench [--n N] [--preset local|lan] [--scenarios a,b,..] "
                  "[--timeout S] [--steady S] [--threads T] [--retransmit-mult M] "
-                 "[--rejoin-random]\n");
+                 "[--extra-pushpulls K]\n");
     return 2;
   }
   const int N = opt.n;
@@ -282,6 +299,13 @@ int main(int argc, char** argv) {
   if (ml_runtime_new(opt.threads, &rt) != ML_OK) {
     out.result("setup", "error", Json().str("error", ml_last_error()));
     return 1;
+  }
+  uint32_t gossip_interval_ms = 0;
+  {
+    ml_config* cfg = nullptr;
+    if (opt.preset == "lan" ? ml_config_new_lan(&cfg) : ml_config_new_local(&cfg)) return 1;
+    gossip_interval_ms = ml_config_get_gossip_interval_ms(cfg);
+    ml_config_free(cfg);
   }
   std::vector<std::unique_ptr<NodeCtx>> ctxs;
   std::vector<ml_memberlist*> nodes(N, nullptr);
@@ -340,23 +364,11 @@ int main(int argc, char** argv) {
           // Retry refused joins (a seed serves a bounded number of push/pulls at once).
           for (int attempt = 0; attempt < 50; ++attempt) {
             if (ml_memberlist_join(nodes[i], &addr, 1, nullptr) == ML_OK) {
-              if (opt.rejoin_random) {
-                // Experiment: one more push/pull, with a random member other than self and seed.
-                std::vector<std::string> peers;
-                ml_node_list* list = nullptr;
-                if (ml_memberlist_members(nodes[i], &list) == ML_OK) {
-                  for (size_t k = 0; k < ml_node_list_len(list); ++k) {
-                    const ml_node* p = ml_node_list_get(list, k);
-                    int idx = node_index(ml_node_name(p));
-                    if (idx != i && idx != 0) peers.emplace_back(ml_node_address(p));
-                  }
-                  ml_node_list_free(list);
-                }
-                if (!peers.empty()) {
-                  thread_local std::mt19937 rng(std::random_device{}());
-                  const char* p = peers[rng() % peers.size()].c_str();
-                  ml_memberlist_join(nodes[i], &p, 1, nullptr);
-                }
+              auto delay = std::chrono::milliseconds(2 * gossip_interval_ms);
+              for (int k = 0; k < opt.extra_pushpulls; ++k) {
+                std::this_thread::sleep_for(delay);
+                delay *= 2;
+                push_pull_random(nodes[i], i);
               }
               return;
             }

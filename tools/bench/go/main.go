@@ -99,17 +99,18 @@ type point struct {
 }
 
 type tracker struct {
-	mu      sync.Mutex
-	t0      time.Time
-	n       int
-	known   [][]bool // known[observer][member]: member seen alive (join event) and not since gone
-	total   int
-	curve   []point // (time, total) after each change, while recording
-	record  bool
-	fullAt  float64 // first time total == n*n, or -1
-	watch   int     // node whose leave/death is being timed, or -1
-	goneAt  []float64
-	bcastAt []float64 // first delivery of the user broadcast per node, or -1
+	mu        sync.Mutex
+	t0        time.Time
+	n         int
+	known     [][]bool // known[observer][member]: member seen alive (join event) and not since gone
+	total     int
+	curve     []point // (time, total) after each change, while recording
+	record    bool
+	fullAt    float64 // first time total == n*n, or -1
+	watch     int     // node whose leave/death is being timed, or -1
+	goneAt    []float64
+	bcastAt   []float64 // first delivery of the user broadcast per node, or -1
+	pushPulls []float64 // times of periodic push/pulls (each seen at both ends)
 }
 
 func newTracker(n int) *tracker {
@@ -192,8 +193,21 @@ type delegate struct {
 	queue *memberlist.TransmitLimitedQueue
 }
 
-func (d *delegate) NodeMeta(int) []byte             { return nil }
-func (d *delegate) LocalState(bool) []byte          { return nil }
+func (d *delegate) NodeMeta(int) []byte { return nil }
+
+// LocalState runs on both ends of every push/pull; periodic ones (join=false) are timed to
+// show when anti-entropy, rather than gossip, completes convergence.
+func (d *delegate) LocalState(join bool) []byte {
+	if !join {
+		tr := d.tr
+		tr.mu.Lock()
+		if tr.record && len(tr.pushPulls) < 100 {
+			tr.pushPulls = append(tr.pushPulls, round3(tr.since()))
+		}
+		tr.mu.Unlock()
+	}
+	return nil
+}
 func (d *delegate) MergeRemoteState([]byte, bool)   {}
 func (d *delegate) GetBroadcasts(o, l int) [][]byte { return d.queue.GetBroadcasts(o, l) }
 func (d *delegate) NotifyMsg(b []byte) {
@@ -328,6 +342,20 @@ func create(preset string, i int, tr *tracker, retransmitMult int) (*memberlist.
 	return m, d, nil
 }
 
+// pushPullRandom exchanges state with one random other member: Join runs exactly one push/pull
+// per address (with join=true, which only changes what delegates are told).
+func pushPullRandom(m *memberlist.Memberlist) {
+	var peers []string
+	for _, p := range m.Members() {
+		if p.Name != m.LocalNode().Name {
+			peers = append(peers, p.Address())
+		}
+	}
+	if len(peers) > 0 {
+		m.Join([]string{peers[rand.Intn(len(peers))]})
+	}
+}
+
 // median of xs, nil (JSON null) when empty.
 func median(xs []float64) interface{} {
 	s := append([]float64(nil), xs...)
@@ -365,12 +393,13 @@ func main() {
 	timeout := flag.Float64("timeout", 120, "time box of each scenario, seconds")
 	steadyS := flag.Float64("steady", 10, "idle seconds measured by the steady scenario")
 	retransmitMult := flag.Int("retransmit-mult", 0, "override RetransmitMult (experiment; 0 = preset)")
-	rejoinRandom := flag.Bool("rejoin-random", false, "experiment: after its join, each node push/pulls once with a random known member (Join again)")
+	extraPushPulls := flag.Int("extra-pushpulls", 0, "experiment: after its join, each node push/pulls K more times with a random member, 2, 4, 8, ... gossip intervals later (emulated by Join)")
 	flag.Parse()
 
 	out := &output{impl: "go", preset: *preset, n: *n}
 	box := time.Duration(*timeout * float64(time.Second))
 	N := *n
+	gossipInterval := newConfig(*preset, "x").GossipInterval
 	tr := newTracker(N)
 	tr.bcastAt = nil
 	rssBase := rssKiB()
@@ -410,16 +439,11 @@ func main() {
 					// Retry refused joins (the seed serves at most 128 push/pulls at once).
 					for try := 0; try < 50; try++ {
 						if _, err := nodes[i].Join([]string{seed}); err == nil {
-							if *rejoinRandom {
-								var peers []string
-								for _, p := range nodes[i].Members() {
-									if p.Name != nodes[i].LocalNode().Name && p.Name != "n0" {
-										peers = append(peers, p.Address())
-									}
-								}
-								if len(peers) > 0 {
-									nodes[i].Join([]string{peers[rand.Intn(len(peers))]})
-								}
+							delay := 2 * gossipInterval
+							for k := 0; k < *extraPushPulls; k++ {
+								time.Sleep(delay)
+								delay *= 2
+								pushPullRandom(nodes[i])
 							}
 							return
 						}
@@ -432,7 +456,7 @@ func main() {
 			wg.Wait()
 			tr.mu.Lock()
 			tr.record = false
-			fields := map[string]interface{}{"join_retries": failed,
+			fields := map[string]interface{}{"join_retries": failed, "pushpull_calls": tr.pushPulls,
 				"curve": curvePoints(tr.curve, N, 300)}
 			status := "timeout"
 			if ok {

@@ -1,0 +1,319 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark of libmemberlist (tools/bench/c, through the C ABI) and
+hashicorp/memberlist 0.2.2 (tools/bench/go). Python 3 standard library only.
+
+Runs both programs for each preset and N, alternating which goes first, parses their JSON
+lines, prints a table (each figure, ours/theirs), draws the convergence curves as SVG and
+rewrites the generated part of docs/benchmarks.md. See docs/benchmarks.md for what each figure
+means and what limits it.
+
+  tools/bench/run.py                    # full run: N in 8,32,128,512,1024, presets local,lan
+  tools/bench/run.py --quick            # N 8,32, local only, short steady phase
+  tools/bench/run.py --n 8,32 --study 10   # + convergence study (10 converge runs per variant)
+"""
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+IMPLS = ("ours", "go")
+SCENARIOS = "converge,broadcast,steady,detect,leave"
+BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
+SBEGIN, SEND = "<!-- bench:study:begin -->", "<!-- bench:study:end -->"
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def build(build_dir):
+    """Configures and builds the two benchmark programs; returns their paths."""
+    subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, "-DML_BUILD_TESTS=OFF"], check=True,
+                   stdout=subprocess.DEVNULL)
+    subprocess.run(["cmake", "--build", build_dir, "-j2", "--target", "memberlist-bench",
+                    "memberlist-bench-go"], check=True, stdout=subprocess.DEVNULL)
+    return programs(build_dir)
+
+
+def programs(build_dir):
+    d = os.path.join(build_dir, "tools", "bench")
+    return {"ours": os.path.join(d, "memberlist-bench"), "go": os.path.join(d, "memberlist-bench-go")}
+
+
+def run_one(prog, impl, n, preset, scenarios, timeout, steady, extra=()):
+    """Runs one program once; returns {scenario: result dict}. A program that overruns its
+    whole time box is killed and its missing scenarios are reported as timeouts."""
+    cmd = [prog, "--n", str(n), "--preset", preset, "--scenarios", scenarios,
+           "--timeout", str(timeout), "--steady", str(steady), *extra]
+    box = timeout * len(scenarios.split(",")) + steady + 60
+    results = {}
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=box)
+        out = p.stdout
+        if p.returncode != 0:
+            log(f"  {impl} exited {p.returncode}: {p.stderr.strip()[-300:]}")
+    except subprocess.TimeoutExpired as e:
+        out = e.stdout.decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        log(f"  {impl} killed after {box:.0f} s")
+    for line in out.splitlines():
+        try:
+            d = json.loads(line)
+        except ValueError:
+            continue
+        if d.get("type") == "result":
+            results[d["scenario"]] = d
+    for sc in scenarios.split(","):
+        results.setdefault(sc, {"scenario": sc, "status": "timeout", "note": "program killed"})
+    return results
+
+
+# ---- figures -------------------------------------------------------------------------------
+
+# (label, scenario, field, unit, format)
+FIGURES = [
+    ("converge", "converge", "seconds", "s", "{:.2f}"),
+    ("detect median", "detect", "median", "s", "{:.2f}"),
+    ("detect max", "detect", "max", "s", "{:.2f}"),
+    ("leave median", "leave", "median", "s", "{:.2f}"),
+    ("leave max", "leave", "max", "s", "{:.2f}"),
+    ("broadcast max", "broadcast", "max", "s", "{:.3f}"),
+    ("CPU", "steady", "cpu_ms_per_node_s", "ms/node/s", "{:.3f}"),
+    ("RSS", "steady", "rss_kib_per_node", "KiB/node", "{:.0f}"),
+    ("wire", "steady", "bytes_per_node_s", "B/node/s", "{:.0f}"),
+]
+
+
+def figure(runs, scenario, field):
+    """Median over repetitions of one figure, or a status word if no run produced it."""
+    vals, statuses = [], []
+    for r in runs:
+        d = r.get(scenario, {})
+        statuses.append(d.get("status", "missing"))
+        v = d.get(field)
+        ok = d.get("status") == "ok" or (scenario in ("detect", "leave", "broadcast") and v is not None)
+        if ok and isinstance(v, (int, float)):
+            vals.append(float(v))
+    if vals:
+        note = "" if all(s == "ok" for s in statuses) else "*"
+        return statistics.median(vals), note
+    for s in ("n/a", "timeout", "incomplete", "skipped", "error"):
+        if s in statuses:
+            return None, s
+    return None, "n/a"
+
+
+def table(results, presets, ns):
+    lines = []
+    for preset in presets:
+        lines.append(f"\n**{preset.upper()} preset**\n")
+        lines.append("| N | figure | ours | hashicorp | ours/theirs |")
+        lines.append("|---:|---|---:|---:|---:|")
+        for n in ns:
+            for label, sc, field, unit, fmt in FIGURES:
+                cells = []
+                nums = []
+                for impl in IMPLS:
+                    runs = results.get((preset, n, impl), [])
+                    v, note = figure(runs, sc, field)
+                    nums.append(v)
+                    cells.append(fmt.format(v) + note if v is not None else note)
+                ratio = "–"
+                if nums[0] is not None and nums[1] not in (None, 0):
+                    ratio = f"{nums[0] / nums[1]:.2f}"
+                lines.append(f"| {n} | {label} ({unit}) | {cells[0]} | {cells[1]} | {ratio} |")
+    return "\n".join(lines) + "\n"
+
+
+# ---- SVG plot ------------------------------------------------------------------------------
+
+COLORS = {"ours": "#1f77b4", "go": "#d62728"}
+
+
+def svg_plot(results, presets, ns, path):
+    """Small multiples: one panel per (preset, N); x = seconds after the joins (log scale,
+    0.01..max), y = fraction of (observer, member) pairs known. Solid = ours, dashed = Go;
+    every repetition is drawn."""
+    pw, ph, ml, mt, mb = 300, 200, 48, 28, 36
+    cols, rows = len(ns), len(presets)
+    width, height = cols * pw + 20, rows * ph + 40
+    tmax = 1.0
+    for (p, n, impl), runs in results.items():
+        for r in runs:
+            for t, _ in r.get("converge", {}).get("curve", []) or []:
+                tmax = max(tmax, t)
+    lo, hi = math.log10(0.01), math.log10(max(tmax, 1.0) * 1.2)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'font-family="sans-serif" font-size="10">',
+           f'<rect width="{width}" height="{height}" fill="white"/>',
+           f'<text x="10" y="16" font-size="12">Convergence: fraction of (observer, member) pairs '
+           f'known vs seconds after all nodes join one seed (log time axis). '
+           f'<tspan fill="{COLORS["ours"]}">— libmemberlist</tspan>  '
+           f'<tspan fill="{COLORS["go"]}">- - hashicorp/memberlist 0.2.2</tspan></text>']
+    for ri, preset in enumerate(presets):
+        for ci, n in enumerate(ns):
+            x0, y0 = 10 + ci * pw + ml, 30 + ri * ph + mt
+            w, h = pw - ml - 12, ph - mt - mb
+            out.append(f'<rect x="{x0}" y="{y0}" width="{w}" height="{h}" fill="none" stroke="#999"/>')
+            out.append(f'<text x="{x0}" y="{y0 - 6}" font-size="11">{preset.upper()}, N={n}</text>')
+
+            def X(t):
+                return x0 + (math.log10(max(t, 0.01)) - lo) / (hi - lo) * w
+
+            def Y(f):
+                return y0 + h - f * h
+
+            for e in range(-2, int(math.ceil(hi)) + 1):
+                if e > hi:
+                    break
+                xt = X(10 ** e)
+                out.append(f'<line x1="{xt:.1f}" y1="{y0}" x2="{xt:.1f}" y2="{y0 + h}" stroke="#eee"/>')
+                out.append(f'<text x="{xt:.1f}" y="{y0 + h + 12}" text-anchor="middle">{10 ** e:g}</text>')
+            for f in (0, 0.5, 1):
+                out.append(f'<text x="{x0 - 4}" y="{Y(f) + 3:.1f}" text-anchor="end">{f:g}</text>')
+            out.append(f'<text x="{x0 + w / 2}" y="{y0 + h + 26}" text-anchor="middle">seconds</text>')
+            for impl in IMPLS:
+                for r in results.get((preset, n, impl), []):
+                    curve = r.get("converge", {}).get("curve") or []
+                    if not curve:
+                        continue
+                    pts, last = [], None
+                    for t, f in curve:  # step function
+                        if last is not None:
+                            pts.append(f"{X(t):.1f},{Y(last):.1f}")
+                        pts.append(f"{X(t):.1f},{Y(f):.1f}")
+                        last = f
+                    if r["converge"].get("status") != "ok":  # extend to the time box
+                        pts.append(f"{X(10 ** hi):.1f},{Y(last):.1f}")
+                    dash = ' stroke-dasharray="5,3"' if impl == "go" else ""
+                    out.append(f'<polyline fill="none" stroke="{COLORS[impl]}" stroke-width="1.3"'
+                               f'{dash} points="{" ".join(pts)}"/>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+# ---- convergence study ---------------------------------------------------------------------
+
+STUDY_VARIANTS = [
+    ("as shipped", []),
+    ("proposal emulated: 1 extra push/pull with a random member 2 gossip intervals after join",
+     ["--extra-pushpulls", "1"]),
+    ("proposal emulated: 3 extra push/pulls at 2, 4, 8 gossip intervals after join",
+     ["--extra-pushpulls", "3"]),
+    ("RetransmitMult 6 (alive news sent 6x instead of 2x at N<10)", ["--retransmit-mult", "6"]),
+]
+
+
+def study(progs, ns, preset, reps, timeout):
+    rows = ["| impl | N | variant | runs | converge median (s) | min | max | runs > 5 s | "
+            "known after 1 s (median) | done ≤50 ms after a periodic push/pull |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for n in ns:
+        for label, extra in STUDY_VARIANTS:
+            for k, impl in enumerate(IMPLS):
+                times, at1, pp, slow = [], [], 0, 0
+                for rep in range(reps):
+                    r = run_one(progs[impl], impl, n, preset, "converge", timeout, 0, extra)["converge"]
+                    t = r.get("seconds") if r.get("status") == "ok" else timeout
+                    times.append(t)
+                    slow += t > 5
+                    c = r.get("curve") or [[0, 0]]
+                    at1.append([f for tt, f in c if tt <= 1.0][-1])
+                    calls = r.get("pushpull_calls") or []
+                    if any(0 <= t - x <= 0.05 for x in calls):
+                        pp += 1
+                    log(f"  study {impl} N={n} {label[:20]}: {t}")
+                rows.append(f"| {impl} | {n} | {label} | {reps} | {statistics.median(times):.2f} | "
+                            f"{min(times):.2f} | {max(times):.2f} | {slow} | {statistics.median(at1):.3f} | "
+                            f"{pp if impl == 'go' else 'n/a'} |")
+    return "\n".join(rows) + "\n"
+
+
+# ---- docs ----------------------------------------------------------------------------------
+
+def replace_section(path, begin, end, body):
+    text = open(path).read() if os.path.exists(path) else f"# Benchmarks\n\n{begin}\n{end}\n"
+    if begin not in text:
+        text += f"\n{begin}\n{end}\n"
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    with open(path, "w") as f:
+        f.write(f"{head}{begin}\n{body}{end}{tail}")
+
+
+def machine():
+    load = os.getloadavg()
+    return (f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, "
+            f"load average {load[0]:.2f} at start, {time.strftime('%Y-%m-%d %H:%M')}")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--n", default="8,32,128,512,1024", help="comma-separated cluster sizes")
+    ap.add_argument("--presets", default="local,lan")
+    ap.add_argument("--scenarios", default=SCENARIOS)
+    ap.add_argument("--timeout", type=float, default=120, help="time box per scenario (s)")
+    ap.add_argument("--steady", type=float, default=20, help="idle seconds measured by steady")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per (preset, N, impl)")
+    ap.add_argument("--quick", action="store_true", help="N 8,32, local preset, steady 5 s, timeout 60 s")
+    ap.add_argument("--study", type=int, default=0, metavar="K",
+                    help="also run the convergence study: K converge-only runs per variant (local preset)")
+    ap.add_argument("--study-n", default="8,32")
+    ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md and the plot")
+    ap.add_argument("--raw", default=None, help="also write every result as JSON lines here")
+    a = ap.parse_args()
+    if a.quick:
+        a.n, a.presets, a.steady, a.timeout = "8,32", "local", 5, 60
+    ns = [int(x) for x in a.n.split(",") if x]
+    presets = [p for p in a.presets.split(",") if p]
+
+    progs = programs(a.build_dir) if a.no_build else build(a.build_dir)
+    started = machine()
+    results = {}
+    raw = open(a.raw, "w") if a.raw else None
+    order = 0
+    for preset in presets:
+        for n in ns:
+            for rep in range(a.repeat):
+                # Alternate which program runs first, so slow drift hurts both alike.
+                impls = IMPLS if order % 2 == 0 else IMPLS[::-1]
+                order += 1
+                for impl in impls:
+                    log(f"{preset} N={n} rep {rep + 1}/{a.repeat}: {impl}")
+                    r = run_one(progs[impl], impl, n, preset, a.scenarios, a.timeout, a.steady)
+                    results.setdefault((preset, n, impl), []).append(r)
+                    if raw:
+                        for d in r.values():
+                            raw.write(json.dumps(dict(d, impl=impl, preset=preset, n=n)) + "\n")
+                    log("    " + ", ".join(f"{s}={d.get('seconds', d.get('status'))}"
+                                           for s, d in r.items() if s != "steady"))
+    tbl = table(results, presets, ns)
+    print(tbl)
+    cmd = "tools/bench/run.py " + " ".join(sys.argv[1:])
+    body = (f"\nGenerated by `{cmd.strip()}` on {started}; time box {a.timeout:g} s per scenario, "
+            f"steady phase {a.steady:g} s, {a.repeat} run(s) per cell (median shown). "
+            "`*` = at least one run did not finish (timeout/incomplete); a word instead of a number "
+            "means no run produced the figure.\n" + tbl +
+            "\n![convergence curves](benchmarks-convergence.svg)\n\n")
+    if not a.no_docs:
+        svg_plot(results, presets, ns, os.path.join(ROOT, "docs", "benchmarks-convergence.svg"))
+        replace_section(os.path.join(ROOT, "docs", "benchmarks.md"), BEGIN, END, body)
+    if a.study:
+        sns = [int(x) for x in a.study_n.split(",") if x]
+        st = study(progs, sns, "local", a.study, min(a.timeout, 60))
+        print(st)
+        if not a.no_docs:
+            replace_section(os.path.join(ROOT, "docs", "benchmarks.md"), SBEGIN, SEND,
+                            f"\nGenerated by `{cmd.strip()}` on {started}.\n\n{st}\n")
+
+
+if __name__ == "__main__":
+    main()
