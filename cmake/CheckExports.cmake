@@ -84,12 +84,13 @@ else()
   message(SEND_ERROR "no SONAME in ${LIB}")
   set(ok FALSE)
 endif()
-# NEEDED: only the C and C++ runtimes (OpenSSL may join later).
+# NEEDED: only the C and C++ runtimes, OpenSSL's libcrypto and zlib (wire framing), and the
+# sanitizer runtimes in sanitizer builds.
 string(REGEX MATCHALL "\\(NEEDED\\)[^\n]*\\[[^]]*\\]" needed "${dyn}")
 foreach(n IN LISTS needed)
   if(n MATCHES "\\[([^]]*)\\]")
     set(lib "${CMAKE_MATCH_1}")
-    if(NOT lib MATCHES "^(libc|libm|libstdc\\+\\+|libgcc_s|libpthread|ld-linux[-a-z0-9_]*|libssl|libcrypto|libasan|libubsan|libtsan)\\.so")
+    if(NOT lib MATCHES "^(libc|libm|libstdc\\+\\+|libgcc_s|libpthread|ld-linux[-a-z0-9_]*|libssl|libcrypto|libz|libasan|libubsan|libtsan)\\.so")
       message(SEND_ERROR "unexpected NEEDED library: ${lib}")
       set(ok FALSE)
     else()

@@ -100,7 +100,37 @@ struct ml_memberlist {
   std::atomic<bool> destroy_deferred{false};  // destroy was called from our own callback
   std::mutex error_mu;
   memberlist::capi::ErrorBuffer error;
+  // API calls running on this handle: a destroy (e.g. deferred from a callback while another
+  // thread is blocked in join) waits for them before freeing anything they use.
+  std::mutex calls_mu;
+  std::condition_variable calls_idle;
+  int calls = 0;
 };
+
+namespace memberlist::capi {
+
+// Counts one API call on a handle for its whole duration (see ml_memberlist::calls).
+class CallGuard {
+ public:
+  explicit CallGuard(ml_memberlist* ml) : ml_(ml) {
+    std::lock_guard lock(ml_->calls_mu);
+    ++ml_->calls;
+  }
+  ~CallGuard() {
+    {
+      std::lock_guard lock(ml_->calls_mu);
+      --ml_->calls;
+    }
+    ml_->calls_idle.notify_all();
+  }
+  CallGuard(const CallGuard&) = delete;
+  CallGuard& operator=(const CallGuard&) = delete;
+
+ private:
+  ml_memberlist* ml_;
+};
+
+}  // namespace memberlist::capi
 
 namespace memberlist::capi {
 

@@ -16,9 +16,9 @@ namespace memberlist::capi {
 
 void ErrorBuffer::set(std::string_view msg, std::string_view detail) noexcept {
   size_t n = std::min(msg.size(), kErrorCapacity - 1);
-  std::memcpy(text, msg.data(), n);
+  if (n > 0) std::memcpy(text, msg.data(), n);  // an empty view's data() may be NULL
   size_t m = std::min(detail.size(), kErrorCapacity - 1 - n);
-  std::memcpy(text + n, detail.data(), m);
+  if (m > 0) std::memcpy(text + n, detail.data(), m);
   text[n + m] = '\0';
 }
 

@@ -52,9 +52,13 @@ void log_to_stderr(uint32_t level, const std::string& msg) {
 void destroy_now(ml_memberlist* ml) noexcept {
   ml->callbacks->close_and_wait();
   try {
-    if (ml->node) ml->node->shutdown();
+    if (ml->node) ml->node->shutdown();  // also makes blocking calls in flight return
   } catch (...) {
     // shutting down is best effort here; the node is released anyway
+  }
+  {
+    std::unique_lock lock(ml->calls_mu);
+    ml->calls_idle.wait(lock, [&] { return ml->calls == 0; });
   }
   ml->node.reset();
   ml->runtime.reset();
@@ -261,6 +265,7 @@ ML_API ml_status ml_memberlist_join(ml_memberlist* ml, const char* const* addres
                                     uint32_t* joined) {
   if (joined) *joined = 0;
   if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  capi::CallGuard guard(ml);
   return guarded(ml, [&] {
     if (!addresses) return fail(ml, ML_E_INVALID, "addresses is NULL");
     if (count == 0) return fail(ml, ML_E_INVALID, "count is 0: no address to join");
@@ -288,6 +293,7 @@ ML_API ml_status ml_memberlist_join(ml_memberlist* ml, const char* const* addres
 
 ML_API ml_status ml_memberlist_members(ml_memberlist* ml, ml_node_list** out) {
   if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  capi::CallGuard guard(ml);
   return guarded(ml, [&] {
     if (!out) return fail(ml, ML_E_INVALID, "out is NULL");
     *out = nullptr;
@@ -300,11 +306,13 @@ ML_API ml_status ml_memberlist_members(ml_memberlist* ml, ml_node_list** out) {
 
 ML_API size_t ml_memberlist_num_members(ml_memberlist* ml) {
   if (!ml) return 0;
+  capi::CallGuard guard(ml);
   return capi::guarded_value<size_t>(0, [&] { return ml->node->num_members(); });
 }
 
 ML_API ml_status ml_memberlist_local_node(ml_memberlist* ml, ml_node** out) {
   if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  capi::CallGuard guard(ml);
   return guarded(ml, [&] {
     if (!out) return fail(ml, ML_E_INVALID, "out is NULL");
     *out = nullptr;
@@ -315,12 +323,14 @@ ML_API ml_status ml_memberlist_local_node(ml_memberlist* ml, ml_node** out) {
 
 ML_API int32_t ml_memberlist_health_score(ml_memberlist* ml) {
   if (!ml) return -1;
+  capi::CallGuard guard(ml);
   return capi::guarded_value<int32_t>(-1, [&] { return ml->node->health_score(); });
 }
 
 ML_API ml_status ml_memberlist_ping(ml_memberlist* ml, const char* node_name, uint64_t* rtt_us) {
   if (rtt_us) *rtt_us = 0;
   if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  capi::CallGuard guard(ml);
   return guarded(ml, [&] {
     if (!node_name) return fail(ml, ML_E_INVALID, "node_name is NULL");
     if (ml_status s = check_blocking(ml, "ml_memberlist_ping")) return s;
@@ -334,6 +344,7 @@ ML_API ml_status ml_memberlist_ping(ml_memberlist* ml, const char* node_name, ui
 
 ML_API ml_status ml_memberlist_leave(ml_memberlist* ml, uint32_t timeout_ms) {
   if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  capi::CallGuard guard(ml);
   return guarded(ml, [&] {
     if (ml_status s = check_blocking(ml, "ml_memberlist_leave")) return s;
     core::Status st = ml->node->leave(std::chrono::milliseconds(timeout_ms));
@@ -343,6 +354,7 @@ ML_API ml_status ml_memberlist_leave(ml_memberlist* ml, uint32_t timeout_ms) {
 
 ML_API ml_status ml_memberlist_shutdown(ml_memberlist* ml) {
   if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  capi::CallGuard guard(ml);
   return guarded(ml, [&] {
     if (in_own_callback(ml))
       return fail(ml, ML_E_STATE,

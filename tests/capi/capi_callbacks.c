@@ -188,13 +188,17 @@ static void check_reentrancy(ml_memberlist *b) {
 }
 
 static void check_destroy_from_callback(ml_memberlist *b) {
-  probe pc;
-  ml_memberlist *c;
+  probe pc, pd;
+  ml_memberlist *c, *d;
   int ok;
   SECTION("ml_memberlist_destroy from the memberlist's own callback is deferred until it returns");
-  probe_init(&pc, "cb-b", 2);
+  /* c destroys itself when it sees cb-d join (after its own join call has returned) */
+  probe_init(&pc, "cb-d", 2);
   c = create("cb-c", &pc, NULL);
   join(c, b);
+  probe_init(&pd, NULL, 0);
+  d = create("cb-d", &pd, NULL);
+  join(d, b);
   WAIT_UNTIL(ok, get_int(&pc, &pc.done));
   REQUIRE(ok);
   CHECK(pc.freed_when_destroy_returned == 0); /* not torn down under the running callback */
@@ -202,8 +206,10 @@ static void check_destroy_from_callback(ml_memberlist *b) {
   CHECK(ok);
   printf("deferred destroy completed; user_data_free called %d time(s)\n", get_int(&pc, &pc.freed));
   /* the node is really gone: b stops counting it */
-  WAIT_UNTIL(ok, ml_memberlist_num_members(b) == 1);
+  WAIT_UNTIL(ok, ml_memberlist_num_members(b) == 2); /* b and d */
   CHECK(ok);
+  ml_memberlist_destroy(d);
+  CHECK(pd.freed == 1);
   CHECK(get_int(&pc, &pc.freed) == 1);
   CHECK(get_int(&pc, &pc.after_free) == 0);
 }

@@ -3,9 +3,10 @@
  * on loopback, and checks that internal C++ symbols are not reachable.
  *   capi_dlopen /path/to/libmemberlist.so.0 */
 #define _POSIX_C_SOURCE 200809L
-#include <dlfcn.h>
-
+#define ML_TEST_NO_LINK
 #include "ml_test.h"
+
+#include <dlfcn.h>
 
 typedef void (*version_fn)(uint32_t *, uint32_t *, uint32_t *);
 typedef uint32_t (*abi_fn)(void);

@@ -3,8 +3,11 @@
 #   installed.sh install  BUILD PREFIX LIBDIR VERSION CMAKE  cmake --install + file checks
 #   installed.sh pkgconfig PREFIX LIBDIR VERSION CC SRCDIR  build + run through pkg-config
 #   installed.sh cmake    PREFIX CMAKE SRCDIR WORKDIR       build + run through find_package
+# ML_CONSUMER_CFLAGS: extra compiler flags (sanitizer builds pass -fsanitize=... so that the
+# sanitizer runtime is loaded first).
 set -eu
 step=$1; shift
+extra=${ML_CONSUMER_CFLAGS:-}
 fail() { echo "FAIL: $*" >&2; exit 1; }
 
 case "$step" in
@@ -38,7 +41,7 @@ pkgconfig)
   case "$static" in *-lstdc++*) ;; *) fail "Libs.private lacks -lstdc++" ;; esac
   out="$prefix/pkgconfig_consumer"
   # shellcheck disable=SC2086
-  "$cc" -std=c99 -Wall -Wextra -Wpedantic -Werror -I"$srcdir" "$srcdir/pkgconfig_consumer.c" \
+  "$cc" -std=c99 -Wall -Wextra -Wpedantic -Werror $extra -I"$srcdir" "$srcdir/pkgconfig_consumer.c" \
     $cflags $libs -Wl,-rpath,"$prefix/$libdir" -o "$out" || fail "compile"
   # The binary must resolve the installed copy, not the build tree's.
   ldd "$out" | grep -q "$prefix/$libdir/libmemberlist.so.0" || fail "not linked to the installed copy"
@@ -47,7 +50,8 @@ pkgconfig)
 cmake)
   prefix=$1 cmake=$2 srcdir=$3 work=$4
   rm -rf "$work"
-  "$cmake" -S "$srcdir/cmake_consumer" -B "$work" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null ||
+  "$cmake" -S "$srcdir/cmake_consumer" -B "$work" -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_C_FLAGS="$extra" -DCMAKE_EXE_LINKER_FLAGS="$extra" >/dev/null ||
     fail "configure against the installed package"
   "$cmake" --build "$work" >/dev/null || fail "build"
   ldd "$work/cmake_consumer" | grep -q "$prefix/.*libmemberlist.so.0" || fail "not linked to the installed copy"

@@ -91,6 +91,7 @@ ML_TEST_UNUSED static void ml_test_sleep_ms(long ms) {
     }                                                                                  \
   } while (0)
 
+#ifndef ML_TEST_NO_LINK /* capi_dlopen is not linked against the library */
 /* A loopback config with fast timers: Local preset, 127.0.0.1, port chosen by the kernel. */
 ML_TEST_UNUSED static ml_config *ml_test_config(const char *name) {
   ml_config *cfg = NULL;
@@ -120,5 +121,6 @@ ML_TEST_UNUSED static void ml_test_address_of(ml_memberlist *ml, char *buf, size
   snprintf(buf, cap, "%s", ml_node_address(self));
   ml_node_free(self);
 }
+#endif
 
 #endif
