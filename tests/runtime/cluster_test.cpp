@@ -351,6 +351,32 @@ TEST(Callbacks, NoCallbackAfterShutdownReturns) {
   EXPECT_EQ(late.load(), 0);
 }
 
+TEST(Callbacks, NodeDestroyedInsideItsOwnCallback) {
+  auto rt = std::make_shared<Runtime>(2);
+  Self self;
+  std::atomic<bool> destroyed{false};
+  Callbacks cb;
+  cb.on_event = [&](const core::Event& e) {
+    if (e.node.name != "b") return;
+    if (auto n = self.get()) {
+      self.set(nullptr);
+      n.reset();  // the last reference: ~Node runs here, on the callback thread
+      destroyed = true;
+    }
+  };
+  auto a = make_node(rt, fast_options("a"), cb);
+  ASSERT_TRUE(a);
+  auto port = a->advertise_address().port;
+  self.set(std::move(a));
+  auto b = make_node(rt, fast_options("b"));
+  ASSERT_TRUE(b);
+  Status st;
+  EXPECT_EQ(b->join({"127.0.0.1:" + std::to_string(port)}, st), 1) << st.message;
+  EXPECT_TRUE(eventually([&] { return destroyed.load(); }));
+  // a's sockets are closed: b detects it as failed.
+  EXPECT_TRUE(eventually([&] { return b->num_members() == 1; }));
+}
+
 TEST(Runtime, ManyNodesShareOnePoolAndDestroyInAnyOrder) {
   auto rt = std::make_shared<Runtime>(2);
   std::vector<std::shared_ptr<Node>> ns;
