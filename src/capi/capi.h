@@ -117,11 +117,9 @@ class CallGuard {
     ++ml_->calls;
   }
   ~CallGuard() {
-    {
-      std::lock_guard lock(ml_->calls_mu);
-      --ml_->calls;
-    }
-    ml_->calls_idle.notify_all();
+    // Notify under the lock: once it is released with calls == 0, a destroy may free ml_.
+    std::lock_guard lock(ml_->calls_mu);
+    if (--ml_->calls == 0) ml_->calls_idle.notify_all();
   }
   CallGuard(const CallGuard&) = delete;
   CallGuard& operator=(const CallGuard&) = delete;

@@ -101,8 +101,8 @@ void CallbackState::run(F&& f) {
   {
     std::lock_guard lock(mu);
     --active;
+    idle.notify_all();
   }
-  idle.notify_all();
   // ml_memberlist_destroy was called from inside that callback: finish it now that the
   // callback has returned, on a thread of its own (we may be on a runtime thread that the
   // teardown waits for).

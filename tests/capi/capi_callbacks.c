@@ -214,6 +214,28 @@ static void check_destroy_from_callback(ml_memberlist *b) {
   CHECK(get_int(&pc, &pc.after_free) == 0);
 }
 
+static void check_destroy_during_join(ml_memberlist *b) {
+  probe pe;
+  ml_memberlist *e;
+  char addr[64];
+  const char *addrs[1];
+  ml_status s;
+  int ok;
+  SECTION("destroy from a callback while this thread is still inside join on the same handle");
+  /* e destroys itself on seeing cb-b join, which the join below causes: the teardown must
+   * wait for the join call to return before freeing what it uses */
+  probe_init(&pe, "cb-b", 2);
+  e = create("cb-e", &pe, NULL);
+  ml_test_address_of(b, addr, sizeof addr);
+  addrs[0] = addr;
+  s = ml_memberlist_join(e, addrs, 1, NULL);
+  printf("join returned %s while its memberlist was being destroyed\n", ml_status_str(s));
+  WAIT_UNTIL(ok, get_int(&pe, &pe.freed) == 1);
+  CHECK(ok);
+  CHECK(get_int(&pe, &pe.done) == 1);
+  CHECK(get_int(&pe, &pe.after_free) == 0);
+}
+
 static void check_failed_creates(ml_memberlist *b) {
   ml_config *cfg;
   ml_callbacks cb;
@@ -363,6 +385,7 @@ int main(void) {
   b = create("cb-b", &pb, NULL);
   check_reentrancy(b);
   check_destroy_from_callback(b);
+  check_destroy_during_join(b);
   check_failed_creates(b);
   ml_memberlist_destroy(b);
   CHECK(pb.freed == 1);
