@@ -1,8 +1,10 @@
 // Writes the fuzzers' seed corpus: every sample message encoded, a compound of them, and
-// the same wrapped as datagrams and as a stream. Usage: gen_corpus <dir>
+// the same sealed as datagrams and as stream messages with every framing config of
+// fuzz_framing.h (the config's number is the first byte). Usage: gen_corpus <dir>
 #include <filesystem>
 #include <fstream>
 
+#include "fuzz_framing.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -14,26 +16,71 @@ static void write(const fs::path& dir, const std::string& name, const Bytes& b) 
                                                     static_cast<std::streamsize>(b.size()));
 }
 
+static Bytes with_config(uint8_t config, const Bytes& frame) {
+  Bytes out{config};
+  out.insert(out.end(), frame.begin(), frame.end());
+  return out;
+}
+
+// A frame sealed for a receiver of config `c`. With skip_inbound_label_check the receiver
+// expects no label layer: seal with the label (it is the GCM AAD), then cut the layer out.
+static Bytes frame_for(uint8_t c, const Bytes& payload, bool stream) {
+  FramingOptions opt = fuzz::framing_config(c);
+  opt.max_stream_message = 20u << 20;  // seeds may be larger than the receiver's limit
+  Bytes out;
+  if (stream) {
+    (void)seal_stream_message(opt, payload, out);
+  } else {
+    (void)seal_packet(opt, payload, out);
+  }
+  if (opt.skip_inbound_label_check && !opt.label.empty()) {
+    const size_t at = stream ? kStreamHeaderSize : 0;
+    const size_t cut = 2 + opt.label.size();
+    out.erase(out.begin() + static_cast<std::ptrdiff_t>(at + 1), out.begin() + static_cast<std::ptrdiff_t>(at + 1 + cut));
+    if (stream) {
+      const size_t len = out.size() - kStreamHeaderSize;
+      for (size_t i = 0; i < kStreamHeaderSize; ++i) out[i] = static_cast<uint8_t>(len >> (8 * (3 - i)));
+    }
+  }
+  // The seed must get through every layer of its receiver (or hit the receiver's small
+  // stream limit), else the fuzzer would start outside the decryption.
+  const FramingOptions& rx = fuzz::framing_config(c);
+  Bytes opened;
+  const FrameStatus s = stream ? open_stream_message(rx, std::span<const uint8_t>(out).subspan(kStreamHeaderSize), opened)
+                               : open_packet(rx, out, opened);
+  if (!(s.ok() && opened == payload) && !(stream && s.kind == FrameError::too_large)) {
+    std::fprintf(stderr, "gen_corpus: seed for config %d does not open: %s\n", c, s.message.c_str());
+    std::exit(1);
+  }
+  return out;
+}
+
 int main(int argc, char** argv) {
   if (argc != 2) return 2;
   const fs::path root = argv[1];
   const auto codec = make_flatbuffers_codec();
-  const FramingOptions opt;
   std::vector<Bytes> parts;
-  Bytes stream;
-  int i = 0;
-  for (const auto& m : test::sample_messages()) {
-    parts.push_back(codec->encode(m));
-    const std::string name = "seed-" + std::to_string(i++);
-    write(root / "fuzz_decode", name, parts.back());
-    write(root / "fuzz_open_packet", name, seal_packet(opt, parts.back()));
-    const Bytes framed = seal_stream_message(opt, parts.back());
-    write(root / "fuzz_stream", name, framed);
-    stream.insert(stream.end(), framed.begin(), framed.end());
-  }
+  for (const auto& m : test::sample_messages()) parts.push_back(codec->encode(m));
   const Bytes compound = codec->pack(parts);
+  for (size_t i = 0; i < parts.size(); ++i) write(root / "fuzz_decode", "seed-" + std::to_string(i), parts[i]);
   write(root / "fuzz_decode", "seed-compound", compound);
-  write(root / "fuzz_open_packet", "seed-compound", seal_packet(opt, compound));
-  write(root / "fuzz_stream", "seed-all", stream);
+
+  for (uint8_t c = 0; c < fuzz::kConfigs; ++c) {
+    const std::string cfg = "seed-c" + std::to_string(c) + "-";
+    Bytes stream{c};
+    for (size_t i = 0; i < parts.size(); ++i) {
+      const std::string name = cfg + std::to_string(i);
+      write(root / "fuzz_open_packet", name, with_config(c, frame_for(c, parts[i], false)));
+      const Bytes framed = frame_for(c, parts[i], true);
+      write(root / "fuzz_stream", name, with_config(c, framed));
+      stream.insert(stream.end(), framed.begin(), framed.end());
+      write(root / "fuzz_seal", name, with_config(c, parts[i]));
+    }
+    write(root / "fuzz_open_packet", cfg + "compound", with_config(c, frame_for(c, compound, false)));
+    write(root / "fuzz_stream", cfg + "all", stream);
+    // Compressible payloads, so that the compressed layer appears in the seeds.
+    write(root / "fuzz_open_packet", cfg + "zeros", with_config(c, frame_for(c, Bytes(600, 0), false)));
+    write(root / "fuzz_stream", cfg + "zeros", with_config(c, frame_for(c, Bytes(600, 0), true)));
+  }
   return 0;
 }
