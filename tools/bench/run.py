@@ -32,9 +32,20 @@ def log(msg):
     print(msg, file=sys.stderr, flush=True)
 
 
-def build(build_dir):
-    """Configures and builds the two benchmark programs; returns their paths."""
-    subprocess.run(["cmake", "-S", ROOT, "-B", build_dir, "-DML_BUILD_TESTS=OFF"], check=True,
+def build(build_dir, from_head):
+    """Configures and builds the two benchmark programs; returns their paths. from_head builds
+    the last commit (exported with git archive) instead of the working tree, which other
+    people may be editing."""
+    src = ROOT
+    if from_head:
+        src = os.path.join(build_dir, "src-HEAD")
+        subprocess.run(["rm", "-rf", src], check=True)
+        os.makedirs(src)
+        archive = subprocess.run(["git", "-C", ROOT, "archive", "HEAD"], check=True,
+                                 capture_output=True).stdout
+        subprocess.run(["tar", "-x", "-C", src], input=archive, check=True)
+        build_dir = os.path.join(build_dir, "HEAD")
+    subprocess.run(["cmake", "-S", src, "-B", build_dir, "-DML_BUILD_TESTS=OFF"], check=True,
                    stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", build_dir, "-j2", "--target", "memberlist-bench",
                     "memberlist-bench-go"], check=True, stdout=subprocess.DEVNULL)
@@ -125,7 +136,7 @@ def table(results, presets, ns):
                     cells.append(fmt.format(v) + note if v is not None else note)
                 ratio = "–"
                 if nums[0] is not None and nums[1] not in (None, 0):
-                    ratio = f"{nums[0] / nums[1]:.2f}"
+                    ratio = f"{nums[0] / nums[1]:.3g}"
                 lines.append(f"| {n} | {label} ({unit}) | {cells[0]} | {cells[1]} | {ratio} |")
     return "\n".join(lines) + "\n"
 
@@ -139,7 +150,7 @@ def svg_plot(results, presets, ns, path):
     """Small multiples: one panel per (preset, N); x = seconds after the joins (log scale,
     0.01..max), y = fraction of (observer, member) pairs known. Solid = ours, dashed = Go;
     every repetition is drawn."""
-    pw, ph, ml, mt, mb = 300, 200, 48, 28, 36
+    pw, ph, ml, mt, mb = 300, 200, 48, 36, 36
     cols, rows = len(ns), len(presets)
     width, height = cols * pw + 20, rows * ph + 40
     tmax = 1.0
@@ -151,10 +162,10 @@ def svg_plot(results, presets, ns, path):
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="10">',
            f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="10" y="16" font-size="12">Convergence: fraction of (observer, member) pairs '
-           f'known vs seconds after all nodes join one seed (log time axis). '
-           f'<tspan fill="{COLORS["ours"]}">— libmemberlist</tspan>  '
-           f'<tspan fill="{COLORS["go"]}">- - hashicorp/memberlist 0.2.2</tspan></text>']
+           '<text x="10" y="14" font-size="11">Fraction of (observer, member) pairs known vs '
+           'seconds after all nodes join one seed (log axis)</text>',
+           f'<text x="10" y="28" font-size="11"><tspan fill="{COLORS["ours"]}">solid: libmemberlist'
+           f'</tspan>   <tspan fill="{COLORS["go"]}">dashed: hashicorp/memberlist 0.2.2</tspan></text>']
     for ri, preset in enumerate(presets):
         for ci, n in enumerate(ns):
             x0, y0 = 10 + ci * pw + ml, 30 + ri * ph + mt
@@ -247,6 +258,23 @@ def replace_section(path, begin, end, body):
         f.write(f"{head}{begin}\n{body}{end}{tail}")
 
 
+def load_raw(path):
+    """Results, presets and sizes from a --raw file (one result per line)."""
+    runs, meta = {}, {}
+    for line in open(path):
+        d = json.loads(line)
+        if d.get("type") == "meta":
+            meta = d
+            continue
+        runs.setdefault((d["preset"], d["n"], d["impl"], d.get("rep", 0)), {})[d["scenario"]] = d
+    results = {}
+    for (preset, n, impl, _), r in sorted(runs.items()):
+        results.setdefault((preset, n, impl), []).append(r)
+    presets = list(dict.fromkeys(k[0] for k in results))
+    ns = sorted({k[1] for k in results})
+    return results, presets, ns, meta
+
+
 def machine():
     load = os.getloadavg()
     return (f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, "
@@ -259,28 +287,49 @@ def main():
     ap.add_argument("--presets", default="local,lan")
     ap.add_argument("--scenarios", default=SCENARIOS)
     ap.add_argument("--timeout", type=float, default=120, help="time box per scenario (s)")
-    ap.add_argument("--steady", type=float, default=20, help="idle seconds measured by steady")
+    ap.add_argument("--steady", type=float, default=30, help="idle seconds measured by steady")
     ap.add_argument("--repeat", type=int, default=1, help="runs per (preset, N, impl)")
     ap.add_argument("--quick", action="store_true", help="N 8,32, local preset, steady 5 s, timeout 60 s")
     ap.add_argument("--study", type=int, default=0, metavar="K",
                     help="also run the convergence study: K converge-only runs per variant (local preset)")
     ap.add_argument("--study-n", default="8,32")
+    ap.add_argument("--study-only", action="store_true", help="run only the convergence study")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
     ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--from-head", action="store_true",
+                    help="build the last commit, not the working tree (when others are mid-edit)")
     ap.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md and the plot")
     ap.add_argument("--raw", default=None, help="also write every result as JSON lines here")
+    ap.add_argument("--from-raw", default=None, metavar="FILE",
+                    help="run nothing: rebuild the table, plot and docs from a --raw file")
     a = ap.parse_args()
     if a.quick:
         a.n, a.presets, a.steady, a.timeout = "8,32", "local", 5, 60
     ns = [int(x) for x in a.n.split(",") if x]
     presets = [p for p in a.presets.split(",") if p]
 
-    progs = programs(a.build_dir) if a.no_build else build(a.build_dir)
+    if a.from_raw:
+        results, presets, ns, meta = load_raw(a.from_raw)
+        a.study_only, a.study = True, 0
+        progs = None
+    elif a.no_build:
+        progs = programs(os.path.join(a.build_dir, "HEAD") if a.from_head else a.build_dir)
+    else:
+        progs = build(a.build_dir, a.from_head)
     started = machine()
-    results = {}
+    if not a.from_raw:
+        results = {}
+    cmd = "tools/bench/run.py " + " ".join(sys.argv[1:])
+    if a.from_raw:  # describe the run that produced the file
+        cmd, started = meta.get("cmd", cmd), meta.get("machine", "?")
+        a.timeout, a.steady, a.repeat = meta.get("timeout", a.timeout), meta.get("steady", a.steady), \
+            meta.get("repeat", a.repeat)
     raw = open(a.raw, "w") if a.raw else None
+    if raw:
+        raw.write(json.dumps({"type": "meta", "cmd": cmd, "machine": started, "timeout": a.timeout,
+                              "steady": a.steady, "repeat": a.repeat}) + "\n")
     order = 0
-    for preset in presets:
+    for preset in ([] if a.study_only else presets):
         for n in ns:
             for rep in range(a.repeat):
                 # Alternate which program runs first, so slow drift hurts both alike.
@@ -292,18 +341,17 @@ def main():
                     results.setdefault((preset, n, impl), []).append(r)
                     if raw:
                         for d in r.values():
-                            raw.write(json.dumps(dict(d, impl=impl, preset=preset, n=n)) + "\n")
+                            raw.write(json.dumps(dict(d, impl=impl, preset=preset, n=n, rep=rep)) + "\n")
                     log("    " + ", ".join(f"{s}={d.get('seconds', d.get('status'))}"
                                            for s, d in r.items() if s != "steady"))
     tbl = table(results, presets, ns)
     print(tbl)
-    cmd = "tools/bench/run.py " + " ".join(sys.argv[1:])
     body = (f"\nGenerated by `{cmd.strip()}` on {started}; time box {a.timeout:g} s per scenario, "
             f"steady phase {a.steady:g} s, {a.repeat} run(s) per cell (median shown). "
             "`*` = at least one run did not finish (timeout/incomplete); a word instead of a number "
             "means no run produced the figure.\n" + tbl +
             "\n![convergence curves](benchmarks-convergence.svg)\n\n")
-    if not a.no_docs:
+    if not a.no_docs and (a.from_raw or not a.study_only):
         svg_plot(results, presets, ns, os.path.join(ROOT, "docs", "benchmarks-convergence.svg"))
         replace_section(os.path.join(ROOT, "docs", "benchmarks.md"), BEGIN, END, body)
     if a.study:
