@@ -69,6 +69,10 @@ Status Config::validate() const {
     return bad("udp_buffer_size", "must be in [64, 65507]");
   if (dead_node_reclaim_time < Duration::zero())
     return bad("dead_node_reclaim_time", "must not be negative");
+  if (max_best_effort_size < 64 || max_best_effort_size > 65507)
+    return bad("max_best_effort_size", "must be in [64, 65507]");
+  if (max_user_msg_size < 1) return bad("max_user_msg_size", "must be at least 1");
+  if (queue_check_interval < Duration::zero()) return bad("queue_check_interval", "must not be negative");
   if (meta_max_size > 65535) return bad("meta_max_size", "must not exceed 65535");
   if (meta.size() > meta_max_size)
     return bad("meta", "is " + std::to_string(meta.size()) + " bytes, the limit (meta_max_size) is " +

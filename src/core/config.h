@@ -5,9 +5,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
+#include "core/delegate.h"
 #include "core/types.h"
 
 namespace memberlist::core {
@@ -42,6 +44,18 @@ struct Config {
 
   Bytes meta;                          // local node metadata
   size_t meta_max_size = 512;
+
+  // Application hooks (delegate.h); null = none.
+  std::shared_ptr<Delegate> delegate;
+  // Largest datagram (as encoded by the codec, before framing) send_best_effort() builds.
+  // The default leaves 507 bytes of a 65507-byte UDP payload for framing (label, CRC,
+  // encryption); the driver lowers it if its framing may add more.
+  size_t max_best_effort_size = 65000;
+  // Largest payload of send_reliable() and of a user message accepted from a stream, as the
+  // reference's maxUserMsgBytes.
+  size_t max_user_msg_size = 20u << 20;
+  // How often the queue depth and members-by-state gauges are sampled; 0 = never.
+  Duration queue_check_interval = 30s;
 
   uint64_t seed = 0;                   // randomness (shuffles, fan-out, staggers) comes from here
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 #include <functional>
 #include <map>
 #include <random>
@@ -25,6 +26,66 @@ std::string vsn_string(const Vsn& v) {
 }
 
 bool dead_or_left(NodeState s) { return s == NodeState::Dead || s == NodeState::Left; }
+
+double ms(Duration d) { return std::chrono::duration<double, std::milli>(d).count(); }
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ULL;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+NodeInfo info_of(const Alive& a) { return NodeInfo{a.node, a.addr, a.meta, NodeState::Alive, a.incarnation, a.vsn}; }
+NodeInfo info_of(const PushNodeState& n) { return NodeInfo{n.name, n.addr, n.meta, n.state, n.incarnation, n.vsn}; }
+
+// Queue names of forwarded application broadcasts. Node names (the keys of membership
+// news) never contain NUL, so these never collide with them.
+std::string broadcast_key(const std::string& origin, const std::string& name) {
+  return std::string("\0ub\0", 4) + origin + std::string(1, '\0') + name;
+}
+
+BroadcastOutcome outcome_of(FinishReason r) {
+  switch (r) {
+    case FinishReason::Transmitted: return BroadcastOutcome::Delivered;
+    case FinishReason::Replaced: return BroadcastOutcome::Replaced;
+    case FinishReason::Dropped: return BroadcastOutcome::Dropped;
+  }
+  return BroadcastOutcome::Dropped;
+}
+
+// Which application broadcasts of one origin (in one epoch) this node has seen: every seq
+// up to `floor`, plus the ones in `above`. Seqs are given out 1, 2, 3... by the origin, so
+// the set stays small; if more than kWindow arrive out of order, the oldest gaps are given
+// up (a message that late would be dropped, never delivered twice).
+struct SeenEpoch {
+  static constexpr size_t kWindow = 4096;
+  static constexpr size_t kMaxNames = 4096;
+  uint32_t epoch = 0;
+  uint32_t floor = 0;
+  std::set<uint32_t> above;
+  std::map<std::string, uint32_t> latest_named;  // newest seq seen per broadcast name
+
+  // Marks `seq` seen; false if it was already.
+  bool first_time(uint32_t seq) {
+    if (seq <= floor || !above.insert(seq).second) return false;
+    while (above.size() > kWindow) {
+      floor = *above.begin();
+      above.erase(above.begin());
+    }
+    while (!above.empty() && *above.begin() == floor + 1) {
+      floor++;
+      above.erase(above.begin());
+    }
+    return true;
+  }
+};
+
+struct OriginSeen {
+  static constexpr size_t kMaxEpochs = 4;
+  std::deque<SeenEpoch> epochs;  // most recently used first
+  Instant last{};
+};
 
 }  // namespace
 
@@ -77,17 +138,34 @@ struct Core::Impl {
   };
 
   struct PendingStream {
-    enum Kind { PushPullReq, TcpPing } kind;
+    enum Kind { PushPullReq, TcpPing, UserMsgReq } kind;
     bool join = false;
     uint32_t seq = 0;
     Address to;
+    Instant started{};
   };
 
   Config cfg;
   std::shared_ptr<const Codec> codec;
+  std::shared_ptr<Delegate> delegate;
   std::mt19937_64 rng;
   Awareness awareness;
-  TransmitLimitedQueue queue;
+  TransmitLimitedQueue queue;       // membership news
+  TransmitLimitedQueue user_queue;  // application broadcasts (ours and forwarded)
+  Metrics metrics;
+  Status start_status;
+  int hook_depth = 0;               // > 0 while a Delegate hook runs
+  size_t user_msg_overhead = 0;     // bytes a UserMsg adds to its payload (at most)
+
+  // update_meta() tokens whose broadcast is still queued.
+  std::set<uint64_t> pending_tokens;
+  uint64_t next_token = 0;
+
+  // Application broadcasts.
+  uint32_t broadcast_epoch = 0;
+  uint32_t broadcast_seq = 0;
+  uint64_t next_broadcast_id = 0;
+  std::map<std::string, OriginSeen> seen;
 
   std::vector<std::unique_ptr<NodeRec>> nodes;  // probe order
   std::map<std::string, NodeRec*> node_map;
@@ -112,6 +190,7 @@ struct Core::Impl {
   std::deque<StreamRequest> stream_requests;
   std::deque<Event> events;
   std::deque<PingResult> ping_results;
+  std::deque<Notification> notifications;
 
   Stats st;
   uint64_t conflicts = 0;
@@ -119,13 +198,81 @@ struct Core::Impl {
   Impl(Config c, std::shared_ptr<const Codec> cd)
       : cfg(std::move(c)),
         codec(std::move(cd)),
+        delegate(cfg.delegate),
         rng(cfg.seed),
         awareness(cfg.awareness_max_multiplier),
-        queue(cfg.retransmit_mult) {}
+        queue(cfg.retransmit_mult),
+        user_queue(cfg.retransmit_mult) {
+    // A UserMsg's size over its payload's, padding included: the worst of a few sizes.
+    for (size_t n = 1; n <= 8; ++n) {
+      size_t enc = codec->encode(UserMsg{Bytes(n)}).size();
+      user_msg_overhead = std::max(user_msg_overhead, enc > n ? enc - n : 0);
+    }
+  }
 
   // ---- helpers ------------------------------------------------------------------------
   void log(LogLevel level, const std::string& msg) const {
     if (cfg.log) cfg.log(level, msg);
+  }
+
+  // Calls a Delegate hook (the caller checked `delegate`), marking that one runs.
+  template <class F>
+  auto hook(F&& f) {
+    struct Depth {
+      int& d;
+      explicit Depth(int& x) : d(x) { ++d; }
+      ~Depth() { --d; }
+    } depth(hook_depth);
+    return f(*delegate);
+  }
+
+  // Malformed or unexpected input: counted in total and by reason.
+  void bad(const char* reason) {
+    st.bad_messages++;
+    metrics.incr("memberlist.bad_messages", 1, {{"reason", reason}});
+  }
+
+  void apply_awareness(int delta) {
+    if (awareness.apply_delta(delta)) {
+      log(LogLevel::Debug, "Health score " + std::to_string(awareness.score()));
+      metrics.set_gauge("memberlist.health.score", awareness.score());
+    }
+  }
+
+  void sample_node_instances() {
+    size_t by_state[4] = {0, 0, 0, 0};
+    for (const auto& n : nodes) by_state[static_cast<size_t>(n->info.state)]++;
+    for (NodeState st_ : {NodeState::Alive, NodeState::Suspect, NodeState::Dead, NodeState::Left})
+      metrics.set_gauge("memberlist.node.instances", static_cast<double>(by_state[static_cast<size_t>(st_)]),
+                        {{"node_state", to_string(st_)}});
+  }
+
+  void queue_check_tick(Instant now) {
+    metrics.set_gauge("memberlist.queue.broadcasts", static_cast<double>(queue.size()));
+    metrics.set_gauge("memberlist.queue.user_broadcasts", static_cast<double>(user_queue.size()));
+    sample_node_instances();
+    schedule(now + cfg.queue_check_interval, [this](Instant t) { queue_check_tick(t); });
+  }
+
+  // The most a broadcast may take so that gossip can carry it in one datagram.
+  size_t max_broadcast_size() const {
+    const size_t over = codec->pack_header_overhead() + codec->pack_part_overhead();
+    return cfg.udp_buffer_size > over ? cfg.udp_buffer_size - over : 0;
+  }
+
+  // Metadata must respect meta_max_size, and our alive message must fit a gossip datagram.
+  Status check_meta(const Bytes& meta) const {
+    if (meta.size() > cfg.meta_max_size)
+      return Status::error(Errc::too_large, "node metadata is " + std::to_string(meta.size()) +
+                                                " bytes, the limit (meta_max_size) is " +
+                                                std::to_string(cfg.meta_max_size));
+    const size_t enc = codec->encode(Alive{incarnation + 1, cfg.name, cfg.advertise, meta, cfg.vsn()}).size();
+    if (enc > max_broadcast_size())
+      return Status::error(Errc::too_large, "node metadata of " + std::to_string(meta.size()) +
+                                                " bytes makes an alive message of " + std::to_string(enc) +
+                                                " bytes, more than a datagram of udp_buffer_size (" +
+                                                std::to_string(cfg.udp_buffer_size) + ") can carry");
+    return Status::success();
   }
 
   // Uniform-enough index in [0, n); plain modulo keeps the sequence identical on every
@@ -221,8 +368,33 @@ struct Core::Impl {
     }
   }
 
+  // Membership news first, then application broadcasts, then the delegate's pull-style
+  // messages (each wrapped as a UserMsg), as long as they fit `limit`.
   std::vector<Bytes> get_broadcasts(size_t overhead, size_t limit) {
-    return queue.get_broadcasts(overhead, limit, est_num_nodes());
+    std::vector<Bytes> out = queue.get_broadcasts(overhead, limit, est_num_nodes());
+    size_t used = 0;
+    for (const Bytes& b : out) used += overhead + b.size();
+    if (used < limit) {
+      for (Bytes& b : user_queue.get_broadcasts(overhead, limit - used, est_num_nodes())) {
+        used += overhead + b.size();
+        out.push_back(std::move(b));
+      }
+    }
+    if (delegate && used < limit && limit - used > overhead + user_msg_overhead) {
+      const size_t room = limit - used;
+      std::vector<Bytes> msgs = hook([&](Delegate& d) { return d.get_broadcasts(overhead + user_msg_overhead, room); });
+      for (Bytes& m : msgs) {
+        if (m.empty()) continue;
+        Bytes enc = codec->encode(UserMsg{std::move(m)});
+        if (used + overhead + enc.size() > limit) {
+          bad("delegate_broadcast_too_large");
+          continue;
+        }
+        used += overhead + enc.size();
+        out.push_back(std::move(enc));
+      }
+    }
+    return out;
   }
 
   // A message plus as many queued broadcasts as fit in udp_buffer_size.
@@ -237,8 +409,8 @@ struct Core::Impl {
     send_parts(to, std::move(parts));
   }
 
-  void broadcast(const std::string& node, const Message& m, TransmitLimitedQueue::Finished fin = {}) {
-    queue.queue(codec->encode(m), node, std::move(fin));
+  void broadcast(const std::string& node, const Message& m, TransmitLimitedQueue::Done done = {}) {
+    queue.queue_named(node, codec->encode(m), std::move(done));
   }
 
   Alive self_alive() const {
@@ -269,26 +441,40 @@ struct Core::Impl {
     uint32_t inc = ++incarnation;
     if (accused >= inc) inc = incarnation = accused + 1;
     me.info.incarnation = inc;
-    if (awareness.apply_delta(1)) log(LogLevel::Debug, "Health score " + std::to_string(awareness.score()));
+    apply_awareness(1);
     st.refutes++;
     broadcast(cfg.name, self_alive());
   }
 
-  void alive_node(const Alive& a, bool bootstrap, Instant now) {
+  // `done` (local bootstrap/updates only) follows the alive broadcast we queue.
+  void alive_node(const Alive& a, bool bootstrap, Instant now, TransmitLimitedQueue::Done done = {}) {
     if (left && a.node == cfg.name) return;
     if (a.vsn.pmin == 0 || a.vsn.pmax == 0 || a.vsn.pmin > a.vsn.pmax) {
       log(LogLevel::Warn, "Ignoring an alive message for '" + a.node + "' (" + a.addr.to_string() +
                               ") because protocol version(s) are wrong: " + std::to_string(a.vsn.pmin) +
                               " <= " + std::to_string(a.vsn.pcur) + " <= " + std::to_string(a.vsn.pmax) +
                               " should be >0");
-      st.bad_messages++;
+      bad("bad_vsn");
       return;
     }
     if (a.node.empty() && !bootstrap) {
-      st.bad_messages++;
+      bad("empty_name");
       return;
     }
     NodeRec* r = find(a.node);
+    const bool local = a.node == cfg.name;
+    // The alive hook sees every message about another node that would change something.
+    if (!local && delegate &&
+        (r == nullptr || a.incarnation > r->info.incarnation || r->info.addr != a.addr)) {
+      Status verdict = hook([&](Delegate& d) { return d.notify_alive(info_of(a)); });
+      if (!verdict.ok()) {
+        log(LogLevel::Debug, "Ignoring an alive message for '" + a.node + "' (" + a.addr.to_string() +
+                                 "): rejected by the delegate: " + verdict.message);
+        metrics.incr("memberlist.alive.rejected");
+        return;
+      }
+      r = find(a.node);
+    }
     bool updates_addr = false;
     if (r == nullptr) {
       auto rec = std::make_unique<NodeRec>();
@@ -312,11 +498,11 @@ struct Core::Impl {
         log(LogLevel::Error, "Conflicting address for " + a.node + ". Mine: " + r->info.addr.to_string() +
                                  " Theirs: " + a.addr.to_string() + " Old state: " + to_string(r->info.state));
         conflicts++;
+        notifications.push_back(Conflict{r->info, info_of(a)});
         return;
       }
     }
 
-    const bool local = a.node == cfg.name;
     if (a.incarnation <= r->info.incarnation && !local && !updates_addr) return;
     if (a.incarnation < r->info.incarnation && local) return;
 
@@ -331,7 +517,7 @@ struct Core::Impl {
       log(LogLevel::Warn, "Refuting an alive message for '" + a.node + "' (" + a.addr.to_string() +
                               ") vsn:(" + vsn_string(a.vsn) + " VS " + vsn_string(r->info.vsn) + ")");
     } else {
-      broadcast(a.node, a);
+      broadcast(a.node, a, std::move(done));
       r->info.vsn = a.vsn;
       r->info.incarnation = a.incarnation;
       r->info.meta = a.meta;
@@ -341,6 +527,7 @@ struct Core::Impl {
         r->state_change = now;
       }
     }
+    metrics.incr("memberlist.msg.alive");
 
     if (dead_or_left(old_state))
       emit(EventType::Join, r->info);
@@ -367,6 +554,7 @@ struct Core::Impl {
     }
     broadcast(s.node, s);
     st.suspicions++;
+    metrics.incr("memberlist.msg.suspect");
     r->info.incarnation = s.incarnation;
     r->info.state = NodeState::Suspect;
     r->state_change = now;
@@ -410,7 +598,10 @@ struct Core::Impl {
     if (r->info.state != NodeState::Suspect) return;
     const int k = r->suspicion->k;
     const int n = r->suspicion->confirmations;
-    if (k > 0 && n < k) st.degraded_timeouts++;
+    if (k > 0 && n < k) {
+      st.degraded_timeouts++;
+      metrics.incr("memberlist.degraded.timeout");
+    }
     log(LogLevel::Info, "Marking " + name + " as failed, suspect timeout reached (" + std::to_string(n) +
                             " peer confirmations)");
     dead_node(Dead{r->info.incarnation, name, cfg.name}, now);
@@ -429,13 +620,14 @@ struct Core::Impl {
         log(LogLevel::Warn, "Refuting a dead message (from: " + d.from + ")");
         return;
       }
-      broadcast(d.node, d, [this] { leave_done = true; });
+      broadcast(d.node, d, [this](FinishReason) { leave_done = true; });
     } else {
       broadcast(d.node, d);
     }
     r->info.incarnation = d.incarnation;
     r->info.state = d.node == d.from ? NodeState::Left : NodeState::Dead;
     r->state_change = now;
+    metrics.incr("memberlist.msg.dead");
     emit(EventType::Leave, r->info);
   }
 
@@ -463,6 +655,16 @@ struct Core::Impl {
     }
     nodes = std::move(keep);
     shuffle(nodes);
+    // Forget which broadcasts of an origin we have seen once it has been gone (reaped, or
+    // never known) for gossip_to_the_dead_time since its last broadcast reached us: every
+    // node retransmits a broadcast a few times right after it first gets it, so no copy
+    // can still be travelling by then.
+    for (auto it = seen.begin(); it != seen.end();) {
+      if (node_map.count(it->first) == 0 && now - it->second.last > cfg.gossip_to_the_dead_time)
+        it = seen.erase(it);
+      else
+        ++it;
+    }
   }
 
   void run_probe(Instant now) {
@@ -488,7 +690,10 @@ struct Core::Impl {
     st.probes++;
     Probe p;
     p.interval = awareness.scale_timeout(cfg.probe_interval);
-    if (p.interval > cfg.probe_interval) st.degraded_probes++;
+    if (p.interval > cfg.probe_interval) {
+      st.degraded_probes++;
+      metrics.incr("memberlist.degraded.probe");
+    }
     p.seq = ++seq_no;
     p.node = node;
     p.sent = now;
@@ -539,7 +744,7 @@ struct Core::Impl {
       req.payload = codec->encode(Ping{p.seq, target, cfg.advertise, cfg.name});
       req.expect_reply = true;
       req.deadline = p.sent + p.interval;
-      streams[req.id] = PendingStream{PendingStream::TcpPing, false, p.seq, p.node.addr};
+      streams[req.id] = PendingStream{PendingStream::TcpPing, false, p.seq, p.node.addr, now};
       p.tcp_stream = req.id;
       stream_requests.push_back(std::move(req));
     }
@@ -568,15 +773,15 @@ struct Core::Impl {
     probe_failed(now);
   }
 
-  void end_probe(int awareness_delta) {
+  void end_probe(int awareness_delta, Instant now) {
     Probe& p = *probe;
     cancel(p.direct_timer);
     cancel(p.reap_timer);
     cancel(p.tcp_wait_timer);
     ack_handlers.erase(p.seq);
+    metrics.observe_ms("memberlist.probeNode", ms(now - p.sent));
     probe.reset();
-    if (awareness.apply_delta(awareness_delta))
-      log(LogLevel::Debug, "Health score " + std::to_string(awareness.score()));
+    apply_awareness(awareness_delta);
   }
 
   void probe_failed(Instant now) {
@@ -584,13 +789,13 @@ struct Core::Impl {
     if (p.tcp_ok) {
       log(LogLevel::Warn, "Was able to connect to " + p.node.name +
                               " over TCP but UDP probes failed, network may be misconfigured");
-      end_probe(-1);
+      end_probe(-1, now);
       return;
     }
     // With nack-capable helpers, missing nacks blame us; without, any failure does.
     int delta = p.expected_nacks > 0 ? std::max(0, p.expected_nacks - p.nacks) : 1;
     NodeInfo node = p.node;
-    end_probe(delta);
+    end_probe(delta, now);
     st.probe_failures++;
     log(LogLevel::Info, "Suspect " + node.name + " has failed, no acks received");
     suspect_node(Suspect{node.incarnation, node.name, cfg.name}, now);
@@ -600,14 +805,18 @@ struct Core::Impl {
   void handle_ack(const Ack& a, Instant now) {
     auto it = ack_handlers.find(a.seq);
     if (it == ack_handlers.end()) {
-      st.bad_messages++;
+      bad("unknown_ack");
       return;
     }
     AckHandler h = std::move(it->second);
     ack_handlers.erase(it);
     cancel(h.timer);
     if (std::holds_alternative<ProbeAck>(h.kind)) {
-      if (probe && probe->seq == a.seq) end_probe(-1);
+      if (probe && probe->seq == a.seq) {
+        // Only acks of the direct phase report a round-trip time, as in the reference.
+        if (!probe->indirect_sent) notifications.push_back(PingComplete{probe->node, now - probe->sent, a.payload});
+        end_probe(-1, now);
+      }
     } else if (auto* relay = std::get_if<RelayAck>(&h.kind)) {
       send_with_piggyback(relay->reply_to, Ack{relay->orig_seq, {}});
     } else if (auto* ping = std::get_if<PingAck>(&h.kind)) {
@@ -620,16 +829,25 @@ struct Core::Impl {
       probe->nacks++;
       return;
     }
-    st.bad_messages++;
+    bad("unknown_nack");
   }
 
   void handle_ping(const Address& from, const Ping& p) {
     if (!p.node.empty() && p.node != cfg.name) {
       log(LogLevel::Warn, "Got ping for unexpected node '" + p.node + "' from=" + from.to_string());
-      st.bad_messages++;
+      bad("wrong_node");
       return;
     }
-    send_with_piggyback(p.source.empty() ? from : p.source, Ack{p.seq, {}});
+    Ack ack{p.seq, {}};
+    if (delegate) {
+      ack.payload = hook([](Delegate& d) { return d.ack_payload(); });
+      if (ack.payload.size() > max_broadcast_size()) {
+        log(LogLevel::Warn, "Ack payload of " + std::to_string(ack.payload.size()) +
+                                " bytes does not fit a datagram; sending the ack without it");
+        ack.payload.clear();
+      }
+    }
+    send_with_piggyback(p.source.empty() ? from : p.source, ack);
   }
 
   void handle_indirect_ping(const Address& from, const IndirectPing& ind, Instant now) {
@@ -656,6 +874,8 @@ struct Core::Impl {
   }
 
   void gossip(Instant now) {
+    // Rounds take no virtual time; the timer still counts them, as the reference's.
+    metrics.observe_ms("memberlist.gossip", 0);
     auto targets = k_random_nodes(cfg.gossip_nodes, [&](const NodeRec& r) {
       if (r.info.name == cfg.name) return true;
       switch (r.info.state) {
@@ -688,12 +908,14 @@ struct Core::Impl {
     schedule(next, [this](Instant t) { push_pull_tick(t); });
   }
 
-  PushPull local_state(bool join) const {
+  PushPull local_state(bool join) {
     PushPull pp;
     pp.join = join;
     for (const auto& n : nodes)
       pp.nodes.push_back(PushNodeState{n->info.name, n->info.addr, n->info.meta, n->info.incarnation,
                                        n->info.state, n->info.vsn});
+    if (delegate) pp.user_state = hook([join](Delegate& d) { return d.local_state(join); });
+    sample_node_instances();
     return pp;
   }
 
@@ -705,7 +927,7 @@ struct Core::Impl {
     req.expect_reply = true;
     req.deadline = now + cfg.tcp_timeout;
     const uint64_t id = req.id;
-    streams[id] = PendingStream{PendingStream::PushPullReq, join, 0, to};
+    streams[id] = PendingStream{PendingStream::PushPullReq, join, 0, to, now};
     stream_requests.push_back(std::move(req));
     return id;
   }
@@ -752,9 +974,95 @@ struct Core::Impl {
     }
   }
 
-  Status merge_remote(const PushPull& pp, Instant now) {
+  // What must agree before a push/pull is merged: protocol versions, and for joins the
+  // merge hook. Nothing has changed yet when this fails.
+  Status check_merge(const PushPull& pp, bool join) {
     if (Status s = verify_protocol(pp.nodes); !s.ok()) return s;
+    if (join && delegate) {
+      std::vector<NodeInfo> peers;
+      peers.reserve(pp.nodes.size());
+      for (const auto& n : pp.nodes) peers.push_back(info_of(n));
+      Status verdict = hook([&](Delegate& d) { return d.notify_merge(peers); });
+      if (!verdict.ok()) return Status::error(Errc::rejected, "merge rejected by the delegate: " + verdict.message);
+    }
+    return Status::success();
+  }
+
+  void apply_merge(const PushPull& pp, bool join, Instant now) {
     merge_state(pp.nodes, now);
+    if (delegate && !pp.user_state.empty())
+      hook([&](Delegate& d) { d.merge_remote_state(pp.user_state, join); });
+  }
+
+  // ---- application broadcasts ---------------------------------------------------------------
+  SeenEpoch& seen_epoch(const std::string& origin, uint32_t epoch, Instant now) {
+    OriginSeen& o = seen[origin];
+    o.last = now;
+    auto it = std::find_if(o.epochs.begin(), o.epochs.end(), [&](const SeenEpoch& e) { return e.epoch == epoch; });
+    if (it == o.epochs.begin() && it != o.epochs.end()) return *it;
+    SeenEpoch e;
+    if (it != o.epochs.end()) {
+      e = std::move(*it);
+      o.epochs.erase(it);
+    } else {
+      e.epoch = epoch;
+    }
+    o.epochs.push_front(std::move(e));
+    if (o.epochs.size() > OriginSeen::kMaxEpochs) o.epochs.pop_back();
+    return o.epochs.front();
+  }
+
+  void handle_user_broadcast(const UserBroadcast& m, Instant now) {
+    if (m.origin == cfg.name) return;  // our own, back from the cluster
+    if (m.origin.empty() || m.seq == 0) {
+      bad("bad_broadcast");
+      return;
+    }
+    SeenEpoch& e = seen_epoch(m.origin, m.epoch, now);
+    if (!e.first_time(m.seq)) return;
+    if (!m.name.empty()) {
+      auto [it, fresh] = e.latest_named.try_emplace(m.name, m.seq);
+      if (!fresh) {
+        if (it->second > m.seq) return;  // superseded by a newer one we already have
+        it->second = m.seq;
+      }
+      if (e.latest_named.size() > SeenEpoch::kMaxNames) {
+        auto victim = e.latest_named.begin();
+        if (victim == it) ++victim;
+        e.latest_named.erase(victim);
+      }
+    }
+    notifications.push_back(BroadcastReceived{m.origin, m.name, m.payload});
+    metrics.incr("memberlist.user.broadcasts.received");
+    // Spread it further, like membership news.
+    Bytes enc = codec->encode(m);
+    if (enc.size() > max_broadcast_size()) {
+      log(LogLevel::Debug, "Not forwarding a broadcast from " + m.origin + ": " + std::to_string(enc.size()) +
+                               " bytes do not fit our datagrams");
+      return;
+    }
+    if (m.name.empty())
+      user_queue.queue_unique(std::move(enc));
+    else
+      user_queue.queue_named(broadcast_key(m.origin, m.name), std::move(enc));
+  }
+
+  void handle_user_msg(const Address& from, const UserMsg& m) {
+    if (m.payload.empty()) return;
+    metrics.incr("memberlist.user.messages.received");
+    notifications.push_back(UserMessage{m.payload, from});
+  }
+
+  Status update_meta(Bytes meta, Instant now, uint64_t* token) {
+    if (hook_depth > 0) return Status::error(Errc::state, "update_meta cannot be called from a delegate hook");
+    if (left) return Status::error(Errc::state, "the local node has left");
+    if (Status s = check_meta(meta); !s.ok()) return s;
+    const uint64_t tok = ++next_token;
+    if (token) *token = tok;
+    // Nobody to tell: finished at once, as the reference's UpdateNode.
+    if (any_alive_other()) pending_tokens.insert(tok);
+    Alive a{++incarnation, cfg.name, cfg.advertise, std::move(meta), cfg.vsn()};
+    alive_node(a, true, now, [this, tok](FinishReason) { pending_tokens.erase(tok); });
     return Status::success();
   }
 
@@ -770,11 +1078,11 @@ struct Core::Impl {
           else if constexpr (std::is_same_v<T, Alive>) alive_node(msg, false, now);
           else if constexpr (std::is_same_v<T, Suspect>) suspect_node(msg, now);
           else if constexpr (std::is_same_v<T, Dead>) dead_node(msg, now);
-          else if constexpr (std::is_same_v<T, UserMsg>) {
-            // No user-message delivery in the core yet: accepted and dropped.
-          } else {
+          else if constexpr (std::is_same_v<T, UserMsg>) handle_user_msg(from, msg);
+          else if constexpr (std::is_same_v<T, UserBroadcast>) handle_user_broadcast(msg, now);
+          else {
             log(LogLevel::Warn, "Unexpected message in a packet from=" + from.to_string());
-            st.bad_messages++;
+            bad("unexpected_type");
           }
         },
         m);
@@ -786,8 +1094,24 @@ struct Core::Impl {
 Core::Core(Config config, std::shared_ptr<const Codec> codec, Instant now)
     : impl_(std::make_unique<Impl>(std::move(config), std::move(codec))) {
   Impl& s = *impl_;
+  // Metadata: the delegate's if it has some, else the config's; refused ones are reported
+  // by start_status() and replaced by the config's (or nothing).
+  Bytes meta = s.cfg.meta;
+  if (s.delegate) {
+    std::optional<Bytes> m = s.hook([&](Delegate& d) { return d.node_meta(s.cfg.meta_max_size); });
+    if (m) meta = std::move(*m);
+  }
+  if (Status ms = s.check_meta(meta); !ms.ok()) {
+    s.start_status = ms;
+    s.log(LogLevel::Error, "Refusing the local node metadata: " + ms.message);
+    meta = s.check_meta(s.cfg.meta).ok() ? s.cfg.meta : Bytes{};
+  }
+  // Broadcast ids of another run of the same node must not look like ours: the epoch mixes
+  // the seed (random in production) with the start time.
+  s.broadcast_epoch = static_cast<uint32_t>(splitmix64(s.cfg.seed ^ splitmix64(static_cast<uint64_t>(now.count()))));
+  s.metrics.set_gauge("memberlist.health.score", 0);
   // Bootstrap: ourselves, Alive at incarnation 1, with a Join event and an alive broadcast.
-  s.alive_node(Alive{++s.incarnation, s.cfg.name, s.cfg.advertise, s.cfg.meta, s.cfg.vsn()}, true, now);
+  s.alive_node(Alive{++s.incarnation, s.cfg.name, s.cfg.advertise, std::move(meta), s.cfg.vsn()}, true, now);
   // Stagger the periodic tasks by a random fraction of their interval.
   if (s.cfg.probe_interval > Duration::zero()) {
     Instant first = now + s.random_stagger(s.cfg.probe_interval);
@@ -801,6 +1125,8 @@ Core::Core(Config config, std::shared_ptr<const Codec> codec, Instant now)
     Instant first = now + s.random_stagger(s.cfg.gossip_interval);
     s.schedule(first, [&s, first](Instant t) { s.gossip_tick(first, t); });
   }
+  if (s.cfg.queue_check_interval > Duration::zero())
+    s.schedule(now + s.cfg.queue_check_interval, [&s](Instant t) { s.queue_check_tick(t); });
 }
 
 Core::~Core() = default;
@@ -809,7 +1135,7 @@ void Core::handle_packet(const Address& from, std::span<const uint8_t> data, Ins
   std::vector<Message> msgs;
   Status s = impl_->codec->decode(data, msgs);
   if (!s.ok()) {
-    impl_->st.bad_messages++;
+    impl_->bad("decode");
     impl_->log(LogLevel::Error, "Failed to decode packet: " + s.message + " from=" + from.to_string());
   }
   for (const Message& m : msgs) impl_->handle_message(from, m, now);
@@ -820,7 +1146,7 @@ std::optional<Bytes> Core::handle_stream(const Address& from, std::span<const ui
   std::vector<Message> msgs;
   Status st = s.codec->decode(data, msgs);
   if (!st.ok() || msgs.size() != 1) {
-    s.st.bad_messages++;
+    s.bad("stream_decode");
     std::string why = st.ok() ? "expected exactly one message" : st.message;
     s.log(LogLevel::Error, "Failed to receive stream: " + why + " from=" + from.to_string());
     return s.codec->encode(ErrResp{why});
@@ -829,20 +1155,34 @@ std::optional<Bytes> Core::handle_stream(const Address& from, std::span<const ui
   if (const auto* ping = std::get_if<Ping>(&m)) {
     if (!ping->node.empty() && ping->node != s.cfg.name) {
       s.log(LogLevel::Warn, "Got ping for unexpected node " + ping->node + " from=" + from.to_string());
-      s.st.bad_messages++;
+      s.bad("wrong_node");
       return std::nullopt;
     }
     return s.codec->encode(Ack{ping->seq, {}});
   }
   if (const auto* pp = std::get_if<PushPull>(&m)) {
-    // Reply with our state first (as the reference does), then merge theirs.
-    Bytes reply = s.codec->encode(s.local_state(pp->join));
-    if (Status ms = s.merge_remote(*pp, now); !ms.ok())
+    // A refused merge is answered with the reason instead of our state, so that the other
+    // side merges nothing either.
+    if (Status ms = s.check_merge(*pp, pp->join); !ms.ok()) {
       s.log(LogLevel::Error, "Failed push/pull merge: " + ms.message + " from=" + from.to_string());
+      return s.codec->encode(ErrResp{ms.message});
+    }
+    // Reply with our state as it was (as the reference does), then merge theirs.
+    Bytes reply = s.codec->encode(s.local_state(pp->join));
+    s.apply_merge(*pp, pp->join, now);
     return reply;
   }
-  if (std::holds_alternative<UserMsg>(m)) return std::nullopt;
-  s.st.bad_messages++;
+  if (const auto* um = std::get_if<UserMsg>(&m)) {
+    if (um->payload.size() > s.cfg.max_user_msg_size) {
+      s.bad("user_msg_too_large");
+      s.log(LogLevel::Error, "User message of " + std::to_string(um->payload.size()) + " bytes is over max_user_msg_size (" +
+                                 std::to_string(s.cfg.max_user_msg_size) + ") from=" + from.to_string());
+      return std::nullopt;
+    }
+    s.handle_user_msg(from, *um);
+    return std::nullopt;
+  }
+  s.bad("unexpected_type");
   s.log(LogLevel::Error, "Received invalid msg type on a stream from=" + from.to_string());
   return s.codec->encode(ErrResp{"unexpected message type on a stream"});
 }
@@ -852,7 +1192,7 @@ Status Core::handle_stream_response(uint64_t id, const Status& transport, std::s
   Impl& s = *impl_;
   auto it = s.streams.find(id);
   if (it == s.streams.end()) {
-    s.st.bad_messages++;
+    s.bad("unknown_stream");
     return Status::error(Errc::not_found, "unknown stream id " + std::to_string(id));
   }
   Impl::PendingStream ps = it->second;
@@ -866,10 +1206,10 @@ Status Core::handle_stream_response(uint64_t id, const Status& transport, std::s
       Status d = s.codec->decode(reply, msgs);
       const Ack* ack = (d.ok() && msgs.size() == 1) ? std::get_if<Ack>(&msgs[0]) : nullptr;
       if (ack == nullptr) {
-        s.st.bad_messages++;
+        s.bad("bad_tcp_ack");
         result = Status::error(Errc::protocol, "unexpected reply to a TCP ping");
       } else if (ack->seq != ps.seq) {
-        s.st.bad_messages++;
+        s.bad("bad_tcp_ack");
         result = Status::error(Errc::protocol, "sequence number from ack (" + std::to_string(ack->seq) +
                                                    ") doesn't match ping (" + std::to_string(ps.seq) + ")");
       } else {
@@ -889,7 +1229,13 @@ Status Core::handle_stream_response(uint64_t id, const Status& transport, std::s
     return result;
   }
 
+  if (ps.kind == Impl::PendingStream::UserMsgReq) {
+    if (!transport.ok()) s.log(LogLevel::Error, "Failed to send a user message to " + ps.to.to_string() + ": " + transport.message);
+    return transport;
+  }
+
   // Push/pull.
+  s.metrics.observe_ms("memberlist.pushPullNode", ms(now - ps.started));
   if (!transport.ok()) {
     s.log(LogLevel::Error, "Push/Pull with " + ps.to.to_string() + " failed: " + transport.message);
     return transport;
@@ -897,7 +1243,7 @@ Status Core::handle_stream_response(uint64_t id, const Status& transport, std::s
   std::vector<Message> msgs;
   Status d = s.codec->decode(reply, msgs);
   if (!d.ok() || msgs.size() != 1) {
-    s.st.bad_messages++;
+    s.bad("bad_push_pull_reply");
     Status e = Status::error(Errc::protocol, "bad push/pull reply: " + (d.ok() ? std::string("message count") : d.message));
     s.log(LogLevel::Error, "Push/Pull with " + ps.to.to_string() + " failed: " + e.message);
     return e;
@@ -909,13 +1255,17 @@ Status Core::handle_stream_response(uint64_t id, const Status& transport, std::s
   }
   const auto* pp = std::get_if<PushPull>(&msgs[0]);
   if (pp == nullptr) {
-    s.st.bad_messages++;
+    s.bad("bad_push_pull_reply");
     Status e = Status::error(Errc::protocol, "push/pull reply is not a push/pull message");
     s.log(LogLevel::Error, "Push/Pull with " + ps.to.to_string() + " failed: " + e.message);
     return e;
   }
-  Status ms = s.merge_remote(*pp, now);
-  if (!ms.ok()) s.log(LogLevel::Error, "Push/Pull with " + ps.to.to_string() + " failed: " + ms.message);
+  Status ms = s.check_merge(*pp, ps.join);
+  if (!ms.ok()) {
+    s.log(LogLevel::Error, "Push/Pull with " + ps.to.to_string() + " failed: " + ms.message);
+    return ms;
+  }
+  s.apply_merge(*pp, ps.join, now);
   return ms;
 }
 
@@ -932,6 +1282,7 @@ uint64_t Core::join(const Address& to, Instant now) { return impl_->start_push_p
 
 Status Core::leave(Instant now) {
   Impl& s = *impl_;
+  if (s.hook_depth > 0) return Status::error(Errc::state, "leave cannot be called from a delegate hook");
   if (s.left) return Status::success();
   s.left = true;
   // Node == From marks a graceful leave for everyone else.
@@ -957,6 +1308,112 @@ uint64_t Core::ping(const std::string& name, const Address& addr, Instant now) {
   s.send_with_piggyback(addr, Ping{seq, name, s.cfg.advertise, s.cfg.name});
   return id;
 }
+
+const Status& Core::start_status() const { return impl_->start_status; }
+
+Status Core::update_meta(Bytes meta, Instant now, uint64_t* token) {
+  return impl_->update_meta(std::move(meta), now, token);
+}
+
+Status Core::update_node(Instant now, uint64_t* token) {
+  Impl& s = *impl_;
+  if (s.hook_depth > 0) return Status::error(Errc::state, "update_node cannot be called from a delegate hook");
+  std::optional<Bytes> meta;
+  if (s.delegate) meta = s.hook([&](Delegate& d) { return d.node_meta(s.cfg.meta_max_size); });
+  return s.update_meta(meta ? std::move(*meta) : s.self().info.meta, now, token);
+}
+
+bool Core::broadcast_finished(uint64_t token) const {
+  return token != 0 && token <= impl_->next_token && impl_->pending_tokens.count(token) == 0;
+}
+
+Status Core::send_best_effort(const Address& to, Bytes payload, Instant now) {
+  Impl& s = *impl_;
+  (void)now;
+  const size_t n = payload.size();
+  Bytes enc = s.codec->encode(UserMsg{std::move(payload)});
+  if (enc.size() > s.cfg.max_best_effort_size)
+    return Status::error(Errc::too_large, "user message of " + std::to_string(n) + " bytes encodes to " +
+                                              std::to_string(enc.size()) + " bytes, over max_best_effort_size (" +
+                                              std::to_string(s.cfg.max_best_effort_size) + "); use send_reliable");
+  s.metrics.incr("memberlist.user.messages.sent");
+  s.transmits.push_back({to, std::move(enc)});
+  return Status::success();
+}
+
+uint64_t Core::send_reliable(const Address& to, Bytes payload, Instant now, Status& status) {
+  Impl& s = *impl_;
+  if (payload.size() > s.cfg.max_user_msg_size) {
+    status = Status::error(Errc::too_large, "user message of " + std::to_string(payload.size()) +
+                                                " bytes is over max_user_msg_size (" +
+                                                std::to_string(s.cfg.max_user_msg_size) + ")");
+    return 0;
+  }
+  StreamRequest req;
+  req.id = ++s.next_stream_id;
+  req.to = to;
+  req.payload = s.codec->encode(UserMsg{std::move(payload)});
+  req.expect_reply = false;
+  req.deadline = now + s.cfg.tcp_timeout;
+  s.streams[req.id] = Impl::PendingStream{Impl::PendingStream::UserMsgReq, false, 0, to, now};
+  s.metrics.incr("memberlist.user.messages.sent");
+  const uint64_t id = req.id;
+  s.stream_requests.push_back(std::move(req));
+  status = Status::success();
+  return id;
+}
+
+namespace {
+Status no_member(const std::string& node) {
+  return Status::error(Errc::not_found, "no live member named '" + node + "'");
+}
+}  // namespace
+
+Status Core::send_best_effort(const std::string& node, Bytes payload, Instant now) {
+  const auto* r = impl_->find(node);
+  if (r == nullptr || dead_or_left(r->info.state)) return no_member(node);
+  return send_best_effort(r->info.addr, std::move(payload), now);
+}
+
+uint64_t Core::send_reliable(const std::string& node, Bytes payload, Instant now, Status& status) {
+  const auto* r = impl_->find(node);
+  if (r == nullptr || dead_or_left(r->info.state)) {
+    status = no_member(node);
+    return 0;
+  }
+  return send_reliable(r->info.addr, std::move(payload), now, status);
+}
+
+Status Core::queue_broadcast(std::string name, Bytes payload, uint64_t& id, Instant now) {
+  Impl& s = *impl_;
+  (void)now;
+  if (name.size() > 255 || name.find('\0') != std::string::npos)
+    return Status::error(Errc::invalid, "broadcast name must be at most 255 bytes without NUL");
+  const size_t n = payload.size();
+  UserBroadcast m{s.cfg.name, s.broadcast_epoch, s.broadcast_seq + 1, name, std::move(payload)};
+  Bytes enc = s.codec->encode(m);
+  if (enc.size() > s.max_broadcast_size())
+    return Status::error(Errc::too_large, "broadcast of " + std::to_string(n) + " bytes encodes to " +
+                                              std::to_string(enc.size()) + " bytes, more than one datagram carries (" +
+                                              std::to_string(s.max_broadcast_size()) + " with udp_buffer_size " +
+                                              std::to_string(s.cfg.udp_buffer_size) + "); use send_reliable for bulk data");
+  s.broadcast_seq++;
+  id = ++s.next_broadcast_id;
+  auto done = [&s, bid = id](FinishReason r) { s.notifications.push_back(BroadcastDone{bid, outcome_of(r)}); };
+  if (name.empty())
+    s.user_queue.queue_unique(std::move(enc), std::move(done));
+  else
+    s.user_queue.queue_named(broadcast_key(s.cfg.name, name), std::move(enc), std::move(done));
+  s.metrics.incr("memberlist.user.broadcasts.queued");
+  return Status::success();
+}
+
+size_t Core::num_queued_broadcasts() const { return impl_->user_queue.size(); }
+void Core::prune_broadcasts(size_t max_retain) { impl_->user_queue.prune(max_retain); }
+void Core::reset_broadcasts() { impl_->user_queue.reset(); }
+
+Metrics& Core::metrics() { return impl_->metrics; }
+const Metrics& Core::metrics() const { return impl_->metrics; }
 
 std::vector<NodeInfo> Core::members() const {
   std::vector<NodeInfo> out;
@@ -1020,5 +1477,6 @@ std::optional<Transmit> Core::poll_transmit() { return pop(impl_->transmits); }
 std::optional<StreamRequest> Core::poll_stream() { return pop(impl_->stream_requests); }
 std::optional<Event> Core::poll_event() { return pop(impl_->events); }
 std::optional<PingResult> Core::poll_ping_result() { return pop(impl_->ping_results); }
+std::optional<Notification> Core::poll_notification() { return pop(impl_->notifications); }
 
 }  // namespace memberlist::core

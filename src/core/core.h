@@ -9,10 +9,12 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "core/codec.h"
 #include "core/config.h"
+#include "core/metrics.h"
 
 namespace memberlist::core {
 
@@ -47,6 +49,52 @@ struct PingResult {
   Duration rtt{};
 };
 
+// ---- notifications: asynchronous news for the application, drained with poll_notification().
+
+// A user message (best-effort datagram, reliable stream, or a Delegate::get_broadcasts()
+// message piggybacked by a peer). Empty messages are not reported, as in the reference.
+struct UserMessage {
+  Bytes payload;
+  Address from;  // the datagram's or stream's source address
+};
+
+// An alive message for a known name with another address was ignored (the reference's
+// ConflictDelegate): `existing` is what we have, `other` what the message claimed.
+struct Conflict {
+  NodeInfo existing;
+  NodeInfo other;
+};
+
+// A probe got its direct UDP ack (the reference's PingDelegate.NotifyPingComplete): the
+// round-trip time and the payload the target's Delegate::ack_payload() attached.
+struct PingComplete {
+  NodeInfo node;
+  Duration rtt{};
+  Bytes payload;
+};
+
+enum class BroadcastOutcome : uint8_t {
+  Delivered = 0,  // fully retransmitted by this node (receivers keep spreading it)
+  Replaced = 1,   // a newer broadcast with the same name was queued before that
+  Dropped = 2,    // removed by prune_broadcasts() / reset_broadcasts()
+};
+
+// The end of a broadcast queued here with queue_broadcast().
+struct BroadcastDone {
+  uint64_t id = 0;
+  BroadcastOutcome outcome = BroadcastOutcome::Delivered;
+};
+
+// A broadcast queued on another node with queue_broadcast(); each is delivered once per
+// node (never to its origin). `name` is empty for unique broadcasts.
+struct BroadcastReceived {
+  std::string origin;
+  std::string name;
+  Bytes payload;
+};
+
+using Notification = std::variant<UserMessage, Conflict, PingComplete, BroadcastDone, BroadcastReceived>;
+
 struct Stats {
   size_t alive = 0, suspect = 0, dead = 0, left = 0;
   uint64_t probes = 0, probe_failures = 0, suspicions = 0, refutes = 0;
@@ -59,7 +107,8 @@ struct Stats {
 class Core {
  public:
   // `config` must validate; the local node becomes Alive (incarnation 1) and a Join event for
-  // ourselves is queued, as in the reference.
+  // ourselves is queued, as in the reference. If config.delegate provides node_meta(), it
+  // replaces config.meta; see start_status().
   Core(Config config, std::shared_ptr<const Codec> codec, Instant now);
   ~Core();
   Core(const Core&) = delete;
@@ -91,6 +140,54 @@ class Core {
   // Pings a node once by UDP; the result comes out of poll_ping_result() with the id.
   uint64_t ping(const std::string& name, const Address& addr, Instant now);
 
+  // ---- application data ---------------------------------------------------------------
+  // Not ok if the constructor had to refuse the metadata (Delegate::node_meta() over
+  // meta_max_size, or metadata too large to gossip in udp_buffer_size); the node then
+  // started with config.meta. A driver should fail its creation with this status.
+  const Status& start_status() const;
+
+  // New metadata for the local node (the reference's UpdateNode): bumps our incarnation and
+  // broadcasts an alive message; an Update event is queued for ourselves. Refused with
+  // Errc::too_large over meta_max_size or if the alive message would not fit a datagram.
+  // `token`, if given, receives an id for broadcast_finished().
+  Status update_meta(Bytes meta, Instant now, uint64_t* token = nullptr);
+  // The same with the metadata from Delegate::node_meta() (current metadata if none).
+  Status update_node(Instant now, uint64_t* token = nullptr);
+  // True once the alive broadcast of update_meta()/update_node() has been fully
+  // retransmitted or superseded, or at once if no other live node was known then.
+  bool broadcast_finished(uint64_t token) const;
+
+  // One datagram holding `payload` as a user message, without piggybacked broadcasts.
+  // Refused with Errc::too_large if the encoded message exceeds max_best_effort_size.
+  Status send_best_effort(const Address& to, Bytes payload, Instant now);
+  // A one-way stream carrying `payload` (a StreamRequest with expect_reply = false); its
+  // transport outcome is what handle_stream_response() returns for the id. Returns 0 and
+  // sets `status` (Errc::too_large over max_user_msg_size) if refused.
+  uint64_t send_reliable(const Address& to, Bytes payload, Instant now, Status& status);
+  // By member name (Alive or Suspect); Errc::not_found otherwise.
+  Status send_best_effort(const std::string& node, Bytes payload, Instant now);
+  uint64_t send_reliable(const std::string& node, Bytes payload, Instant now, Status& status);
+
+  // An application broadcast to every node, spread epidemically and delivered once per node
+  // as a BroadcastReceived notification. `name` empty = unique; otherwise it replaces a
+  // pending broadcast with the same name from this node, here and on every node it reached
+  // (nodes that already delivered the older one deliver the newer one too; nodes that get
+  // the newer first never deliver the older). `id` receives the id of its BroadcastDone.
+  // Refused with Errc::too_large if it does not fit one datagram with the piggyback budget
+  // (use send_reliable for bulk data), Errc::invalid for a name over 255 bytes or with NUL.
+  Status queue_broadcast(std::string name, Bytes payload, uint64_t& id, Instant now);
+  // Application broadcasts waiting in this node's queue (ours and forwarded ones).
+  size_t num_queued_broadcasts() const;
+  // Drop queued broadcasts (BroadcastDone Dropped): the most transmitted first until at most
+  // `max_retain` remain; or all of them (e.g. at shutdown). Forwarded broadcasts of other
+  // nodes are dropped too (without notification).
+  void prune_broadcasts(size_t max_retain);
+  void reset_broadcasts();
+
+  // The registry the core records into; the driver adds transport metrics here.
+  Metrics& metrics();
+  const Metrics& metrics() const;
+
   // ---- queries ------------------------------------------------------------------------
   std::vector<NodeInfo> members() const;  // Alive and Suspect, self included
   size_t num_members() const;
@@ -106,6 +203,7 @@ class Core {
   std::optional<StreamRequest> poll_stream();
   std::optional<Event> poll_event();
   std::optional<PingResult> poll_ping_result();
+  std::optional<Notification> poll_notification();
 
  private:
   struct Impl;

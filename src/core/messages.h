@@ -80,7 +80,19 @@ struct ErrResp {
   std::string error;
 };
 
+// An application broadcast that spreads epidemically: every node that receives it for the
+// first time delivers it once and retransmits it like membership news. (origin, epoch, seq)
+// identifies it; a named one supersedes older ones of the same (origin, name).
+struct UserBroadcast {
+  std::string origin;          // node that queued it
+  uint32_t epoch = 0;          // random per Core instance: a restarted origin starts afresh
+  uint32_t seq = 0;            // per-origin counter within the epoch, from 1
+  std::string name;            // empty = unique
+  Bytes payload;
+};
+
+// Append only: the variant index is part of codec tables.
 using Message = std::variant<Ping, IndirectPing, Ack, Nack, Suspect, Alive, Dead, PushPull,
-                             UserMsg, ErrResp>;
+                             UserMsg, ErrResp, UserBroadcast>;
 
 }  // namespace memberlist::core

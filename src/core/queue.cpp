@@ -6,27 +6,75 @@
 
 namespace memberlist::core {
 
+namespace {
+// Runs hooks collected while the queue was being changed.
+void run(std::vector<std::pair<TransmitLimitedQueue::Done, FinishReason>>& hooks) {
+  for (auto& [done, why] : hooks) done(why);
+}
+}  // namespace
+
 void TransmitLimitedQueue::insert(Item item) {
-  std::string name = item.name;
+  std::string name = item.kind == Kind::Named ? item.name : std::string();
   auto it = items_.insert(std::move(item)).first;
   if (!name.empty()) by_name_[name] = it;
 }
 
 TransmitLimitedQueue::Item TransmitLimitedQueue::take(Set::iterator it) {
-  if (!it->name.empty()) by_name_.erase(it->name);
+  if (it->kind == Kind::Named) by_name_.erase(it->name);
   return std::move(items_.extract(it).value());
 }
 
-void TransmitLimitedQueue::queue(Bytes msg, std::string name, Finished finished) {
-  Item item{0, next_id_++, std::move(msg), std::move(name), std::move(finished)};
-  Finished replaced;
-  if (!item.name.empty()) {
-    if (auto old = by_name_.find(item.name); old != by_name_.end())
-      replaced = take(old->second).finished;
+void TransmitLimitedQueue::add(Item item, const Invalidates& invalidates) {
+  std::vector<std::pair<Done, FinishReason>> replaced;
+  if (item.kind == Kind::Named) {
+    if (auto old = by_name_.find(item.name); old != by_name_.end()) {
+      Item gone = take(old->second);
+      if (gone.done) replaced.emplace_back(std::move(gone.done), FinishReason::Replaced);
+    }
+  } else if (item.kind == Kind::Plain && invalidates) {
+    for (auto it = items_.begin(); it != items_.end();) {
+      if (it->kind == Kind::Plain && invalidates(it->msg)) {
+        Item gone = take(it++);
+        if (gone.done) replaced.emplace_back(std::move(gone.done), FinishReason::Replaced);
+      } else {
+        ++it;
+      }
+    }
   }
+  item.id = next_id_++;
   insert(std::move(item));
   // After the queue is consistent: the hook may look at us.
-  if (replaced) replaced();
+  run(replaced);
+}
+
+void TransmitLimitedQueue::queue(Bytes msg, std::string name, Finished finished) {
+  Done done;
+  if (finished) done = [f = std::move(finished)](FinishReason) { f(); };
+  if (name.empty())
+    queue_unique(std::move(msg), std::move(done));
+  else
+    queue_named(std::move(name), std::move(msg), std::move(done));
+}
+
+void TransmitLimitedQueue::queue_named(std::string name, Bytes msg, Done done) {
+  if (name.empty()) return queue_unique(std::move(msg), std::move(done));
+  add(Item{0, 0, std::move(msg), std::move(name), Kind::Named, std::move(done)}, {});
+}
+
+void TransmitLimitedQueue::queue_unique(Bytes msg, Done done) {
+  add(Item{0, 0, std::move(msg), {}, Kind::Unique, std::move(done)}, {});
+}
+
+void TransmitLimitedQueue::queue_plain(Bytes msg, Invalidates invalidates, Done done) {
+  add(Item{0, 0, std::move(msg), {}, Kind::Plain, std::move(done)}, invalidates);
+}
+
+void TransmitLimitedQueue::set_num_nodes(size_t n) {
+  num_nodes_ = [n] { return n; };
+}
+
+std::vector<Bytes> TransmitLimitedQueue::get_broadcasts(size_t overhead, size_t limit) {
+  return get_broadcasts(overhead, limit, num_nodes_ ? num_nodes_() : 1);
 }
 
 std::vector<Bytes> TransmitLimitedQueue::get_broadcasts(size_t overhead, size_t limit,
@@ -37,7 +85,7 @@ std::vector<Bytes> TransmitLimitedQueue::get_broadcasts(size_t overhead, size_t 
   const int min_tr = items_.begin()->transmits;
   const int max_tr = items_.rbegin()->transmits;
   std::vector<Item> reinsert;
-  std::vector<Finished> finished;
+  std::vector<std::pair<Done, FinishReason>> finished;
   size_t used = 0;
   for (int tr = min_tr; tr <= max_tr;) {
     if (used + overhead >= limit) break;
@@ -52,7 +100,7 @@ std::vector<Bytes> TransmitLimitedQueue::get_broadcasts(size_t overhead, size_t 
     used += overhead + item.msg.size();
     out.push_back(item.msg);
     if (item.transmits + 1 >= transmit_limit) {
-      if (item.finished) finished.push_back(std::move(item.finished));
+      if (item.done) finished.emplace_back(std::move(item.done), FinishReason::Transmitted);
     } else {
       // Re-inserted after the scan so it is not picked again from a higher tier.
       item.transmits++;
@@ -60,26 +108,26 @@ std::vector<Bytes> TransmitLimitedQueue::get_broadcasts(size_t overhead, size_t 
     }
   }
   for (auto& item : reinsert) insert(std::move(item));
-  for (auto& f : finished) f();
+  run(finished);
   return out;
 }
 
 void TransmitLimitedQueue::prune(size_t max_retain) {
-  std::vector<Finished> finished;
+  std::vector<std::pair<Done, FinishReason>> finished;
   while (items_.size() > max_retain) {
     Item item = take(std::prev(items_.end()));
-    if (item.finished) finished.push_back(std::move(item.finished));
+    if (item.done) finished.emplace_back(std::move(item.done), FinishReason::Dropped);
   }
-  for (auto& f : finished) f();
+  run(finished);
 }
 
 void TransmitLimitedQueue::reset() {
-  std::vector<Finished> finished;
+  std::vector<std::pair<Done, FinishReason>> finished;
   for (auto& item : items_)
-    if (item.finished) finished.push_back(item.finished);
+    if (item.done) finished.emplace_back(item.done, FinishReason::Dropped);
   items_.clear();
   by_name_.clear();
-  for (auto& f : finished) f();
+  run(finished);
 }
 
 }  // namespace memberlist::core

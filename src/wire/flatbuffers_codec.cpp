@@ -113,13 +113,19 @@ struct Encoder {
   Offset<void> operator()(const core::ErrResp& m) const {
     return fb::CreateErrResp(b, opt_string(b, m.error)).Union();
   }
+  Offset<void> operator()(const core::UserBroadcast& m) const {
+    auto origin = b.CreateString(m.origin);
+    auto name = opt_string(b, m.name);
+    auto payload = opt_bytes(b, m.payload);
+    return fb::CreateUserBroadcast(b, origin, m.epoch, m.seq, name, payload).Union();
+  }
 };
 
 // The union tag of each core::Message alternative, in variant order.
 constexpr fb::Body kBodyOf[] = {fb::Body_Ping,    fb::Body_IndirectPing, fb::Body_Ack,
                                 fb::Body_Nack,    fb::Body_Suspect,      fb::Body_Alive,
                                 fb::Body_Dead,    fb::Body_PushPull,     fb::Body_UserMsg,
-                                fb::Body_ErrResp};
+                                fb::Body_ErrResp, fb::Body_UserBroadcast};
 static_assert(std::size(kBodyOf) == std::variant_size_v<core::Message>);
 
 size_t size_hint(const core::Message& msg) {
@@ -165,6 +171,7 @@ class Decoder {
       case fb::Body_PushPull: return push_pull(*env.body_as_PushPull(), out);
       case fb::Body_UserMsg: return user_msg(*env.body_as_UserMsg(), out);
       case fb::Body_ErrResp: return err_resp(*env.body_as_ErrResp(), out);
+      case fb::Body_UserBroadcast: return user_broadcast(*env.body_as_UserBroadcast(), out);
       case fb::Body_Compound: return malformed("compound message inside a compound");
       case fb::Body_NONE: break;
     }
@@ -250,6 +257,16 @@ class Decoder {
   }
   Status user_msg(const fb::UserMsg& m, std::vector<core::Message>& out) {
     core::UserMsg u;
+    if (!bytes(m.payload(), u.payload)) return aliased();
+    out.emplace_back(std::move(u));
+    return {};
+  }
+  Status user_broadcast(const fb::UserBroadcast& m, std::vector<core::Message>& out) {
+    core::UserBroadcast u;
+    // The broadcast name is an application string with the same limits as a node name.
+    if (!name(m.origin(), u.origin, true) || !name(m.name(), u.name, false)) return bad_name("user broadcast");
+    u.epoch = m.epoch();
+    u.seq = m.seq();
     if (!bytes(m.payload(), u.payload)) return aliased();
     out.emplace_back(std::move(u));
     return {};

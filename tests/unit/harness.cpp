@@ -59,6 +59,8 @@ void Cluster::flush() {
     while (auto t = n.core->poll_transmit()) {
       if (n.down) continue;
       sent_.push_back({now_, n.addr, t->to, t->payload});
+      // What a runtime does: transport bytes go into the core's registry.
+      n.core->metrics().incr("memberlist.udp.sent", static_cast<double>(t->payload.size()));
       in_flight_.emplace(now_ + latency, InFlight{false, n.addr, t->to, std::move(t->payload), {}, name});
     }
     while (auto s = n.core->poll_stream()) {
@@ -74,6 +76,7 @@ void Cluster::deliver(InFlight& f) {
   if (!f.stream) {
     if (dst == nullptr || dst->down || src->down) return;
     if (drop_packet && drop_packet(f.from, f.to, f.data)) return;
+    dst->core->metrics().incr("memberlist.udp.received", static_cast<double>(f.data.size()));
     dst->core->handle_packet(f.from, f.data, now_);
     return;
   }

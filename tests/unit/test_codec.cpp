@@ -92,6 +92,7 @@ void write(Writer& w, const PushPull& m) {
 }
 void write(Writer& w, const UserMsg& m) { w.bytes(m.payload); }
 void write(Writer& w, const ErrResp& m) { w.str(m.error); }
+void write(Writer& w, const UserBroadcast& m) { w.str(m.origin); w.u32(m.epoch); w.u32(m.seq); w.str(m.name); w.bytes(m.payload); }
 
 bool read_one(Reader& r, Message& out) {
   switch (r.u8()) {
@@ -119,6 +120,10 @@ bool read_one(Reader& r, Message& out) {
     }
     case 8: { UserMsg m; m.payload = r.bytes(); out = m; break; }
     case 9: { ErrResp m; m.error = r.str(); out = m; break; }
+    case 10: {
+      UserBroadcast m; m.origin = r.str(); m.epoch = r.u32(); m.seq = r.u32(); m.name = r.str(); m.payload = r.bytes();
+      out = m; break;
+    }
     default: return false;
   }
   return r.ok && r.pos == r.in.size();

@@ -67,6 +67,31 @@ TEST(WireCodec, RoundTripExtremeValues) {
   expect_round_trip(Suspect{1, "n\xc3\xa9\xe2\x82\xac", "\xf0\x9f\x98\x80"});
 }
 
+TEST(WireCodec, RoundTripUserBroadcast) {
+  const uint32_t max32 = std::numeric_limits<uint32_t>::max();
+  expect_round_trip(UserBroadcast{"n1", 7, 1, "", {}});                       // unique, empty
+  expect_round_trip(UserBroadcast{"n1", 0, 1, "cfg", bytes_of(1)});
+  expect_round_trip(UserBroadcast{std::string(255, 'o'), max32, max32, std::string(255, 'n'), bytes_of(1300)});
+  // Inside a compound, next to other messages.
+  std::vector<Bytes> parts{codec().encode(Nack{1}), codec().encode(UserBroadcast{"n2", 3, 9, "x", bytes_of(5)})};
+  std::vector<Message> out;
+  ASSERT_TRUE(codec().decode(codec().pack(parts), out).ok());
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_TRUE(same(out[1], Message{UserBroadcast{"n2", 3, 9, "x", bytes_of(5)}}));
+}
+
+TEST(WireCodec, UserBroadcastWithBadNamesIsRejected) {
+  std::vector<Message> out;
+  // No origin, an origin with NUL, a name over 255 bytes: all refused, nothing decoded.
+  for (const UserBroadcast& m : {UserBroadcast{"", 1, 1, "", {}}, UserBroadcast{std::string("a\0b", 3), 1, 1, "", {}},
+                                 UserBroadcast{"n1", 1, 1, std::string(256, 'n'), {}}}) {
+    const Status s = codec().decode(codec().encode(m), out);
+    EXPECT_FALSE(s.ok());
+    EXPECT_EQ(s.code, Errc::protocol);
+  }
+  EXPECT_TRUE(out.empty());
+}
+
 TEST(WireCodec, RoundTripBigPushPull) {
   PushPull pp;
   pp.join = false;

@@ -68,6 +68,9 @@ inline bool same(const PushPull& a, const PushPull& b) {
 }
 inline bool same(const UserMsg& a, const UserMsg& b) { return a.payload == b.payload; }
 inline bool same(const ErrResp& a, const ErrResp& b) { return a.error == b.error; }
+inline bool same(const UserBroadcast& a, const UserBroadcast& b) {
+  return a.origin == b.origin && a.epoch == b.epoch && a.seq == b.seq && a.name == b.name && a.payload == b.payload;
+}
 
 inline bool same(const Message& a, const Message& b) {
   if (a.index() != b.index()) return false;
@@ -97,6 +100,7 @@ inline std::vector<Message> sample_messages() {
       pp,
       UserMsg{bytes_of(12)},
       ErrResp{"remote state is larger than limit"},
+      UserBroadcast{"n1", 0xdeadbeef, 42, "config", bytes_of(30)},
   };
 }
 
