@@ -155,9 +155,19 @@ struct State : std::enable_shared_from_this<State> {
   bool finished = false;  // shutdown completed: nothing may start any more
 
   std::atomic<bool> closing{false};
-  std::atomic<uint64_t> bad_frames{0};     // datagrams/streams refused by the framing
-  std::atomic<uint64_t> dropped_sends{0};  // datagrams the kernel would not take
+  std::array<std::atomic<uint64_t>, RuntimeStats::kFrameErrorKinds> frame_errors{};
+  std::atomic<uint64_t> dropped_sends{0};
   std::atomic<uint64_t> refused_streams{0};
+
+  void count(wire::FrameError e) {
+    auto i = static_cast<size_t>(e);
+    if (i < frame_errors.size()) ++frame_errors[i];
+  }
+  uint64_t bad_frames() const {
+    uint64_t n = 0;
+    for (const auto& c : frame_errors) n += c;
+    return n;
+  }
 
   Instant now() const {
     return std::chrono::duration_cast<Instant>(std::chrono::steady_clock::now() - epoch);
@@ -276,10 +286,10 @@ struct State : std::enable_shared_from_this<State> {
       ++dropped_sends;
       return;
     }
-    auto sealed = wire::seal_packet(opt.framing, t.payload);
-    if (sealed.empty()) {  // the framing refused (options, crypto)
-      ++dropped_sends;
-      log->warn("cannot seal a datagram to {}", t.to.to_string());
+    core::Bytes sealed;
+    if (auto st = wire::seal_packet(opt.framing, t.payload, sealed); !st.ok()) {
+      count(st.kind);
+      log->warn("cannot seal a datagram to {}: {}", t.to.to_string(), st.message);
       return;
     }
     error_code ec;
@@ -312,7 +322,7 @@ struct State : std::enable_shared_from_this<State> {
     core::Bytes payload;
     auto st = wire::open_packet(opt.framing, std::span<const uint8_t>(rx.data(), n), payload);
     if (!st.ok()) {
-      ++bad_frames;
+      count(st.kind);
       log->debug("dropped datagram from {}: {}", from.to_string(), st.message);
       return;
     }
@@ -453,8 +463,10 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       self->sock.close(ignored);  // completes the pending operation with an error
     });
     tcp::endpoint ep(detail::to_ip(req.to), req.to.port);
-    out = wire::seal_stream_message(s->opt.framing, req.payload);
-    if (out.empty()) return fail(Status::error(Errc::invalid, "cannot seal the stream message"));
+    if (auto st = wire::seal_stream_message(s->opt.framing, req.payload, out); !st.ok()) {
+      s->count(st.kind);
+      return fail(st);
+    }
     sock.async_connect(ep, [self](error_code ec) {
       if (ec) return self->fail_io("connect", ec);
       asio::async_write(self->sock, asio::buffer(self->out), [self](error_code ec, size_t) {
@@ -471,7 +483,10 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       if (ec) return self->fail_io("read", ec);
       size_t len = 0;
       auto st = wire::parse_stream_header(self->s->opt.framing, self->header, len);
-      if (!st.ok()) return self->fail(Status::error(Errc::protocol, st.message));
+      if (!st.ok()) {
+        self->s->count(st.kind);
+        return self->fail(st);
+      }
       // Grows with what arrives, in steps of at most 64 KiB: a header alone costs nothing.
       asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
                        asio::transfer_exactly(len), [self](error_code ec, size_t) {
@@ -498,7 +513,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     if (req.expect_reply) {
       auto st = wire::open_stream_message(s->opt.framing, body, payload);
       if (!st.ok()) {
-        ++s->bad_frames;
+        s->count(st.kind);
         return fail(Status::error(Errc::protocol, "bad reply from " + req.to.to_string() + ": " + st.message));
       }
     }
@@ -569,7 +584,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
       size_t len = 0;
       auto st = wire::parse_stream_header(self->s->opt.framing, self->header, len);
       if (!st.ok()) {
-        ++self->s->bad_frames;
+        self->s->count(st.kind);
         self->s->log->warn("refused stream from {}: {}", self->from.to_string(), st.message);
         return self->close();
       }
@@ -585,15 +600,15 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
     core::Bytes payload;
     auto st = wire::open_stream_message(s->opt.framing, body, payload);
     if (!st.ok()) {
-      ++s->bad_frames;
+      s->count(st.kind);
       s->log->debug("bad stream message from {}: {}", from.to_string(), st.message);
       return close();
     }
     auto reply = s->inbound_message(from, payload);
     if (!reply || s->closing) return close();
-    out = wire::seal_stream_message(s->opt.framing, *reply);
-    if (out.empty()) {
-      s->log->warn("cannot seal the reply to {}", from.to_string());
+    if (auto st = wire::seal_stream_message(s->opt.framing, *reply, out); !st.ok()) {
+      s->count(st.kind);
+      s->log->warn("cannot seal the reply to {}: {}", from.to_string(), st.message);
       return close();
     }
     auto self = shared_from_this();
@@ -652,6 +667,13 @@ void State::accept() {
 Status State::start() {
   auto cfg = opt.core;
   if (auto st = cfg.validate(); !st.ok()) return st;
+  if (auto st = wire::validate(opt.framing); !st.ok()) return st;
+  // What the framing adds must fit in udp_buffer_size: the core fills the rest.
+  size_t overhead = wire::packet_overhead(opt.framing, opt.framing.keyring != nullptr);
+  if (cfg.udp_buffer_size < overhead + 64) {
+    return Status::error(Errc::invalid, "invalid config udp_buffer_size: too small for the framing");
+  }
+  cfg.udp_buffer_size -= overhead;
 
   // Logger first, so that everything below can log.
   spdlog::sink_ptr sink;
@@ -872,8 +894,16 @@ core::Stats Node::stats() const {
     st = impl_->s->core->stats();
   }
   // Input the framing refused never reached the core: count it here too.
-  st.bad_messages += impl_->s->bad_frames;
+  st.bad_messages += impl_->s->bad_frames();
   return st;
+}
+
+RuntimeStats Node::runtime_stats() const {
+  RuntimeStats r;
+  for (size_t i = 0; i < r.frame_errors.size(); ++i) r.frame_errors[i] = impl_->s->frame_errors[i];
+  r.dropped_sends = impl_->s->dropped_sends;
+  r.refused_streams = impl_->s->refused_streams;
+  return r;
 }
 
 core::Address Node::advertise_address() const { return impl_->s->advertise; }

@@ -4,6 +4,7 @@
 // while the node's lock is held.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
@@ -45,7 +46,20 @@ struct Options {
   // core inline on the node's I/O strand, so the kernel's receive buffer (2 MiB asked)
   // is the only queue and overflow is dropped by the kernel.
   size_t handoff_queue_depth = 1024;
+  // Label, CRC, compression, encryption. The core's udp_buffer_size budget is reduced by
+  // wire::packet_overhead (encryption counted whenever a keyring is set), so that sealed
+  // datagrams stay within udp_buffer_size.
   wire::FramingOptions framing;
+};
+
+// Transport counters of one node: input the core never saw, output it never sent.
+struct RuntimeStats {
+  static constexpr size_t kFrameErrorKinds = static_cast<size_t>(wire::FrameError::crypto_error) + 1;
+  // Datagrams and stream messages the framing refused (opening or sealing), by kind.
+  std::array<uint64_t, kFrameErrorKinds> frame_errors{};
+  uint64_t dropped_sends = 0;    // datagrams not sent (kernel buffer full, address family)
+  uint64_t refused_streams = 0;  // inbound streams closed at once (128 already open)
+  uint64_t frame_error(wire::FrameError e) const { return frame_errors[static_cast<size_t>(e)]; }
 };
 
 struct Callbacks {
@@ -70,7 +84,9 @@ class Node : public std::enable_shared_from_this<Node> {
   size_t num_members() const;
   core::NodeInfo local_node() const;
   int health_score() const;
+  // The core's counters; bad_messages also counts what the framing refused.
   core::Stats stats() const;
+  RuntimeStats runtime_stats() const;
   core::Address advertise_address() const;
   // One UDP ping of a member (Errc::not_found if `name` is not in members()); RTT or a
   // timeout error.

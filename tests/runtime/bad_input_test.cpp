@@ -110,6 +110,9 @@ TEST(BadInput, GarbageOnUdpAndTcpIsSurvived) {
   EXPECT_EQ(b->num_members(), 2u);
   EXPECT_TRUE(has_member(*a, "b"));
   EXPECT_GT(a->stats().bad_messages, 0u);
+  auto rs = a->runtime_stats();
+  EXPECT_GT(rs.frame_error(wire::FrameError::malformed), 0u);
+  EXPECT_GT(rs.frame_error(wire::FrameError::too_large), 0u);  // the 4 GiB header
   // And it can still take a new member.
   auto c = make_node(rt, fast_options("c"));
   ASSERT_TRUE(c);
@@ -148,6 +151,7 @@ TEST(BadInput, TooManyIdleConnectionsAreRefusedNotFatal) {
   };
   EXPECT_TRUE(eventually([&] { return closed_by_node() >= 150 - 128; })) << closed_by_node();
   EXPECT_LT(closed_by_node(), 150);
+  EXPECT_GE(a->runtime_stats().refused_streams, 150u - 128u);
   // Membership and UDP are unaffected meanwhile.
   Duration rtt{};
   EXPECT_TRUE(a->ping("a", rtt).ok());

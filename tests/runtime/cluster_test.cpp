@@ -3,6 +3,7 @@
 #include <boost/asio/ip/udp.hpp>
 
 #include "helpers.h"
+#include "wire/keyring.h"
 
 namespace memberlist::runtime::test {
 namespace {
@@ -164,6 +165,52 @@ TEST_F(Cluster, DualStackAnyAddressTalksToIPv4) {
   EXPECT_TRUE(nodes[1]->ping("dual", rtt).ok());
 }
 
+TEST(Framing, SecuredClusterConvergesAndOthersStayOut) {
+  auto rt = std::make_shared<Runtime>(2);
+  auto keyring = std::make_shared<wire::Keyring>();
+  ASSERT_TRUE(keyring->install(std::vector<uint8_t>(32, 7)).ok());
+  auto secured = [&](const std::string& name) {
+    auto o = fast_options(name);
+    o.framing.label = "blue";
+    o.framing.crc = true;
+    o.framing.compress = true;
+    o.framing.keyring = keyring;
+    return o;
+  };
+  auto a = make_node(rt, secured("a"));
+  auto b = make_node(rt, secured("b"));
+  auto c = make_node(rt, secured("c"));
+  ASSERT_TRUE(a && b && c);
+  Status st;
+  EXPECT_EQ(b->join({addr_of(*a)}, st), 1) << st.message;
+  EXPECT_EQ(c->join({addr_of(*a)}, st), 1) << st.message;
+  EXPECT_TRUE(eventually([&] { return a->num_members() == 3 && b->num_members() == 3 && c->num_members() == 3; }));
+  Duration rtt{};
+  EXPECT_TRUE(b->ping("c", rtt).ok());
+
+  // Another cluster's label: refused, counted, and nobody's membership changes.
+  auto o = secured("red");
+  o.framing.label = "red";
+  auto red = make_node(rt, o);
+  ASSERT_TRUE(red);
+  EXPECT_EQ(red->join({addr_of(*a)}, st), 0);
+  EXPECT_FALSE(st.ok());
+  // The right label but no keys: plaintext is refused by the secured nodes.
+  o = fast_options("plain");
+  o.framing.label = "blue";
+  auto plain = make_node(rt, o);
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->join({addr_of(*a)}, st), 0);
+  EXPECT_FALSE(st.ok());
+  EXPECT_TRUE(eventually([&] {
+    auto rs = a->runtime_stats();
+    return rs.frame_error(wire::FrameError::label_mismatch) > 0 && rs.frame_error(wire::FrameError::not_encrypted) > 0;
+  }));
+  EXPECT_EQ(a->num_members(), 3u);
+  EXPECT_EQ(red->num_members(), 1u);
+  EXPECT_EQ(plain->num_members(), 1u);
+}
+
 TEST(Node, BadOptionsAreRefused) {
   auto rt = std::make_shared<Runtime>(1);
   Status st;
@@ -172,6 +219,10 @@ TEST(Node, BadOptionsAreRefused) {
   EXPECT_FALSE(Node::create(rt, o, {}, st));
   EXPECT_EQ(st.code, core::Errc::invalid);
   o = fast_options("");
+  EXPECT_FALSE(Node::create(rt, o, {}, st));
+  EXPECT_EQ(st.code, core::Errc::invalid);
+  o = fast_options("x");
+  o.framing.label = std::string(300, 'l');  // longer than a label can be
   EXPECT_FALSE(Node::create(rt, o, {}, st));
   EXPECT_EQ(st.code, core::Errc::invalid);
   o = fast_options("x");
