@@ -42,7 +42,7 @@ constexpr size_t kMaxNameLen = 255;
   X(uint32_t, gossip_interval_ms, opts.core.gossip_interval, 0, kMaxMs)                        \
   X(uint32_t, gossip_nodes, opts.core.gossip_nodes, 0, 1024)                                   \
   X(uint32_t, gossip_to_the_dead_time_ms, opts.core.gossip_to_the_dead_time, 0, kMaxMs)        \
-  X(uint32_t, udp_buffer_size, opts.core.udp_buffer_size, 512, 65507)                          \
+  X(uint32_t, udp_buffer_size, opts.core.udp_buffer_size, 64, 65507)                           \
   X(uint32_t, dead_node_reclaim_time_ms, opts.core.dead_node_reclaim_time, 0, kMaxMs)          \
   X(uint32_t, handoff_queue_depth, opts.handoff_queue_depth, 1, 1u << 20)                      \
   X(uint32_t, meta_max_size, opts.core.meta_max_size, 0, 65535)                                \
