@@ -200,7 +200,11 @@ struct State : std::enable_shared_from_this<State> {
     while (auto s = core->poll_stream()) out.streams.push_back(std::move(*s));
     std::vector<core::Event> events;
     while (auto e = core->poll_event()) events.push_back(std::move(*e));
-    if (!events.empty()) deliver_events(std::move(events));
+    // Drained even without a consumer: the core's queue would grow with every probe.
+    std::vector<core::Notification> notes;
+    while (auto n = core->poll_notification()) notes.push_back(std::move(*n));
+    deliver(std::move(events), std::move(notes));
+    flush_transport_metrics();
     while (auto p = core->poll_ping_result()) {
       if (auto it = pings.find(p->id); it != pings.end()) it->second = *p;
     }
@@ -247,22 +251,45 @@ struct State : std::enable_shared_from_this<State> {
     ~CallbackScope() { tl_callback_owner = prev; }
   };
 
-  void deliver_events(std::vector<core::Event> events) {
-    if (!cb.on_event) return;
+  void deliver(std::vector<core::Event> events, std::vector<core::Notification> notes) {
+    if (!cb.on_event) events.clear();
+    if (!cb.on_notification) notes.clear();
+    if (events.empty() && notes.empty()) return;
     auto o = op();
     if (!o) return;
-    asio::post(cbx, [this, o, events = std::move(events)] {
+    asio::post(cbx, [this, o, events = std::move(events), notes = std::move(notes)] {
       CallbackScope scope(this);
-      for (const auto& e : events) {
-        try {
-          cb.on_event(e);
-        } catch (const std::exception& ex) {
-          log->warn("event callback threw: {}", ex.what());
-        } catch (...) {
-          log->warn("event callback threw");
-        }
-      }
+      for (const auto& e : events) guarded("event", [&] { cb.on_event(e); });
+      for (const auto& n : notes) guarded("notification", [&] { cb.on_notification(n); });
     });
+  }
+
+  template <class Fn>
+  void guarded(const char* what, Fn&& fn) {
+    try {
+      fn();
+    } catch (const std::exception& ex) {
+      log->warn("{} callback threw: {}", what, ex.what());
+    } catch (...) {
+      log->warn("{} callback threw", what);
+    }
+  }
+
+  // ---- transport metrics ---------------------------------------------------------------
+  // The reference's memberlist.udp.sent/received and memberlist.tcp.accept/connect/sent.
+  // Counted with atomics on the I/O paths and moved into the core's (unsynchronized)
+  // registry under mu.
+  std::atomic<uint64_t> m_udp_sent{0}, m_udp_received{0}, m_tcp_accept{0}, m_tcp_connect{0},
+      m_tcp_sent{0};
+  void flush_transport_metrics() {  // caller holds mu
+    auto move = [&](std::atomic<uint64_t>& c, const char* name) {
+      if (auto v = c.exchange(0)) core->metrics().incr(name, static_cast<double>(v));
+    };
+    move(m_udp_sent, "memberlist.udp.sent");
+    move(m_udp_received, "memberlist.udp.received");
+    move(m_tcp_accept, "memberlist.tcp.accept");
+    move(m_tcp_connect, "memberlist.tcp.connect");
+    move(m_tcp_sent, "memberlist.tcp.sent");
   }
 
   void deliver_log(core::LogLevel level, std::string line) {
@@ -296,6 +323,7 @@ struct State : std::enable_shared_from_this<State> {
     // The socket is non-blocking: a full send buffer drops the datagram (UDP may lose it
     // anyway) instead of stalling every node sharing this thread.
     udp_sock.send_to(asio::buffer(sealed), ep, 0, ec);
+    if (!ec) m_udp_sent += sealed.size();
     if (ec) {
       ++dropped_sends;
       log->debug("send to {} failed: {}", t.to.to_string(), ec.message());
@@ -318,6 +346,7 @@ struct State : std::enable_shared_from_this<State> {
   }
 
   void on_datagram(size_t n) {
+    m_udp_received += n;
     auto from = detail::to_core(rx_from.address(), rx_from.port());
     core::Bytes payload;
     auto st = wire::open_packet(opt.framing, std::span<const uint8_t>(rx.data(), n), payload);
@@ -467,8 +496,10 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       s->count(st.kind);
       return fail(st);
     }
+    ++s->m_tcp_connect;
     sock.async_connect(ep, [self](error_code ec) {
       if (ec) return self->fail_io("connect", ec);
+      self->s->m_tcp_sent += self->out.size();
       asio::async_write(self->sock, asio::buffer(self->out), [self](error_code ec, size_t) {
         if (ec) return self->fail_io("write", ec);
         if (!self->req.expect_reply) return self->finish(Status::success());
@@ -612,6 +643,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
       return close();
     }
     auto self = shared_from_this();
+    s->m_tcp_sent += out.size();
     asio::async_write(sock, asio::buffer(out), [self](error_code ec, size_t) {
       if (ec) return self->drop("write", ec);
       error_code ignored;
@@ -650,6 +682,7 @@ void State::accept() {
       return;
     }
     accept_backoff = Duration{};
+    ++m_tcp_accept;
     if (inbound_streams >= kMaxInboundStreams) {
       ++refused_streams;
       log->warn("too many inbound streams ({}), closing a new one", inbound_streams);
@@ -745,6 +778,7 @@ Status State::start() {
   } catch (const std::exception& e) {
     return Status::error(Errc::invalid, std::string("cannot start the protocol: ") + e.what());
   }
+  if (!core->start_status().ok()) return core->start_status();  // e.g. metadata too large
   log->info("listening on {} (udp+tcp), advertising {}", udp_sock.local_endpoint().address().to_string() + ":" + std::to_string(port),
             advertise.to_string());
 
@@ -896,6 +930,18 @@ core::Stats Node::stats() const {
   // Input the framing refused never reached the core: count it here too.
   st.bad_messages += impl_->s->bad_frames();
   return st;
+}
+
+std::vector<core::MetricValue> Node::metrics() const {
+  std::lock_guard<std::mutex> l(impl_->s->mu);
+  impl_->s->flush_transport_metrics();
+  return impl_->s->core->metrics().snapshot();
+}
+
+std::string Node::prometheus() const {
+  std::lock_guard<std::mutex> l(impl_->s->mu);
+  impl_->s->flush_transport_metrics();
+  return impl_->s->core->metrics().prometheus();
 }
 
 RuntimeStats Node::runtime_stats() const {

@@ -65,6 +65,9 @@ struct RuntimeStats {
 struct Callbacks {
   std::function<void(const core::Event&)> on_event;
   std::function<void(core::LogLevel, const std::string&)> on_log;
+  // User messages, broadcasts, conflicts, ping completions (core::Notification), on the
+  // same serial executor as on_event, after the events drained with them.
+  std::function<void(const core::Notification&)> on_notification;
   core::LogLevel log_level = core::LogLevel::Info;
 };
 
@@ -87,6 +90,10 @@ class Node : public std::enable_shared_from_this<Node> {
   // The core's counters; bad_messages also counts what the framing refused.
   core::Stats stats() const;
   RuntimeStats runtime_stats() const;
+  // The core's metrics registry, with the transport metrics (memberlist.udp.sent/received
+  // in bytes, memberlist.tcp.accept/connect counts, memberlist.tcp.sent bytes) added.
+  std::vector<core::MetricValue> metrics() const;
+  std::string prometheus() const;
   core::Address advertise_address() const;
   // One UDP ping of a member (Errc::not_found if `name` is not in members()); RTT or a
   // timeout error.

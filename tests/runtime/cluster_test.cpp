@@ -211,6 +211,36 @@ TEST(Framing, SecuredClusterConvergesAndOthersStayOut) {
   EXPECT_EQ(plain->num_members(), 1u);
 }
 
+TEST(Node, NotificationsAndTransportMetrics) {
+  auto rt = std::make_shared<Runtime>(2);
+  std::atomic<int> ping_completes{0};
+  Callbacks cb;
+  cb.on_notification = [&](const core::Notification& n) {
+    if (std::holds_alternative<core::PingComplete>(n)) ++ping_completes;
+  };
+  auto a = make_node(rt, fast_options("a"), cb);
+  auto b = make_node(rt, fast_options("b"));
+  ASSERT_TRUE(a && b);
+  Status st;
+  ASSERT_EQ(b->join({addr_of(*a)}, st), 1) << st.message;
+  // a probes b every probe interval: each direct ack is a PingComplete notification.
+  EXPECT_TRUE(eventually([&] { return ping_completes > 0; }));
+  auto value = [](const std::vector<core::MetricValue>& vs, const std::string& name) {
+    double v = 0;
+    for (const auto& m : vs) {
+      if (m.name == name) v += m.value;
+    }
+    return v;
+  };
+  EXPECT_TRUE(eventually([&] {
+    auto m = a->metrics();
+    return value(m, "memberlist.udp.sent") > 0 && value(m, "memberlist.udp.received") > 0 &&
+           value(m, "memberlist.tcp.accept") >= 1 && value(m, "memberlist.tcp.sent") > 0;
+  }));
+  EXPECT_GE(value(b->metrics(), "memberlist.tcp.connect"), 1);
+  EXPECT_NE(a->prometheus().find("memberlist_udp_sent"), std::string::npos);
+}
+
 TEST(Node, BadOptionsAreRefused) {
   auto rt = std::make_shared<Runtime>(1);
   Status st;
