@@ -142,7 +142,11 @@ FrameStatus seal_frame(const FramingOptions& opt, Kind kind, std::span<const uin
   }
   out.push_back(static_cast<uint8_t>(Tag::encrypted));
   const Status s = detail::aes_gcm_seal(keys->front(), associated_data(kind, opt.label), inner, out);
-  return from_status(s, s.code == core::Errc::io ? FrameError::crypto_error : FrameError::bad_options);
+  if (s.ok()) return {};
+  return fail(s.code == core::Errc::io          ? FrameError::crypto_error
+              : s.code == core::Errc::too_large ? FrameError::too_large
+                                                : FrameError::bad_options,
+              s.message);
 }
 
 bool has_keys(const FramingOptions& opt) { return opt.keyring && !opt.keyring->empty(); }
