@@ -55,6 +55,15 @@ constexpr Duration kWaitSlack = std::chrono::seconds(5);
 
 // The node whose callback the current thread is running (nullptr outside callbacks).
 thread_local const void* tl_callback_owner = nullptr;
+// The node whose core the current thread is inside, holding its lock: a Delegate hook runs
+// there, and may query (members(), ...) without locking again, but not block.
+thread_local const void* tl_core_owner = nullptr;
+
+struct InCore {
+  const void* prev;
+  explicit InCore(const void* s) : prev(tl_core_owner) { tl_core_owner = s; }
+  ~InCore() { tl_core_owner = prev; }
+};
 
 spdlog::level::level_enum to_spd(core::LogLevel l) {
   switch (l) {
@@ -230,6 +239,15 @@ struct State : std::enable_shared_from_this<State> {
     });
   }
 
+  // A const query: under the lock, or directly from a Delegate hook of this node's core
+  // (which already holds it).
+  template <class Fn>
+  auto query(Fn&& fn) const {
+    if (tl_core_owner == this) return fn(*core);
+    std::lock_guard<std::mutex> l(mu);
+    return fn(*core);
+  }
+
   // Runs `fn(core)` under the lock, unless shut down, then drains and dispatches.
   template <class Fn>
   void with_core(Fn&& fn) {
@@ -237,6 +255,7 @@ struct State : std::enable_shared_from_this<State> {
     {
       std::lock_guard<std::mutex> l(mu);
       if (closed) return;
+      InCore in(this);
       fn(*core);
       drain(out);
     }
@@ -836,13 +855,15 @@ bool Node::in_callback() const { return tl_callback_owner == impl_->s.get(); }
 
 namespace {
 Status refused_in_callback(const char* what) {
-  return Status::error(Errc::state, std::string(what) + " cannot be called from this node's own callback");
+  return Status::error(Errc::state, std::string(what) + " cannot be called from this node's own callback or delegate hook");
 }
+// Inside a Delegate hook of this node's core (the lock is held): blocking calls refuse.
+bool in_core_hook(const std::shared_ptr<State>& s) { return tl_core_owner == s.get(); }
 }  // namespace
 
 int Node::join(const std::vector<std::string>& addresses, Status& status) {
   auto& s = *impl_->s;
-  if (in_callback()) {
+  if (in_callback() || in_core_hook(impl_->s)) {
     status = refused_in_callback("join");
     return 0;
   }
@@ -902,46 +923,42 @@ int Node::join(const std::vector<std::string>& addresses, Status& status) {
 }
 
 std::vector<core::NodeInfo> Node::members() const {
-  std::lock_guard<std::mutex> l(impl_->s->mu);
-  return impl_->s->core->members();
+  return impl_->s->query([](const core::Core& c) { return c.members(); });
 }
 
 size_t Node::num_members() const {
-  std::lock_guard<std::mutex> l(impl_->s->mu);
-  return impl_->s->core->num_members();
+  return impl_->s->query([](const core::Core& c) { return c.num_members(); });
 }
 
 core::NodeInfo Node::local_node() const {
-  std::lock_guard<std::mutex> l(impl_->s->mu);
-  return impl_->s->core->local_node();
+  return impl_->s->query([](const core::Core& c) { return c.local_node(); });
 }
 
 int Node::health_score() const {
-  std::lock_guard<std::mutex> l(impl_->s->mu);
-  return impl_->s->core->health_score();
+  return impl_->s->query([](const core::Core& c) { return c.health_score(); });
 }
 
 core::Stats Node::stats() const {
-  core::Stats st;
-  {
-    std::lock_guard<std::mutex> l(impl_->s->mu);
-    st = impl_->s->core->stats();
-  }
+  core::Stats st = impl_->s->query([](const core::Core& c) { return c.stats(); });
   // Input the framing refused never reached the core: count it here too.
   st.bad_messages += impl_->s->bad_frames();
   return st;
 }
 
 std::vector<core::MetricValue> Node::metrics() const {
-  std::lock_guard<std::mutex> l(impl_->s->mu);
-  impl_->s->flush_transport_metrics();
-  return impl_->s->core->metrics().snapshot();
+  auto& s = *impl_->s;
+  return s.query([&](const core::Core& c) {
+    if (!in_core_hook(impl_->s)) s.flush_transport_metrics();
+    return c.metrics().snapshot();
+  });
 }
 
 std::string Node::prometheus() const {
-  std::lock_guard<std::mutex> l(impl_->s->mu);
-  impl_->s->flush_transport_metrics();
-  return impl_->s->core->metrics().prometheus();
+  auto& s = *impl_->s;
+  return s.query([&](const core::Core& c) {
+    if (!in_core_hook(impl_->s)) s.flush_transport_metrics();
+    return c.metrics().prometheus();
+  });
 }
 
 RuntimeStats Node::runtime_stats() const {
@@ -956,7 +973,7 @@ core::Address Node::advertise_address() const { return impl_->s->advertise; }
 
 Status Node::ping(const std::string& name, Duration& rtt) {
   auto& s = *impl_->s;
-  if (in_callback()) return refused_in_callback("ping");
+  if (in_callback() || in_core_hook(impl_->s)) return refused_in_callback("ping");
   uint64_t id = 0;
   Outputs out;
   {
@@ -988,7 +1005,7 @@ Status Node::ping(const std::string& name, Duration& rtt) {
 
 Status Node::leave(Duration timeout) {
   auto& s = *impl_->s;
-  if (in_callback()) return refused_in_callback("leave");
+  if (in_callback() || in_core_hook(impl_->s)) return refused_in_callback("leave");
   Status st;
   Outputs out;
   {
@@ -1011,7 +1028,7 @@ Status Node::leave(Duration timeout) {
 }
 
 Status Node::shutdown() {
-  if (in_callback()) return refused_in_callback("shutdown");
+  if (in_callback() || in_core_hook(impl_->s)) return refused_in_callback("shutdown");
   impl_->s->shutdown(true);
   return Status::success();
 }

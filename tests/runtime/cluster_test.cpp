@@ -458,6 +458,49 @@ TEST(Callbacks, NodeDestroyedInsideItsOwnCallback) {
   EXPECT_TRUE(eventually([&] { return b->num_members() == 1; }));
 }
 
+// A Delegate hook runs inside the core, under the node's lock: queries from it work,
+// blocking calls refuse instead of deadlocking.
+struct QueryingDelegate : core::Delegate {
+  Self* self = nullptr;
+  std::atomic<int> queries{0};
+  std::atomic<int> refused{0};
+  core::Status notify_alive(const core::NodeInfo&) override {
+    if (auto n = self->get()) {
+      (void)n->members();
+      (void)n->local_node();
+      (void)n->stats();
+      (void)n->metrics();
+      ++queries;
+      Status st;
+      Duration rtt{};
+      if (n->join({"127.0.0.1:1"}, st) == 0 && st.code == core::Errc::state &&
+          n->ping("x", rtt).code == core::Errc::state && n->shutdown().code == core::Errc::state) {
+        ++refused;
+      }
+    }
+    return core::Status::success();
+  }
+};
+
+TEST(Callbacks, DelegateHookMayQueryItsNode) {
+  auto rt = std::make_shared<Runtime>(2);
+  Self self;
+  auto delegate = std::make_shared<QueryingDelegate>();
+  delegate->self = &self;
+  auto o = fast_options("a");
+  o.core.delegate = delegate;
+  auto a = make_node(rt, o);
+  ASSERT_TRUE(a);
+  self.set(a);
+  auto b = make_node(rt, fast_options("b"));
+  ASSERT_TRUE(b);
+  Status st;
+  EXPECT_EQ(b->join({addr_of(*a)}, st), 1) << st.message;
+  EXPECT_TRUE(eventually([&] { return delegate->queries > 0 && a->num_members() == 2; }));
+  EXPECT_EQ(delegate->refused.load(), delegate->queries.load());
+  self.set(nullptr);
+}
+
 TEST(Runtime, ManyNodesShareOnePoolAndDestroyInAnyOrder) {
   auto rt = std::make_shared<Runtime>(2);
   std::vector<std::shared_ptr<Node>> ns;
