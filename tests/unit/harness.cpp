@@ -56,6 +56,7 @@ std::set<std::string> Cluster::alive_view(const std::string& name) {
 void Cluster::flush() {
   for (auto& [name, n] : nodes_) {
     while (auto ev = n.core->poll_event()) n.events.push_back(std::move(*ev));
+    while (auto no = n.core->poll_notification()) n.notifications.push_back(std::move(*no));
     while (auto t = n.core->poll_transmit()) {
       if (n.down) continue;
       sent_.push_back({now_, n.addr, t->to, t->payload});

@@ -64,6 +64,16 @@ class Cluster {
   bool run_until_pred(const std::function<bool()>& pred, Duration limit);
 
   std::vector<core::Event>& events(const std::string& name) { return nodes_.at(name).events; }
+  // Notifications polled from `name` so far, in order.
+  std::vector<core::Notification>& notifications(const std::string& name) { return nodes_.at(name).notifications; }
+  // Those of one kind.
+  template <class T>
+  std::vector<T> notifications_of(const std::string& name) {
+    std::vector<T> out;
+    for (const auto& n : notifications(name))
+      if (const T* x = std::get_if<T>(&n)) out.push_back(*x);
+    return out;
+  }
   const std::vector<SentPacket>& sent() const { return sent_; }
   std::vector<std::string> log_lines(const std::string& name) const { return nodes_.at(name).logs; }
   bool logged(const std::string& name, const std::string& needle) const;
@@ -77,6 +87,7 @@ class Cluster {
     Address addr;
     bool down = false;
     std::vector<core::Event> events;
+    std::vector<core::Notification> notifications;
     std::vector<std::string> logs;
   };
   struct InFlight {

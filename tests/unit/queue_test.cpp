@@ -117,5 +117,80 @@ TEST(Queue, ResetFinishesEverything) {
   EXPECT_EQ(finished, 2);
 }
 
+TEST(Queue, DoneHooksAreToldWhy) {
+  TransmitLimitedQueue q(1);  // n=9 -> 1 transmission
+  std::vector<std::pair<std::string, FinishReason>> done;
+  auto hook = [&](std::string what) { return [&done, what](FinishReason r) { done.emplace_back(what, r); }; };
+  q.queue_named("k", msg("old"), hook("old"));
+  q.queue_named("k", msg("new"), hook("new"));  // replaces "old"
+  q.queue_unique(msg("u"), hook("u"));
+  EXPECT_EQ(q.get_broadcasts(0, 100, 9).size(), 2u);  // "new" and "u", each sent once = done
+  q.queue_unique(msg("pruned"), hook("pruned"));
+  q.prune(0);
+  q.queue_unique(msg("reset"), hook("reset"));
+  q.reset();
+  using R = FinishReason;
+  EXPECT_EQ(done, (std::vector<std::pair<std::string, FinishReason>>{
+                      {"old", R::Replaced}, {"new", R::Transmitted}, {"u", R::Transmitted},
+                      {"pruned", R::Dropped}, {"reset", R::Dropped}}));
+}
+
+TEST(Queue, PlainBroadcastsInvalidateOnlyPlainOnes) {
+  TransmitLimitedQueue q(3);
+  std::vector<std::string> replaced;
+  auto hook = [&](std::string what) {
+    return [&replaced, what](FinishReason r) {
+      if (r == FinishReason::Replaced) replaced.push_back(what);
+    };
+  };
+  // Plain messages "key=value": a new one invalidates older ones with the same key.
+  auto same_key = [](const std::string& m) {
+    return [k = m.substr(0, m.find('='))](const Bytes& older) { return str(older).rfind(k + "=", 0) == 0; };
+  };
+  q.queue_plain(msg("a=1"), same_key("a=1"), hook("a=1"));
+  q.queue_plain(msg("b=1"), same_key("b=1"), hook("b=1"));
+  q.queue_named("a=named", msg("a=named"), hook("named"));
+  q.queue_unique(msg("a=unique"), hook("unique"));
+  q.queue_plain(msg("a=2"), same_key("a=2"), hook("a=2"));
+  EXPECT_EQ(replaced, std::vector<std::string>{"a=1"});
+  EXPECT_EQ(q.size(), 4u);
+  // Without a predicate a plain broadcast replaces nothing.
+  q.queue_plain(msg("a=3"), {}, hook("a=3"));
+  EXPECT_EQ(q.size(), 5u);
+}
+
+TEST(Queue, NumNodesFromTheHost) {
+  TransmitLimitedQueue q(1);
+  q.queue_unique(msg("x"));
+  q.set_num_nodes(99);  // retransmit limit 1 * ceil(log10(100)) = 2
+  EXPECT_EQ(q.get_broadcasts(0, 100).size(), 1u);
+  EXPECT_EQ(q.get_broadcasts(0, 100).size(), 1u);
+  EXPECT_TRUE(q.get_broadcasts(0, 100).empty());
+  size_t n = 999;  // limit 3, asked each time
+  q.set_num_nodes([&n] { return n; });
+  q.queue_unique(msg("y"));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(q.get_broadcasts(0, 100).size(), 1u) << i;
+  EXPECT_TRUE(q.get_broadcasts(0, 100).empty());
+  q.set_retransmit_mult(2);
+  EXPECT_EQ(q.retransmit_mult(), 2);
+}
+
+TEST(Queue, HooksMayQueueIntoTheSameQueue) {
+  TransmitLimitedQueue q(1);
+  int chained = 0;
+  std::function<void(FinishReason)> again = [&](FinishReason) {
+    if (++chained < 3) q.queue_named("k", msg("next"), again);
+  };
+  q.queue_named("k", msg("first"), again);
+  // Replaces "first", whose hook queues "next" (replacing "second"), whose hook queues
+  // another "next" (replacing the first "next"); the last one is then transmitted.
+  q.queue_named("k", msg("second"), again);
+  EXPECT_EQ(chained, 3);
+  EXPECT_EQ(q.size(), 1u);
+  for (int i = 0; i < 5; ++i) q.get_broadcasts(0, 100, 9);
+  EXPECT_EQ(chained, 4);
+  EXPECT_EQ(q.size(), 0u);
+}
+
 }  // namespace
 }  // namespace memberlist::core
