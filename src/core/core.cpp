@@ -813,8 +813,9 @@ struct Core::Impl {
     cancel(h.timer);
     if (std::holds_alternative<ProbeAck>(h.kind)) {
       if (probe && probe->seq == a.seq) {
-        // Only acks of the direct phase report a round-trip time, as in the reference.
-        if (!probe->indirect_sent) notifications.push_back(PingComplete{probe->node, now - probe->sent, a.payload});
+        // Only acks of the direct phase report a round-trip time, and only to hosts with a
+        // delegate (the reference's PingDelegate): drivers that never poll stay bounded.
+        if (!probe->indirect_sent && delegate) notifications.push_back(PingComplete{probe->node, now - probe->sent, a.payload});
         end_probe(-1, now);
       }
     } else if (auto* relay = std::get_if<RelayAck>(&h.kind)) {

@@ -66,7 +66,9 @@ struct Conflict {
 };
 
 // A probe got its direct UDP ack (the reference's PingDelegate.NotifyPingComplete): the
-// round-trip time and the payload the target's Delegate::ack_payload() attached.
+// round-trip time and the payload the target's Delegate::ack_payload() attached. Only
+// emitted when Config::delegate is set (one per probe otherwise piles up in drivers that
+// never poll notifications, like the simulator).
 struct PingComplete {
   NodeInfo node;
   Duration rtt{};

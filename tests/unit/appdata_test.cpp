@@ -454,11 +454,10 @@ TEST(AppConflict, SameNameOtherAddressIsReported) {
 TEST(AppPing, AckPayloadAndRttReachTheProber) {
   Cluster c;
   c.latency = 3ms;
+  auto d1 = std::make_shared<TestDelegate>();
   auto d2 = std::make_shared<TestDelegate>();
   d2->ack = bytes("load=7");
-  start(c, 2, [&](Config& cfg, int i) {
-    if (i == 2) cfg.delegate = d2;
-  });
+  start(c, 2, [&](Config& cfg, int i) { cfg.delegate = i == 1 ? d1 : d2; });
   c.run_for(5s);
   auto got = c.notifications_of<PingComplete>("n1");
   ASSERT_GE(got.size(), 3u);
@@ -468,13 +467,26 @@ TEST(AppPing, AckPayloadAndRttReachTheProber) {
     EXPECT_EQ(str(p.payload), "load=7");
   }
   EXPECT_GE(d2->ack_calls, static_cast<int>(got.size()));
-  // n1 has no delegate: its acks carry nothing.
+  // n1's delegate attaches nothing to its acks.
+  ASSERT_FALSE(c.notifications_of<PingComplete>("n2").empty());
   for (const auto& p : c.notifications_of<PingComplete>("n2")) EXPECT_TRUE(p.payload.empty());
+}
+
+TEST(AppPing, NoDelegateNoPingNotifications) {
+  Cluster c;
+  start(c, 2);
+  c.run_for(5s);
+  EXPECT_GE(c.core("n1").stats().probes, 3u);
+  EXPECT_EQ(c.core("n1").stats().probe_failures, 0u);
+  EXPECT_TRUE(c.notifications_of<PingComplete>("n1").empty());
 }
 
 TEST(AppPing, IndirectAcksDoNotReportARtt) {
   Cluster c;
-  start(c, 3, [](Config& cfg, int) { cfg.disable_tcp_pings = true; });
+  start(c, 3, [](Config& cfg, int) {
+    cfg.disable_tcp_pings = true;
+    cfg.delegate = std::make_shared<TestDelegate>();
+  });
   c.run_for(3s);
   c.notifications("n1").clear();
   // n1's datagrams to n2 are lost: n1 probes n2 only through n3.
