@@ -83,6 +83,29 @@ TEST(Config, Validate) {
   EXPECT_FALSE(v.validate().ok());
 }
 
+TEST(Config, ApplicationDataKnobs) {
+  Config c;
+  c.name = "n1";
+  EXPECT_EQ(c.max_best_effort_size, 65000u);
+  EXPECT_EQ(c.max_user_msg_size, 20u << 20);
+  EXPECT_EQ(c.queue_check_interval, Duration(30s));
+  EXPECT_EQ(c.meta_max_size, 512u);
+  EXPECT_EQ(c.delegate, nullptr);
+  Config v = c;
+  v.max_best_effort_size = 65508;
+  EXPECT_NE(v.validate().message.find("max_best_effort_size"), std::string::npos);
+  v.max_best_effort_size = 63;
+  EXPECT_FALSE(v.validate().ok());
+  v = c;
+  v.max_user_msg_size = 0;
+  EXPECT_NE(v.validate().message.find("max_user_msg_size"), std::string::npos);
+  v = c;
+  v.queue_check_interval = -1s;
+  EXPECT_NE(v.validate().message.find("queue_check_interval"), std::string::npos);
+  v.queue_check_interval = 0s;  // off
+  EXPECT_TRUE(v.validate().ok());
+}
+
 TEST(Config, VsnVector) {
   Config c;
   c.protocol_version = 3;
