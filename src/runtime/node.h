@@ -68,6 +68,9 @@ struct Callbacks {
   // User messages, broadcasts, conflicts, ping completions (core::Notification), on the
   // same serial executor as on_event, after the events drained with them.
   std::function<void(const core::Notification&)> on_notification;
+  // Least severe level handed to on_log; lines below it are not even formatted. A value
+  // above Error (the C API's ML_LOG_OFF = 5) silences everything. Without on_log, lines of
+  // Warn and above go to stderr.
   core::LogLevel log_level = core::LogLevel::Info;
 };
 
@@ -107,6 +110,8 @@ class Node : public std::enable_shared_from_this<Node> {
   // callback of another node on a one-thread runtime.
   Status shutdown();
   // True on the thread that is running one of this node's callbacks (blocking calls refuse).
+  // Delegate hooks (Options::core.delegate) run inside the core under the node's lock: the
+  // queries above work from there too, and join/ping/leave/shutdown return Errc::state.
   bool in_callback() const;
 
   struct Impl;

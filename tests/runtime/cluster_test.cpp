@@ -451,8 +451,10 @@ TEST(Callbacks, NodeDestroyedInsideItsOwnCallback) {
   self.set(std::move(a));
   auto b = make_node(rt, fast_options("b"));
   ASSERT_TRUE(b);
+  // a learns of b while it handles b's push/pull; its callback may then close a before the
+  // reply is written, so this join may or may not succeed.
   Status st;
-  EXPECT_EQ(b->join({"127.0.0.1:" + std::to_string(port)}, st), 1) << st.message;
+  b->join({"127.0.0.1:" + std::to_string(port)}, st);
   EXPECT_TRUE(eventually([&] { return destroyed.load(); }));
   // a's sockets are closed: b detects it as failed.
   EXPECT_TRUE(eventually([&] { return b->num_members() == 1; }));
