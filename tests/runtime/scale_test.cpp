@@ -7,6 +7,11 @@ namespace memberlist::runtime::test {
 namespace {
 
 TEST(Scale, TwoHundredNodesOnTwoThreads) {
+#if defined(__SANITIZE_THREAD__)
+  // TSan slows the pool ~15x: 200 nodes then miss their probe deadlines and mark each
+  // other dead. The threading it would check is covered by the smaller tests.
+  GTEST_SKIP() << "too slow under ThreadSanitizer";
+#endif
   constexpr int kNodes = 200;
   auto rt = std::make_shared<Runtime>(2);
   std::vector<std::shared_ptr<Node>> nodes;
