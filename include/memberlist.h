@@ -104,6 +104,16 @@ ML_API const char *ml_last_error(void);
 #define ML_LOG_ERROR 4
 #define ML_LOG_OFF 5
 
+/* Outcome of a queued broadcast (ml_callbacks.on_broadcast_done, ml_broadcast_done_fn). */
+#define ML_BROADCAST_DELIVERED 0 /* fully retransmitted */
+#define ML_BROADCAST_REPLACED 1  /* a newer broadcast with the same name took its place */
+#define ML_BROADCAST_DROPPED 2   /* pruned, reset, or the memberlist shut down first */
+
+/* Kinds of metric (ml_metrics_kind). */
+#define ML_METRIC_COUNTER 0
+#define ML_METRIC_GAUGE 1
+#define ML_METRIC_TIMER 2 /* a summary of durations in milliseconds: count, sum, min, max */
+
 /* ---- opaque handles -------------------------------------------------------------------- */
 
 typedef struct ml_config ml_config;         /* configuration, copied at create */
@@ -111,6 +121,11 @@ typedef struct ml_runtime ml_runtime;       /* thread pool shared by memberlists
 typedef struct ml_memberlist ml_memberlist; /* one cluster member */
 typedef struct ml_node ml_node;             /* a copy of what is known about a node */
 typedef struct ml_node_list ml_node_list;   /* a snapshot of nodes */
+typedef struct ml_bytes_list ml_bytes_list; /* a list of byte strings (keys, broadcasts) */
+typedef struct ml_buffer ml_buffer;         /* bytes a hook hands back to the library */
+typedef struct ml_message_sink ml_message_sink; /* messages a hook hands back to the library */
+typedef struct ml_metrics ml_metrics;       /* a snapshot of metrics */
+typedef struct ml_broadcast_queue ml_broadcast_queue; /* a transmit-limited queue of one's own */
 
 /* ---- nodes ----------------------------------------------------------------------------- */
 
@@ -136,6 +151,22 @@ ML_API size_t ml_node_list_len(const ml_node_list *list);
 /* The i-th node (NULL if out of range); lives as long as the list. */
 ML_API const ml_node *ml_node_list_get(const ml_node_list *list, size_t index);
 ML_API void ml_node_list_free(ml_node_list *list);
+
+ML_API size_t ml_bytes_list_len(const ml_bytes_list *list);
+/* The i-th byte string (NULL if out of range); *len receives its length. Lives as long as the
+ * list. */
+ML_API const uint8_t *ml_bytes_list_get(const ml_bytes_list *list, size_t index, size_t *len);
+ML_API void ml_bytes_list_free(ml_bytes_list *list);
+
+/* A string the library allocated (ml_memberlist_prometheus). */
+ML_API void ml_string_free(char *str);
+
+/* Hooks hand bytes back through these; both are only valid during the hook call.
+ * ml_buffer_append appends to the one result (ML_E_TOO_LARGE past the hook's limit);
+ * ml_message_sink_add adds one whole message (ML_E_TOO_LARGE if it does not fit the
+ * remaining budget: stop adding then). */
+ML_API ml_status ml_buffer_append(ml_buffer *buffer, const uint8_t *data, size_t len);
+ML_API ml_status ml_message_sink_add(ml_message_sink *sink, const uint8_t *data, size_t len);
 
 /* ---- configuration --------------------------------------------------------------------- */
 
@@ -231,9 +262,62 @@ ML_API uint32_t ml_config_get_log_level(const ml_config *config);
 ML_API ml_status ml_config_set_seed(ml_config *config, uint64_t seed);
 ML_API uint64_t ml_config_get_seed(const ml_config *config);
 
+/* -- application data limits (defaults as the reference) -- */
+/* Largest user message sent or accepted reliably over TCP (default 20 MiB). */
+ML_API ml_status ml_config_set_max_user_msg_size(ml_config *config, uint32_t bytes);
+ML_API uint32_t ml_config_get_max_user_msg_size(const ml_config *config);
+
+/* -- security and framing -- */
+/* Cluster label (0..255 bytes, default ""): carried on every packet and stream and bound into
+ * the encryption; traffic with another label is dropped and counted. */
+ML_API ml_status ml_config_set_label(ml_config *config, const char *label);
+ML_API const char *ml_config_get_label(const ml_config *config);
+/* Non-zero: inbound traffic carries no label and this node's label is assumed. */
+ML_API ml_status ml_config_set_skip_inbound_label_check(ml_config *config, uint32_t skip);
+ML_API uint32_t ml_config_get_skip_inbound_label_check(const ml_config *config);
+/* Installs an AES-GCM key of 16, 24 or 32 bytes; the first one installed is the primary key
+ * (used to encrypt), every installed key is tried to decrypt. Installing keys turns
+ * encryption on. */
+ML_API ml_status ml_config_add_key(ml_config *config, const uint8_t *key, size_t len);
+/* Number of keys installed in the config. */
+ML_API uint32_t ml_config_get_key_count(const ml_config *config);
+/* With keys: non-zero (default) refuses plaintext input; 0 accepts it (for switching a
+ * running cluster to encryption). */
+ML_API ml_status ml_config_set_gossip_verify_incoming(ml_config *config, uint32_t verify);
+ML_API uint32_t ml_config_get_gossip_verify_incoming(const ml_config *config);
+/* With keys: non-zero (default) encrypts output; 0 sends plaintext. */
+ML_API ml_status ml_config_set_gossip_verify_outgoing(ml_config *config, uint32_t verify);
+ML_API uint32_t ml_config_get_gossip_verify_outgoing(const ml_config *config);
+/* Non-zero (default) compresses packets and streams when that makes them smaller. */
+ML_API ml_status ml_config_set_enable_compression(ml_config *config, uint32_t enable);
+ML_API uint32_t ml_config_get_enable_compression(const ml_config *config);
+/* Non-zero (default) adds a CRC32 checksum to every UDP packet. */
+ML_API ml_status ml_config_set_enable_checksum(ml_config *config, uint32_t enable);
+ML_API uint32_t ml_config_get_enable_checksum(const ml_config *config);
+/* Accepts nodes, packets and streams only from these CIDR ranges ("10.0.0.0/8",
+ * "fd00::/8"); may be called several times. None (default): everyone is accepted. */
+ML_API ml_status ml_config_add_allowed_cidr(ml_config *config, const char *cidr);
+ML_API uint32_t ml_config_get_allowed_cidr_count(const ml_config *config);
+/* -- bounds on what the network may make this node hold (defaults as the reference) -- */
+/* Largest stream message (push/pull state, reliable message) accepted (default 20 MiB). */
+ML_API ml_status ml_config_set_max_stream_size(ml_config *config, uint32_t bytes);
+ML_API uint32_t ml_config_get_max_stream_size(const ml_config *config);
+/* Most nodes accepted in one push/pull (default 1048576). */
+ML_API ml_status ml_config_set_max_push_pull_nodes(ml_config *config, uint32_t count);
+ML_API uint32_t ml_config_get_max_push_pull_nodes(const ml_config *config);
+/* Largest decompressed message (default 40 MiB). */
+ML_API ml_status ml_config_set_max_decompressed_size(ml_config *config, uint32_t bytes);
+ML_API uint32_t ml_config_get_max_decompressed_size(const ml_config *config);
+/* Most inbound streams (push/pulls) handled at once; more are closed (default 128). */
+ML_API ml_status ml_config_set_max_concurrent_streams(ml_config *config, uint32_t count);
+ML_API uint32_t ml_config_get_max_concurrent_streams(const ml_config *config);
+
 /* ---- callbacks ------------------------------------------------------------------------- */
 
-#define ML_CALLBACKS_VERSION 1
+#define ML_CALLBACKS_VERSION_1 1
+#define ML_CALLBACKS_VERSION_2 2 /* adds the delegate hooks and notifications */
+/* The newest version this header describes. */
+#define ML_CALLBACKS_VERSION ML_CALLBACKS_VERSION_2
 
 /* Set version to ML_CALLBACKS_VERSION and leave unused members NULL (zero the struct first).
  * Fields are only ever appended; a library reads only the fields the version declares. */
@@ -250,6 +334,46 @@ typedef struct ml_callbacks {
   /* One log line (not NUL-terminated beyond len; msg[len] is NUL). NULL: lines of WARN and
    * above go to stderr. */
   void (*on_log)(void *user_data, uint32_t level, const char *msg, size_t len);
+
+  /* ---- version 2 --------------------------------------------------------------------- */
+  /* Hooks, called synchronously from inside the protocol on a library thread: they must be
+   * quick and must not block. From inside a hook the queries (members, num_members,
+   * local_node, health_score, metrics) and queue_broadcast / send_best_effort work; join,
+   * ping, leave, shutdown, update_node, set_meta and send_reliable return ML_E_STATE.
+   * Any hook may be NULL. */
+  /* Metadata of the local node, asked at create and by ml_memberlist_update_node: append at
+   * most `limit` bytes to `out`. */
+  void (*node_meta)(void *user_data, ml_buffer *out, size_t limit);
+  /* Pull-style broadcasts to piggyback on a packet being built: add whole messages to `sink`
+   * until it refuses (each costs `overhead` bytes more than its length). */
+  void (*get_broadcasts)(void *user_data, ml_message_sink *sink, size_t overhead, size_t limit);
+  /* State sent in a push/pull (join != 0 when joining): append it to `out`. */
+  void (*local_state)(void *user_data, uint32_t join, ml_buffer *out);
+  /* State a peer sent in a push/pull (only when it sent some). */
+  void (*merge_remote_state)(void *user_data, const uint8_t *data, size_t len, uint32_t join);
+  /* Before a join merges a peer's nodes: non-zero vetoes (the join fails with ML_E_REJECTED
+   * and nothing is merged); a reason may be appended to `reason`. */
+  int32_t (*notify_merge)(void *user_data, const ml_node_list *peers, ml_buffer *reason);
+  /* Before a node is let in or changed by an alive message: non-zero keeps it out. */
+  int32_t (*notify_alive)(void *user_data, const ml_node *peer, ml_buffer *reason);
+  /* Payload attached to the acks this node sends. */
+  void (*ack_payload)(void *user_data, ml_buffer *out);
+  /* Notifications, delivered like on_event (serialized, outside any lock). */
+  /* A user message arrived (best effort or reliable). */
+  void (*on_message)(void *user_data, const uint8_t *data, size_t len);
+  /* A broadcast queued with ml_memberlist_queue_broadcast on node `origin` arrived; each one is
+   * delivered once. name is "" for unnamed broadcasts. */
+  void (*on_broadcast)(void *user_data, const char *origin, const char *name, const uint8_t *data,
+                       size_t len);
+  /* A broadcast this node queued is done (ML_BROADCAST_*). */
+  void (*on_broadcast_done)(void *user_data, uint64_t id, uint32_t outcome);
+  /* A node with the name of a known node but another address showed up; it was ignored. */
+  void (*on_conflict)(void *user_data, const ml_node *existing, const ml_node *other);
+  /* A probe of `node` completed with a direct ack carrying `payload`. */
+  void (*on_ping_complete)(void *user_data, const ml_node *node, uint64_t rtt_us,
+                           const uint8_t *payload, size_t len);
+  /* Every metric sample as it is recorded (ML_METRIC_*; timers in milliseconds). */
+  void (*on_metric)(void *user_data, const char *name, uint32_t kind, double value);
 } ml_callbacks;
 
 /* ---- runtime --------------------------------------------------------------------------- */
@@ -296,6 +420,96 @@ ML_API ml_status ml_memberlist_ping(ml_memberlist *ml, const char *node_name, ui
 ML_API ml_status ml_memberlist_leave(ml_memberlist *ml, uint32_t timeout_ms);
 /* Stops the sockets and timers without leaving: peers will detect a failure. Idempotent. */
 ML_API ml_status ml_memberlist_shutdown(ml_memberlist *ml);
+
+/* -- metadata ------------------------------------------------------------------------------ */
+/* Asks the node_meta hook again and announces the result; waits until the change has
+ * propagated or timeout_ms passed (ML_E_TIMEOUT; the update still goes on). */
+ML_API ml_status ml_memberlist_update_node(ml_memberlist *ml, uint32_t timeout_ms);
+/* Sets the local metadata and announces it, waiting as ml_memberlist_update_node does.
+ * ML_E_TOO_LARGE over the configured limit. */
+ML_API ml_status ml_memberlist_set_meta(ml_memberlist *ml, const uint8_t *data, size_t len,
+                                        uint32_t timeout_ms);
+
+/* -- user messages ------------------------------------------------------------------------- */
+/* One UDP datagram to a member; ML_E_TOO_LARGE if it cannot fit one datagram. */
+ML_API ml_status ml_memberlist_send_best_effort(ml_memberlist *ml, const char *node_name,
+                                                const uint8_t *data, size_t len);
+/* Over a TCP stream to a member; returns once written. ML_E_TOO_LARGE over
+ * max_user_msg_size. */
+ML_API ml_status ml_memberlist_send_reliable(ml_memberlist *ml, const char *node_name,
+                                             const uint8_t *data, size_t len);
+/* One UDP datagram to "host:port" (a member or not). */
+ML_API ml_status ml_memberlist_send_to_address(ml_memberlist *ml, const char *address,
+                                               const uint8_t *data, size_t len);
+
+/* -- broadcasts ---------------------------------------------------------------------------- */
+/* Queues a broadcast that spreads to every member (each delivers it once, through
+ * on_broadcast). name NULL or "": unique; otherwise a newer broadcast with the same name
+ * replaces the older one everywhere. *id (may be NULL) identifies it in on_broadcast_done.
+ * ML_E_TOO_LARGE if it cannot fit one datagram (use send_reliable). */
+ML_API ml_status ml_memberlist_queue_broadcast(ml_memberlist *ml, const char *name,
+                                               const uint8_t *data, size_t len, uint64_t *id);
+/* Broadcasts still being retransmitted by this node. */
+ML_API size_t ml_memberlist_num_queued_broadcasts(ml_memberlist *ml);
+
+/* -- keyring (encryption at run time) ------------------------------------------------------ */
+/* Installs a key (16, 24 or 32 bytes); the first key installed becomes the primary and
+ * turns encryption on. */
+ML_API ml_status ml_memberlist_keyring_add(ml_memberlist *ml, const uint8_t *key, size_t len);
+/* Makes an installed key the primary (ML_E_NOT_FOUND if it is not installed). */
+ML_API ml_status ml_memberlist_keyring_use(ml_memberlist *ml, const uint8_t *key, size_t len);
+/* Removes a key; removing the primary key is refused (ML_E_STATE). */
+ML_API ml_status ml_memberlist_keyring_remove(ml_memberlist *ml, const uint8_t *key, size_t len);
+/* The installed keys, primary first. */
+ML_API ml_status ml_memberlist_keyring_list(ml_memberlist *ml, ml_bytes_list **out);
+/* Changes gossip_verify_incoming / gossip_verify_outgoing of a running node. */
+ML_API ml_status ml_memberlist_set_gossip_verify(ml_memberlist *ml, uint32_t incoming,
+                                                 uint32_t outgoing);
+
+/* -- metrics ------------------------------------------------------------------------------- */
+/* A snapshot of every metric (names as hashicorp/memberlist: "memberlist.msg.alive", ...). */
+ML_API ml_status ml_memberlist_metrics(ml_memberlist *ml, ml_metrics **out);
+ML_API size_t ml_metrics_len(const ml_metrics *metrics);
+/* Name of the i-th metric (NULL if out of range). */
+ML_API const char *ml_metrics_name(const ml_metrics *metrics, size_t index);
+/* Its labels in Prometheus form ("node_state=\"alive\"", "" if none). */
+ML_API const char *ml_metrics_labels(const ml_metrics *metrics, size_t index);
+/* ML_METRIC_*. */
+ML_API uint32_t ml_metrics_kind(const ml_metrics *metrics, size_t index);
+/* Counter or gauge value; for timers the sum in milliseconds. */
+ML_API double ml_metrics_value(const ml_metrics *metrics, size_t index);
+/* Timer summary (any pointer may be NULL); zeros for other kinds. */
+ML_API void ml_metrics_timer(const ml_metrics *metrics, size_t index, uint64_t *count,
+                             double *sum_ms, double *min_ms, double *max_ms);
+/* Index of the first metric with this name (and labels, if not NULL), or SIZE_MAX. */
+ML_API size_t ml_metrics_find(const ml_metrics *metrics, const char *name, const char *labels);
+ML_API void ml_metrics_free(ml_metrics *metrics);
+/* Every metric as Prometheus text exposition; free *out with ml_string_free. */
+ML_API ml_status ml_memberlist_prometheus(ml_memberlist *ml, char **out, size_t *len);
+
+/* ---- a transmit-limited queue of one's own ----------------------------------------------- */
+/* For hosts that build their own broadcasts (hashicorp's TransmitLimitedQueue, as Serf uses):
+ * each message is handed out by ml_broadcast_queue_get retransmit_mult * ceil(log10(n + 1))
+ * times, least-transmitted first. Not thread-safe: one thread at a time per queue. */
+typedef void (*ml_broadcast_done_fn)(void *user_data, uint32_t outcome);
+ML_API ml_status ml_broadcast_queue_new(uint32_t retransmit_mult, ml_broadcast_queue **out);
+ML_API void ml_broadcast_queue_free(ml_broadcast_queue *queue);
+/* The cluster size n used for the retransmit limit (default 1). */
+ML_API ml_status ml_broadcast_queue_set_num_nodes(ml_broadcast_queue *queue, uint32_t num_nodes);
+/* Queues a message; name NULL or "": unique, else it replaces a queued one with that name.
+ * done (may be NULL) is called once with ML_BROADCAST_* when the message leaves the queue,
+ * from inside the queue call that removes it. */
+ML_API ml_status ml_broadcast_queue_push(ml_broadcast_queue *queue, const char *name,
+                                         const uint8_t *data, size_t len, ml_broadcast_done_fn done,
+                                         void *done_user_data);
+/* Messages that fit `limit` bytes, each counted with `overhead` extra bytes. */
+ML_API ml_status ml_broadcast_queue_get(ml_broadcast_queue *queue, size_t overhead, size_t limit,
+                                        ml_bytes_list **out);
+ML_API size_t ml_broadcast_queue_len(const ml_broadcast_queue *queue);
+/* Drops the most-transmitted messages until at most max_retain remain. */
+ML_API ml_status ml_broadcast_queue_prune(ml_broadcast_queue *queue, size_t max_retain);
+/* Drops every message. */
+ML_API ml_status ml_broadcast_queue_reset(ml_broadcast_queue *queue);
 
 #ifdef __cplusplus
 }

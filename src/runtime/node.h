@@ -7,6 +7,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,12 @@ struct Options {
   // wire::packet_overhead (encryption counted whenever a keyring is set), so that sealed
   // datagrams stay within udp_buffer_size.
   wire::FramingOptions framing;
+  // CIDR ranges ("10.0.0.0/8", "fd00::/8") from which packets, streams and node addresses
+  // in alive messages are accepted; empty accepts everyone. Others are refused with a log
+  // line and a counter.
+  std::vector<std::string> allowed_cidrs;
+  // Inbound streams handled at once; more are closed at once (the reference's 128).
+  size_t max_concurrent_streams = 128;
 };
 
 // Transport counters of one node: input the core never saw, output it never sent.
@@ -113,6 +120,31 @@ class Node : public std::enable_shared_from_this<Node> {
   // Delegate hooks (Options::core.delegate) run inside the core under the node's lock: the
   // queries above work from there too, and join/ping/leave/shutdown return Errc::state.
   bool in_callback() const;
+
+  // ---- application data -------------------------------------------------------------
+  // Sets the local metadata and announces it; waits until the news has propagated or
+  // `timeout` passed (Errc::timeout; the update still goes on). Errc::too_large over the
+  // limit. update_node() re-asks the delegate's node_meta hook instead.
+  Status update_meta(core::Bytes meta, Duration timeout);
+  Status update_node(Duration timeout);
+  // One datagram to a member (Errc::not_found if unknown, Errc::too_large if it cannot fit).
+  Status send_best_effort(const std::string& node, core::Bytes msg);
+  // Over a stream to a member; returns once written (or failed: Errc::io / timeout).
+  Status send_reliable(const std::string& node, core::Bytes msg);
+  // One datagram to "host:port" (IPv6 as "[addr]:port").
+  Status send_to_address(const std::string& address, core::Bytes msg);
+  // Queues an epidemic broadcast (name empty = unique); `id` comes back in BroadcastDone.
+  Status queue_broadcast(std::string name, core::Bytes payload, uint64_t& id);
+  size_t num_queued_broadcasts() const;
+
+  // ---- security at run time ---------------------------------------------------------
+  // Keyring operations on the node's keyring (one is created on first add if the options
+  // had none). Removing the primary key is refused (Errc::rejected).
+  Status keyring_add(std::span<const uint8_t> key);
+  Status keyring_use(std::span<const uint8_t> key);
+  Status keyring_remove(std::span<const uint8_t> key);
+  std::vector<core::Bytes> keyring_keys() const;  // primary first
+  Status set_gossip_verify(bool incoming, bool outgoing);
 
   struct Impl;
  private:
