@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # The whole test command: installs what is missing, builds, and runs every test suite —
-# C++ unit, wire, simulator and runtime tests and the C ABI tests (ctest), then the Rust, Go
-# and C# bindings' suites. Exits non-zero if any suite failed.
-#   scripts/test.sh            # build in ./build
+# C++ unit, wire, simulator and runtime tests and the C ABI tests (ctest), a short fuzz run of
+# every decoder and framing layer, the same tests again under AddressSanitizer +
+# UndefinedBehaviorSanitizer, then the Rust, Go and C# bindings' suites.
+# Exits non-zero if any suite failed.
+#   scripts/test.sh                 # build in ./build
 #   ML_BUILD_DIR=/tmp/b scripts/test.sh
+#   ML_FUZZ_SECONDS=60 scripts/test.sh   # longer fuzz runs (default 10 s per target)
+#   ML_SKIP_SANITIZERS=1 scripts/test.sh # skip the sanitizer build (quicker local runs)
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="${ML_BUILD_DIR:-$root/build}"
@@ -28,8 +32,14 @@ run_suite() {
 }
 
 run_suite "ctest (C++ and C ABI)" ctest --test-dir "$build" --output-on-failure --timeout 900
+run_suite "fuzz (${ML_FUZZ_SECONDS:-10} s per target)" "$root/fuzz/run.sh" "${ML_FUZZ_SECONDS:-10}"
+if [ -z "${ML_SKIP_SANITIZERS:-}" ]; then
+  run_suite "ctest under ASan+UBSan" "$root/scripts/test-sanitizers.sh" asan
+fi
 if [ -x "$root/scripts/test-bindings.sh" ]; then
-  run_suite "bindings (Rust, Go, C#)" "$root/scripts/test-bindings.sh" "$build"
+  # The bindings build against an installed copy, as their users do.
+  run_suite "bindings (Rust, Go, C#)" bash -c 'cmake --install "$1" --prefix "$1/prefix" >/dev/null &&
+    ML_BUILD_DIR="$1/bindings" "$2/scripts/test-bindings.sh" "$1/prefix"' _ "$build" "$root"
 fi
 
 echo
