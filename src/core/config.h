@@ -57,6 +57,14 @@ struct Config {
   // How often the queue depth and members-by-state gauges are sampled; 0 = never.
   Duration queue_check_interval = 30s;
 
+  // Bounds on what a push/pull may carry (the reference's maxPushStateNodes); a larger
+  // one is refused (Errc::too_large) before anything is merged.
+  size_t max_push_nodes = 1u << 20;
+  // The IP allow-list (the reference's CIDRsAllowed): an alive message putting a node at an
+  // address this refuses is ignored ("Rejected node" log line, memberlist.node.rejected
+  // counter). Null = every address is allowed. Set by the driver from its CIDR list.
+  std::function<bool(const Address&)> address_allowed;
+
   uint64_t seed = 0;                   // randomness (shuffles, fan-out, staggers) comes from here
 
   // Log sink; the core formats messages, the driver routes them. Optional.

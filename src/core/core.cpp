@@ -475,6 +475,12 @@ struct Core::Impl {
       }
       r = find(a.node);
     }
+    // The allow-list, for a new node or a new address of a known one (as the reference).
+    if (!local && (r == nullptr || r->info.addr != a.addr) && cfg.address_allowed && !cfg.address_allowed(a.addr)) {
+      log(LogLevel::Warn, "Rejected node " + a.node + " (" + a.addr.to_string() + "): address not allowed");
+      metrics.incr("memberlist.node.rejected");
+      return;
+    }
     bool updates_addr = false;
     if (r == nullptr) {
       auto rec = std::make_unique<NodeRec>();
@@ -978,6 +984,11 @@ struct Core::Impl {
   // What must agree before a push/pull is merged: protocol versions, and for joins the
   // merge hook. Nothing has changed yet when this fails.
   Status check_merge(const PushPull& pp, bool join) {
+    if (pp.nodes.size() > cfg.max_push_nodes) {
+      bad("push_pull_too_many_nodes");
+      return Status::error(Errc::too_large, "push/pull carries " + std::to_string(pp.nodes.size()) +
+                                                " nodes, over max_push_nodes (" + std::to_string(cfg.max_push_nodes) + ")");
+    }
     if (Status s = verify_protocol(pp.nodes); !s.ok()) return s;
     if (join && delegate) {
       std::vector<NodeInfo> peers;
