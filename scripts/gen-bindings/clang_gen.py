@@ -98,7 +98,7 @@ class Header:
             if not c.location.file or os.path.realpath(c.location.file.name) != self.path:
                 continue
             if c.kind == K.MACRO_DEFINITION and c.spelling.startswith('ML_'):
-                value = macro_int(c)
+                value = macro_int(c, dict(self.macros))
                 if value is not None:
                     self.macros.append((c.spelling, value))
             elif c.kind == K.FUNCTION_DECL and c.spelling.startswith('ml_'):
@@ -110,10 +110,13 @@ class Header:
                     self.opaque.append(c.spelling)
 
 
-def macro_int(cursor):
-    """Value of an object-like macro that is an integer literal, possibly (-N); else None."""
+def macro_int(cursor, known):
+    """Value of an object-like macro that is an integer literal, possibly (-N), or the name of
+    an integer macro defined before it (an alias such as ML_CALLBACKS_VERSION); else None."""
     toks = [t.spelling for t in cursor.get_tokens()][1:]
     text = ''.join(t for t in toks if t not in '()')
+    if text in known:
+        return known[text]
     try:
         return int(text.rstrip('uUlL'), 0)
     except ValueError:

@@ -11,5 +11,18 @@ int main(void) {
   printf("%s %zu\n", "offsetof(ml_callbacks, user_data_free)", (size_t)offsetof(ml_callbacks, user_data_free));
   printf("%s %zu\n", "offsetof(ml_callbacks, on_event)", (size_t)offsetof(ml_callbacks, on_event));
   printf("%s %zu\n", "offsetof(ml_callbacks, on_log)", (size_t)offsetof(ml_callbacks, on_log));
+  printf("%s %zu\n", "offsetof(ml_callbacks, node_meta)", (size_t)offsetof(ml_callbacks, node_meta));
+  printf("%s %zu\n", "offsetof(ml_callbacks, get_broadcasts)", (size_t)offsetof(ml_callbacks, get_broadcasts));
+  printf("%s %zu\n", "offsetof(ml_callbacks, local_state)", (size_t)offsetof(ml_callbacks, local_state));
+  printf("%s %zu\n", "offsetof(ml_callbacks, merge_remote_state)", (size_t)offsetof(ml_callbacks, merge_remote_state));
+  printf("%s %zu\n", "offsetof(ml_callbacks, notify_merge)", (size_t)offsetof(ml_callbacks, notify_merge));
+  printf("%s %zu\n", "offsetof(ml_callbacks, notify_alive)", (size_t)offsetof(ml_callbacks, notify_alive));
+  printf("%s %zu\n", "offsetof(ml_callbacks, ack_payload)", (size_t)offsetof(ml_callbacks, ack_payload));
+  printf("%s %zu\n", "offsetof(ml_callbacks, on_message)", (size_t)offsetof(ml_callbacks, on_message));
+  printf("%s %zu\n", "offsetof(ml_callbacks, on_broadcast)", (size_t)offsetof(ml_callbacks, on_broadcast));
+  printf("%s %zu\n", "offsetof(ml_callbacks, on_broadcast_done)", (size_t)offsetof(ml_callbacks, on_broadcast_done));
+  printf("%s %zu\n", "offsetof(ml_callbacks, on_conflict)", (size_t)offsetof(ml_callbacks, on_conflict));
+  printf("%s %zu\n", "offsetof(ml_callbacks, on_ping_complete)", (size_t)offsetof(ml_callbacks, on_ping_complete));
+  printf("%s %zu\n", "offsetof(ml_callbacks, on_metric)", (size_t)offsetof(ml_callbacks, on_metric));
   return 0;
 }

@@ -22,6 +22,21 @@ internal struct ml_node { }
 /// <summary>Opaque handle <c>ml_node_list</c>; only used through pointers.</summary>
 internal struct ml_node_list { }
 
+/// <summary>Opaque handle <c>ml_bytes_list</c>; only used through pointers.</summary>
+internal struct ml_bytes_list { }
+
+/// <summary>Opaque handle <c>ml_buffer</c>; only used through pointers.</summary>
+internal struct ml_buffer { }
+
+/// <summary>Opaque handle <c>ml_message_sink</c>; only used through pointers.</summary>
+internal struct ml_message_sink { }
+
+/// <summary>Opaque handle <c>ml_metrics</c>; only used through pointers.</summary>
+internal struct ml_metrics { }
+
+/// <summary>Opaque handle <c>ml_broadcast_queue</c>; only used through pointers.</summary>
+internal struct ml_broadcast_queue { }
+
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct ml_callbacks
 {
@@ -37,6 +52,43 @@ internal unsafe struct ml_callbacks
     // One log line (not NUL-terminated beyond len; msg[len] is NUL). NULL: lines of WARN and
     // above go to stderr.
     public delegate* unmanaged[Cdecl]<void*, uint, byte*, nuint, void> on_log;
+    // ---- version 2 ---------------------------------------------------------------------
+    // Hooks, called synchronously from inside the protocol on a library thread: they must be
+    // quick and must not block. From inside a hook the queries (members, num_members,
+    // local_node, health_score, metrics) and queue_broadcast / send_best_effort work; join,
+    // ping, leave, shutdown, update_node, set_meta and send_reliable return ML_E_STATE.
+    // Any hook may be NULL.
+    // Metadata of the local node, asked at create and by ml_memberlist_update_node: append at
+    // most `limit` bytes to `out`.
+    public delegate* unmanaged[Cdecl]<void*, ml_buffer*, nuint, void> node_meta;
+    // Pull-style broadcasts to piggyback on a packet being built: add whole messages to `sink`
+    // until it refuses (each costs `overhead` bytes more than its length).
+    public delegate* unmanaged[Cdecl]<void*, ml_message_sink*, nuint, nuint, void> get_broadcasts;
+    // State sent in a push/pull (join != 0 when joining): append it to `out`.
+    public delegate* unmanaged[Cdecl]<void*, uint, ml_buffer*, void> local_state;
+    // State a peer sent in a push/pull (only when it sent some).
+    public delegate* unmanaged[Cdecl]<void*, byte*, nuint, uint, void> merge_remote_state;
+    // Before a join merges a peer's nodes: non-zero vetoes (the join fails with ML_E_REJECTED
+    // and nothing is merged); a reason may be appended to `reason`.
+    public delegate* unmanaged[Cdecl]<void*, ml_node_list*, ml_buffer*, int> notify_merge;
+    // Before a node is let in or changed by an alive message: non-zero keeps it out.
+    public delegate* unmanaged[Cdecl]<void*, ml_node*, ml_buffer*, int> notify_alive;
+    // Payload attached to the acks this node sends.
+    public delegate* unmanaged[Cdecl]<void*, ml_buffer*, void> ack_payload;
+    // Notifications, delivered like on_event (serialized, outside any lock).
+    // A user message arrived (best effort or reliable).
+    public delegate* unmanaged[Cdecl]<void*, byte*, nuint, void> on_message;
+    // A broadcast queued with ml_memberlist_queue_broadcast on node `origin` arrived; each one is
+    // delivered once. name is "" for unnamed broadcasts.
+    public delegate* unmanaged[Cdecl]<void*, byte*, byte*, byte*, nuint, void> on_broadcast;
+    // A broadcast this node queued is done (ML_BROADCAST_*).
+    public delegate* unmanaged[Cdecl]<void*, ulong, uint, void> on_broadcast_done;
+    // A node with the name of a known node but another address showed up; it was ignored.
+    public delegate* unmanaged[Cdecl]<void*, ml_node*, ml_node*, void> on_conflict;
+    // A probe of `node` completed with a direct ack carrying `payload`.
+    public delegate* unmanaged[Cdecl]<void*, ml_node*, ulong, byte*, nuint, void> on_ping_complete;
+    // Every metric sample as it is recorded (ML_METRIC_*; timers in milliseconds).
+    public delegate* unmanaged[Cdecl]<void*, byte*, uint, double, void> on_metric;
 }
 
 /// <summary>Raw entry points of libmemberlist, one per C function.</summary>
@@ -77,7 +129,15 @@ internal static unsafe partial class Native
     public const int ML_LOG_WARN = 3;
     public const int ML_LOG_ERROR = 4;
     public const int ML_LOG_OFF = 5;
-    public const int ML_CALLBACKS_VERSION = 1;
+    public const int ML_BROADCAST_DELIVERED = 0;
+    public const int ML_BROADCAST_REPLACED = 1;
+    public const int ML_BROADCAST_DROPPED = 2;
+    public const int ML_METRIC_COUNTER = 0;
+    public const int ML_METRIC_GAUGE = 1;
+    public const int ML_METRIC_TIMER = 2;
+    public const int ML_CALLBACKS_VERSION_1 = 1;
+    public const int ML_CALLBACKS_VERSION_2 = 2;
+    public const int ML_CALLBACKS_VERSION = 2;
 
     // Version of the library actually loaded (may be newer than the header). Any pointer may be
     // NULL.
@@ -165,6 +225,37 @@ internal static unsafe partial class Native
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial void ml_node_list_free(ml_node_list* list);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial nuint ml_bytes_list_len(ml_bytes_list* list);
+
+    // The i-th byte string (NULL if out of range); *len receives its length. Lives as long as the
+    // list.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial byte* ml_bytes_list_get(ml_bytes_list* list, nuint index, nuint* len);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void ml_bytes_list_free(ml_bytes_list* list);
+
+    // A string the library allocated (ml_memberlist_prometheus).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void ml_string_free(byte* str);
+
+    // Hooks hand bytes back through these; both are only valid during the hook call.
+    // ml_buffer_append appends to the one result (ML_E_TOO_LARGE past the hook's limit);
+    // ml_message_sink_add adds one whole message (ML_E_TOO_LARGE if it does not fit the
+    // remaining budget: stop adding then).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_buffer_append(ml_buffer* buffer, byte* data, nuint len);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_message_sink_add(ml_message_sink* sink, byte* data, nuint len);
 
     // The reference's presets: LAN (DefaultLANConfig), WAN and Local (loopback, fast timers).
     // Every value can be changed with the setters below; a setter refuses an out-of-range value
@@ -434,6 +525,132 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial ulong ml_config_get_seed(ml_config* config);
 
+    // -- application data limits (defaults as the reference) --
+    // Largest user message sent or accepted reliably over TCP (default 20 MiB).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_user_msg_size(ml_config* config, uint bytes);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_user_msg_size(ml_config* config);
+
+    // -- security and framing --
+    // Cluster label (0..255 bytes, default ""): carried on every packet and stream and bound into
+    // the encryption; traffic with another label is dropped and counted.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_label(ml_config* config, string label);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial byte* ml_config_get_label(ml_config* config);
+
+    // Non-zero: inbound traffic carries no label and this node's label is assumed.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_skip_inbound_label_check(ml_config* config, uint skip);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_skip_inbound_label_check(ml_config* config);
+
+    // Installs an AES-GCM key of 16, 24 or 32 bytes; the first one installed is the primary key
+    // (used to encrypt), every installed key is tried to decrypt. Installing keys turns
+    // encryption on.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_add_key(ml_config* config, byte* key, nuint len);
+
+    // Number of keys installed in the config.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_key_count(ml_config* config);
+
+    // With keys: non-zero (default) refuses plaintext input; 0 accepts it (for switching a
+    // running cluster to encryption).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_gossip_verify_incoming(ml_config* config, uint verify);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_gossip_verify_incoming(ml_config* config);
+
+    // With keys: non-zero (default) encrypts output; 0 sends plaintext.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_gossip_verify_outgoing(ml_config* config, uint verify);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_gossip_verify_outgoing(ml_config* config);
+
+    // Non-zero (default) compresses packets and streams when that makes them smaller.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_enable_compression(ml_config* config, uint enable);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_enable_compression(ml_config* config);
+
+    // Non-zero (default) adds a CRC32 checksum to every UDP packet.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_enable_checksum(ml_config* config, uint enable);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_enable_checksum(ml_config* config);
+
+    // Accepts nodes, packets and streams only from these CIDR ranges ("10.0.0.0/8",
+    // "fd00::/8"); may be called several times. None (default): everyone is accepted.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_add_allowed_cidr(ml_config* config, string cidr);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_allowed_cidr_count(ml_config* config);
+
+    // -- bounds on what the network may make this node hold (defaults as the reference) --
+    // Largest stream message (push/pull state, reliable message) accepted (default 20 MiB).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_stream_size(ml_config* config, uint bytes);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_stream_size(ml_config* config);
+
+    // Most nodes accepted in one push/pull (default 1048576).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_push_pull_nodes(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_push_pull_nodes(ml_config* config);
+
+    // Largest decompressed message (default 40 MiB).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_decompressed_size(ml_config* config, uint bytes);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_decompressed_size(ml_config* config);
+
+    // Most inbound streams (push/pulls) handled at once; more are closed (default 128).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_concurrent_streams(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_concurrent_streams(ml_config* config);
+
     // A pool of `threads` I/O threads (0 = 2) that memberlists can share. The runtime lives until
     // it is freed and every memberlist using it is destroyed.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
@@ -509,6 +726,165 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_shutdown(ml_memberlist* ml);
 
+    // -- metadata ------------------------------------------------------------------------------
+    // Asks the node_meta hook again and announces the result; waits until the change has
+    // propagated or timeout_ms passed (ML_E_TIMEOUT; the update still goes on).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_update_node(ml_memberlist* ml, uint timeout_ms);
+
+    // Sets the local metadata and announces it, waiting as ml_memberlist_update_node does.
+    // ML_E_TOO_LARGE over the configured limit.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_set_meta(ml_memberlist* ml, byte* data, nuint len, uint timeout_ms);
+
+    // -- user messages -------------------------------------------------------------------------
+    // One UDP datagram to a member; ML_E_TOO_LARGE if it cannot fit one datagram.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_send_best_effort(ml_memberlist* ml, string node_name, byte* data, nuint len);
+
+    // Over a TCP stream to a member; returns once written. ML_E_TOO_LARGE over
+    // max_user_msg_size.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_send_reliable(ml_memberlist* ml, string node_name, byte* data, nuint len);
+
+    // One UDP datagram to "host:port" (a member or not).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_send_to_address(ml_memberlist* ml, string address, byte* data, nuint len);
+
+    // -- broadcasts ----------------------------------------------------------------------------
+    // Queues a broadcast that spreads to every member (each delivers it once, through
+    // on_broadcast). name NULL or "": unique; otherwise a newer broadcast with the same name
+    // replaces the older one everywhere. *id (may be NULL) identifies it in on_broadcast_done.
+    // ML_E_TOO_LARGE if it cannot fit one datagram (use send_reliable).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_queue_broadcast(ml_memberlist* ml, string name, byte* data, nuint len, ulong* id);
+
+    // Broadcasts still being retransmitted by this node.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial nuint ml_memberlist_num_queued_broadcasts(ml_memberlist* ml);
+
+    // -- keyring (encryption at run time) ------------------------------------------------------
+    // Installs a key (16, 24 or 32 bytes); the first key installed becomes the primary and
+    // turns encryption on.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_keyring_add(ml_memberlist* ml, byte* key, nuint len);
+
+    // Makes an installed key the primary (ML_E_NOT_FOUND if it is not installed).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_keyring_use(ml_memberlist* ml, byte* key, nuint len);
+
+    // Removes a key; removing the primary key is refused (ML_E_STATE).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_keyring_remove(ml_memberlist* ml, byte* key, nuint len);
+
+    // The installed keys, primary first.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_keyring_list(ml_memberlist* ml, ml_bytes_list** @out);
+
+    // Changes gossip_verify_incoming / gossip_verify_outgoing of a running node.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_set_gossip_verify(ml_memberlist* ml, uint incoming, uint outgoing);
+
+    // -- metrics -------------------------------------------------------------------------------
+    // A snapshot of every metric (names as hashicorp/memberlist: "memberlist.msg.alive", ...).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_metrics(ml_memberlist* ml, ml_metrics** @out);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial nuint ml_metrics_len(ml_metrics* metrics);
+
+    // Name of the i-th metric (NULL if out of range).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial byte* ml_metrics_name(ml_metrics* metrics, nuint index);
+
+    // Its labels in Prometheus form ("node_state=\"alive\"", "" if none).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial byte* ml_metrics_labels(ml_metrics* metrics, nuint index);
+
+    // ML_METRIC_*.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_metrics_kind(ml_metrics* metrics, nuint index);
+
+    // Counter or gauge value; for timers the sum in milliseconds.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial double ml_metrics_value(ml_metrics* metrics, nuint index);
+
+    // Timer summary (any pointer may be NULL); zeros for other kinds.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void ml_metrics_timer(ml_metrics* metrics, nuint index, ulong* count, double* sum_ms, double* min_ms, double* max_ms);
+
+    // Index of the first metric with this name (and labels, if not NULL), or SIZE_MAX.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial nuint ml_metrics_find(ml_metrics* metrics, string name, string labels);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void ml_metrics_free(ml_metrics* metrics);
+
+    // Every metric as Prometheus text exposition; free *out with ml_string_free.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_prometheus(ml_memberlist* ml, byte** @out, nuint* len);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_broadcast_queue_new(uint retransmit_mult, ml_broadcast_queue** @out);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void ml_broadcast_queue_free(ml_broadcast_queue* queue);
+
+    // The cluster size n used for the retransmit limit (default 1).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_broadcast_queue_set_num_nodes(ml_broadcast_queue* queue, uint num_nodes);
+
+    // Queues a message; name NULL or "": unique, else it replaces a queued one with that name.
+    // done (may be NULL) is called once with ML_BROADCAST_* when the message leaves the queue,
+    // from inside the queue call that removes it.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_broadcast_queue_push(ml_broadcast_queue* queue, string name, byte* data, nuint len, delegate* unmanaged[Cdecl]<void*, uint, void> done, void* done_user_data);
+
+    // Messages that fit `limit` bytes, each counted with `overhead` extra bytes.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_broadcast_queue_get(ml_broadcast_queue* queue, nuint overhead, nuint limit, ml_bytes_list** @out);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial nuint ml_broadcast_queue_len(ml_broadcast_queue* queue);
+
+    // Drops the most-transmitted messages until at most max_retain remain.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_broadcast_queue_prune(ml_broadcast_queue* queue, nuint max_retain);
+
+    // Drops every message.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_broadcast_queue_reset(ml_broadcast_queue* queue);
+
     /// <summary>(what, managed value, value libclang computed for C): every public
     /// struct's size and field offsets, for the layout test.</summary>
     public static (string What, long Actual, long Expected)[] LayoutChecks()
@@ -517,12 +893,25 @@ internal static unsafe partial class Native
         {
             ml_callbacks s = default;
             byte* b = (byte*)&s;
-            checks.Add(("sizeof(ml_callbacks)", sizeof(ml_callbacks), 40));
+            checks.Add(("sizeof(ml_callbacks)", sizeof(ml_callbacks), 144));
             checks.Add(("offsetof(ml_callbacks, version)", (byte*)&s.version - b, 0));
             checks.Add(("offsetof(ml_callbacks, user_data)", (byte*)&s.user_data - b, 8));
             checks.Add(("offsetof(ml_callbacks, user_data_free)", (byte*)&s.user_data_free - b, 16));
             checks.Add(("offsetof(ml_callbacks, on_event)", (byte*)&s.on_event - b, 24));
             checks.Add(("offsetof(ml_callbacks, on_log)", (byte*)&s.on_log - b, 32));
+            checks.Add(("offsetof(ml_callbacks, node_meta)", (byte*)&s.node_meta - b, 40));
+            checks.Add(("offsetof(ml_callbacks, get_broadcasts)", (byte*)&s.get_broadcasts - b, 48));
+            checks.Add(("offsetof(ml_callbacks, local_state)", (byte*)&s.local_state - b, 56));
+            checks.Add(("offsetof(ml_callbacks, merge_remote_state)", (byte*)&s.merge_remote_state - b, 64));
+            checks.Add(("offsetof(ml_callbacks, notify_merge)", (byte*)&s.notify_merge - b, 72));
+            checks.Add(("offsetof(ml_callbacks, notify_alive)", (byte*)&s.notify_alive - b, 80));
+            checks.Add(("offsetof(ml_callbacks, ack_payload)", (byte*)&s.ack_payload - b, 88));
+            checks.Add(("offsetof(ml_callbacks, on_message)", (byte*)&s.on_message - b, 96));
+            checks.Add(("offsetof(ml_callbacks, on_broadcast)", (byte*)&s.on_broadcast - b, 104));
+            checks.Add(("offsetof(ml_callbacks, on_broadcast_done)", (byte*)&s.on_broadcast_done - b, 112));
+            checks.Add(("offsetof(ml_callbacks, on_conflict)", (byte*)&s.on_conflict - b, 120));
+            checks.Add(("offsetof(ml_callbacks, on_ping_complete)", (byte*)&s.on_ping_complete - b, 128));
+            checks.Add(("offsetof(ml_callbacks, on_metric)", (byte*)&s.on_metric - b, 136));
         }
         return checks.ToArray();
     }

@@ -13,12 +13,25 @@ func layoutChecks() []layoutCheck {
 	var checks []layoutCheck
 	{
 		var s C.ml_callbacks
-		checks = append(checks, layoutCheck{"sizeof(ml_callbacks)", int64(unsafe.Sizeof(s)), 40})
+		checks = append(checks, layoutCheck{"sizeof(ml_callbacks)", int64(unsafe.Sizeof(s)), 144})
 		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, version)", int64(unsafe.Offsetof(s.version)), 0})
 		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, user_data)", int64(unsafe.Offsetof(s.user_data)), 8})
 		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, user_data_free)", int64(unsafe.Offsetof(s.user_data_free)), 16})
 		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_event)", int64(unsafe.Offsetof(s.on_event)), 24})
 		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_log)", int64(unsafe.Offsetof(s.on_log)), 32})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, node_meta)", int64(unsafe.Offsetof(s.node_meta)), 40})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, get_broadcasts)", int64(unsafe.Offsetof(s.get_broadcasts)), 48})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, local_state)", int64(unsafe.Offsetof(s.local_state)), 56})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, merge_remote_state)", int64(unsafe.Offsetof(s.merge_remote_state)), 64})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, notify_merge)", int64(unsafe.Offsetof(s.notify_merge)), 72})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, notify_alive)", int64(unsafe.Offsetof(s.notify_alive)), 80})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, ack_payload)", int64(unsafe.Offsetof(s.ack_payload)), 88})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_message)", int64(unsafe.Offsetof(s.on_message)), 96})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_broadcast)", int64(unsafe.Offsetof(s.on_broadcast)), 104})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_broadcast_done)", int64(unsafe.Offsetof(s.on_broadcast_done)), 112})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_conflict)", int64(unsafe.Offsetof(s.on_conflict)), 120})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_ping_complete)", int64(unsafe.Offsetof(s.on_ping_complete)), 128})
+		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_metric)", int64(unsafe.Offsetof(s.on_metric)), 136})
 	}
 	return checks
 }

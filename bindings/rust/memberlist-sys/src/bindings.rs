@@ -32,7 +32,15 @@ pub const ML_LOG_INFO: u32 = 2;
 pub const ML_LOG_WARN: u32 = 3;
 pub const ML_LOG_ERROR: u32 = 4;
 pub const ML_LOG_OFF: u32 = 5;
-pub const ML_CALLBACKS_VERSION: u32 = 1;
+pub const ML_BROADCAST_DELIVERED: u32 = 0;
+pub const ML_BROADCAST_REPLACED: u32 = 1;
+pub const ML_BROADCAST_DROPPED: u32 = 2;
+pub const ML_METRIC_COUNTER: u32 = 0;
+pub const ML_METRIC_GAUGE: u32 = 1;
+pub const ML_METRIC_TIMER: u32 = 2;
+pub const ML_CALLBACKS_VERSION_1: u32 = 1;
+pub const ML_CALLBACKS_VERSION_2: u32 = 2;
+pub const ML_CALLBACKS_VERSION: u32 = 2;
 pub type __uint8_t = ::core::ffi::c_uchar;
 pub type __uint16_t = ::core::ffi::c_ushort;
 pub type __int32_t = ::core::ffi::c_int;
@@ -79,6 +87,31 @@ pub struct ml_node {
 pub struct ml_node_list {
     _unused: [u8; 0],
 }
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct ml_bytes_list {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct ml_buffer {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct ml_message_sink {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct ml_metrics {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct ml_broadcast_queue {
+    _unused: [u8; 0],
+}
 extern "C" {
     pub fn ml_node_name(node: *const ml_node) -> *const ::core::ffi::c_char;
 }
@@ -117,6 +150,32 @@ extern "C" {
 }
 extern "C" {
     pub fn ml_node_list_free(list: *mut ml_node_list);
+}
+extern "C" {
+    pub fn ml_bytes_list_len(list: *const ml_bytes_list) -> usize;
+}
+extern "C" {
+    pub fn ml_bytes_list_get(
+        list: *const ml_bytes_list,
+        index: usize,
+        len: *mut usize,
+    ) -> *const u8;
+}
+extern "C" {
+    pub fn ml_bytes_list_free(list: *mut ml_bytes_list);
+}
+extern "C" {
+    pub fn ml_string_free(str_: *mut ::core::ffi::c_char);
+}
+extern "C" {
+    pub fn ml_buffer_append(buffer: *mut ml_buffer, data: *const u8, len: usize) -> ml_status;
+}
+extern "C" {
+    pub fn ml_message_sink_add(
+        sink: *mut ml_message_sink,
+        data: *const u8,
+        len: usize,
+    ) -> ml_status;
 }
 extern "C" {
     pub fn ml_config_new_lan(out: *mut *mut ml_config) -> ml_status;
@@ -321,6 +380,90 @@ extern "C" {
 extern "C" {
     pub fn ml_config_get_seed(config: *const ml_config) -> u64;
 }
+extern "C" {
+    pub fn ml_config_set_max_user_msg_size(config: *mut ml_config, bytes: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_user_msg_size(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_label(
+        config: *mut ml_config,
+        label: *const ::core::ffi::c_char,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_label(config: *const ml_config) -> *const ::core::ffi::c_char;
+}
+extern "C" {
+    pub fn ml_config_set_skip_inbound_label_check(config: *mut ml_config, skip: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_skip_inbound_label_check(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_add_key(config: *mut ml_config, key: *const u8, len: usize) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_key_count(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_gossip_verify_incoming(config: *mut ml_config, verify: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_gossip_verify_incoming(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_gossip_verify_outgoing(config: *mut ml_config, verify: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_gossip_verify_outgoing(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_enable_compression(config: *mut ml_config, enable: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_enable_compression(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_enable_checksum(config: *mut ml_config, enable: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_enable_checksum(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_add_allowed_cidr(
+        config: *mut ml_config,
+        cidr: *const ::core::ffi::c_char,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_allowed_cidr_count(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_stream_size(config: *mut ml_config, bytes: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_stream_size(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_push_pull_nodes(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_push_pull_nodes(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_decompressed_size(config: *mut ml_config, bytes: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_decompressed_size(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_concurrent_streams(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_concurrent_streams(config: *const ml_config) -> u32;
+}
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct ml_callbacks {
@@ -339,12 +482,94 @@ pub struct ml_callbacks {
             len: usize,
         ),
     >,
+    pub node_meta: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            out: *mut ml_buffer,
+            limit: usize,
+        ),
+    >,
+    pub get_broadcasts: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            sink: *mut ml_message_sink,
+            overhead: usize,
+            limit: usize,
+        ),
+    >,
+    pub local_state: ::core::option::Option<
+        unsafe extern "C" fn(user_data: *mut ::core::ffi::c_void, join: u32, out: *mut ml_buffer),
+    >,
+    pub merge_remote_state: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            data: *const u8,
+            len: usize,
+            join: u32,
+        ),
+    >,
+    pub notify_merge: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            peers: *const ml_node_list,
+            reason: *mut ml_buffer,
+        ) -> i32,
+    >,
+    pub notify_alive: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            peer: *const ml_node,
+            reason: *mut ml_buffer,
+        ) -> i32,
+    >,
+    pub ack_payload: ::core::option::Option<
+        unsafe extern "C" fn(user_data: *mut ::core::ffi::c_void, out: *mut ml_buffer),
+    >,
+    pub on_message: ::core::option::Option<
+        unsafe extern "C" fn(user_data: *mut ::core::ffi::c_void, data: *const u8, len: usize),
+    >,
+    pub on_broadcast: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            origin: *const ::core::ffi::c_char,
+            name: *const ::core::ffi::c_char,
+            data: *const u8,
+            len: usize,
+        ),
+    >,
+    pub on_broadcast_done: ::core::option::Option<
+        unsafe extern "C" fn(user_data: *mut ::core::ffi::c_void, id: u64, outcome: u32),
+    >,
+    pub on_conflict: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            existing: *const ml_node,
+            other: *const ml_node,
+        ),
+    >,
+    pub on_ping_complete: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            node: *const ml_node,
+            rtt_us: u64,
+            payload: *const u8,
+            len: usize,
+        ),
+    >,
+    pub on_metric: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            name: *const ::core::ffi::c_char,
+            kind: u32,
+            value: f64,
+        ),
+    >,
 }
 #[test]
 fn bindgen_test_layout_ml_callbacks() {
     assert_eq!(
         ::core::mem::size_of::<ml_callbacks>(),
-        40usize,
+        144usize,
         concat!("Size of: ", stringify!(ml_callbacks))
     );
     assert_eq!(
@@ -437,6 +662,227 @@ fn bindgen_test_layout_ml_callbacks() {
         );
     }
     test_field_on_log();
+    fn test_field_node_meta() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).node_meta) as usize - ptr as usize
+            },
+            40usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(node_meta)
+            )
+        );
+    }
+    test_field_node_meta();
+    fn test_field_get_broadcasts() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).get_broadcasts) as usize - ptr as usize
+            },
+            48usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(get_broadcasts)
+            )
+        );
+    }
+    test_field_get_broadcasts();
+    fn test_field_local_state() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).local_state) as usize - ptr as usize
+            },
+            56usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(local_state)
+            )
+        );
+    }
+    test_field_local_state();
+    fn test_field_merge_remote_state() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).merge_remote_state) as usize - ptr as usize
+            },
+            64usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(merge_remote_state)
+            )
+        );
+    }
+    test_field_merge_remote_state();
+    fn test_field_notify_merge() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).notify_merge) as usize - ptr as usize
+            },
+            72usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(notify_merge)
+            )
+        );
+    }
+    test_field_notify_merge();
+    fn test_field_notify_alive() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).notify_alive) as usize - ptr as usize
+            },
+            80usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(notify_alive)
+            )
+        );
+    }
+    test_field_notify_alive();
+    fn test_field_ack_payload() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).ack_payload) as usize - ptr as usize
+            },
+            88usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(ack_payload)
+            )
+        );
+    }
+    test_field_ack_payload();
+    fn test_field_on_message() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).on_message) as usize - ptr as usize
+            },
+            96usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(on_message)
+            )
+        );
+    }
+    test_field_on_message();
+    fn test_field_on_broadcast() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).on_broadcast) as usize - ptr as usize
+            },
+            104usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(on_broadcast)
+            )
+        );
+    }
+    test_field_on_broadcast();
+    fn test_field_on_broadcast_done() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).on_broadcast_done) as usize - ptr as usize
+            },
+            112usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(on_broadcast_done)
+            )
+        );
+    }
+    test_field_on_broadcast_done();
+    fn test_field_on_conflict() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).on_conflict) as usize - ptr as usize
+            },
+            120usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(on_conflict)
+            )
+        );
+    }
+    test_field_on_conflict();
+    fn test_field_on_ping_complete() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).on_ping_complete) as usize - ptr as usize
+            },
+            128usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(on_ping_complete)
+            )
+        );
+    }
+    test_field_on_ping_complete();
+    fn test_field_on_metric() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_callbacks>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).on_metric) as usize - ptr as usize
+            },
+            136usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_callbacks),
+                "::",
+                stringify!(on_metric)
+            )
+        );
+    }
+    test_field_on_metric();
 }
 extern "C" {
     pub fn ml_runtime_new(threads: u32, out: *mut *mut ml_runtime) -> ml_status;
@@ -490,4 +936,178 @@ extern "C" {
 }
 extern "C" {
     pub fn ml_memberlist_shutdown(ml: *mut ml_memberlist) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_update_node(ml: *mut ml_memberlist, timeout_ms: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_set_meta(
+        ml: *mut ml_memberlist,
+        data: *const u8,
+        len: usize,
+        timeout_ms: u32,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_send_best_effort(
+        ml: *mut ml_memberlist,
+        node_name: *const ::core::ffi::c_char,
+        data: *const u8,
+        len: usize,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_send_reliable(
+        ml: *mut ml_memberlist,
+        node_name: *const ::core::ffi::c_char,
+        data: *const u8,
+        len: usize,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_send_to_address(
+        ml: *mut ml_memberlist,
+        address: *const ::core::ffi::c_char,
+        data: *const u8,
+        len: usize,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_queue_broadcast(
+        ml: *mut ml_memberlist,
+        name: *const ::core::ffi::c_char,
+        data: *const u8,
+        len: usize,
+        id: *mut u64,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_num_queued_broadcasts(ml: *mut ml_memberlist) -> usize;
+}
+extern "C" {
+    pub fn ml_memberlist_keyring_add(
+        ml: *mut ml_memberlist,
+        key: *const u8,
+        len: usize,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_keyring_use(
+        ml: *mut ml_memberlist,
+        key: *const u8,
+        len: usize,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_keyring_remove(
+        ml: *mut ml_memberlist,
+        key: *const u8,
+        len: usize,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_keyring_list(
+        ml: *mut ml_memberlist,
+        out: *mut *mut ml_bytes_list,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_set_gossip_verify(
+        ml: *mut ml_memberlist,
+        incoming: u32,
+        outgoing: u32,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_metrics(ml: *mut ml_memberlist, out: *mut *mut ml_metrics) -> ml_status;
+}
+extern "C" {
+    pub fn ml_metrics_len(metrics: *const ml_metrics) -> usize;
+}
+extern "C" {
+    pub fn ml_metrics_name(metrics: *const ml_metrics, index: usize) -> *const ::core::ffi::c_char;
+}
+extern "C" {
+    pub fn ml_metrics_labels(
+        metrics: *const ml_metrics,
+        index: usize,
+    ) -> *const ::core::ffi::c_char;
+}
+extern "C" {
+    pub fn ml_metrics_kind(metrics: *const ml_metrics, index: usize) -> u32;
+}
+extern "C" {
+    pub fn ml_metrics_value(metrics: *const ml_metrics, index: usize) -> f64;
+}
+extern "C" {
+    pub fn ml_metrics_timer(
+        metrics: *const ml_metrics,
+        index: usize,
+        count: *mut u64,
+        sum_ms: *mut f64,
+        min_ms: *mut f64,
+        max_ms: *mut f64,
+    );
+}
+extern "C" {
+    pub fn ml_metrics_find(
+        metrics: *const ml_metrics,
+        name: *const ::core::ffi::c_char,
+        labels: *const ::core::ffi::c_char,
+    ) -> usize;
+}
+extern "C" {
+    pub fn ml_metrics_free(metrics: *mut ml_metrics);
+}
+extern "C" {
+    pub fn ml_memberlist_prometheus(
+        ml: *mut ml_memberlist,
+        out: *mut *mut ::core::ffi::c_char,
+        len: *mut usize,
+    ) -> ml_status;
+}
+pub type ml_broadcast_done_fn =
+    ::core::option::Option<unsafe extern "C" fn(user_data: *mut ::core::ffi::c_void, outcome: u32)>;
+extern "C" {
+    pub fn ml_broadcast_queue_new(
+        retransmit_mult: u32,
+        out: *mut *mut ml_broadcast_queue,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_broadcast_queue_free(queue: *mut ml_broadcast_queue);
+}
+extern "C" {
+    pub fn ml_broadcast_queue_set_num_nodes(
+        queue: *mut ml_broadcast_queue,
+        num_nodes: u32,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_broadcast_queue_push(
+        queue: *mut ml_broadcast_queue,
+        name: *const ::core::ffi::c_char,
+        data: *const u8,
+        len: usize,
+        done: ml_broadcast_done_fn,
+        done_user_data: *mut ::core::ffi::c_void,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_broadcast_queue_get(
+        queue: *mut ml_broadcast_queue,
+        overhead: usize,
+        limit: usize,
+        out: *mut *mut ml_bytes_list,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_broadcast_queue_len(queue: *const ml_broadcast_queue) -> usize;
+}
+extern "C" {
+    pub fn ml_broadcast_queue_prune(queue: *mut ml_broadcast_queue, max_retain: usize)
+        -> ml_status;
+}
+extern "C" {
+    pub fn ml_broadcast_queue_reset(queue: *mut ml_broadcast_queue) -> ml_status;
 }
