@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "memberlist.h"
+#include "core/queue.h"
 #include "runtime/node.h"
 
 namespace memberlist::capi {
@@ -39,6 +40,9 @@ struct ml_config {
   memberlist::runtime::Options opts;
   uint32_t log_level = ML_LOG_INFO;
   std::vector<std::string> no_tcp_ping_nodes;  // wired into core::Config::disable_tcp_pings_for_node
+  // Keys as bytes, primary first: every memberlist created from the config (or a clone) gets
+  // a keyring of its own, so changing one node's keys at run time touches no other.
+  std::vector<memberlist::core::Bytes> keys;
 };
 
 struct ml_node {
@@ -57,6 +61,35 @@ struct ml_node {
 
 struct ml_node_list {
   std::vector<ml_node> nodes;
+};
+
+struct ml_bytes_list {
+  std::vector<memberlist::core::Bytes> items;
+};
+
+// What a hook appends to; lives on the stack of the hook call.
+struct ml_buffer {
+  memberlist::core::Bytes data;
+  size_t limit = 0;
+  const char* what = "";  // the hook's name, for the error message
+};
+
+// Whole messages a get_broadcasts hook hands back, within a byte budget.
+struct ml_message_sink {
+  std::vector<memberlist::core::Bytes> messages;
+  size_t overhead = 0;
+  size_t remaining = 0;
+};
+
+struct ml_metrics {
+  std::vector<memberlist::core::MetricValue> values;
+  std::vector<std::string> names;   // MetricValue::name, kept as C strings
+  std::vector<std::string> labels;  // Prometheus form: a="x",b="y"
+};
+
+struct ml_broadcast_queue {
+  memberlist::core::TransmitLimitedQueue queue;
+  explicit ml_broadcast_queue(int mult) : queue(mult) {}
 };
 
 struct ml_runtime {
@@ -80,14 +113,19 @@ struct CallbackState {
 
   void deliver_event(const core::Event& ev);
   void deliver_log(core::LogLevel level, const std::string& msg);
+  void deliver_notification(const core::Notification& note);
+  // Runs host code: counted as active (a destroy waits for it), marked as this memberlist's
+  // own callback (blocking calls refuse), a destroy called inside it deferred until it
+  // returns. Delegate hooks also go through here with hook = true. Returns false if the
+  // memberlist is closing (f was not called). Defined in callbacks.cpp.
+  template <class F>
+  bool run(F&& f, bool hook = false);
   // Stops new callbacks and waits for running ones (other than the caller's own).
   void close_and_wait();
   void free_user_data() noexcept;
 
  private:
   std::atomic<bool> user_data_freed_{false};
-  template <class F>
-  void run(F&& f);
 };
 
 }  // namespace memberlist::capi
@@ -131,6 +169,19 @@ class CallGuard {
 }  // namespace memberlist::capi
 
 namespace memberlist::capi {
+
+// This thread runs one of this memberlist's callbacks (or hooks): blocking calls refuse.
+bool in_own_callback(const ml_memberlist* ml) noexcept;
+// A delegate hook of this memberlist is running on this thread: the calls the header lists
+// as refused inside hooks (update_node, set_meta, send_reliable) check it.
+bool in_own_hook(const ml_memberlist* ml) noexcept;
+// Tears the handle down (memberlist.cpp); must not run on one of its own callbacks.
+void destroy_now(ml_memberlist* ml) noexcept;
+
+// The core::Delegate that forwards to the C hooks of a version-2 callbacks table;
+// local_state may append up to state_limit bytes, ack_payload up to ack_limit.
+std::shared_ptr<core::Delegate> make_delegate(std::shared_ptr<CallbackState> state,
+                                              size_t state_limit, size_t ack_limit);
 
 // Records `msg` + `detail` as the thread's last error and returns `status`.
 ml_status fail(ml_status status, std::string_view msg, std::string_view detail = {}) noexcept;

@@ -21,6 +21,8 @@ namespace {
 constexpr uint64_t kMaxMs = 24ull * 3600 * 1000;  // no duration knob makes sense beyond a day
 constexpr uint64_t kMaxMult = 64;
 constexpr size_t kMaxNameLen = 255;
+// Smaller stream bounds would refuse the protocol's own push/pull of a small cluster.
+constexpr uint64_t kMinStreamBound = 1024;
 
 // X(api type, knob name, field of ml_config, min, max)
 // Every numeric knob of the header is one line here; setters and getters are generated below.
@@ -47,7 +49,18 @@ constexpr size_t kMaxNameLen = 255;
   X(uint32_t, handoff_queue_depth, opts.handoff_queue_depth, 1, 1u << 20)                      \
   X(uint32_t, meta_max_size, opts.core.meta_max_size, 0, 65535)                                \
   X(uint32_t, log_level, log_level, ML_LOG_TRACE, ML_LOG_OFF)                                  \
-  X(uint64_t, seed, opts.core.seed, 0, UINT64_MAX)
+  X(uint64_t, seed, opts.core.seed, 0, UINT64_MAX)                                             \
+  X(uint32_t, max_user_msg_size, opts.core.max_user_msg_size, 1, UINT32_MAX)                   \
+  X(uint32_t, skip_inbound_label_check, opts.framing.skip_inbound_label_check, 0, UINT32_MAX)  \
+  X(uint32_t, gossip_verify_incoming, opts.framing.verify_incoming, 0, UINT32_MAX)             \
+  X(uint32_t, gossip_verify_outgoing, opts.framing.verify_outgoing, 0, UINT32_MAX)             \
+  X(uint32_t, enable_compression, opts.framing.compress, 0, UINT32_MAX)                        \
+  X(uint32_t, enable_checksum, opts.framing.crc, 0, UINT32_MAX)                                \
+  X(uint32_t, max_stream_size, opts.framing.max_stream_message, kMinStreamBound, UINT32_MAX)   \
+  X(uint32_t, max_push_pull_nodes, opts.core.max_push_nodes, 1, UINT32_MAX)                   \
+  X(uint32_t, max_decompressed_size, opts.framing.max_decompressed, kMinStreamBound,           \
+    UINT32_MAX)                                                                                \
+  X(uint32_t, max_concurrent_streams, opts.max_concurrent_streams, 1, 65535)
 
 // Field <-> API value: durations cross as milliseconds, flags as 0/1.
 template <class T>
@@ -82,6 +95,28 @@ ml_status set_knob(ml_config* cfg, const char* knob, Access access, uint64_t val
   return ML_OK;
 }
 
+// "addr/prefix" with an IPv4 or IPv6 literal and a prefix length that fits it (as Go's
+// net.ParseCIDR, which the reference uses for CIDRsAllowed).
+bool valid_cidr(const char* s) {
+  const char* slash = std::strchr(s, '/');
+  if (!slash || slash == s || slash[1] == '\0' || std::strlen(slash + 1) > 3) return false;
+  std::string addr(s, slash);
+  unsigned char buf[16];
+  unsigned max_prefix = 0;
+  if (inet_pton(AF_INET, addr.c_str(), buf) == 1)
+    max_prefix = 32;
+  else if (inet_pton(AF_INET6, addr.c_str(), buf) == 1)
+    max_prefix = 128;
+  else
+    return false;
+  unsigned prefix = 0;
+  for (const char* p = slash + 1; *p; ++p) {
+    if (*p < '0' || *p > '9') return false;
+    prefix = prefix * 10 + static_cast<unsigned>(*p - '0');
+  }
+  return prefix <= max_prefix;
+}
+
 bool valid_ip_literal(const char* s) {
   unsigned char buf[16];
   return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
@@ -100,6 +135,9 @@ ml_status new_config(ml_config** out, core::Config (*preset)()) {
     auto cfg = std::make_unique<ml_config>();
     cfg->opts.core = preset();
     cfg->opts.core.name = host_name();
+    // The reference's defaults where the framing's own are off (plain frames).
+    cfg->opts.framing.compress = true;
+    cfg->opts.framing.crc = true;
     *out = cfg.release();
     return ML_OK;
   });
@@ -256,6 +294,54 @@ ML_API ml_status ml_config_set_meta(ml_config* config, const uint8_t* data, size
 ML_API const uint8_t* ml_config_get_meta(const ml_config* config, size_t* len) {
   if (len) *len = config ? config->opts.core.meta.size() : 0;
   return config ? config->opts.core.meta.data() : nullptr;
+}
+
+// ---- security and framing ------------------------------------------------------------------
+
+ML_API ml_status ml_config_set_label(ml_config* config, const char* label) {
+  return guarded([&] {
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    if (ml_status s = check_string("label", label, wire::kMaxLabelSize, false)) return s;
+    config->opts.framing.label = label;
+    return ML_OK;
+  });
+}
+
+ML_API const char* ml_config_get_label(const ml_config* config) {
+  return config ? config->opts.framing.label.c_str() : "";
+}
+
+ML_API ml_status ml_config_add_key(ml_config* config, const uint8_t* key, size_t len) {
+  return guarded([&] {
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    if (!key) return fail(ML_E_INVALID, "key is NULL");
+    core::Status st = wire::Keyring::validate_key({key, len});
+    if (!st.ok()) return fail(capi::to_status(st.code), "key: ", st.message);
+    core::Bytes k(key, key + len);
+    for (const auto& have : config->keys)
+      if (have == k) return ML_OK;  // installing a present key is a no-op, as in the keyring
+    config->keys.push_back(std::move(k));
+    return ML_OK;
+  });
+}
+
+ML_API uint32_t ml_config_get_key_count(const ml_config* config) {
+  return config ? static_cast<uint32_t>(config->keys.size()) : 0;
+}
+
+ML_API ml_status ml_config_add_allowed_cidr(ml_config* config, const char* cidr) {
+  return guarded([&] {
+    if (!config) return fail(ML_E_INVALID, "config is NULL");
+    if (ml_status s = check_string("cidr", cidr, 64, true)) return s;
+    if (!valid_cidr(cidr))
+      return fail(ML_E_INVALID, "cidr: not an IPv4 or IPv6 CIDR range (\"10.0.0.0/8\"): ", cidr);
+    config->opts.allowed_cidrs.emplace_back(cidr);
+    return ML_OK;
+  });
+}
+
+ML_API uint32_t ml_config_get_allowed_cidr_count(const ml_config* config) {
+  return config ? static_cast<uint32_t>(config->opts.allowed_cidrs.size()) : 0;
 }
 
 }  // extern "C"

@@ -15,12 +15,8 @@ using capi::guarded;
 
 namespace {
 
-// The memberlist whose callback this thread is running (nullptr outside callbacks).
-thread_local const CallbackState* tls_in_callback = nullptr;
-
-bool in_own_callback(const ml_memberlist* ml) {
-  return ml->callbacks && tls_in_callback == ml->callbacks.get();
-}
+using capi::destroy_now;
+using capi::in_own_callback;
 
 // The process-wide runtime used when ml_memberlist_create gets runtime == NULL: created on
 // first use, freed with the last memberlist holding it (each holds a shared_ptr).
@@ -40,13 +36,30 @@ std::shared_ptr<runtime::Runtime> default_runtime() {
 constexpr size_t kCallbacksSize[] = {
     0,                                                               // version 0: invalid
     offsetof(ml_callbacks, on_log) + sizeof(ml_callbacks::on_log),  // version 1
+    offsetof(ml_callbacks, on_metric) + sizeof(ml_callbacks::on_metric),  // version 2
 };
-static_assert(ML_CALLBACKS_VERSION == 1, "add the new version's size to kCallbacksSize");
+static_assert(ML_CALLBACKS_VERSION == 2, "add the new version's size to kCallbacksSize");
+static_assert(kCallbacksSize[ML_CALLBACKS_VERSION] == sizeof(ml_callbacks));
 
-void log_to_stderr(uint32_t level, const std::string& msg) {
-  static const char* const names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"};
-  std::fprintf(stderr, "[memberlist] %s %s\n", level < 5 ? names[level] : "?", msg.c_str());
+// Any of the version-2 hooks set: the node needs a core::Delegate (the core reports ping
+// completions only to nodes with one).
+bool wants_delegate(const ml_callbacks& cb) {
+  return cb.node_meta || cb.get_broadcasts || cb.local_state || cb.merge_remote_state ||
+         cb.notify_merge || cb.notify_alive || cb.ack_payload || cb.on_ping_complete;
 }
+
+// Rejects the blocking calls from the memberlist's own callback, and calls after shutdown.
+ml_status check_blocking(ml_memberlist* ml, const char* what) {
+  if (in_own_callback(ml))
+    return fail(ml, ML_E_STATE, what,
+                " cannot be called from one of this memberlist's own callbacks");
+  if (ml->shut_down) return fail(ml, ML_E_CLOSED, what, ": the memberlist is shut down");
+  return ML_OK;
+}
+
+}  // namespace
+
+namespace memberlist::capi {
 
 // Tears the handle down; must not run on one of its own callbacks.
 void destroy_now(ml_memberlist* ml) noexcept {
@@ -66,90 +79,7 @@ void destroy_now(ml_memberlist* ml) noexcept {
   delete ml;
 }
 
-// Rejects the blocking calls from the memberlist's own callback, and calls after shutdown.
-ml_status check_blocking(ml_memberlist* ml, const char* what) {
-  if (in_own_callback(ml))
-    return fail(ml, ML_E_STATE, what,
-                " cannot be called from one of this memberlist's own callbacks");
-  if (ml->shut_down) return fail(ml, ML_E_CLOSED, what, ": the memberlist is shut down");
-  return ML_OK;
-}
-
-}  // namespace
-
-// ---- callback dispatch -------------------------------------------------------------------
-
-namespace memberlist::capi {
-
-template <class F>
-void CallbackState::run(F&& f) {
-  {
-    std::lock_guard lock(mu);
-    if (closed) return;
-    ++active;
-  }
-  const CallbackState* saved = tls_in_callback;
-  tls_in_callback = this;
-  try {
-    f();  // host code; nothing of ours is locked here
-  } catch (...) {
-    // a C++ host threw through a C callback: never let it reach the runtime's threads
-  }
-  tls_in_callback = saved;
-  // Read before we stop counting as active: once active drops, a destroy may free `owner`.
-  ml_memberlist* deferred = owner && owner->destroy_deferred.exchange(false) ? owner : nullptr;
-  {
-    std::lock_guard lock(mu);
-    --active;
-    idle.notify_all();
-  }
-  // ml_memberlist_destroy was called from inside that callback: finish it now that the
-  // callback has returned, on a thread of its own (we may be on a runtime thread that the
-  // teardown waits for).
-  if (deferred) {
-    try {
-      std::thread([deferred] { destroy_now(deferred); }).detach();
-    } catch (...) {
-      // no thread to spare: the handle leaks rather than deadlocking this one
-    }
-  }
-}
-
-void CallbackState::deliver_event(const core::Event& ev) {
-  if (!cb.on_event) return;
-  const ml_node node(ev.node);  // borrowed by the host for the duration of the call
-  run([&] { cb.on_event(cb.user_data, static_cast<uint32_t>(ev.type), &node); });
-}
-
-void CallbackState::deliver_log(core::LogLevel level, const std::string& msg) {
-  auto lvl = static_cast<uint32_t>(level);
-  if (lvl < log_level || log_level >= ML_LOG_OFF) return;
-  if (!cb.on_log) {
-    if (lvl >= ML_LOG_WARN) log_to_stderr(lvl, msg);
-    return;
-  }
-  run([&] { cb.on_log(cb.user_data, lvl, msg.c_str(), msg.size()); });
-}
-
-void CallbackState::close_and_wait() {
-  std::unique_lock lock(mu);
-  closed = true;
-  // A callback of ours running on this very thread cannot finish while we wait.
-  int own = tls_in_callback == this ? 1 : 0;
-  idle.wait(lock, [&] { return active <= own; });
-}
-
-void CallbackState::free_user_data() noexcept {
-  if (cb.user_data_free && !user_data_freed_.exchange(true)) cb.user_data_free(cb.user_data);
-}
-
 }  // namespace memberlist::capi
-
-static_assert(static_cast<uint32_t>(core::EventType::Join) == ML_EVENT_JOIN &&
-              static_cast<uint32_t>(core::EventType::Leave) == ML_EVENT_LEAVE &&
-              static_cast<uint32_t>(core::EventType::Update) == ML_EVENT_UPDATE);
-static_assert(static_cast<uint32_t>(core::LogLevel::Trace) == ML_LOG_TRACE &&
-              static_cast<uint32_t>(core::LogLevel::Error) == ML_LOG_ERROR);
 
 extern "C" {
 
@@ -202,6 +132,17 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
       std::random_device rd;
       opts.core.seed = (static_cast<uint64_t>(rd()) << 32 | rd()) | 1;  // never 0
     }
+    if (!config->keys.empty()) {
+      // A keyring of this node's own (keyring_add at run time must not touch the config).
+      opts.framing.keyring = std::make_shared<wire::Keyring>();
+      for (const auto& key : config->keys) {
+        core::Status st = opts.framing.keyring->install(key);
+        if (!st.ok()) return fail(nullptr, st);
+      }
+    }
+    if (wants_delegate(state->cb))
+      opts.core.delegate = capi::make_delegate(state, opts.framing.max_stream_message,
+                                               opts.core.udp_buffer_size);
     if (!config->no_tcp_ping_nodes.empty()) {
       std::set<std::string, std::less<>> names(config->no_tcp_ping_nodes.begin(),
                                                config->no_tcp_ping_nodes.end());
@@ -221,6 +162,10 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
     rcb.on_log = [state](core::LogLevel level, const std::string& msg) {
       state->deliver_log(level, msg);
     };
+    bool notes = state->cb.on_message || state->cb.on_broadcast || state->cb.on_broadcast_done ||
+                 state->cb.on_conflict || state->cb.on_ping_complete;
+    if (notes)
+      rcb.on_notification = [state](const core::Notification& n) { state->deliver_notification(n); };
     rcb.log_level = static_cast<core::LogLevel>(
         config->log_level < ML_LOG_OFF ? config->log_level : ML_LOG_ERROR);
 
