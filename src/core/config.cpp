@@ -67,6 +67,8 @@ Status Config::validate() const {
     return bad("gossip_to_the_dead_time", "must not be negative");
   if (udp_buffer_size < 64 || udp_buffer_size > 65507)
     return bad("udp_buffer_size", "must be in [64, 65507]");
+  if (post_join_push_pulls < 0 || post_join_push_pulls > kMaxPostJoinPushPulls)
+    return bad("post_join_push_pulls", "must be in [0, " + std::to_string(kMaxPostJoinPushPulls) + "]");
   if (dead_node_reclaim_time < Duration::zero())
     return bad("dead_node_reclaim_time", "must not be negative");
   if (max_best_effort_size < 64 || max_best_effort_size > 65507)

@@ -16,6 +16,8 @@ namespace memberlist::core {
 
 using namespace std::chrono_literals;
 
+inline constexpr int kMaxPostJoinPushPulls = 10;
+
 struct Config {
   std::string name;                    // unique node name (required)
   Address advertise;                   // address peers reach us at (set by the driver)
@@ -41,6 +43,13 @@ struct Config {
   Duration gossip_to_the_dead_time = 30s;
   size_t udp_buffer_size = 1400;       // piggyback budget per datagram
   Duration dead_node_reclaim_time = 0s;  // 0 = a dead node's name never moves address
+  // Post-join anti-entropy burst (not in the reference): after each successful join
+  // push/pull, this many extra periodic-style push/pulls with a random Alive member, at
+  // 2, 4, 8, ... gossip intervals (each +- half an interval of jitter). Nodes that join one
+  // seed at once learn each other in a few gossip rounds instead of waiting for the first
+  // periodic push/pull. A later join restarts the burst. Needs push_pull_interval and
+  // gossip_interval > 0. In [0, kMaxPostJoinPushPulls]; 0 = the reference's behaviour.
+  int post_join_push_pulls = 3;
 
   Bytes meta;                          // local node metadata
   size_t meta_max_size = 512;

@@ -176,6 +176,7 @@ struct Core::Impl {
   bool leave_done = false;
 
   std::optional<Probe> probe;
+  std::vector<uint64_t> burst_timers;  // pending post-join push/pulls
   std::map<uint32_t, AckHandler> ack_handlers;
   std::map<uint64_t, PendingStream> streams;
   uint64_t next_stream_id = 0;
@@ -903,7 +904,16 @@ struct Core::Impl {
   }
 
   // ---- push/pull (§3.7) ---------------------------------------------------------------
-  void push_pull_tick(Instant now) {
+  // As the reference's pushPullTrigger: after the start-up stagger the loop first waits a
+  // full (scaled) interval, then exchanges once per interval.
+  void push_pull_tick(Instant now, bool exchange) {
+    if (exchange) push_pull_random(now);
+    Instant next = now + push_pull_scale(cfg.push_pull_interval, est_num_nodes());
+    schedule(next, [this](Instant t) { push_pull_tick(t, true); });
+  }
+
+  // One periodic-style exchange with a random Alive member other than us, if any.
+  void push_pull_random(Instant now) {
     auto peers = k_random_nodes(1, [&](const NodeRec& r) {
       return r.info.name == cfg.name || r.info.state != NodeState::Alive;
     });
@@ -911,8 +921,24 @@ struct Core::Impl {
       log(LogLevel::Debug, "Initiating push/pull sync with: " + peers[0].name + " " + peers[0].addr.to_string());
       start_push_pull(peers[0].addr, false, now);
     }
-    Instant next = now + push_pull_scale(cfg.push_pull_interval, est_num_nodes());
-    schedule(next, [this](Instant t) { push_pull_tick(t); });
+  }
+
+  // Post-join burst (Config::post_join_push_pulls): simultaneous joiners only learn the
+  // members that reached the seed before them, and gossip (sent retransmit_limit times,
+  // infect-and-die) leaves a residue of pairs that only anti-entropy repairs. A few early
+  // exchanges with random members square the missing fraction each time. Restarted by
+  // every successful join.
+  void start_join_burst(Instant now) {
+    for (uint64_t& id : burst_timers) cancel(id);
+    burst_timers.clear();
+    const Duration g = cfg.gossip_interval;
+    if (cfg.post_join_push_pulls <= 0 || g <= Duration::zero() || cfg.push_pull_interval <= Duration::zero()) return;
+    Duration at = 2 * g;
+    for (int i = 0; i < cfg.post_join_push_pulls; ++i, at *= 2) {
+      // Jitter of +-G/2 keeps simultaneous joiners from all pulling at the same instant.
+      const Duration jitter = random_stagger(g) - g / 2;
+      burst_timers.push_back(schedule(now + at + jitter, [this](Instant t) { push_pull_random(t); }));
+    }
   }
 
   PushPull local_state(bool join) {
@@ -1131,7 +1157,7 @@ Core::Core(Config config, std::shared_ptr<const Codec> codec, Instant now)
   }
   if (s.cfg.push_pull_interval > Duration::zero()) {
     Instant first = now + s.random_stagger(s.cfg.push_pull_interval);
-    s.schedule(first, [&s](Instant t) { s.push_pull_tick(t); });
+    s.schedule(first, [&s](Instant t) { s.push_pull_tick(t, false); });
   }
   if (s.cfg.gossip_interval > Duration::zero() && s.cfg.gossip_nodes > 0) {
     Instant first = now + s.random_stagger(s.cfg.gossip_interval);
@@ -1278,6 +1304,7 @@ Status Core::handle_stream_response(uint64_t id, const Status& transport, std::s
     return ms;
   }
   s.apply_merge(*pp, ps.join, now);
+  if (ps.join) s.start_join_burst(now);
   return ms;
 }
 

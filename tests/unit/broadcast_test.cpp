@@ -95,7 +95,8 @@ TEST(AppBroadcast, ExactlyOnceDespiteLoss) {
 
 TEST(AppBroadcast, NamedReplacesAQueuedPredecessorEverywhere) {
   Cluster c;
-  start(c, 6);
+  // Retransmit 4x (not the Local preset's 2x) so the infect-and-die epidemic reaches all 5 peers.
+  start(c, 6, [](Config& cfg, int) { cfg.retransmit_mult = 4; });
   ASSERT_TRUE(c.run_until_pred([&] { return converged(c, 6); }, 30s));
   uint64_t v1 = 0, v2 = 0;
   ASSERT_TRUE(c.core("n1").queue_broadcast("config", bytes("v1"), v1, c.now()).ok());

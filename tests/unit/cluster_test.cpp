@@ -86,7 +86,7 @@ TEST(Cluster, PeriodicPushPullSpreadsState) {
   c.run_for(100ms);
   EXPECT_EQ(c.alive_view("n2"), (std::set<std::string>{"n1", "n2"}));
   const std::set<std::string> all{"n1", "n2", "n3"};
-  // Push/pull every 15s (Local), first one staggered within the interval.
+  // Push/pull every 15s (Local), the first after a random stagger plus one interval.
   EXPECT_TRUE(c.run_until_pred([&] { return all_see(c, names(3), all); }, 31s));
   EXPECT_TRUE(c.logged("n2", "Initiating push/pull sync with"));
 }
