@@ -32,6 +32,7 @@ struct Simulator::Node {
   std::optional<uint64_t> join_stream;
   std::optional<core::Status> join_result;
   NodeCounters counters;
+  int64_t known = 0;                     // members this core lists as Alive/Suspect (events)
 };
 
 Simulator::Simulator(Options opts)
@@ -122,6 +123,7 @@ void Simulator::restart(NodeId id) {
   n.timer_at.reset();
   n.join_stream.reset();
   n.join_result.reset();
+  n.known = 0;
   net_.set_crashed(id, false);
   n.core = make_core(id);
   flush(id);
@@ -162,6 +164,13 @@ std::optional<NodeId> Simulator::id_of(const std::string& name) const {
 
 const NodeCounters& Simulator::counters(NodeId id) const { return node(id).counters; }
 
+uint64_t Simulator::known_pairs() const {
+  int64_t sum = 0;
+  for (const auto& n : nodes_)
+    if (!n->crashed) sum += n->known;
+  return uint64_t(sum);
+}
+
 std::optional<core::NodeState> Simulator::state_seen(NodeId observer, NodeId subject) const {
   const std::string& want = name(subject);
   for (const auto& info : core(observer).all_nodes()) {
@@ -198,6 +207,8 @@ void Simulator::flush(NodeId id) {
   while (auto t = c.poll_transmit()) send_packet(id, std::move(*t));
   while (auto r = c.poll_stream()) open_stream(id, std::move(*r));
   while (auto e = c.poll_event()) {
+    n.known += e->type == core::EventType::Join ? 1 : e->type == core::EventType::Leave ? -1 : 0;
+    if (event_tap_) event_tap_(id, *e);
     if (!opts_.record_events) continue;
     events_.push_back(MembershipEvent{now(), id, e->type, std::move(e->node.name), e->node.state,
                                       e->node.incarnation});

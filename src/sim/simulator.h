@@ -100,6 +100,13 @@ class Simulator {
   bool all_see(const std::vector<NodeId>& observers, const std::vector<NodeId>& subjects,
                core::NodeState state) const;
   const std::vector<MembershipEvent>& events() const { return events_; }
+  // (observer, member) pairs in which the observer lists the member as Alive or Suspect,
+  // over every running node, self included; kept up to date from the Join and Leave events
+  // (O(1) per event, so it is cheap to sample at any scale). n*n when fully converged.
+  uint64_t known_pairs() const;
+  // Called with every membership event a core emits (whether or not events are recorded).
+  using EventTap = std::function<void(NodeId observer, const core::Event& e)>;
+  void set_event_tap(EventTap tap) { event_tap_ = std::move(tap); }
   uint64_t trace_hash() const { return trace_.value(); }
   uint64_t events_executed() const { return queue_.executed(); }
   NetworkModel& network() { return net_; }
@@ -139,6 +146,7 @@ class Simulator {
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<MembershipEvent> events_;
   PacketTap tap_;
+  EventTap event_tap_;
 };
 
 }  // namespace memberlist::sim
