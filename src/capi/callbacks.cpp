@@ -214,6 +214,13 @@ void CallbackState::deliver_notification(const core::Notification& note) {
       note);
 }
 
+void CallbackState::deliver_metric(const core::MetricSample& sample) {
+  if (!cb.on_metric) return;
+  run([&] {
+    cb.on_metric(cb.user_data, sample.name.c_str(), static_cast<uint32_t>(sample.kind), sample.value);
+  });
+}
+
 void CallbackState::close_and_wait() {
   std::unique_lock lock(mu);
   closed = true;

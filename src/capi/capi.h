@@ -114,6 +114,7 @@ struct CallbackState {
   void deliver_event(const core::Event& ev);
   void deliver_log(core::LogLevel level, const std::string& msg);
   void deliver_notification(const core::Notification& note);
+  void deliver_metric(const core::MetricSample& sample);
   // Runs host code: counted as active (a destroy waits for it), marked as this memberlist's
   // own callback (blocking calls refuse), a destroy called inside it deferred until it
   // returns. Delegate hooks also go through here with hook = true. Returns false if the

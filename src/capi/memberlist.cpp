@@ -166,6 +166,8 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
                  state->cb.on_conflict || state->cb.on_ping_complete;
     if (notes)
       rcb.on_notification = [state](const core::Notification& n) { state->deliver_notification(n); };
+    if (state->cb.on_metric)
+      rcb.on_metric = [state](const core::MetricSample& m) { state->deliver_metric(m); };
     rcb.log_level = static_cast<core::LogLevel>(
         config->log_level < ML_LOG_OFF ? config->log_level : ML_LOG_ERROR);
 

@@ -1,5 +1,6 @@
 /* ml_config: the three presets, every setter/getter pair at both ends of its range, the
- * refusals (with a message naming the knob), strings, metadata, clone. */
+ * refusals (with a message naming the knob), strings, metadata, clone; label, keys and
+ * allowed CIDRs (validated when added). */
 #define _POSIX_C_SOURCE 200809L
 #include <stdint.h>
 #include <unistd.h>
@@ -37,7 +38,29 @@ static const knob32 knobs[] = {
     K(handoff_queue_depth, 1, 1u << 20, 1024, 1024, 1024),
     K(meta_max_size, 0, 65535, 512, 512, 512),
     K(log_level, ML_LOG_TRACE, ML_LOG_OFF, ML_LOG_INFO, ML_LOG_INFO, ML_LOG_INFO),
+    /* application data, security and bounds (defaults as the reference) */
+    K(max_user_msg_size, 1, UINT32_MAX, 20u << 20, 20u << 20, 20u << 20),
+    K(skip_inbound_label_check, 0, UINT32_MAX, 0, 0, 0),
+    K(gossip_verify_incoming, 0, UINT32_MAX, 1, 1, 1),
+    K(gossip_verify_outgoing, 0, UINT32_MAX, 1, 1, 1),
+    K(enable_compression, 0, UINT32_MAX, 1, 1, 1),
+    K(enable_checksum, 0, UINT32_MAX, 1, 1, 1),
+    K(max_stream_size, 1024, UINT32_MAX, 20u << 20, 20u << 20, 20u << 20),
+    K(max_push_pull_nodes, 1, UINT32_MAX, 1048576, 1048576, 1048576),
+    K(max_decompressed_size, 1024, UINT32_MAX, 40u << 20, 40u << 20, 40u << 20),
+    K(max_concurrent_streams, 1, 65535, 128, 128, 128),
 };
+
+/* Knobs that are flags: any non-zero value reads back as 1. */
+static int is_flag(const char *name) {
+  static const char *const flags[] = {"disable_tcp_pings", "skip_inbound_label_check",
+                                      "gossip_verify_incoming", "gossip_verify_outgoing",
+                                      "enable_compression", "enable_checksum"};
+  size_t i;
+  for (i = 0; i < sizeof flags / sizeof flags[0]; ++i)
+    if (strcmp(name, flags[i]) == 0) return 1;
+  return 0;
+}
 #define NKNOBS (sizeof knobs / sizeof knobs[0])
 
 static void check_presets(void) {
@@ -63,6 +86,9 @@ static void check_presets(void) {
     CHECK(strcmp(ml_config_get_advertise_addr(cfg), "") == 0);
     CHECK(strcmp(ml_config_get_name(cfg), host) == 0); /* default name: the host name */
     CHECK(ml_config_get_seed(cfg) == 0);
+    CHECK(strcmp(ml_config_get_label(cfg), "") == 0);
+    CHECK(ml_config_get_key_count(cfg) == 0);
+    CHECK(ml_config_get_allowed_cidr_count(cfg) == 0);
     ml_config_free(cfg);
   }
 }
@@ -78,8 +104,8 @@ static void check_ranges(void) {
     CHECK_OK(k->set(cfg, k->lo));
     CHECK(k->get(cfg) == k->lo);
     CHECK_OK(k->set(cfg, k->hi));
-    /* the TCP-ping flag reads back as 0/1 */
-    CHECK(k->get(cfg) == (strcmp(k->name, "disable_tcp_pings") == 0 ? 1 : k->hi));
+    /* flags read back as 0/1 */
+    CHECK(k->get(cfg) == (is_flag(k->name) ? 1 : k->hi));
     before = k->get(cfg);
     if (k->lo > 0) {
       CHECK(k->set(cfg, k->lo - 1) == ML_E_INVALID);
@@ -216,9 +242,87 @@ static void check_strings(void) {
   ml_config_free(cfg);
 }
 
+static void check_security(void) {
+  ml_config *cfg = NULL, *copy = NULL;
+  char long_label[300];
+  uint8_t key[33];
+  size_t n;
+
+  SECTION("label");
+  CHECK_OK(ml_config_new_lan(&cfg));
+  CHECK_OK(ml_config_set_label(cfg, "cluster-a"));
+  CHECK(strcmp(ml_config_get_label(cfg), "cluster-a") == 0);
+  memset(long_label, 'l', sizeof long_label);
+  long_label[255] = '\0';
+  CHECK_OK(ml_config_set_label(cfg, long_label)); /* 255 bytes: the limit */
+  long_label[255] = 'l';
+  long_label[256] = '\0';
+  CHECK(ml_config_set_label(cfg, long_label) == ML_E_INVALID);
+  CHECK(strstr(ml_last_error(), "label") != NULL);
+  CHECK(strlen(ml_config_get_label(cfg)) == 255);
+  CHECK(ml_config_set_label(cfg, NULL) == ML_E_INVALID);
+  CHECK(ml_config_set_label(NULL, "x") == ML_E_INVALID);
+  CHECK_OK(ml_config_set_label(cfg, ""));
+  CHECK(strcmp(ml_config_get_label(cfg), "") == 0);
+  CHECK(strcmp(ml_config_get_label(NULL), "") == 0);
+
+  SECTION("keys: 16, 24 or 32 bytes, validated when added");
+  for (n = 0; n < sizeof key; ++n) key[n] = (uint8_t)n;
+  CHECK_OK(ml_config_add_key(cfg, key, 16));
+  CHECK_OK(ml_config_add_key(cfg, key, 24));
+  CHECK_OK(ml_config_add_key(cfg, key, 32));
+  CHECK(ml_config_get_key_count(cfg) == 3);
+  CHECK_OK(ml_config_add_key(cfg, key, 16)); /* already installed: no-op */
+  CHECK(ml_config_get_key_count(cfg) == 3);
+  CHECK(ml_config_add_key(cfg, key, 15) == ML_E_INVALID);
+  CHECK(strstr(ml_last_error(), "key") != NULL);
+  CHECK(ml_config_add_key(cfg, key, 33) == ML_E_INVALID);
+  CHECK(ml_config_add_key(cfg, key, 0) == ML_E_INVALID);
+  CHECK(ml_config_add_key(cfg, NULL, 16) == ML_E_INVALID);
+  CHECK(ml_config_add_key(NULL, key, 16) == ML_E_INVALID);
+  CHECK(ml_config_get_key_count(cfg) == 3);
+  CHECK(ml_config_get_key_count(NULL) == 0);
+
+  SECTION("allowed CIDRs: validated when added, the message names the entry");
+  CHECK_OK(ml_config_add_allowed_cidr(cfg, "10.0.0.0/8"));
+  CHECK_OK(ml_config_add_allowed_cidr(cfg, "127.0.0.2/32"));
+  CHECK_OK(ml_config_add_allowed_cidr(cfg, "fd00::/8"));
+  CHECK_OK(ml_config_add_allowed_cidr(cfg, "::/0"));
+  CHECK(ml_config_get_allowed_cidr_count(cfg) == 4);
+  CHECK(ml_config_add_allowed_cidr(cfg, "10.0.0.0/33") == ML_E_INVALID);
+  CHECK(strstr(ml_last_error(), "10.0.0.0/33") != NULL);
+  CHECK(ml_config_add_allowed_cidr(cfg, "10.0.0.0") == ML_E_INVALID); /* no prefix length */
+  CHECK(strstr(ml_last_error(), "10.0.0.0") != NULL);
+  CHECK(ml_config_add_allowed_cidr(cfg, "bogus/8") == ML_E_INVALID);
+  CHECK(strstr(ml_last_error(), "bogus/8") != NULL);
+  CHECK(ml_config_add_allowed_cidr(cfg, "fd00::/129") == ML_E_INVALID);
+  CHECK(ml_config_add_allowed_cidr(cfg, "10.0.0.0/-1") == ML_E_INVALID);
+  CHECK(ml_config_add_allowed_cidr(cfg, "10.0.0.0/") == ML_E_INVALID);
+  CHECK(ml_config_add_allowed_cidr(cfg, "/8") == ML_E_INVALID);
+  CHECK(ml_config_add_allowed_cidr(cfg, "") == ML_E_INVALID);
+  CHECK(ml_config_add_allowed_cidr(cfg, NULL) == ML_E_INVALID);
+  CHECK(ml_config_add_allowed_cidr(NULL, "10.0.0.0/8") == ML_E_INVALID);
+  CHECK(ml_config_get_allowed_cidr_count(cfg) == 4);
+  CHECK(ml_config_get_allowed_cidr_count(NULL) == 0);
+
+  SECTION("clone copies label, keys and CIDRs");
+  CHECK_OK(ml_config_set_label(cfg, "cluster-b"));
+  CHECK_OK(ml_config_clone(cfg, &copy));
+  REQUIRE(copy != NULL);
+  CHECK(strcmp(ml_config_get_label(copy), "cluster-b") == 0);
+  CHECK(ml_config_get_key_count(copy) == 3);
+  CHECK(ml_config_get_allowed_cidr_count(copy) == 4);
+  CHECK_OK(ml_config_add_key(copy, key + 1, 16));
+  CHECK(ml_config_get_key_count(copy) == 4);
+  CHECK(ml_config_get_key_count(cfg) == 3);
+  ml_config_free(copy);
+  ml_config_free(cfg);
+}
+
 int main(void) {
   check_presets();
   check_ranges();
   check_strings();
+  check_security();
   return ml_test_finish("capi_config");
 }
