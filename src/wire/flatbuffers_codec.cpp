@@ -1,7 +1,11 @@
-// The native codec: core::Message <-> one FlatBuffers Envelope (schema/memberlist.fbs).
-// Decoding trusts nothing: every buffer goes through the FlatBuffers verifier before any
-// field is read, and the checks the verifier cannot do (union type known, enum in range,
-// name sizes, no aliasing blow-up) are made while converting.
+// The native codec: core::Message <-> [type byte][FlatBuffers table] (schema/memberlist.fbs).
+// Decoding trusts nothing: every table goes through the FlatBuffers verifier before any
+// field is read, and the checks the verifier cannot do (type known, enum in range, name
+// sizes, one form per address, no aliasing blow-up) are made while converting.
+//
+// A compound packet is [MessageType_Compound][part count] then, per part, [length][part],
+// where each part is a complete message (type byte + table); count and lengths are unsigned
+// LEB128 varints. Parts are verified one by one, so one bad part does not spoil the others.
 #include <cstring>
 #include <memory>
 #include <string>
@@ -18,127 +22,197 @@ namespace fb = memberlist::wire::fb;
 using flatbuffers::FlatBufferBuilder;
 using flatbuffers::Offset;
 
-// Compound parts start at this alignment inside Compound.data; see the schema.
-constexpr size_t kPartAlign = 4;
-// Alignment the whole input needs before the verifier may look at it (one more than the
-// schema needs, so a future 8-byte field does not silently break decoding).
+// Alignment a table needs before the verifier may look at it (one more than the schema
+// needs, so a future 8-byte field does not silently break decoding).
 constexpr size_t kBufferAlign = 8;
 // Node names travel through the C API as 1..255 byte strings.
 constexpr size_t kMaxNameSize = 255;
 // As the reference (maxPushStateNodes).
 constexpr size_t kMaxPushNodes = size_t{1} << 20;
-// Verifier limits: our deepest path is Envelope > PushPull > nodes > PushNodeState > meta.
+// Verifier limits: our deepest path is PushPull > nodes > PushNodeState > meta.
 constexpr flatbuffers::uoffset_t kMaxDepth = 16;
 constexpr flatbuffers::uoffset_t kMaxTables = kMaxPushNodes + 64;
-// What pack() adds; derived in pack() below and checked by tests/wire.
-constexpr size_t kPackHeaderOverhead = 56;
-constexpr size_t kPackPartOverhead = 7;
-constexpr size_t kPackMaxParts = 255;
-
-constexpr size_t round_up(size_t n, size_t a) { return (n + a - 1) / a * a; }
+// What pack() adds: the type byte and a one-byte count (up to kPackMaxParts parts), and a
+// length of at most 3 varint bytes per part (parts under 2 MiB, which covers every part
+// that fits a datagram). Checked by tests/wire.
+constexpr size_t kPackHeaderOverhead = 2;
+constexpr size_t kPackPartOverhead = 3;
+constexpr size_t kPackMaxParts = 127;
+// The Vsn a message leaves out (see the schema): what a node sends with default settings.
+const fb::Vsn kDefaultVsn(1, 5, 2, 0, 0, 0);
 
 // ---------------------------------------------------------------------------------------
 // Encoding
 
-fb::Address to_fb(const core::Address& a) {
-  return fb::Address(flatbuffers::span<const uint8_t, 16>(a.ip.data(), 16), a.port);
-}
+// One address as the schema carries it: 4 bytes for IPv4, 16 otherwise, nothing if empty.
+struct FbAddress {
+  fb::Ip4 v4;
+  fb::Ip6 v6;
+  bool is4 = false, is6 = false;
 
-fb::Vsn to_fb(const core::Vsn& v) { return fb::Vsn(v.pmin, v.pmax, v.pcur, v.dmin, v.dmax, v.dcur); }
+  explicit FbAddress(const core::Address& a) {
+    if (a.empty()) return;
+    if (a.is_v4()) {
+      v4 = fb::Ip4(flatbuffers::span<const uint8_t, 4>(a.ip.data() + 12, 4), a.port);
+      is4 = true;
+    } else {
+      v6 = fb::Ip6(flatbuffers::span<const uint8_t, 16>(a.ip.data(), 16), a.port);
+      is6 = true;
+    }
+  }
+  const fb::Ip4* ip4() const { return is4 ? &v4 : nullptr; }
+  const fb::Ip6* ip6() const { return is6 ? &v6 : nullptr; }
+};
 
-// Optional strings and byte vectors are left out when empty (absent decodes as empty).
-Offset<flatbuffers::String> opt_string(FlatBufferBuilder& b, const std::string& s) {
-  return s.empty() ? 0 : b.CreateString(s);
-}
-Offset<flatbuffers::Vector<uint8_t>> opt_bytes(FlatBufferBuilder& b, const core::Bytes& v) {
-  return v.empty() ? 0 : b.CreateVector(v);
-}
+struct FbVsn {
+  fb::Vsn v;
+  explicit FbVsn(const core::Vsn& x) : v(x.pmin, x.pmax, x.pcur, x.dmin, x.dmax, x.dcur) {}
+  const fb::Vsn* get() const { return std::memcmp(&v, &kDefaultVsn, sizeof v) == 0 ? nullptr : &v; }
+};
 
-struct Encoder {
+struct Root {
+  fb::MessageType type;
+  Offset<void> table;
+};
+
+class Encoder {
+ public:
+  explicit Encoder(FlatBufferBuilder& builder) : b(builder) {}
+
   FlatBufferBuilder& b;
+  // The builder writes back to front, so the first object created ends the buffer, followed
+  // by the zero bytes that aligned it. They carry nothing (the verifier does not need a
+  // buffer to end aligned), so encode() leaves them out.
+  size_t tail_padding = 0;
 
-  Offset<void> operator()(const core::Ping& m) const {
-    auto node = opt_string(b, m.node);
-    auto source_node = opt_string(b, m.source_node);
-    const fb::Address source = to_fb(m.source);
-    return fb::CreatePing(b, m.seq, node, m.source.empty() ? nullptr : &source, source_node).Union();
+  Offset<flatbuffers::String> string(const std::string& s) {
+    auto o = b.CreateString(s);
+    created(sizeof(flatbuffers::uoffset_t) + s.size() + 1);
+    return o;
   }
-  Offset<void> operator()(const core::IndirectPing& m) const {
-    auto node = opt_string(b, m.node);
-    auto source_node = opt_string(b, m.source_node);
-    const fb::Address target = to_fb(m.target);
-    const fb::Address source = to_fb(m.source);
-    return fb::CreateIndirectPing(b, m.seq, &target, node, m.nack,
-                                  m.source.empty() ? nullptr : &source, source_node)
-        .Union();
+  Offset<flatbuffers::Vector<uint8_t>> bytes(const core::Bytes& v) {
+    auto o = b.CreateVector(v);
+    created(sizeof(flatbuffers::uoffset_t) + v.size());
+    return o;
   }
-  Offset<void> operator()(const core::Ack& m) const {
-    return fb::CreateAck(b, m.seq, opt_bytes(b, m.payload)).Union();
+  // Optional strings and byte vectors are left out when empty (absent decodes as empty).
+  Offset<flatbuffers::String> opt_string(const std::string& s) { return s.empty() ? 0 : string(s); }
+  Offset<flatbuffers::Vector<uint8_t>> opt_bytes(const core::Bytes& v) { return v.empty() ? 0 : bytes(v); }
+  void created(size_t object_size) {
+    if (first_) tail_padding = b.GetSize() - object_size;
+    first_ = false;
   }
-  Offset<void> operator()(const core::Nack& m) const { return fb::CreateNack(b, m.seq).Union(); }
-  Offset<void> operator()(const core::Suspect& m) const {
-    auto node = b.CreateString(m.node);
-    auto from = opt_string(b, m.from);
-    return fb::CreateSuspect(b, m.incarnation, node, from).Union();
+
+  Root operator()(const core::Ping& m) {
+    auto node = opt_string(m.node);
+    auto source_node = opt_string(m.source_node);
+    const FbAddress source(m.source);
+    return {fb::MessageType_Ping,
+            fb::CreatePing(b, m.seq, node, source.ip4(), source_node, source.ip6()).Union()};
   }
-  Offset<void> operator()(const core::Alive& m) const {
-    auto node = b.CreateString(m.node);
-    auto meta = opt_bytes(b, m.meta);
-    const fb::Address addr = to_fb(m.addr);
-    const fb::Vsn vsn = to_fb(m.vsn);
-    return fb::CreateAlive(b, m.incarnation, node, &addr, meta, &vsn).Union();
+  Root operator()(const core::IndirectPing& m) {
+    auto node = opt_string(m.node);
+    auto source_node = opt_string(m.source_node);
+    const FbAddress target(m.target), source(m.source);
+    return {fb::MessageType_IndirectPing,
+            fb::CreateIndirectPing(b, m.seq, target.ip4(), node, source.ip4(), source_node, m.nack, target.ip6(),
+                                   source.ip6())
+                .Union()};
   }
-  Offset<void> operator()(const core::Dead& m) const {
-    auto node = b.CreateString(m.node);
-    auto from = opt_string(b, m.from);
-    return fb::CreateDead(b, m.incarnation, node, from).Union();
+  Root operator()(const core::Ack& m) {
+    return {fb::MessageType_Ack, fb::CreateAck(b, m.seq, opt_bytes(m.payload)).Union()};
   }
-  Offset<void> operator()(const core::PushPull& m) const {
+  Root operator()(const core::Nack& m) { return {fb::MessageType_Nack, fb::CreateNack(b, m.seq).Union()}; }
+  Root operator()(const core::Suspect& m) {
+    auto node = string(m.node);
+    auto from = opt_string(m.from);
+    return {fb::MessageType_Suspect, fb::CreateSuspect(b, m.incarnation, node, from).Union()};
+  }
+  Root operator()(const core::Alive& m) {
+    auto node = string(m.node);
+    auto meta = opt_bytes(m.meta);
+    const FbAddress addr(m.addr);
+    const FbVsn vsn(m.vsn);
+    return {fb::MessageType_Alive,
+            fb::CreateAlive(b, m.incarnation, node, addr.ip4(), meta, addr.ip6(), vsn.get()).Union()};
+  }
+  Root operator()(const core::Dead& m) {
+    auto node = string(m.node);
+    auto from = opt_string(m.from);
+    return {fb::MessageType_Dead, fb::CreateDead(b, m.incarnation, node, from).Union()};
+  }
+  Root operator()(const core::PushPull& m) {
     std::vector<Offset<fb::PushNodeState>> nodes;
     nodes.reserve(m.nodes.size());
     for (const auto& n : m.nodes) {
-      auto name = b.CreateString(n.name);
-      auto meta = opt_bytes(b, n.meta);
-      const fb::Address addr = to_fb(n.addr);
-      const fb::Vsn vsn = to_fb(n.vsn);
-      nodes.push_back(fb::CreatePushNodeState(b, name, &addr, meta, n.incarnation,
-                                              static_cast<fb::NodeState>(n.state), &vsn));
+      auto name = string(n.name);
+      auto meta = opt_bytes(n.meta);
+      const FbAddress addr(n.addr);
+      const FbVsn vsn(n.vsn);
+      nodes.push_back(fb::CreatePushNodeState(b, name, n.incarnation, addr.ip4(), static_cast<fb::NodeState>(n.state),
+                                              meta, addr.ip6(), vsn.get()));
     }
     auto nodes_vec = nodes.empty() ? 0 : b.CreateVector(nodes);
-    return fb::CreatePushPull(b, m.join, nodes_vec, opt_bytes(b, m.user_state)).Union();
+    return {fb::MessageType_PushPull, fb::CreatePushPull(b, nodes_vec, m.join, opt_bytes(m.user_state)).Union()};
   }
-  Offset<void> operator()(const core::UserMsg& m) const {
-    return fb::CreateUserMsg(b, opt_bytes(b, m.payload)).Union();
+  Root operator()(const core::UserMsg& m) {
+    return {fb::MessageType_UserMsg, fb::CreateUserMsg(b, opt_bytes(m.payload)).Union()};
   }
-  Offset<void> operator()(const core::ErrResp& m) const {
-    return fb::CreateErrResp(b, opt_string(b, m.error)).Union();
+  Root operator()(const core::ErrResp& m) {
+    return {fb::MessageType_ErrResp, fb::CreateErrResp(b, opt_string(m.error)).Union()};
   }
-  Offset<void> operator()(const core::UserBroadcast& m) const {
-    auto origin = b.CreateString(m.origin);
-    auto name = opt_string(b, m.name);
-    auto payload = opt_bytes(b, m.payload);
-    return fb::CreateUserBroadcast(b, origin, m.epoch, m.seq, name, payload).Union();
+  Root operator()(const core::UserBroadcast& m) {
+    auto origin = string(m.origin);
+    auto name = opt_string(m.name);
+    auto payload = opt_bytes(m.payload);
+    return {fb::MessageType_UserBroadcast,
+            fb::CreateUserBroadcast(b, origin, m.epoch, m.seq, name, payload).Union()};
   }
-};
 
-// The union tag of each core::Message alternative, in variant order.
-constexpr fb::Body kBodyOf[] = {fb::Body_Ping,    fb::Body_IndirectPing, fb::Body_Ack,
-                                fb::Body_Nack,    fb::Body_Suspect,      fb::Body_Alive,
-                                fb::Body_Dead,    fb::Body_PushPull,     fb::Body_UserMsg,
-                                fb::Body_ErrResp, fb::Body_UserBroadcast};
-static_assert(std::size(kBodyOf) == std::variant_size_v<core::Message>);
+ private:
+  bool first_ = true;
+};
 
 size_t size_hint(const core::Message& msg) {
   if (const auto* pp = std::get_if<core::PushPull>(&msg)) {
-    return 128 + pp->user_state.size() + pp->nodes.size() * 96;
+    return 128 + pp->user_state.size() + pp->nodes.size() * 64;
   }
   return 256;
+}
+
+// Unsigned LEB128: 7 bits per byte, low bits first, high bit set on all but the last byte.
+void put_varint(Bytes& out, size_t v) {
+  while (v >= 0x80) {
+    out.push_back(static_cast<uint8_t>(v | 0x80));
+    v >>= 7;
+  }
+  out.push_back(static_cast<uint8_t>(v));
+}
+size_t varint_size(size_t v) {
+  size_t n = 1;
+  for (; v >= 0x80; v >>= 7) ++n;
+  return n;
 }
 
 // ---------------------------------------------------------------------------------------
 // Decoding
 
 Status malformed(std::string what) { return Status::error(core::Errc::protocol, std::move(what)); }
+
+// Reads a varint of at most 5 bytes (a 32-bit value); false if truncated or longer.
+bool get_varint(std::span<const uint8_t>& in, uint32_t& v) {
+  uint64_t r = 0;
+  for (size_t i = 0; i < 5 && i < in.size(); ++i) {
+    r |= uint64_t{in[i] & 0x7fu} << (7 * i);
+    if ((in[i] & 0x80) == 0) {
+      if (r > UINT32_MAX) return false;
+      v = static_cast<uint32_t>(r);
+      in = in.subspan(i + 1);
+      return true;
+    }
+  }
+  return false;
+}
 
 // Bounds the bytes a decode may produce to the bytes it was given: FlatBuffers offsets may
 // point many times at the same data, which would otherwise let a small input decode into a
@@ -155,44 +229,94 @@ struct Budget {
 // Charged per decoded PushNodeState: less than its smallest encoding (slot + table + name).
 constexpr size_t kNodeCharge = 16;
 
+// The table of a message, copied to kBufferAlign-aligned memory when it is not there
+// already: the verifier checks alignment relative to the buffer start, reads need it
+// absolute, and the type byte in front puts a table at an odd address.
+class AlignedBody {
+ public:
+  explicit AlignedBody(std::span<const uint8_t> body) : data_(body.data()), size_(body.size()) {
+    if (reinterpret_cast<uintptr_t>(data_) % kBufferAlign != 0) {
+      static_assert(alignof(uint64_t) >= kBufferAlign);
+      copy_.reset(new uint64_t[(size_ + 7) / 8]);
+      if (size_ != 0) std::memcpy(copy_.get(), data_, size_);
+      data_ = reinterpret_cast<const uint8_t*>(copy_.get());
+    }
+  }
+  const uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  const uint8_t* data_;
+  size_t size_;
+  std::unique_ptr<uint64_t[]> copy_;
+};
+
+// The root table of type T in `buf`, or null if it fails verification.
+template <typename T>
+const T* verified_root(const AlignedBody& buf) {
+  flatbuffers::Verifier::Options opts;
+  opts.max_depth = kMaxDepth;
+  opts.max_tables = kMaxTables;
+  opts.check_alignment = true;
+  opts.check_nested_flatbuffers = false;  // the schema has none
+  flatbuffers::Verifier verifier(buf.data(), buf.size(), opts);
+  if (!verifier.VerifyBuffer<T>(nullptr)) return nullptr;
+  return flatbuffers::GetRoot<T>(buf.data());
+}
+
 class Decoder {
  public:
   explicit Decoder(Budget& budget) : budget_(budget) {}
 
-  Status message(const fb::Envelope& env, std::vector<core::Message>& out) {
-    switch (env.body_type()) {
-      case fb::Body_Ping: return ping(*env.body_as_Ping(), out);
-      case fb::Body_IndirectPing: return indirect_ping(*env.body_as_IndirectPing(), out);
-      case fb::Body_Ack: return ack(*env.body_as_Ack(), out);
-      case fb::Body_Nack: out.emplace_back(core::Nack{env.body_as_Nack()->seq()}); return {};
-      case fb::Body_Suspect: return suspect(*env.body_as_Suspect(), out);
-      case fb::Body_Alive: return alive(*env.body_as_Alive(), out);
-      case fb::Body_Dead: return dead(*env.body_as_Dead(), out);
-      case fb::Body_PushPull: return push_pull(*env.body_as_PushPull(), out);
-      case fb::Body_UserMsg: return user_msg(*env.body_as_UserMsg(), out);
-      case fb::Body_ErrResp: return err_resp(*env.body_as_ErrResp(), out);
-      case fb::Body_UserBroadcast: return user_broadcast(*env.body_as_UserBroadcast(), out);
-      case fb::Body_Compound: return malformed("compound message inside a compound");
-      case fb::Body_NONE: break;
+  // One message: type byte + table. A compound is not accepted here.
+  Status message(std::span<const uint8_t> msg, std::vector<core::Message>& out) {
+    if (msg.empty()) return malformed("empty message");
+    const AlignedBody body(msg.subspan(1));
+    type_ = static_cast<fb::MessageType>(msg[0]);
+    switch (type_) {
+      case fb::MessageType_Ping: return run<fb::Ping>(body, out, &Decoder::ping);
+      case fb::MessageType_IndirectPing: return run<fb::IndirectPing>(body, out, &Decoder::indirect_ping);
+      case fb::MessageType_Ack: return run<fb::Ack>(body, out, &Decoder::ack);
+      case fb::MessageType_Nack: return run<fb::Nack>(body, out, &Decoder::nack);
+      case fb::MessageType_Suspect: return run<fb::Suspect>(body, out, &Decoder::suspect);
+      case fb::MessageType_Alive: return run<fb::Alive>(body, out, &Decoder::alive);
+      case fb::MessageType_Dead: return run<fb::Dead>(body, out, &Decoder::dead);
+      case fb::MessageType_PushPull: return run<fb::PushPull>(body, out, &Decoder::push_pull);
+      case fb::MessageType_UserMsg: return run<fb::UserMsg>(body, out, &Decoder::user_msg);
+      case fb::MessageType_ErrResp: return run<fb::ErrResp>(body, out, &Decoder::err_resp);
+      case fb::MessageType_UserBroadcast: return run<fb::UserBroadcast>(body, out, &Decoder::user_broadcast);
+      case fb::MessageType_Compound: return malformed("compound message inside a compound");
     }
-    return malformed("unknown message type " + std::to_string(static_cast<int>(env.body_type())));
+    return malformed("unknown message type " + std::to_string(msg[0]));
   }
 
  private:
+  template <typename T>
+  Status run(const AlignedBody& body, std::vector<core::Message>& out,
+             Status (Decoder::*convert)(const T&, std::vector<core::Message>&)) {
+    const T* table = verified_root<T>(body);
+    if (!table) {
+      return malformed(std::string(fb::EnumNameMessageType(type_)) +
+                       " message failed verification (not a native memberlist message, or corrupt)");
+    }
+    return (this->*convert)(*table, out);
+  }
+
   Status ping(const fb::Ping& m, std::vector<core::Message>& out) {
     core::Ping p;
     p.seq = m.seq();
     if (!name(m.node(), p.node, false) || !name(m.source_node(), p.source_node, false)) return bad_name("ping");
-    p.source = address(m.source());
+    if (!address(m.source(), m.source6(), p.source)) return bad_address("ping");
     out.emplace_back(std::move(p));
     return {};
   }
   Status indirect_ping(const fb::IndirectPing& m, std::vector<core::Message>& out) {
     core::IndirectPing p;
     p.seq = m.seq();
-    p.target = address(m.target());
     p.nack = m.nack();
-    p.source = address(m.source());
+    if (!address(m.target(), m.target6(), p.target) || !address(m.source(), m.source6(), p.source)) {
+      return bad_address("indirect ping");
+    }
     if (!name(m.node(), p.node, false) || !name(m.source_node(), p.source_node, false)) return bad_name("indirect ping");
     out.emplace_back(std::move(p));
     return {};
@@ -202,6 +326,10 @@ class Decoder {
     a.seq = m.seq();
     if (!bytes(m.payload(), a.payload)) return aliased();
     out.emplace_back(std::move(a));
+    return {};
+  }
+  Status nack(const fb::Nack& m, std::vector<core::Message>& out) {
+    out.emplace_back(core::Nack{m.seq()});
     return {};
   }
   Status suspect(const fb::Suspect& m, std::vector<core::Message>& out) {
@@ -215,7 +343,7 @@ class Decoder {
     core::Alive a;
     a.incarnation = m.incarnation();
     if (!name(m.node(), a.node, true)) return bad_name("alive");
-    a.addr = address(m.addr());
+    if (!address(m.addr(), m.addr6(), a.addr)) return bad_address("alive");
     if (!bytes(m.meta(), a.meta)) return aliased();
     a.vsn = vsn(m.vsn());
     out.emplace_back(std::move(a));
@@ -241,7 +369,7 @@ class Decoder {
       for (const fb::PushNodeState* n : *nodes) {
         core::PushNodeState s;
         if (!name(n->name(), s.name, true)) return bad_name("push/pull node");
-        s.addr = address(n->addr());
+        if (!address(n->addr(), n->addr6(), s.addr)) return bad_address("push/pull node");
         if (!bytes(n->meta(), s.meta)) return aliased();
         s.incarnation = n->incarnation();
         const auto state = static_cast<uint8_t>(n->state());
@@ -296,65 +424,66 @@ class Decoder {
     into.assign(v->begin(), v->end());
     return true;
   }
-  static core::Address address(const fb::Address* a) {
-    core::Address r;
-    if (a) {
-      std::memcpy(r.ip.data(), a->ip()->Data(), r.ip.size());
-      r.port = a->port();
+  // At most one of the two forms; neither is the empty address. An IPv4 address becomes
+  // v4-mapped, as core::Address holds it.
+  static bool address(const fb::Ip4* a4, const fb::Ip6* a6, core::Address& into) {
+    if (a4 && a6) return false;
+    if (a4) {
+      const auto& ip = *a4->ip();
+      into = core::Address::v4(ip[0], ip[1], ip[2], ip[3], a4->port());
+    } else if (a6) {
+      std::memcpy(into.ip.data(), a6->ip()->Data(), into.ip.size());
+      into.port = a6->port();
     }
-    return r;
+    return true;
   }
   static core::Vsn vsn(const fb::Vsn* v) {
-    if (!v) return {};
+    if (!v) v = &kDefaultVsn;
     return core::Vsn{v->pmin(), v->pmax(), v->pcur(), v->dmin(), v->dmax(), v->dcur()};
   }
   static Status bad_name(const char* what) {
     return malformed(std::string(what) + ": node name missing, empty, longer than " +
                      std::to_string(kMaxNameSize) + " bytes or containing NUL");
   }
+  static Status bad_address(const char* what) {
+    return malformed(std::string(what) + ": address given both as IPv4 and as IPv6");
+  }
   static Status aliased() { return malformed("message decodes to more data than it holds (aliased offsets)"); }
 
   Budget& budget_;
+  fb::MessageType type_ = fb::MessageType_MIN;  // of the message being decoded
 };
 
-// Verifies one Envelope buffer; `buf` must be kBufferAlign-aligned or inside such a buffer
-// at a kPartAlign offset.
-const fb::Envelope* verified_envelope(const uint8_t* buf, size_t size) {
-  flatbuffers::Verifier::Options opts;
-  opts.max_depth = kMaxDepth;
-  opts.max_tables = kMaxTables;
-  opts.check_alignment = true;
-  opts.check_nested_flatbuffers = false;  // the schema has none; compound parts are checked one by one
-  flatbuffers::Verifier verifier(buf, size, opts);
-  if (!fb::VerifyEnvelopeBuffer(verifier)) return nullptr;
-  return fb::GetEnvelope(buf);
+Status decode_one(std::span<const uint8_t> msg, std::vector<core::Message>& out) {
+  Budget budget{msg.size()};
+  return Decoder(budget).message(msg, out);
 }
 
-Status decode_compound(const fb::Compound& c, std::vector<core::Message>& out) {
-  const auto& ends = *c.ends();
-  const auto& data = *c.data();
+// `rest`: what follows the compound's type byte.
+Status decode_compound(std::span<const uint8_t> rest, std::vector<core::Message>& out) {
+  uint32_t count = 0;
+  if (!get_varint(rest, count)) return malformed("compound without a part count");
   size_t bad = 0;
   Status first_error;
-  size_t start = 0;
-  for (flatbuffers::uoffset_t i = 0; i < ends.size(); ++i) {
-    const size_t end = ends[i];
-    if (end < start || end > data.size()) {
+  for (size_t i = 0; i < count; ++i) {
+    uint32_t len = 0;
+    if (!get_varint(rest, len) || len > rest.size()) {
       // The layout is broken from here on; count the rest as bad.
-      if (first_error.ok()) first_error = malformed("compound part " + std::to_string(i) + " out of range");
-      bad += ends.size() - i;
+      if (first_error.ok()) first_error = malformed("compound part " + std::to_string(i) + " truncated");
+      bad += count - i;
+      rest = {};
       break;
     }
-    const fb::Envelope* env = verified_envelope(data.data() + start, end - start);
-    Budget budget{end - start};
-    Status s = env ? Decoder(budget).message(*env, out) : malformed("message failed verification");
+    const Status s = decode_one(rest.first(len), out);
     if (!s.ok()) {
       ++bad;
       if (first_error.ok()) first_error = Status::error(s.code, "compound part " + std::to_string(i) + ": " + s.message);
     }
-    start = round_up(end, kPartAlign);
+    rest = rest.subspan(len);
   }
-  if (bad == 0) return {};
-  first_error.message = std::to_string(bad) + " of " + std::to_string(ends.size()) +
+  if (bad == 0 && rest.empty()) return {};
+  if (bad == 0) return malformed(std::to_string(rest.size()) + " bytes after the last compound part");
+  first_error.message = std::to_string(bad) + " of " + std::to_string(count) +
                         " compound parts malformed; first: " + first_error.message;
   return first_error;
 }
@@ -363,39 +492,32 @@ class FlatBuffersCodec final : public core::Codec {
  public:
   Bytes encode(const core::Message& msg) const override {
     FlatBufferBuilder b(size_hint(msg));
-    const Offset<void> body = std::visit(Encoder{b}, msg);
-    b.Finish(fb::CreateEnvelope(b, kBodyOf[msg.index()], body), fb::EnvelopeIdentifier());
-    return Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+    Encoder encoder(b);
+    const Root root = std::visit(encoder, msg);
+    b.Finish(root.table);
+    const size_t size = b.GetSize() - encoder.tail_padding;
+    Bytes out;
+    out.reserve(1 + size);
+    out.push_back(static_cast<uint8_t>(root.type));
+    out.insert(out.end(), b.GetBufferPointer(), b.GetBufferPointer() + size);
+    return out;
   }
 
-  // Size of the result, in the order the builder writes it (back to front):
-  //   data vector: D bytes padded to 4 + length 4, where D = the parts, each but the
-  //     last padded to kPartAlign, so padded D <= sum(parts) + 3 n;
-  //   ends vector: 4 n + length 4;
-  //   Compound table 12 + vtable 8; Envelope table 12 + vtable 8; identifier 4 + root 4.
-  // Total <= sum(parts) + 56 + 7 n, reached when every part size is 1 mod 4.
+  // [MessageType_Compound][n] then [length varint][part] per part: at most
+  // kPackHeaderOverhead + sum(parts) + kPackPartOverhead * n for parts under 2 MiB.
   Bytes pack(const std::vector<Bytes>& parts) const override {
     if (parts.size() == 1) return parts.front();
-    size_t data_size = 0;
-    std::vector<uint32_t> ends;
-    ends.reserve(parts.size());
+    size_t size = 1 + varint_size(parts.size());
+    for (const Bytes& p : parts) size += varint_size(p.size()) + p.size();
+    Bytes out;
+    out.reserve(size);
+    out.push_back(static_cast<uint8_t>(fb::MessageType_Compound));
+    put_varint(out, parts.size());
     for (const Bytes& p : parts) {
-      data_size = round_up(data_size, kPartAlign) + p.size();
-      ends.push_back(static_cast<uint32_t>(data_size));
+      put_varint(out, p.size());
+      out.insert(out.end(), p.begin(), p.end());
     }
-    FlatBufferBuilder b(data_size + kPackHeaderOverhead + kPackPartOverhead * parts.size());
-    uint8_t* dst = nullptr;
-    auto data = b.CreateUninitializedVector(data_size, &dst);
-    size_t start = 0;
-    for (size_t i = 0; i < parts.size(); ++i) {
-      std::memset(dst + start, 0, ends[i] - parts[i].size() - start);  // padding before the part
-      if (!parts[i].empty()) std::memcpy(dst + ends[i] - parts[i].size(), parts[i].data(), parts[i].size());
-      start = ends[i];
-    }
-    auto ends_vec = b.CreateVector(ends);
-    auto compound = fb::CreateCompound(b, ends_vec, data);
-    b.Finish(fb::CreateEnvelope(b, fb::Body_Compound, compound.Union()), fb::EnvelopeIdentifier());
-    return Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+    return out;
   }
   size_t pack_header_overhead() const override { return kPackHeaderOverhead; }
   size_t pack_part_overhead() const override { return kPackPartOverhead; }
@@ -406,20 +528,8 @@ class FlatBuffersCodec final : public core::Codec {
     if (data.size() >= FLATBUFFERS_MAX_BUFFER_SIZE) {
       return Status::error(core::Errc::too_large, "message of " + std::to_string(data.size()) + " bytes");
     }
-    // The verifier checks alignment relative to the buffer start; reads need it absolute.
-    std::unique_ptr<uint64_t[]> aligned;
-    const uint8_t* buf = data.data();
-    if (reinterpret_cast<uintptr_t>(buf) % kBufferAlign != 0) {
-      static_assert(alignof(uint64_t) >= kBufferAlign);
-      aligned.reset(new uint64_t[(data.size() + 7) / 8]);
-      std::memcpy(aligned.get(), buf, data.size());
-      buf = reinterpret_cast<const uint8_t*>(aligned.get());
-    }
-    const fb::Envelope* env = verified_envelope(buf, data.size());
-    if (!env) return malformed("message failed verification (not a native memberlist message, or corrupt)");
-    if (env->body_type() == fb::Body_Compound) return decode_compound(*env->body_as_Compound(), out);
-    Budget budget{data.size()};
-    return Decoder(budget).message(*env, out);
+    if (data[0] == fb::MessageType_Compound) return decode_compound(data.subspan(1), out);
+    return decode_one(data, out);
   }
 };
 

@@ -10,6 +10,8 @@
 namespace memberlist::wire::test {
 namespace {
 
+namespace fb = memberlist::wire::fb;
+
 const core::Codec& codec() {
   static const auto c = make_flatbuffers_codec();
   return *c;
@@ -30,10 +32,53 @@ TEST(WireCodec, RoundTripEveryType) {
   for (const Message& m : sample_messages()) expect_round_trip(m);
 }
 
-TEST(WireCodec, EncodedBufferCarriesIdentifier) {
-  const Bytes enc = codec().encode(Nack{1});
-  ASSERT_GE(enc.size(), 8u);
-  EXPECT_EQ(std::string(enc.begin() + 4, enc.begin() + 8), "MLW1");
+// A message is its type byte, then a FlatBuffers buffer with that type's table as root.
+TEST(WireCodec, EncodedMessageIsTypeByteAndTable) {
+  const Bytes enc = codec().encode(Alive{7, "n1", v4(10, 0, 0, 1, 7946), {}, {1, 5, 2, 0, 0, 0}});
+  ASSERT_GE(enc.size(), 2u);
+  EXPECT_EQ(enc[0], fb::MessageType_Alive);
+  const Bytes table(enc.begin() + 1, enc.end());  // a copy is suitably aligned
+  flatbuffers::Verifier verifier(table.data(), table.size());
+  ASSERT_TRUE(verifier.VerifyBuffer<fb::Alive>(nullptr));
+  const auto* alive = flatbuffers::GetRoot<fb::Alive>(table.data());
+  EXPECT_EQ(alive->incarnation(), 7u);
+  EXPECT_EQ(alive->node()->str(), "n1");
+  ASSERT_NE(alive->addr(), nullptr);  // IPv4 as 4 bytes
+  EXPECT_EQ(alive->addr()->ip()->Get(3), 1);
+  EXPECT_EQ(alive->addr()->port(), 7946);
+  EXPECT_EQ(alive->addr6(), nullptr);
+  EXPECT_EQ(alive->vsn(), nullptr);  // the default vector is left out
+}
+
+TEST(WireCodec, AddressForms) {
+  // IPv4 travels as 4 bytes and comes back v4-mapped; IPv6 and v4-compatible forms as 16.
+  Address v4_compat;
+  v4_compat.ip[15] = 1;
+  v4_compat.port = 80;
+  Address zero_ip_with_port;
+  zero_ip_with_port.port = 7946;
+  for (const Address& a : {v4(10, 0, 0, 1, 7946), v4(0, 0, 0, 0, 0), v4(255, 255, 255, 255, 65535),
+                           v6_all_bits(7946), v4_compat, zero_ip_with_port}) {
+    expect_round_trip(Ping{1, "n", a, "s"});
+    expect_round_trip(Alive{1, "n", a, {}, {}});
+    expect_round_trip(IndirectPing{1, a, "n", false, a, "s"});
+    PushPull pp;
+    pp.nodes.push_back({"n", a, {}, 1, NodeState::Alive, {1, 5, 2, 0, 0, 0}});
+    expect_round_trip(pp);
+  }
+  // An IPv6 address costs 12 bytes more than an IPv4 one.
+  EXPECT_EQ(codec().encode(Alive{1, "n", v6_all_bits(1), {}, {}}).size(),
+            codec().encode(Alive{1, "n", v4(1, 2, 3, 4, 1), {}, {}}).size() + 12);
+}
+
+TEST(WireCodec, VsnForms) {
+  for (const Vsn& v : {Vsn{1, 5, 2, 0, 0, 0}, Vsn{}, Vsn{1, 5, 3, 0, 0, 0}, Vsn{1, 5, 2, 1, 2, 1},
+                       Vsn{255, 255, 255, 255, 255, 255}}) {
+    expect_round_trip(Alive{1, "n", v4(1, 2, 3, 4, 5), {}, v});
+    PushPull pp;
+    pp.nodes.push_back({"n", v4(1, 2, 3, 4, 5), {}, 1, NodeState::Dead, v});
+    expect_round_trip(pp);
+  }
 }
 
 TEST(WireCodec, RoundTripDefaultsAndEmptyStrings) {
@@ -168,12 +213,12 @@ TEST(WireCompound, PackOverheadIsAnUpperBound) {
   std::mt19937 rng(42);
   size_t worst_slack = std::numeric_limits<size_t>::max();
   for (int iter = 0; iter < 3000; ++iter) {
-    const size_t n = (iter < 256) ? static_cast<size_t>(iter) : rng() % (codec().pack_max_parts() + 1);
+    const bool big = iter % 100 == 0;  // parts of 16 KiB and more take the most length bytes
+    const size_t n = big ? 2 + rng() % 3 : (iter < 256) ? static_cast<size_t>(iter) : rng() % (codec().pack_max_parts() + 1);
     std::vector<Bytes> parts(n);
     size_t sum = 0;
     for (auto& p : parts) {
-      // Odd sizes force the most alignment padding; encode() output sizes are also used.
-      const size_t sz = (iter % 3 == 0) ? (rng() % 40) * 4 + 1 : rng() % 300;
+      const size_t sz = big ? 16384 + rng() % 50000 : rng() % 300;
       p = bytes_of(sz, static_cast<uint8_t>(rng()));
       sum += sz;
     }
@@ -182,8 +227,45 @@ TEST(WireCompound, PackOverheadIsAnUpperBound) {
     ASSERT_LE(packed.size(), bound) << "n=" << n << " sum=" << sum;
     if (n > 1) worst_slack = std::min(worst_slack, bound - packed.size());
   }
-  // The bound is exact: parts whose sizes are 1 mod 4 reach it.
+  // The bound is exact: parts of 16 KiB and more reach it.
   EXPECT_EQ(worst_slack, 0u);
+}
+
+// What a compound costs: type and count bytes, and one length byte per part under 128 bytes.
+TEST(WireCompound, PackSize) {
+  const Bytes a = bytes_of(10), b = bytes_of(127), c = bytes_of(128), d = bytes_of(16384);
+  EXPECT_EQ(codec().pack({a, b}).size(), 2 + 1 + 10 + 1 + 127u);
+  EXPECT_EQ(codec().pack({a, c}).size(), 2 + 1 + 10 + 2 + 128u);
+  EXPECT_EQ(codec().pack({a, d}).size(), 2 + 1 + 10 + 3 + 16384u);
+  EXPECT_EQ(codec().pack({}).size(), 2u);
+}
+
+// More parts than pack_max_parts() still make a correct compound (two count bytes).
+TEST(WireCompound, MorePartsThanTheMaximum) {
+  std::vector<Bytes> parts;
+  for (uint32_t i = 1; i <= 1000; ++i) parts.push_back(codec().encode(Nack{i}));
+  std::vector<Message> out;
+  ASSERT_TRUE(codec().decode(codec().pack(parts), out).ok());
+  ASSERT_EQ(out.size(), parts.size());
+  EXPECT_EQ(std::get<Nack>(out.back()).seq, 1000u);
+}
+
+// A datagram cut anywhere inside a compound: the parts before the cut still decode, and the
+// cut is reported.
+TEST(WireCompound, TruncatedCompoundKeepsCompleteParts) {
+  std::vector<Bytes> parts;
+  for (uint32_t i = 0; i < 5; ++i) parts.push_back(codec().encode(Nack{i * 1000}));
+  const Bytes packed = codec().pack(parts);
+  for (size_t n = 0; n < packed.size(); ++n) {
+    std::vector<Message> out;
+    const Status s = codec().decode(std::span<const uint8_t>(packed).first(n), out);
+    EXPECT_FALSE(s.ok()) << "cut at " << n;
+    size_t complete = 0;
+    for (size_t end = 2; complete < parts.size() && end + 1 + parts[complete].size() <= n; ++complete) {
+      end += 1 + parts[complete].size();
+    }
+    EXPECT_EQ(out.size(), complete) << "cut at " << n;
+  }
 }
 
 TEST(WireCompound, PackOverheadBoundHoldsForEncodedMessages) {

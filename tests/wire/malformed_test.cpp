@@ -25,9 +25,12 @@ const core::Codec& codec() {
 
 Status decode(const Bytes& in, std::vector<Message>& out) { return codec().decode(in, out); }
 
-Bytes finish(FlatBufferBuilder& b, fb::Body type, flatbuffers::Offset<void> body) {
-  b.Finish(fb::CreateEnvelope(b, type, body), fb::EnvelopeIdentifier());
-  return Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+// A message as the codec writes it: the type byte, then the buffer with `table` as root.
+Bytes finish(FlatBufferBuilder& b, uint8_t type, flatbuffers::Offset<void> table) {
+  b.Finish(table);
+  Bytes out{type};
+  out.insert(out.end(), b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
+  return out;
 }
 
 void expect_error(const Bytes& in, Errc code, const std::string& needle = "") {
@@ -49,11 +52,11 @@ TEST(WireMalformed, RandomBytes) {
   for (int i = 0; i < 100000; ++i) {
     Bytes buf(rng() % 200);
     for (auto& byte : buf) byte = static_cast<uint8_t>(rng());
-    // Half of them carry our identifier and a small root offset, to get past the first checks.
-    if (i % 2 == 0 && buf.size() >= 8) {
-      buf[0] = static_cast<uint8_t>(8 + 4 * (rng() % 8));
-      buf[1] = buf[2] = buf[3] = 0;
-      std::memcpy(buf.data() + 4, "MLW1", 4);
+    // Half of them carry a known type and a small root offset, to get past the first checks.
+    if (i % 2 == 0 && buf.size() >= 5) {
+      buf[0] = static_cast<uint8_t>(fb::MessageType_MIN + rng() % (fb::MessageType_MAX - fb::MessageType_MIN));
+      buf[1] = static_cast<uint8_t>(4 + 4 * (rng() % 8));
+      buf[2] = buf[3] = buf[4] = 0;
     }
     std::vector<Message> out;
     const Status s = decode(buf, out);
@@ -112,54 +115,56 @@ TEST(WireMalformed, EveryBitFlip) {
   }
 }
 
-TEST(WireMalformed, WrongIdentifier) {
-  Bytes enc = codec().encode(Nack{1});
-  enc[7] = '2';
+TEST(WireMalformed, UnknownMessageType) {
+  for (uint8_t type : {0, fb::MessageType_MAX + 1, 200, 255}) {
+    FlatBufferBuilder b;
+    const Bytes enc = finish(b, type, fb::CreateNack(b, 1).Union());
+    expect_error(enc, Errc::protocol, "unknown message type " + std::to_string(type));
+  }
+}
+
+TEST(WireMalformed, TypeByteWithoutTable) {
+  for (uint8_t type = fb::MessageType_MIN; type < fb::MessageType_MAX; ++type) {
+    expect_error(Bytes{type}, Errc::protocol, "verification");
+    expect_error(Bytes{type, 4, 0, 0, 0}, Errc::protocol, "verification");
+  }
+}
+
+// A table under the type byte of another message: its fields do not fit that type's.
+TEST(WireMalformed, TableOfAnotherType) {
+  FlatBufferBuilder b;
+  const auto node = b.CreateString("n1");
+  Bytes enc = finish(b, fb::MessageType_Dead, fb::CreateDead(b, 5, node).Union());
+  enc[0] = fb::MessageType_PushPull;  // incarnation 5 read as the offset of the node vector
   expect_error(enc, Errc::protocol, "verification");
-}
-
-TEST(WireMalformed, UnknownUnionType) {
-  FlatBufferBuilder b;
-  const Bytes enc = finish(b, static_cast<fb::Body>(200), fb::CreateNack(b, 1).Union());
-  expect_error(enc, Errc::protocol, "unknown message type 200");
-}
-
-TEST(WireMalformed, NoneUnionType) {
-  FlatBufferBuilder b;
-  const Bytes enc = finish(b, fb::Body_NONE, fb::CreateNack(b, 1).Union());
-  expect_error(enc, Errc::protocol, "unknown message type 0");
-}
-
-TEST(WireMalformed, MissingBody) {
-  FlatBufferBuilder b;
-  const auto start = b.StartTable();
-  b.AddElement<uint8_t>(fb::Envelope::VT_BODY_TYPE, fb::Body_Nack, 0);
-  b.Finish(flatbuffers::Offset<fb::Envelope>(b.EndTable(start)), fb::EnvelopeIdentifier());
-  expect_error(Bytes(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize()), Errc::protocol);
 }
 
 TEST(WireMalformed, MissingRequiredFields) {
   {  // Alive without a node name.
     FlatBufferBuilder b;
-    const fb::Address addr;
+    const fb::Ip4 addr;
     const auto start = b.StartTable();
     b.AddElement<uint32_t>(fb::Alive::VT_INCARNATION, 1, 0);
     b.AddStruct(fb::Alive::VT_ADDR, &addr);
-    expect_error(finish(b, fb::Body_Alive, flatbuffers::Offset<void>(b.EndTable(start))), Errc::protocol);
+    expect_error(finish(b, fb::MessageType_Alive, flatbuffers::Offset<void>(b.EndTable(start))), Errc::protocol);
   }
-  {  // Alive without an address.
+  {  // Alive with the address in both forms.
     FlatBufferBuilder b;
     const auto name = b.CreateString("n1");
-    const auto start = b.StartTable();
-    b.AddOffset(fb::Alive::VT_NODE, name);
-    expect_error(finish(b, fb::Body_Alive, flatbuffers::Offset<void>(b.EndTable(start))), Errc::protocol);
+    const fb::Ip4 a4;
+    const fb::Ip6 a6;
+    expect_error(finish(b, fb::MessageType_Alive, fb::CreateAlive(b, 1, name, &a4, 0, &a6).Union()),
+                 Errc::protocol, "both");
   }
-  {  // Compound without ends.
+  {  // Push/pull node with the address in both forms.
     FlatBufferBuilder b;
-    const auto data = b.CreateVector(Bytes(8));
-    const auto start = b.StartTable();
-    b.AddOffset(fb::Compound::VT_DATA, data);
-    expect_error(finish(b, fb::Body_Compound, flatbuffers::Offset<void>(b.EndTable(start))), Errc::protocol);
+    const auto name = b.CreateString("n1");
+    const fb::Ip4 a4;
+    const fb::Ip6 a6;
+    const auto node = fb::CreatePushNodeState(b, name, 1, &a4, fb::NodeState_Alive, 0, &a6);
+    const auto nodes = b.CreateVector(&node, 1);
+    expect_error(finish(b, fb::MessageType_PushPull, fb::CreatePushPull(b, nodes).Union()), Errc::protocol,
+                 "both");
   }
 }
 
@@ -176,10 +181,10 @@ TEST(WireMalformed, BadNames) {
 TEST(WireMalformed, UnknownNodeState) {
   FlatBufferBuilder b;
   const auto name = b.CreateString("n1");
-  const fb::Address addr;
-  const auto node = fb::CreatePushNodeState(b, name, &addr, 0, 1, static_cast<fb::NodeState>(9));
+  const fb::Ip4 addr;
+  const auto node = fb::CreatePushNodeState(b, name, 1, &addr, static_cast<fb::NodeState>(9));
   const auto nodes = b.CreateVector(&node, 1);
-  expect_error(finish(b, fb::Body_PushPull, fb::CreatePushPull(b, false, nodes).Union()), Errc::protocol,
+  expect_error(finish(b, fb::MessageType_PushPull, fb::CreatePushPull(b, nodes).Union()), Errc::protocol,
                "node state 9");
 }
 
@@ -189,23 +194,23 @@ TEST(WireMalformed, AliasedOffsetsAreRejected) {
   FlatBufferBuilder b;
   const auto name = b.CreateString("n1");
   const auto meta = b.CreateVector(bytes_of(60000));
-  const fb::Address addr;
-  const auto node = fb::CreatePushNodeState(b, name, &addr, meta);
+  const fb::Ip4 addr;
+  const auto node = fb::CreatePushNodeState(b, name, 1, &addr, fb::NodeState_Alive, meta);
   const std::vector<flatbuffers::Offset<fb::PushNodeState>> many(100000, node);
   const auto nodes = b.CreateVector(many);
-  expect_error(finish(b, fb::Body_PushPull, fb::CreatePushPull(b, false, nodes).Union()), Errc::protocol,
+  expect_error(finish(b, fb::MessageType_PushPull, fb::CreatePushPull(b, nodes).Union()), Errc::protocol,
                "aliased");
 }
 
 TEST(WireMalformed, TooManyPushNodes) {
   FlatBufferBuilder b;
   const auto name = b.CreateString("n");
-  const fb::Address addr;
-  const auto node = fb::CreatePushNodeState(b, name, &addr);
+  const fb::Ip4 addr;
+  const auto node = fb::CreatePushNodeState(b, name, 1, &addr);
   const std::vector<flatbuffers::Offset<fb::PushNodeState>> many((size_t{1} << 20) + 1, node);
   const auto nodes = b.CreateVector(many);
   std::vector<Message> out;
-  const Status s = decode(finish(b, fb::Body_PushPull, fb::CreatePushPull(b, false, nodes).Union()), out);
+  const Status s = decode(finish(b, fb::MessageType_PushPull, fb::CreatePushPull(b, nodes).Union()), out);
   EXPECT_EQ(s.code, Errc::too_large) << s.message;
   EXPECT_TRUE(out.empty());
 }
@@ -223,39 +228,84 @@ TEST(WireMalformed, HugeVectorLength) {
   }
 }
 
-Bytes raw_compound(const std::vector<uint32_t>& ends, const Bytes& data) {
-  FlatBufferBuilder b;
-  const auto d = b.CreateVector(data);
-  const auto e = b.CreateVector(ends);
-  return finish(b, fb::Body_Compound, fb::CreateCompound(b, e, d).Union());
+// A compound as pack() writes it, from raw pieces: [type][count] then each piece as given.
+Bytes raw_compound(uint8_t count, const std::vector<Bytes>& pieces) {
+  Bytes out{fb::MessageType_Compound, count};
+  for (const Bytes& p : pieces) out.insert(out.end(), p.begin(), p.end());
+  return out;
+}
+
+Bytes with_len(const Bytes& part) {
+  Bytes out{static_cast<uint8_t>(part.size())};  // parts under 128 bytes: one length byte
+  out.insert(out.end(), part.begin(), part.end());
+  return out;
 }
 
 TEST(WireMalformed, CompoundPartsOutOfRange) {
   const Bytes nack = codec().encode(Nack{7});
-  Bytes data = nack;
-  data.resize(data.size() + 4);
-  const auto n = static_cast<uint32_t>(nack.size());
-  {  // Second part claims to end past the data: first part still decodes.
+  ASSERT_LT(nack.size(), 128u);
+  {  // Second part claims to run past the end: the first part still decodes.
     std::vector<Message> out;
-    const Status s = decode(raw_compound({n, n + 1000}, data), out);
+    const Status s = decode(raw_compound(2, {with_len(nack), Bytes{100}, nack}), out);
     EXPECT_EQ(s.code, Errc::protocol);
-    EXPECT_NE(s.message.find("out of range"), std::string::npos) << s.message;
+    EXPECT_NE(s.message.find("1 of 2"), std::string::npos) << s.message;
+    EXPECT_NE(s.message.find("truncated"), std::string::npos) << s.message;
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(std::get<Nack>(out[0]).seq, 7u);
   }
-  {  // Ends going backwards.
-    std::vector<Message> out;
-    const Status s = decode(raw_compound({n, 3, n}, data), out);
-    EXPECT_EQ(s.code, Errc::protocol);
-    EXPECT_NE(s.message.find("2 of 3"), std::string::npos) << s.message;
-    EXPECT_EQ(out.size(), 1u);
+  {  // A length varint cut off at the end, and one longer than 5 bytes.
+    for (const Bytes& bad_len : {Bytes{0x80}, Bytes{0xff, 0xff}, Bytes{0x80, 0x80, 0x80, 0x80, 0x80, 0x01},
+                                 Bytes{0xff, 0xff, 0xff, 0xff, 0x7f}}) {
+      std::vector<Message> out;
+      const Status s = decode(raw_compound(2, {with_len(nack), bad_len}), out);
+      EXPECT_EQ(s.code, Errc::protocol);
+      EXPECT_NE(s.message.find("1 of 2"), std::string::npos) << s.message;
+      EXPECT_EQ(out.size(), 1u);
+    }
   }
-  {  // A part at an unaligned offset fails verification, never reads misaligned.
-    Bytes shifted(1, 0);
-    shifted.insert(shifted.end(), nack.begin(), nack.end());
+  {  // An empty part, a part with a bad table, a nested compound: each bad on its own.
+    const Bytes inner = codec().pack({nack, nack});
     std::vector<Message> out;
-    const Status s = decode(raw_compound({1, static_cast<uint32_t>(shifted.size())}, shifted), out);
+    const Status s =
+        decode(raw_compound(4, {Bytes{0}, with_len(Bytes{fb::MessageType_Alive, 1, 2}), with_len(inner), with_len(nack)}),
+               out);
     EXPECT_EQ(s.code, Errc::protocol);
+    EXPECT_NE(s.message.find("3 of 4"), std::string::npos) << s.message;
+    ASSERT_EQ(out.size(), 1u);
+  }
+  {  // A compound of no parts; one without a count; bytes after the last part.
+    std::vector<Message> out;
+    EXPECT_TRUE(decode(raw_compound(0, {}), out).ok());
+    expect_error(Bytes{fb::MessageType_Compound}, Errc::protocol, "count");
+    expect_error(Bytes{fb::MessageType_Compound, 0x80}, Errc::protocol, "count");
+    const Status s = decode(raw_compound(1, {with_len(nack), Bytes{1}}), out);
+    EXPECT_EQ(s.code, Errc::protocol);
+    EXPECT_NE(s.message.find("after the last"), std::string::npos) << s.message;
+    EXPECT_EQ(out.size(), 1u);  // the part itself is fine
+  }
+  {  // A count far beyond the bytes there are.
+    std::vector<Message> out;
+    const Status s = decode(Bytes{fb::MessageType_Compound, 0xff, 0xff, 0xff, 0xff, 0x0f}, out);
+    EXPECT_NE(s.message.find("4294967295 of 4294967295"), std::string::npos) << s.message;
+  }
+}
+
+// Parts sit at any offset in a datagram; each is copied to aligned memory before the verifier
+// sees it, so the decoded result does not depend on where the datagram or the part starts.
+TEST(WireMalformed, CompoundPartsAtEveryAlignment) {
+  const Bytes nack = codec().encode(Nack{9});
+  for (size_t pad = 0; pad < 8; ++pad) {
+    const Bytes filler = codec().encode(ErrResp{std::string(pad + 1, 'e')});
+    const Bytes packed = codec().pack({filler, nack});
+    for (size_t shift = 0; shift < 8; ++shift) {
+      Bytes buf(shift, 0);
+      buf.insert(buf.end(), packed.begin(), packed.end());
+      std::vector<Message> out;
+      const Status s = codec().decode(std::span<const uint8_t>(buf).subspan(shift), out);
+      ASSERT_TRUE(s.ok()) << s.message;
+      ASSERT_EQ(out.size(), 2u);
+      EXPECT_EQ(std::get<Nack>(out[1]).seq, 9u);
+    }
   }
 }
 
