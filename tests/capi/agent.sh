@@ -2,12 +2,16 @@
 # Tests of the memberlist-agent program (run by ctest):
 #   agent.sh demo AGENT     the demo exits 0 and shows joins, suspect/dead, left, final table
 #   agent.sh signal AGENT   two agents; SIGTERM makes one leave gracefully, the other sees it
+#   agent.sh secure AGENT   --key (hex and base64 of one key) + --label: two agents join; a
+#                           wrong key or another label cannot; a malformed key is refused
 set -u
 step=$1 agent=$2
 fail() { echo "FAIL: $*" >&2; [ -n "${work:-}" ] && for f in "$work"/*.out; do echo "== $f"; cat "$f"; done; exit 1; }
 work=$(mktemp -d)
 trap 'kill $pa $pb 2>/dev/null; rm -rf "$work"' EXIT
 pa=""; pb=""
+key_hex=000102030405060708090a0b0c0d0e0f
+key_b64=AAECAwQFBgcICQoLDA0ODw==
 
 # Waits up to 30 s for a line matching $2 in file $1.
 wait_for() {
@@ -58,6 +62,36 @@ signal)
   pa=""; pb=""
   cat "$work/a.out" "$work/b.out"
   echo "signal: ok"
+  ;;
+secure)
+  "$agent" agent --help | grep -q -- "--key" || fail "agent --help lacks --key"
+  "$agent" agent --name x --bind 127.0.0.1:0 --key zz >"$work/x.out" 2>&1
+  [ $? -eq 2 ] || fail "a malformed --key must fail with 2"
+  grep -q "not hex or base64" "$work/x.out" || fail "no message for a malformed key"
+  "$agent" agent --name x --bind 127.0.0.1:0 --key AAECAw== >"$work/x.out" 2>&1
+  [ $? -eq 2 ] || fail "a 4-byte --key must fail with 2"
+  "$agent" agent --name a --bind 127.0.0.1:0 --preset local --key $key_hex --label blue \
+    >"$work/a.out" 2>&1 &
+  pa=$!
+  wait_for "$work/a.out" "running at" || fail "agent a did not start"
+  addr=$(sed -n 's/.*running at \([^ ]*\).*/\1/p' "$work/a.out" | head -n1)
+  "$agent" agent --name b --bind 127.0.0.1:0 --preset local --key $key_b64 --label blue \
+    --join "$addr" >"$work/b.out" 2>&1 &
+  pb=$!
+  wait_for "$work/a.out" "join   b " || fail "a did not see b join"
+  timeout 60 "$agent" agent --name c --bind 127.0.0.1:0 --preset local \
+    --key 0f0e0d0c0b0a09080706050403020100 --label blue --join "$addr" >"$work/c.out" 2>&1
+  [ $? -eq 1 ] || fail "a wrong key must fail the join"
+  grep -q "join:" "$work/c.out" || fail "no join error for a wrong key"
+  timeout 60 "$agent" agent --name d --bind 127.0.0.1:0 --preset local --key $key_hex \
+    --label green --join "$addr" >"$work/d.out" 2>&1
+  [ $? -eq 1 ] || fail "another label must fail the join"
+  grep -q "join   [cd] " "$work/a.out" && fail "a let in a node with a wrong key or label"
+  kill -TERM $pb; wait $pb
+  kill -TERM $pa; wait $pa
+  pa=""; pb=""
+  cat "$work/a.out" "$work/c.out" "$work/d.out"
+  echo "secure: ok"
   ;;
 *) fail "unknown step $step" ;;
 esac

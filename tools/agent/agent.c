@@ -5,7 +5,7 @@
  *       A local cluster on 127.0.0.1 in one process: N nodes join, one is destroyed without
  *       leaving (suspect, then dead), another leaves gracefully; prints the final membership.
  *   memberlist-agent agent --name NAME --bind HOST:PORT [--join ADDR]... [--preset P]
- *                          [--log-level L]
+ *                          [--log-level L] [--key KEY]... [--label LABEL]
  *       One node that prints membership events and leaves gracefully on SIGINT/SIGTERM.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -420,6 +420,51 @@ out:
 
 /* ---- agent ---------------------------------------------------------------------------- */
 
+static int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static int base64_value(char c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+' || c == '-') return 62;
+  if (c == '/' || c == '_') return 63;
+  return -1;
+}
+
+/* An encryption key as hex (32, 48 or 64 digits) or base64 (padded or not, standard or
+ * URL alphabet). Returns the number of bytes written to out (cap 64), 0 if malformed; the
+ * library checks the length (16, 24 or 32). */
+static size_t decode_key(const char *text, uint8_t *out, size_t cap) {
+  size_t n = strlen(text), i, len = 0;
+  int all_hex = n > 0 && n % 2 == 0;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (i = 0; i < n && all_hex; ++i) all_hex = hex_value(text[i]) >= 0;
+  if (all_hex && (n == 32 || n == 48 || n == 64)) {
+    for (i = 0; i < n / 2 && i < cap; ++i)
+      out[i] = (uint8_t)(hex_value(text[2 * i]) << 4 | hex_value(text[2 * i + 1]));
+    return n / 2;
+  }
+  while (n > 0 && text[n - 1] == '=') --n;
+  for (i = 0; i < n; ++i) {
+    int v = base64_value(text[i]);
+    if (v < 0) return 0;
+    acc = (acc << 6) | (uint32_t)v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      if (len == cap) return 0;
+      out[len++] = (uint8_t)(acc >> bits);
+    }
+  }
+  return len;
+}
+
 static volatile sig_atomic_t g_stop = 0;
 
 static void on_signal(int sig) {
@@ -437,19 +482,24 @@ static int agent_usage(FILE *out) {
   fprintf(out,
           "usage: memberlist-agent agent --name NAME --bind HOST:PORT [--join ADDR]...\n"
           "                              [--preset lan|wan|local] [--log-level LEVEL]\n"
+          "                              [--key KEY]... [--label LABEL]\n"
           "  Runs one node and prints membership events; SIGINT/SIGTERM make it leave\n"
           "  gracefully and exit.\n"
           "  --bind HOST:PORT   IPv4 or [IPv6] literal and port (0: any free port)\n"
           "  --join ADDR        an existing member: host, host:port, [v6]:port or name/host:port\n"
           "  --preset P         lan (default), wan or local\n"
-          "  --log-level L      trace, debug, info, warn (default), error or off\n");
+          "  --log-level L      trace, debug, info, warn (default), error or off\n"
+          "  --key KEY          AES key of 16, 24 or 32 bytes, as hex or base64; the first is\n"
+          "                     the primary (encrypts), all are tried to decrypt\n"
+          "  --label LABEL      cluster label: only nodes with the same label talk\n");
   return out == stdout ? 0 : 2;
 }
 
 static int run_agent(int argc, char **argv) {
-  const char *name = NULL, *bind = NULL, *preset = "lan";
+  const char *name = NULL, *bind = NULL, *preset = "lan", *label = NULL;
   const char **joins = (const char **)calloc((size_t)argc + 1, sizeof *joins);
-  size_t njoins = 0;
+  const char **keys = (const char **)calloc((size_t)argc + 1, sizeof *keys);
+  size_t njoins = 0, nkeys = 0, k;
   uint32_t level = ML_LOG_WARN;
   char host[64];
   uint16_t port = 0;
@@ -460,17 +510,23 @@ static int run_agent(int argc, char **argv) {
   ml_status s;
   int i, rc = 0;
 
-  if (!joins) return 1;
+  if (!joins || !keys) {
+    free(joins);
+    free(keys);
+    return 1;
+  }
   for (i = 0; i < argc; ++i) {
     const char *arg = argv[i];
     const char *val = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
       free(joins);
+      free(keys);
       return agent_usage(stdout);
     }
     if (!val) {
       fprintf(stderr, "agent: %s needs a value\n", arg);
       free(joins);
+      free(keys);
       return agent_usage(stderr);
     }
     if (strcmp(arg, "--name") == 0) {
@@ -481,15 +537,21 @@ static int run_agent(int argc, char **argv) {
       joins[njoins++] = val;
     } else if (strcmp(arg, "--preset") == 0) {
       preset = val;
+    } else if (strcmp(arg, "--key") == 0) {
+      keys[nkeys++] = val;
+    } else if (strcmp(arg, "--label") == 0) {
+      label = val;
     } else if (strcmp(arg, "--log-level") == 0) {
       if (!parse_level(val, &level)) {
         fprintf(stderr, "agent: unknown log level %s\n", val);
         free(joins);
+        free(keys);
         return 2;
       }
     } else {
       fprintf(stderr, "agent: unknown argument %s\n", arg);
       free(joins);
+      free(keys);
       return agent_usage(stderr);
     }
     ++i;
@@ -497,16 +559,19 @@ static int run_agent(int argc, char **argv) {
   if (!name || !bind) {
     fprintf(stderr, "agent: --name and --bind are required\n");
     free(joins);
+    free(keys);
     return agent_usage(stderr);
   }
   if (!split_host_port(bind, host, sizeof host, &port)) {
     fprintf(stderr, "agent: --bind wants HOST:PORT or [V6]:PORT, got %s\n", bind);
     free(joins);
+    free(keys);
     return 2;
   }
   if (new_preset(preset, &cfg) != ML_OK) {
     fprintf(stderr, "agent: unknown preset %s (lan, wan or local)\n", preset);
     free(joins);
+    free(keys);
     return 2;
   }
   if (ml_config_set_name(cfg, name) != ML_OK || ml_config_set_bind_addr(cfg, host) != ML_OK ||
@@ -514,8 +579,30 @@ static int run_agent(int argc, char **argv) {
     fprintf(stderr, "agent: %s\n", ml_last_error());
     ml_config_free(cfg);
     free(joins);
+    free(keys);
     return 2;
   }
+  for (k = 0; k < nkeys; ++k) {
+    uint8_t key[64];
+    size_t len = decode_key(keys[k], key, sizeof key);
+    if (len == 0 || ml_config_add_key(cfg, key, len) != ML_OK) {
+      fprintf(stderr, "agent: --key %s: %s\n", keys[k],
+              len == 0 ? "not hex or base64" : ml_last_error());
+      ml_config_free(cfg);
+      free(joins);
+      free(keys);
+      return 2;
+    }
+  }
+  if (label && ml_config_set_label(cfg, label) != ML_OK) {
+    fprintf(stderr, "agent: --label: %s\n", ml_last_error());
+    ml_config_free(cfg);
+    free(joins);
+    free(keys);
+    return 2;
+  }
+  free(keys);
+  keys = NULL;
 
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
@@ -533,6 +620,7 @@ static int run_agent(int argc, char **argv) {
   if (s != ML_OK) {
     fprintf(stderr, "agent: create: %s: %s\n", ml_status_str(s), ml_last_error());
     free(joins);
+    free(keys);
     return 1;
   }
   {
@@ -562,6 +650,7 @@ static int run_agent(int argc, char **argv) {
   }
   ml_memberlist_destroy(ml);
   free(joins);
+  free(keys);
   say("bye");
   return rc;
 }
