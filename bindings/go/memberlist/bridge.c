@@ -18,13 +18,79 @@ static void tramp_log(void *user_data, uint32_t level, const char *msg, size_t l
   goMemberlistLog((uintptr_t)user_data, level, (char *)msg, len);
 }
 
-void ml_go_callbacks(ml_callbacks *cb, uintptr_t handle, int with_events, int with_log) {
+static void tramp_node_meta(void *ud, ml_buffer *out, size_t limit) {
+  goMemberlistNodeMeta((uintptr_t)ud, out, limit);
+}
+static void tramp_get_broadcasts(void *ud, ml_message_sink *sink, size_t overhead, size_t limit) {
+  goMemberlistGetBroadcasts((uintptr_t)ud, sink, overhead, limit);
+}
+static void tramp_local_state(void *ud, uint32_t join, ml_buffer *out) {
+  goMemberlistLocalState((uintptr_t)ud, join, out);
+}
+static void tramp_merge_remote_state(void *ud, const uint8_t *data, size_t len, uint32_t join) {
+  goMemberlistMergeRemoteState((uintptr_t)ud, (uint8_t *)data, len, join);
+}
+static int32_t tramp_notify_merge(void *ud, const ml_node_list *peers, ml_buffer *reason) {
+  return goMemberlistNotifyMerge((uintptr_t)ud, (ml_node_list *)peers, reason);
+}
+static int32_t tramp_notify_alive(void *ud, const ml_node *peer, ml_buffer *reason) {
+  return goMemberlistNotifyAlive((uintptr_t)ud, (ml_node *)peer, reason);
+}
+static void tramp_ack_payload(void *ud, ml_buffer *out) { goMemberlistAckPayload((uintptr_t)ud, out); }
+static void tramp_on_message(void *ud, const uint8_t *data, size_t len) {
+  goMemberlistMessage((uintptr_t)ud, (uint8_t *)data, len);
+}
+static void tramp_on_broadcast(void *ud, const char *origin, const char *name, const uint8_t *data,
+                               size_t len) {
+  goMemberlistBroadcast((uintptr_t)ud, (char *)origin, (char *)name, (uint8_t *)data, len);
+}
+static void tramp_on_broadcast_done(void *ud, uint64_t id, uint32_t outcome) {
+  goMemberlistBroadcastDone((uintptr_t)ud, id, outcome);
+}
+static void tramp_on_conflict(void *ud, const ml_node *existing, const ml_node *other) {
+  goMemberlistConflict((uintptr_t)ud, (ml_node *)existing, (ml_node *)other);
+}
+static void tramp_on_ping_complete(void *ud, const ml_node *node, uint64_t rtt_us,
+                                   const uint8_t *payload, size_t len) {
+  goMemberlistPingComplete((uintptr_t)ud, (ml_node *)node, rtt_us, (uint8_t *)payload, len);
+}
+static void tramp_on_metric(void *ud, const char *name, uint32_t kind, double value) {
+  goMemberlistMetric((uintptr_t)ud, (char *)name, kind, value);
+}
+
+void ml_go_callbacks(ml_callbacks *cb, uintptr_t handle, unsigned hooks) {
   memset(cb, 0, sizeof *cb); /* members a newer header appends stay NULL */
   cb->version = ML_CALLBACKS_VERSION;
   cb->user_data = (void *)handle;
   cb->user_data_free = tramp_free;
-  cb->on_event = with_events ? tramp_event : NULL;
-  cb->on_log = with_log ? tramp_log : NULL;
+  if (hooks & ML_GO_EVENTS) cb->on_event = tramp_event;
+  if (hooks & ML_GO_LOG) cb->on_log = tramp_log;
+  if (hooks & ML_GO_DELEGATE) {
+    cb->node_meta = tramp_node_meta;
+    cb->get_broadcasts = tramp_get_broadcasts;
+    cb->local_state = tramp_local_state;
+    cb->merge_remote_state = tramp_merge_remote_state;
+    cb->on_message = tramp_on_message;
+  }
+  if (hooks & ML_GO_MERGE) cb->notify_merge = tramp_notify_merge;
+  if (hooks & ML_GO_ALIVE) cb->notify_alive = tramp_notify_alive;
+  if (hooks & ML_GO_CONFLICT) cb->on_conflict = tramp_on_conflict;
+  if (hooks & ML_GO_PING) {
+    cb->ack_payload = tramp_ack_payload;
+    cb->on_ping_complete = tramp_on_ping_complete;
+  }
+  if (hooks & ML_GO_BROADCAST) {
+    cb->on_broadcast = tramp_on_broadcast;
+    cb->on_broadcast_done = tramp_on_broadcast_done;
+  }
+  if (hooks & ML_GO_METRIC) cb->on_metric = tramp_on_metric;
+}
+
+static void tramp_queue_done(void *ud, uint32_t outcome) { goMemberlistQueueDone((uintptr_t)ud, outcome); }
+
+ml_status ml_go_queue_push(ml_broadcast_queue *q, const char *name, const uint8_t *data,
+                           size_t len, uintptr_t done) {
+  return ml_broadcast_queue_push(q, name, data, len, done ? tramp_queue_done : NULL, (void *)done);
 }
 
 struct bench_args {

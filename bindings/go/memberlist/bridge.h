@@ -6,8 +6,27 @@
 #include <stdint.h>
 #include <memberlist.h>
 
-/* Fills *cb with the Go trampolines; user_data carries a cgo.Handle (never a Go pointer). */
-void ml_go_callbacks(ml_callbacks *cb, uintptr_t handle, int with_events, int with_log);
+/* Which hooks ml_go_callbacks installs (a hook left NULL costs nothing per packet). */
+enum {
+  ML_GO_EVENTS = 1 << 0,
+  ML_GO_LOG = 1 << 1,
+  ML_GO_DELEGATE = 1 << 2,  /* node_meta, get_broadcasts, local_state, merge_remote_state,
+                               on_message */
+  ML_GO_MERGE = 1 << 3,     /* notify_merge */
+  ML_GO_ALIVE = 1 << 4,     /* notify_alive */
+  ML_GO_CONFLICT = 1 << 5,  /* on_conflict */
+  ML_GO_PING = 1 << 6,      /* ack_payload, on_ping_complete */
+  ML_GO_BROADCAST = 1 << 7, /* on_broadcast, on_broadcast_done */
+  ML_GO_METRIC = 1 << 8     /* on_metric */
+};
+
+/* Fills *cb with the Go trampolines chosen by `hooks` (ML_GO_*); user_data carries a
+ * cgo.Handle (never a Go pointer). */
+void ml_go_callbacks(ml_callbacks *cb, uintptr_t handle, unsigned hooks);
+
+/* Pushes onto a standalone broadcast queue; `done` (a cgo.Handle, 0 = none) gets the outcome. */
+ml_status ml_go_queue_push(ml_broadcast_queue *q, const char *name, const uint8_t *data,
+                           size_t len, uintptr_t done);
 
 /* Benchmark support: calls cb->on_event n times from a new (non-Go) thread, the way the
  * library's callback thread does; returns the elapsed nanoseconds. */

@@ -69,11 +69,37 @@ type Config struct {
 	Meta                    []byte // local node metadata (hashicorp: Delegate.NodeMeta)
 	Seed                    uint64 // 0 = random
 
-	Events    EventDelegate // may be nil
-	LogLevel  LogLevel
-	Logger    *log.Logger // takes precedence over LogOutput
-	LogOutput io.Writer   // both nil: the library prints WARN and above to stderr
-	Runtime   *Runtime    // nil: the process-wide default runtime
+	// Application data limits and bounds on what the network may make this node hold.
+	MaxUserMsgSize       int // largest reliable user message sent or accepted
+	MaxStreamSize        int // largest stream message (push/pull, reliable message) accepted
+	MaxPushPullNodes     int // most nodes accepted in one push/pull
+	MaxDecompressedSize  int // largest decompressed message
+	MaxConcurrentStreams int // most inbound streams handled at once
+
+	// Security and framing.
+	Label                 string   // cluster label, carried on every packet and stream
+	SkipInboundLabelCheck bool     // inbound traffic carries no label; ours is assumed
+	SecretKey             []byte   // primary AES-GCM key (16, 24 or 32 bytes); nil: no encryption
+	Keys                  [][]byte // further keys tried to decrypt (hashicorp: Keyring)
+	GossipVerifyIncoming  bool     // with keys: refuse plaintext input
+	GossipVerifyOutgoing  bool     // with keys: encrypt output
+	EnableCompression     bool     // compress packets and streams when that makes them smaller
+	EnableChecksum        bool     // CRC32 on every UDP packet
+	CIDRsAllowed          []string // accept nodes, packets and streams only from these ranges
+
+	Events     EventDelegate     // may be nil, as every hook below
+	Delegate   Delegate          // metadata, user messages, broadcasts, push/pull state
+	Merge      MergeDelegate     // may veto joins
+	Alive      AliveDelegate     // may keep nodes out
+	Conflict   ConflictDelegate  // name conflicts
+	Ping       PingDelegate      // ack payloads and probe completions
+	Broadcasts BroadcastDelegate // QueueBroadcast deliveries and outcomes
+	// MetricSink receives every metric sample as it is recorded (hashicorp: go-metrics).
+	MetricSink func(name string, kind MetricKind, value float64)
+	LogLevel   LogLevel
+	Logger     *log.Logger // takes precedence over LogOutput
+	LogOutput  io.Writer   // both nil: the library prints WARN and above to stderr
+	Runtime    *Runtime    // nil: the process-wide default runtime
 }
 
 // DefaultLANConfig is hashicorp's DefaultLANConfig, read from the library.
@@ -131,6 +157,17 @@ func preset(ctor func(**C.ml_config) C.ml_status) *Config {
 		MetaMaxSize:             int(C.ml_config_get_meta_max_size(cfg)),
 		Seed:                    uint64(C.ml_config_get_seed(cfg)),
 		LogLevel:                LogLevel(C.ml_config_get_log_level(cfg)),
+		MaxUserMsgSize:          int(C.ml_config_get_max_user_msg_size(cfg)),
+		MaxStreamSize:           int(C.ml_config_get_max_stream_size(cfg)),
+		MaxPushPullNodes:        int(C.ml_config_get_max_push_pull_nodes(cfg)),
+		MaxDecompressedSize:     int(C.ml_config_get_max_decompressed_size(cfg)),
+		MaxConcurrentStreams:    int(C.ml_config_get_max_concurrent_streams(cfg)),
+		Label:                   C.GoString(C.ml_config_get_label(cfg)),
+		SkipInboundLabelCheck:   C.ml_config_get_skip_inbound_label_check(cfg) != 0,
+		GossipVerifyIncoming:    C.ml_config_get_gossip_verify_incoming(cfg) != 0,
+		GossipVerifyOutgoing:    C.ml_config_get_gossip_verify_outgoing(cfg) != 0,
+		EnableCompression:       C.ml_config_get_enable_compression(cfg) != 0,
+		EnableChecksum:          C.ml_config_get_enable_checksum(cfg) != 0,
 	}
 	if meta != nil && metaLen > 0 {
 		c.Meta = C.GoBytes(unsafe.Pointer(meta), C.int(metaLen))
@@ -208,7 +245,7 @@ func (c *Config) toC() (*C.ml_config, error) {
 		},
 		func() C.ml_status { return C.ml_config_set_probe_timeout_ms(cfg, ms(c.ProbeTimeout, "ProbeTimeout")) },
 		func() C.ml_status {
-			return C.ml_config_set_disable_tcp_pings(cfg, C.uint32_t(boolInt(c.DisableTcpPings)))
+			return C.ml_config_set_disable_tcp_pings(cfg, boolU32(c.DisableTcpPings))
 		},
 		func() C.ml_status {
 			return C.ml_config_set_awareness_max_multiplier(cfg, u32(c.AwarenessMaxMultiplier, "AwarenessMaxMultiplier"))
@@ -239,6 +276,48 @@ func (c *Config) toC() (*C.ml_config, error) {
 		},
 		func() C.ml_status { return C.ml_config_set_seed(cfg, C.uint64_t(c.Seed)) },
 		func() C.ml_status { return C.ml_config_set_log_level(cfg, C.uint32_t(c.LogLevel)) },
+		func() C.ml_status {
+			return C.ml_config_set_max_user_msg_size(cfg, u32(c.MaxUserMsgSize, "MaxUserMsgSize"))
+		},
+		func() C.ml_status { return C.ml_config_set_max_stream_size(cfg, u32(c.MaxStreamSize, "MaxStreamSize")) },
+		func() C.ml_status {
+			return C.ml_config_set_max_push_pull_nodes(cfg, u32(c.MaxPushPullNodes, "MaxPushPullNodes"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_decompressed_size(cfg, u32(c.MaxDecompressedSize, "MaxDecompressedSize"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_concurrent_streams(cfg, u32(c.MaxConcurrentStreams, "MaxConcurrentStreams"))
+		},
+		str(func(c *C.ml_config, s *C.char) C.ml_status { return C.ml_config_set_label(c, s) }, c.Label),
+		func() C.ml_status {
+			return C.ml_config_set_skip_inbound_label_check(cfg, boolU32(c.SkipInboundLabelCheck))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_gossip_verify_incoming(cfg, boolU32(c.GossipVerifyIncoming))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_gossip_verify_outgoing(cfg, boolU32(c.GossipVerifyOutgoing))
+		},
+		func() C.ml_status { return C.ml_config_set_enable_compression(cfg, boolU32(c.EnableCompression)) },
+		func() C.ml_status { return C.ml_config_set_enable_checksum(cfg, boolU32(c.EnableChecksum)) },
+	}
+	keys := c.Keys
+	if c.SecretKey != nil {
+		keys = append([][]byte{c.SecretKey}, keys...) // the first key installed is the primary
+	}
+	for _, key := range keys {
+		key := key
+		steps = append(steps, func() C.ml_status {
+			p := C.CBytes(key)
+			defer C.free(p)
+			return C.ml_config_add_key(cfg, (*C.uint8_t)(p), C.size_t(len(key)))
+		})
+	}
+	for _, cidr := range c.CIDRsAllowed {
+		steps = append(steps, str(func(c *C.ml_config, s *C.char) C.ml_status {
+			return C.ml_config_add_allowed_cidr(c, s)
+		}, cidr))
 	}
 	for _, name := range c.DisableTcpPingsForNodes {
 		steps = append(steps, str(func(c *C.ml_config, s *C.char) C.ml_status {

@@ -130,11 +130,13 @@ func Create(conf *Config) (*Memberlist, error) {
 	}
 	defer C.ml_config_free(cfg)
 
-	state := &callbackState{events: conf.Events, log: conf.logFunc()}
+	state := &callbackState{events: conf.Events, log: conf.logFunc(), delegate: conf.Delegate,
+		merge: conf.Merge, alive: conf.Alive, conflict: conf.Conflict, ping: conf.Ping,
+		broadcast: conf.Broadcasts, metric: conf.MetricSink}
 	h := cgo.NewHandle(state)
 	liveHandles.Add(1)
 	var cb C.ml_callbacks
-	C.ml_go_callbacks(&cb, C.uintptr_t(h), boolInt(state.events != nil), boolInt(state.log != nil))
+	C.ml_go_callbacks(&cb, C.uintptr_t(h), state.hooks())
 	var rt *C.ml_runtime
 	if conf.Runtime != nil {
 		rt = conf.Runtime.rt
@@ -147,7 +149,7 @@ func Create(conf *Config) (*Memberlist, error) {
 	return &Memberlist{ml: ml}, nil
 }
 
-func boolInt(b bool) C.int {
+func boolU32(b bool) C.uint32_t {
 	if b {
 		return 1
 	}
@@ -199,13 +201,7 @@ func (m *Memberlist) Members() []*Node {
 			return st
 		}
 		defer C.ml_node_list_free(list)
-		n := C.ml_node_list_len(list)
-		nodes = make([]*Node, 0, int(n))
-		for i := C.size_t(0); i < n; i++ {
-			if node := C.ml_node_list_get(list, i); node != nil {
-				nodes = append(nodes, nodeFromC(node))
-			}
-		}
+		nodes = nodesFromList(list)
 		return st
 	})
 	return nodes
@@ -279,6 +275,18 @@ func (m *Memberlist) Shutdown() error {
 	return nil
 }
 
+// nodesFromList copies a borrowed node list.
+func nodesFromList(list *C.ml_node_list) []*Node {
+	n := C.ml_node_list_len(list)
+	nodes := make([]*Node, 0, int(n))
+	for i := C.size_t(0); i < n; i++ {
+		if node := C.ml_node_list_get(list, i); node != nil {
+			nodes = append(nodes, nodeFromC(node))
+		}
+	}
+	return nodes
+}
+
 func millis(d time.Duration, what string) (C.uint32_t, error) {
 	ms := d.Milliseconds()
 	if ms < 0 || ms > 0xffffffff {
@@ -303,7 +311,7 @@ func benchEventRoundTrip(m *Memberlist, events EventDelegate, n int) (time.Durat
 	liveHandles.Add(1)
 	cb := (*C.ml_callbacks)(C.calloc(1, C.sizeof_ml_callbacks))
 	defer C.free(unsafe.Pointer(cb))
-	C.ml_go_callbacks(cb, C.uintptr_t(h), 1, 0)
+	C.ml_go_callbacks(cb, C.uintptr_t(h), C.ML_GO_EVENTS)
 	ns := C.ml_go_bench_fire(cb, node, C.uint32_t(n))
 	goMemberlistFree(C.uintptr_t(h))
 	return time.Duration(uint64(ns) / uint64(n)), nil
