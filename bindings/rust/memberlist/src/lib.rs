@@ -220,11 +220,7 @@ impl Node {
     unsafe fn from_raw(node: *const sys::ml_node) -> Node {
         let mut len = 0usize;
         let meta = sys::ml_node_meta(node, &mut len);
-        let meta = if meta.is_null() || len == 0 {
-            Vec::new()
-        } else {
-            std::slice::from_raw_parts(meta, len).to_vec()
-        };
+        let meta = bytes_from(meta, len).to_vec();
         let mut versions = [0u8; 6];
         sys::ml_node_versions(node, versions.as_mut_ptr());
         Node {
@@ -411,6 +407,43 @@ knobs! {
     /// Seed of the protocol's randomness; 0 picks one at random.
     seed, set_seed, with_seed: u64 => u64,
         ml_config_set_seed, ml_config_get_seed, to(v) v, from(r) r;
+    /// Largest user message sent or accepted reliably over TCP.
+    max_user_msg_size, set_max_user_msg_size, with_max_user_msg_size: u32 => u32,
+        ml_config_set_max_user_msg_size, ml_config_get_max_user_msg_size, to(v) v, from(r) r;
+    /// Largest stream message (push/pull state, reliable message) accepted.
+    max_stream_size, set_max_stream_size, with_max_stream_size: u32 => u32,
+        ml_config_set_max_stream_size, ml_config_get_max_stream_size, to(v) v, from(r) r;
+    /// Most nodes accepted in one push/pull.
+    max_push_pull_nodes, set_max_push_pull_nodes, with_max_push_pull_nodes: u32 => u32,
+        ml_config_set_max_push_pull_nodes, ml_config_get_max_push_pull_nodes, to(v) v, from(r) r;
+    /// Largest decompressed message.
+    max_decompressed_size, set_max_decompressed_size, with_max_decompressed_size: u32 => u32,
+        ml_config_set_max_decompressed_size, ml_config_get_max_decompressed_size,
+        to(v) v, from(r) r;
+    /// Most inbound streams handled at once.
+    max_concurrent_streams, set_max_concurrent_streams, with_max_concurrent_streams: u32 => u32,
+        ml_config_set_max_concurrent_streams, ml_config_get_max_concurrent_streams,
+        to(v) v, from(r) r;
+    /// Inbound traffic carries no label; this node's label is assumed.
+    skip_inbound_label_check, set_skip_inbound_label_check, with_skip_inbound_label_check:
+        bool => u32, ml_config_set_skip_inbound_label_check,
+        ml_config_get_skip_inbound_label_check, to(v) u32::from(v), from(r) r != 0;
+    /// With keys: refuse plaintext input (default true).
+    gossip_verify_incoming, set_gossip_verify_incoming, with_gossip_verify_incoming: bool => u32,
+        ml_config_set_gossip_verify_incoming, ml_config_get_gossip_verify_incoming,
+        to(v) u32::from(v), from(r) r != 0;
+    /// With keys: encrypt output (default true).
+    gossip_verify_outgoing, set_gossip_verify_outgoing, with_gossip_verify_outgoing: bool => u32,
+        ml_config_set_gossip_verify_outgoing, ml_config_get_gossip_verify_outgoing,
+        to(v) u32::from(v), from(r) r != 0;
+    /// Compress packets and streams when that makes them smaller (default true).
+    enable_compression, set_enable_compression, with_enable_compression: bool => u32,
+        ml_config_set_enable_compression, ml_config_get_enable_compression,
+        to(v) u32::from(v), from(r) r != 0;
+    /// CRC32 on every UDP packet (default true).
+    enable_checksum, set_enable_checksum, with_enable_checksum: bool => u32,
+        ml_config_set_enable_checksum, ml_config_get_enable_checksum,
+        to(v) u32::from(v), from(r) r != 0;
 }
 
 /// Same for string knobs.
@@ -442,6 +475,8 @@ string_knobs! {
     /// Address peers should use to reach this node ("" = derived from the bind address).
     advertise_addr, set_advertise_addr, with_advertise_addr, ml_config_set_advertise_addr,
         ml_config_get_advertise_addr;
+    /// Cluster label (0..255 bytes), carried on every packet and stream.
+    label, set_label, with_label, ml_config_set_label, ml_config_get_label;
 }
 
 impl Config {
@@ -495,26 +530,150 @@ impl Config {
     pub fn meta(&self) -> Vec<u8> {
         let mut len = 0usize;
         let p = unsafe { sys::ml_config_get_meta(self.raw.as_ptr(), &mut len) };
-        if p.is_null() || len == 0 {
-            Vec::new()
-        } else {
-            unsafe { std::slice::from_raw_parts(p, len) }.to_vec()
-        }
+        unsafe { bytes_from(p, len) }.to_vec()
+    }
+    /// Installs an AES-GCM key (16, 24 or 32 bytes); the first one is the primary and turns
+    /// encryption on; every key is tried to decrypt.
+    pub fn add_key(&mut self, key: &[u8]) -> Result<()> {
+        check(unsafe { sys::ml_config_add_key(self.raw.as_ptr(), key.as_ptr(), key.len()) })
+    }
+    pub fn with_key(mut self, key: &[u8]) -> Result<Self> {
+        self.add_key(key)?;
+        Ok(self)
+    }
+    pub fn key_count(&self) -> u32 {
+        unsafe { sys::ml_config_get_key_count(self.raw.as_ptr()) }
+    }
+    /// Accepts nodes, packets and streams only from these CIDR ranges; may be called several
+    /// times (none: everyone is accepted).
+    pub fn add_allowed_cidr(&mut self, cidr: &str) -> Result<()> {
+        let cidr = c_string(cidr, "cidr")?;
+        check(unsafe { sys::ml_config_add_allowed_cidr(self.raw.as_ptr(), cidr.as_ptr()) })
+    }
+    pub fn with_allowed_cidr(mut self, cidr: &str) -> Result<Self> {
+        self.add_allowed_cidr(cidr)?;
+        Ok(self)
+    }
+    pub fn allowed_cidr_count(&self) -> u32 {
+        unsafe { sys::ml_config_get_allowed_cidr_count(self.raw.as_ptr()) }
     }
 }
+
+/// A borrowed C view as a slice (empty for NULL).
+///
+/// # Safety
+/// `p` must point to `len` readable bytes for the returned lifetime.
+unsafe fn bytes_from<'a>(p: *const u8, len: usize) -> &'a [u8] {
+    if p.is_null() || len == 0 {
+        &[]
+    } else {
+        std::slice::from_raw_parts(p, len)
+    }
+}
+
 
 // ---- callbacks ---------------------------------------------------------------------------
 
 type EventFn = Box<dyn Fn(Event) + Send + Sync + 'static>;
 type LogFn = Box<dyn Fn(LogLevel, &str) + Send + Sync + 'static>;
+type BytesFn = Box<dyn Fn(usize) -> Vec<u8> + Send + Sync + 'static>;
+type BroadcastsFn = Box<dyn Fn(usize, usize) -> Vec<Vec<u8>> + Send + Sync + 'static>;
+type LocalStateFn = Box<dyn Fn(bool) -> Vec<u8> + Send + Sync + 'static>;
+type MergeStateFn = Box<dyn Fn(&[u8], bool) + Send + Sync + 'static>;
+type MergeFn = Box<dyn Fn(&[Node]) -> std::result::Result<(), String> + Send + Sync + 'static>;
+type AliveFn = Box<dyn Fn(&Node) -> std::result::Result<(), String> + Send + Sync + 'static>;
+type AckFn = Box<dyn Fn() -> Vec<u8> + Send + Sync + 'static>;
+type MessageFn = Box<dyn Fn(&[u8]) + Send + Sync + 'static>;
+type BroadcastFn = Box<dyn Fn(Broadcast) + Send + Sync + 'static>;
+type DoneFn = Box<dyn Fn(u64, BroadcastOutcome) + Send + Sync + 'static>;
+type ConflictFn = Box<dyn Fn(Node, Node) + Send + Sync + 'static>;
+type PingFn = Box<dyn Fn(Node, Duration, &[u8]) + Send + Sync + 'static>;
+type MetricFn = Box<dyn Fn(&str, MetricKind, f64) + Send + Sync + 'static>;
 
-/// The host's callbacks, given to [`Memberlist::create`]. They run on a library thread, one at
-/// a time, in the order the events happened; calling non-blocking [`Memberlist`] methods from
-/// them works. A panic is caught (and reported by the panic hook) instead of crossing into C.
+/// A broadcast queued with [`Memberlist::queue_broadcast`] somewhere in the cluster, as
+/// delivered (once) to [`Handlers::on_broadcast`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broadcast {
+    /// Name of the node that queued it.
+    pub origin: String,
+    /// "" for unnamed broadcasts.
+    pub name: String,
+    pub data: Vec<u8>,
+}
+
+/// How a queued broadcast ended (`ML_BROADCAST_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BroadcastOutcome {
+    /// Fully retransmitted.
+    Delivered,
+    /// A newer broadcast with the same name took its place.
+    Replaced,
+    /// Pruned, reset, or the memberlist shut down first.
+    Dropped,
+    /// An outcome this crate does not know yet.
+    Other(u32),
+}
+
+impl BroadcastOutcome {
+    fn from_raw(v: u32) -> Self {
+        match v {
+            sys::ML_BROADCAST_DELIVERED => BroadcastOutcome::Delivered,
+            sys::ML_BROADCAST_REPLACED => BroadcastOutcome::Replaced,
+            sys::ML_BROADCAST_DROPPED => BroadcastOutcome::Dropped,
+            other => BroadcastOutcome::Other(other),
+        }
+    }
+}
+
+/// Kind of a metric (`ML_METRIC_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetricKind {
+    Counter,
+    Gauge,
+    /// Durations in milliseconds: count, sum, min, max.
+    Timer,
+    Other(u32),
+}
+
+impl MetricKind {
+    fn from_raw(v: u32) -> Self {
+        match v {
+            sys::ML_METRIC_COUNTER => MetricKind::Counter,
+            sys::ML_METRIC_GAUGE => MetricKind::Gauge,
+            sys::ML_METRIC_TIMER => MetricKind::Timer,
+            other => MetricKind::Other(other),
+        }
+    }
+}
+
+/// The host's callbacks, given to [`Memberlist::create`]. Every one is optional.
+///
+/// Notifications (`on_event`, `on_log`, `on_message`, `on_broadcast`, `on_broadcast_done`,
+/// `on_conflict`, `on_ping_complete`, `on_metric`) run on a library thread, one at a time, in
+/// the order things happened; calling non-blocking [`Memberlist`] methods from them works.
+/// Hooks (`node_meta`, `get_broadcasts`, `local_state`, `merge_remote_state`,
+/// `notify_merge`, `notify_alive`, `ack_payload`) run synchronously inside the protocol: keep
+/// them quick; from there queries, `queue_broadcast` and `send_best_effort` work while join,
+/// ping, leave, shutdown, update_node, set_meta and send_reliable fail with
+/// [`ErrorKind::State`]. A panic is caught instead of crossing into C (a panicking
+/// `notify_merge`/`notify_alive` vetoes).
 #[derive(Default)]
 pub struct Handlers {
     on_event: Option<EventFn>,
     on_log: Option<LogFn>,
+    node_meta: Option<BytesFn>,
+    get_broadcasts: Option<BroadcastsFn>,
+    local_state: Option<LocalStateFn>,
+    merge_remote_state: Option<MergeStateFn>,
+    notify_merge: Option<MergeFn>,
+    notify_alive: Option<AliveFn>,
+    ack_payload: Option<AckFn>,
+    on_message: Option<MessageFn>,
+    on_broadcast: Option<BroadcastFn>,
+    on_broadcast_done: Option<DoneFn>,
+    on_conflict: Option<ConflictFn>,
+    on_ping_complete: Option<PingFn>,
+    on_metric: Option<MetricFn>,
 }
 
 impl Handlers {
@@ -531,26 +690,155 @@ impl Handlers {
         self.on_log = Some(Box::new(f));
         self
     }
+    /// Metadata of the local node, at most `limit` bytes; asked at create and by
+    /// [`Memberlist::update_node`]. Replaces the config's metadata.
+    pub fn node_meta(mut self, f: impl Fn(usize) -> Vec<u8> + Send + Sync + 'static) -> Self {
+        self.node_meta = Some(Box::new(f));
+        self
+    }
+    /// Messages to piggyback on a packet: `f(overhead, limit)`; each costs `overhead` bytes
+    /// more than its length; those past the limit are dropped.
+    pub fn get_broadcasts(mut self, f: impl Fn(usize, usize) -> Vec<Vec<u8>> + Send + Sync + 'static) -> Self {
+        self.get_broadcasts = Some(Box::new(f));
+        self
+    }
+    /// State sent in a push/pull (`true` while joining).
+    pub fn local_state(mut self, f: impl Fn(bool) -> Vec<u8> + Send + Sync + 'static) -> Self {
+        self.local_state = Some(Box::new(f));
+        self
+    }
+    /// State a peer sent in a push/pull.
+    pub fn merge_remote_state(mut self, f: impl Fn(&[u8], bool) + Send + Sync + 'static) -> Self {
+        self.merge_remote_state = Some(Box::new(f));
+        self
+    }
+    /// Before a join merges a peer's nodes: `Err(reason)` vetoes (the join fails with
+    /// [`ErrorKind::Rejected`]).
+    pub fn notify_merge(
+        mut self,
+        f: impl Fn(&[Node]) -> std::result::Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.notify_merge = Some(Box::new(f));
+        self
+    }
+    /// Before a node is let in or changed by an alive message: `Err(reason)` keeps it out.
+    pub fn notify_alive(
+        mut self,
+        f: impl Fn(&Node) -> std::result::Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.notify_alive = Some(Box::new(f));
+        self
+    }
+    /// Payload attached to the acks this node sends.
+    pub fn ack_payload(mut self, f: impl Fn() -> Vec<u8> + Send + Sync + 'static) -> Self {
+        self.ack_payload = Some(Box::new(f));
+        self
+    }
+    /// A user message arrived (best effort, reliable or to an address).
+    pub fn on_message(mut self, f: impl Fn(&[u8]) + Send + Sync + 'static) -> Self {
+        self.on_message = Some(Box::new(f));
+        self
+    }
+    /// A broadcast queued somewhere with [`Memberlist::queue_broadcast`] arrived (once).
+    pub fn on_broadcast(mut self, f: impl Fn(Broadcast) + Send + Sync + 'static) -> Self {
+        self.on_broadcast = Some(Box::new(f));
+        self
+    }
+    /// A broadcast this node queued is done: `f(id, outcome)`.
+    pub fn on_broadcast_done(mut self, f: impl Fn(u64, BroadcastOutcome) + Send + Sync + 'static) -> Self {
+        self.on_broadcast_done = Some(Box::new(f));
+        self
+    }
+    /// A node with a known name but another address showed up (it was ignored):
+    /// `f(existing, other)`.
+    pub fn on_conflict(mut self, f: impl Fn(Node, Node) + Send + Sync + 'static) -> Self {
+        self.on_conflict = Some(Box::new(f));
+        self
+    }
+    /// A probe completed with a direct ack: `f(node, rtt, ack payload)`.
+    pub fn on_ping_complete(mut self, f: impl Fn(Node, Duration, &[u8]) + Send + Sync + 'static) -> Self {
+        self.on_ping_complete = Some(Box::new(f));
+        self
+    }
+    /// Every metric sample as it is recorded (timers in milliseconds).
+    pub fn on_metric(mut self, f: impl Fn(&str, MetricKind, f64) + Send + Sync + 'static) -> Self {
+        self.on_metric = Some(Box::new(f));
+        self
+    }
 
-    /// The C table; user_data owns the boxed Handlers until user_data_free.
+    /// The C table; user_data owns the boxed Handlers until user_data_free. Only the hooks
+    /// the host set are installed (a NULL hook costs the library nothing).
     fn into_raw(self) -> sys::ml_callbacks {
-        let (has_event, has_log) = (self.on_event.is_some(), self.on_log.is_some());
         // Zeroed first: members a newer header appends stay NULL (all are pointers/Options).
         let mut cb: sys::ml_callbacks = unsafe { std::mem::zeroed() };
         cb.version = sys::ML_CALLBACKS_VERSION;
-        cb.user_data = Box::into_raw(Box::new(self)) as *mut c_void;
         cb.user_data_free = Some(free_trampoline);
-        cb.on_event = if has_event { Some(event_trampoline) } else { None };
-        cb.on_log = if has_log { Some(log_trampoline) } else { None };
+        if self.on_event.is_some() {
+            cb.on_event = Some(event_trampoline);
+        }
+        if self.on_log.is_some() {
+            cb.on_log = Some(log_trampoline);
+        }
+        if self.node_meta.is_some() {
+            cb.node_meta = Some(node_meta_trampoline);
+        }
+        if self.get_broadcasts.is_some() {
+            cb.get_broadcasts = Some(get_broadcasts_trampoline);
+        }
+        if self.local_state.is_some() {
+            cb.local_state = Some(local_state_trampoline);
+        }
+        if self.merge_remote_state.is_some() {
+            cb.merge_remote_state = Some(merge_remote_state_trampoline);
+        }
+        if self.notify_merge.is_some() {
+            cb.notify_merge = Some(notify_merge_trampoline);
+        }
+        if self.notify_alive.is_some() {
+            cb.notify_alive = Some(notify_alive_trampoline);
+        }
+        if self.ack_payload.is_some() {
+            cb.ack_payload = Some(ack_payload_trampoline);
+        }
+        if self.on_message.is_some() {
+            cb.on_message = Some(message_trampoline);
+        }
+        if self.on_broadcast.is_some() {
+            cb.on_broadcast = Some(broadcast_trampoline);
+        }
+        if self.on_broadcast_done.is_some() {
+            cb.on_broadcast_done = Some(broadcast_done_trampoline);
+        }
+        if self.on_conflict.is_some() {
+            cb.on_conflict = Some(conflict_trampoline);
+        }
+        if self.on_ping_complete.is_some() {
+            cb.on_ping_complete = Some(ping_complete_trampoline);
+        }
+        if self.on_metric.is_some() {
+            cb.on_metric = Some(metric_trampoline);
+        }
+        cb.user_data = Box::into_raw(Box::new(self)) as *mut c_void;
         cb
     }
 }
 
+/// Runs `f` with the Handlers behind user_data; a panic stops here (unwinding out of an
+/// extern "C" fn aborts) and yields `on_panic`.
+unsafe fn guarded<R>(user_data: *mut c_void, on_panic: R, f: impl FnOnce(&Handlers) -> R) -> R {
+    let handlers = &*(user_data as *const Handlers);
+    catch_unwind(AssertUnwindSafe(|| f(handlers))).unwrap_or(on_panic)
+}
+
+unsafe fn append(out: *mut sys::ml_buffer, bytes: &[u8]) {
+    if !bytes.is_empty() {
+        sys::ml_buffer_append(out, bytes.as_ptr(), bytes.len());
+    }
+}
+
 unsafe extern "C" fn event_trampoline(user_data: *mut c_void, event: u32, node: *const sys::ml_node) {
-    // Unwinding out of an extern "C" fn aborts: stop every panic here.
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        let handlers = &*(user_data as *const Handlers);
-        if let (Some(f), false) = (&handlers.on_event, node.is_null()) {
+    guarded(user_data, (), |h| {
+        if let (Some(f), false) = (&h.on_event, node.is_null()) {
             let kind = match event {
                 sys::ML_EVENT_JOIN => EventKind::Join,
                 sys::ML_EVENT_LEAVE => EventKind::Leave,
@@ -559,22 +847,206 @@ unsafe extern "C" fn event_trampoline(user_data: *mut c_void, event: u32, node: 
             };
             f(Event { kind, node: Node::from_raw(node) });
         }
-    }));
+    })
 }
 
 unsafe extern "C" fn log_trampoline(user_data: *mut c_void, level: u32, msg: *const c_char, len: usize) {
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        let handlers = &*(user_data as *const Handlers);
-        if let (Some(f), false) = (&handlers.on_log, msg.is_null()) {
-            let bytes = std::slice::from_raw_parts(msg as *const u8, len);
+    guarded(user_data, (), |h| {
+        if let (Some(f), false) = (&h.on_log, msg.is_null()) {
+            let bytes = bytes_from(msg as *const u8, len);
             f(LogLevel::from_raw(level), &String::from_utf8_lossy(bytes));
         }
-    }));
+    })
+}
+
+unsafe extern "C" fn node_meta_trampoline(user_data: *mut c_void, out: *mut sys::ml_buffer, limit: usize) {
+    guarded(user_data, (), |h| {
+        if let Some(f) = &h.node_meta {
+            append(out, &f(limit));
+        }
+    })
+}
+
+unsafe extern "C" fn get_broadcasts_trampoline(
+    user_data: *mut c_void,
+    sink: *mut sys::ml_message_sink,
+    overhead: usize,
+    limit: usize,
+) {
+    guarded(user_data, (), |h| {
+        if let Some(f) = &h.get_broadcasts {
+            for msg in f(overhead, limit) {
+                if sys::ml_message_sink_add(sink, msg.as_ptr(), msg.len()) != sys::ML_OK as i32 {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn local_state_trampoline(user_data: *mut c_void, join: u32, out: *mut sys::ml_buffer) {
+    guarded(user_data, (), |h| {
+        if let Some(f) = &h.local_state {
+            append(out, &f(join != 0));
+        }
+    })
+}
+
+unsafe extern "C" fn merge_remote_state_trampoline(user_data: *mut c_void, data: *const u8, len: usize, join: u32) {
+    guarded(user_data, (), |h| {
+        if let Some(f) = &h.merge_remote_state {
+            f(bytes_from(data, len), join != 0);
+        }
+    })
+}
+
+/// An admission hook's answer: Err vetoes with a reason; a panic vetoes too.
+unsafe fn veto(user_data: *mut c_void, reason: *mut sys::ml_buffer, f: impl FnOnce(&Handlers) -> std::result::Result<(), String>) -> i32 {
+    match guarded(user_data, Err("the hook panicked".to_string()), f) {
+        Ok(()) => 0,
+        Err(why) => {
+            append(reason, why.as_bytes());
+            1
+        }
+    }
+}
+
+unsafe extern "C" fn notify_merge_trampoline(
+    user_data: *mut c_void,
+    peers: *const sys::ml_node_list,
+    reason: *mut sys::ml_buffer,
+) -> i32 {
+    veto(user_data, reason, |h| match &h.notify_merge {
+        Some(f) => f(&nodes_from_list(peers)),
+        None => Ok(()),
+    })
+}
+
+unsafe extern "C" fn notify_alive_trampoline(
+    user_data: *mut c_void,
+    peer: *const sys::ml_node,
+    reason: *mut sys::ml_buffer,
+) -> i32 {
+    veto(user_data, reason, |h| match (&h.notify_alive, peer.is_null()) {
+        (Some(f), false) => f(&Node::from_raw(peer)),
+        _ => Ok(()),
+    })
+}
+
+unsafe extern "C" fn ack_payload_trampoline(user_data: *mut c_void, out: *mut sys::ml_buffer) {
+    guarded(user_data, (), |h| {
+        if let Some(f) = &h.ack_payload {
+            append(out, &f());
+        }
+    })
+}
+
+unsafe extern "C" fn message_trampoline(user_data: *mut c_void, data: *const u8, len: usize) {
+    guarded(user_data, (), |h| {
+        if let Some(f) = &h.on_message {
+            f(bytes_from(data, len));
+        }
+    })
+}
+
+unsafe extern "C" fn broadcast_trampoline(
+    user_data: *mut c_void,
+    origin: *const c_char,
+    name: *const c_char,
+    data: *const u8,
+    len: usize,
+) {
+    guarded(user_data, (), |h| {
+        if let Some(f) = &h.on_broadcast {
+            f(Broadcast { origin: string_from(origin), name: string_from(name), data: bytes_from(data, len).to_vec() });
+        }
+    })
+}
+
+unsafe extern "C" fn broadcast_done_trampoline(user_data: *mut c_void, id: u64, outcome: u32) {
+    guarded(user_data, (), |h| {
+        if let Some(f) = &h.on_broadcast_done {
+            f(id, BroadcastOutcome::from_raw(outcome));
+        }
+    })
+}
+
+unsafe extern "C" fn conflict_trampoline(user_data: *mut c_void, existing: *const sys::ml_node, other: *const sys::ml_node) {
+    guarded(user_data, (), |h| {
+        if let (Some(f), false, false) = (&h.on_conflict, existing.is_null(), other.is_null()) {
+            f(Node::from_raw(existing), Node::from_raw(other));
+        }
+    })
+}
+
+unsafe extern "C" fn ping_complete_trampoline(
+    user_data: *mut c_void,
+    node: *const sys::ml_node,
+    rtt_us: u64,
+    payload: *const u8,
+    len: usize,
+) {
+    guarded(user_data, (), |h| {
+        if let (Some(f), false) = (&h.on_ping_complete, node.is_null()) {
+            f(Node::from_raw(node), Duration::from_micros(rtt_us), bytes_from(payload, len));
+        }
+    })
+}
+
+unsafe extern "C" fn metric_trampoline(user_data: *mut c_void, name: *const c_char, kind: u32, value: f64) {
+    guarded(user_data, (), |h| {
+        if let (Some(f), false) = (&h.on_metric, name.is_null()) {
+            f(&CStr::from_ptr(name).to_string_lossy(), MetricKind::from_raw(kind), value);
+        }
+    })
 }
 
 unsafe extern "C" fn free_trampoline(user_data: *mut c_void) {
     // Dropping the closures may run arbitrary Drop code: keep it inside catch_unwind too.
     let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(user_data as *mut Handlers))));
+}
+
+/// Copies a borrowed node list.
+///
+/// # Safety
+/// `list` must be a valid node list for the duration of the call.
+unsafe fn nodes_from_list(list: *const sys::ml_node_list) -> Vec<Node> {
+    (0..sys::ml_node_list_len(list))
+        .map(|i| sys::ml_node_list_get(list, i))
+        .filter(|n| !n.is_null())
+        .map(|n| Node::from_raw(n))
+        .collect()
+}
+
+/// Copies a byte-string list (borrowed).
+///
+/// # Safety
+/// `list` must be a valid list for the duration of the call.
+unsafe fn bytes_list(list: *const sys::ml_bytes_list) -> Vec<Vec<u8>> {
+    (0..sys::ml_bytes_list_len(list))
+        .map(|i| {
+            let mut len = 0usize;
+            let p = sys::ml_bytes_list_get(list, i, &mut len);
+            bytes_from(p, len).to_vec()
+        })
+        .collect()
+}
+
+/// One metric of a [`Memberlist::metrics`] snapshot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Metric {
+    /// As hashicorp/memberlist: "memberlist.msg.alive", ...
+    pub name: String,
+    /// Prometheus form (`node_state="alive"`), "" if none.
+    pub labels: String,
+    pub kind: MetricKind,
+    /// Counter or gauge value; for timers the sum in milliseconds.
+    pub value: f64,
+    /// Timer summary (zeros for other kinds): count, sum, min, max in milliseconds.
+    pub count: u64,
+    pub sum_ms: f64,
+    pub min_ms: f64,
+    pub max_ms: f64,
 }
 
 // ---- runtime and memberlist --------------------------------------------------------------
@@ -719,12 +1191,224 @@ impl Memberlist {
     pub fn shutdown(&self) -> Result<()> {
         self.check(unsafe { sys::ml_memberlist_shutdown(self.ptr()) })
     }
+
+    // -- metadata --
+
+    /// Asks the `node_meta` hook again and announces the result; waits until it has
+    /// propagated or `timeout` passed ([`ErrorKind::Timeout`]; the update still goes on).
+    pub fn update_node(&self, timeout: Duration) -> Result<()> {
+        let ms = millis(timeout, "timeout")?;
+        self.check(unsafe { sys::ml_memberlist_update_node(self.ptr(), ms) })
+    }
+
+    /// Sets the local metadata and announces it, waiting as [`Memberlist::update_node`].
+    pub fn set_meta(&self, meta: &[u8], timeout: Duration) -> Result<()> {
+        let ms = millis(timeout, "timeout")?;
+        self.check(unsafe { sys::ml_memberlist_set_meta(self.ptr(), meta.as_ptr(), meta.len(), ms) })
+    }
+
+    // -- user messages --
+
+    /// One UDP datagram to a member ([`ErrorKind::TooLarge`] if it cannot fit one).
+    pub fn send_best_effort(&self, node_name: &str, msg: &[u8]) -> Result<()> {
+        let name = c_string(node_name, "node name")?;
+        self.check(unsafe { sys::ml_memberlist_send_best_effort(self.ptr(), name.as_ptr(), msg.as_ptr(), msg.len()) })
+    }
+
+    /// Over a TCP stream to a member; returns once written.
+    pub fn send_reliable(&self, node_name: &str, msg: &[u8]) -> Result<()> {
+        let name = c_string(node_name, "node name")?;
+        self.check(unsafe { sys::ml_memberlist_send_reliable(self.ptr(), name.as_ptr(), msg.as_ptr(), msg.len()) })
+    }
+
+    /// One UDP datagram to "host:port" (a member or not).
+    pub fn send_to_address(&self, address: &str, msg: &[u8]) -> Result<()> {
+        let address = c_string(address, "address")?;
+        self.check(unsafe {
+            sys::ml_memberlist_send_to_address(self.ptr(), address.as_ptr(), msg.as_ptr(), msg.len())
+        })
+    }
+
+    // -- broadcasts --
+
+    /// Queues a broadcast that every member delivers once through `on_broadcast`. A name
+    /// makes a newer broadcast with that name replace the older one. Returns the id passed to
+    /// `on_broadcast_done`.
+    pub fn queue_broadcast(&self, name: Option<&str>, data: &[u8]) -> Result<u64> {
+        let name = name.map(|n| c_string(n, "broadcast name")).transpose()?;
+        let name_ptr = name.as_ref().map_or(ptr::null(), |n| n.as_ptr());
+        let mut id = 0u64;
+        self.check(unsafe {
+            sys::ml_memberlist_queue_broadcast(self.ptr(), name_ptr, data.as_ptr(), data.len(), &mut id)
+        })?;
+        Ok(id)
+    }
+
+    /// Broadcasts this node is still retransmitting.
+    pub fn num_queued_broadcasts(&self) -> usize {
+        unsafe { sys::ml_memberlist_num_queued_broadcasts(self.ptr()) }
+    }
+
+    // -- keyring --
+
+    /// Installs a key (16, 24 or 32 bytes); the first one becomes the primary.
+    pub fn keyring_add(&self, key: &[u8]) -> Result<()> {
+        self.check(unsafe { sys::ml_memberlist_keyring_add(self.ptr(), key.as_ptr(), key.len()) })
+    }
+    /// Makes an installed key the primary.
+    pub fn keyring_use(&self, key: &[u8]) -> Result<()> {
+        self.check(unsafe { sys::ml_memberlist_keyring_use(self.ptr(), key.as_ptr(), key.len()) })
+    }
+    /// Removes a key (not the primary).
+    pub fn keyring_remove(&self, key: &[u8]) -> Result<()> {
+        self.check(unsafe { sys::ml_memberlist_keyring_remove(self.ptr(), key.as_ptr(), key.len()) })
+    }
+    /// The installed keys, primary first.
+    pub fn keyring_keys(&self) -> Result<Vec<Vec<u8>>> {
+        let mut list = ptr::null_mut();
+        self.check(unsafe { sys::ml_memberlist_keyring_list(self.ptr(), &mut list) })?;
+        unsafe {
+            let keys = bytes_list(list);
+            sys::ml_bytes_list_free(list);
+            Ok(keys)
+        }
+    }
+    /// Changes gossip_verify_incoming / gossip_verify_outgoing at run time.
+    pub fn set_gossip_verify(&self, incoming: bool, outgoing: bool) -> Result<()> {
+        self.check(unsafe { sys::ml_memberlist_set_gossip_verify(self.ptr(), u32::from(incoming), u32::from(outgoing)) })
+    }
+
+    // -- metrics --
+
+    /// A snapshot of every metric.
+    pub fn metrics(&self) -> Result<Vec<Metric>> {
+        let mut snap = ptr::null_mut();
+        self.check(unsafe { sys::ml_memberlist_metrics(self.ptr(), &mut snap) })?;
+        unsafe {
+            let out = (0..sys::ml_metrics_len(snap))
+                .map(|i| {
+                    let mut m = Metric {
+                        name: string_from(sys::ml_metrics_name(snap, i)),
+                        labels: string_from(sys::ml_metrics_labels(snap, i)),
+                        kind: MetricKind::from_raw(sys::ml_metrics_kind(snap, i)),
+                        value: sys::ml_metrics_value(snap, i),
+                        count: 0,
+                        sum_ms: 0.0,
+                        min_ms: 0.0,
+                        max_ms: 0.0,
+                    };
+                    sys::ml_metrics_timer(snap, i, &mut m.count, &mut m.sum_ms, &mut m.min_ms, &mut m.max_ms);
+                    m
+                })
+                .collect();
+            sys::ml_metrics_free(snap);
+            Ok(out)
+        }
+    }
+
+    /// Every metric as Prometheus text exposition.
+    pub fn prometheus(&self) -> Result<String> {
+        let mut text = ptr::null_mut();
+        let mut len = 0usize;
+        self.check(unsafe { sys::ml_memberlist_prometheus(self.ptr(), &mut text, &mut len) })?;
+        unsafe {
+            let s = String::from_utf8_lossy(bytes_from(text as *const u8, len)).into_owned();
+            sys::ml_string_free(text);
+            Ok(s)
+        }
+    }
 }
 
 impl Drop for Memberlist {
     fn drop(&mut self) {
         // Waits for running callbacks, then calls user_data_free (drops the Handlers).
         unsafe { sys::ml_memberlist_destroy(self.ptr()) }
+    }
+}
+
+// ---- a transmit-limited queue of one's own ------------------------------------------------
+
+type QueueDoneFn = Box<dyn FnOnce(BroadcastOutcome) + Send + 'static>;
+
+/// A transmit-limited queue for hosts that build their own broadcasts (hashicorp's
+/// TransmitLimitedQueue, as Serf uses): each message is handed out
+/// `retransmit_mult * ceil(log10(n + 1))` times, least-transmitted first. One thread at a time
+/// (`Send`, not `Sync`); dropping it drops the queued messages (their `done` runs with
+/// [`BroadcastOutcome::Dropped`]).
+pub struct BroadcastQueue {
+    raw: NonNull<sys::ml_broadcast_queue>,
+}
+
+unsafe impl Send for BroadcastQueue {}
+
+unsafe extern "C" fn queue_done_trampoline(user_data: *mut c_void, outcome: u32) {
+    // Called exactly once per pushed message: the box is ours to take back.
+    let done = Box::from_raw(user_data as *mut QueueDoneFn);
+    let _ = catch_unwind(AssertUnwindSafe(move || done(BroadcastOutcome::from_raw(outcome))));
+}
+
+impl BroadcastQueue {
+    pub fn new(retransmit_mult: u32) -> Result<Self> {
+        check_library_version()?;
+        let mut raw = ptr::null_mut();
+        check(unsafe { sys::ml_broadcast_queue_new(retransmit_mult, &mut raw) })?;
+        let raw = NonNull::new(raw).ok_or_else(|| Error::new(sys::ML_E_INTERNAL, "NULL queue"))?;
+        Ok(BroadcastQueue { raw })
+    }
+    /// The cluster size used for the retransmit limit (default 1).
+    pub fn set_num_nodes(&mut self, n: u32) -> Result<()> {
+        check(unsafe { sys::ml_broadcast_queue_set_num_nodes(self.raw.as_ptr(), n) })
+    }
+    /// Queues a message; a name replaces a queued message with that name. `done` runs once
+    /// with the outcome when the message leaves the queue, inside the call that removes it.
+    pub fn push(
+        &mut self,
+        name: Option<&str>,
+        data: &[u8],
+        done: Option<impl FnOnce(BroadcastOutcome) + Send + 'static>,
+    ) -> Result<()> {
+        let name = name.map(|n| c_string(n, "broadcast name")).transpose()?;
+        let name_ptr = name.as_ref().map_or(ptr::null(), |n| n.as_ptr());
+        let (cb, ud): (sys::ml_broadcast_done_fn, *mut c_void) = match done {
+            Some(f) => {
+                let boxed: Box<QueueDoneFn> = Box::new(Box::new(f));
+                (Some(queue_done_trampoline), Box::into_raw(boxed) as *mut c_void)
+            }
+            None => (None, ptr::null_mut()),
+        };
+        // On failure the library may or may not have dropped the hook; the box then leaks
+        // rather than risk a double free.
+        check(unsafe { sys::ml_broadcast_queue_push(self.raw.as_ptr(), name_ptr, data.as_ptr(), data.len(), cb, ud) })
+    }
+    /// The messages that fit `limit` bytes, each counted with `overhead` extra bytes.
+    pub fn get(&mut self, overhead: usize, limit: usize) -> Result<Vec<Vec<u8>>> {
+        let mut list = ptr::null_mut();
+        check(unsafe { sys::ml_broadcast_queue_get(self.raw.as_ptr(), overhead, limit, &mut list) })?;
+        unsafe {
+            let out = bytes_list(list);
+            sys::ml_bytes_list_free(list);
+            Ok(out)
+        }
+    }
+    pub fn len(&self) -> usize {
+        unsafe { sys::ml_broadcast_queue_len(self.raw.as_ptr()) }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Drops the most-transmitted messages until at most `max_retain` remain.
+    pub fn prune(&mut self, max_retain: usize) -> Result<()> {
+        check(unsafe { sys::ml_broadcast_queue_prune(self.raw.as_ptr(), max_retain) })
+    }
+    /// Drops every message.
+    pub fn reset(&mut self) -> Result<()> {
+        check(unsafe { sys::ml_broadcast_queue_reset(self.raw.as_ptr()) })
+    }
+}
+
+impl Drop for BroadcastQueue {
+    fn drop(&mut self) {
+        unsafe { sys::ml_broadcast_queue_free(self.raw.as_ptr()) }
     }
 }
 
