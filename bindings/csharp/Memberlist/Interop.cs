@@ -86,8 +86,37 @@ internal sealed unsafe class NodeListHandle : NativeHandle<ml_node_list>
     protected override bool ReleaseHandle() { Native.ml_node_list_free((ml_node_list*)handle); return true; }
 }
 
+internal sealed unsafe class BytesListHandle : NativeHandle<ml_bytes_list>
+{
+    protected override bool ReleaseHandle() { Native.ml_bytes_list_free((ml_bytes_list*)handle); return true; }
+}
+
+internal sealed unsafe class MetricsHandle : NativeHandle<ml_metrics>
+{
+    protected override bool ReleaseHandle() { Native.ml_metrics_free((ml_metrics*)handle); return true; }
+}
+
+internal sealed unsafe class BroadcastQueueHandle : NativeHandle<ml_broadcast_queue>
+{
+    protected override bool ReleaseHandle() { Native.ml_broadcast_queue_free((ml_broadcast_queue*)handle); return true; }
+}
+
 internal static unsafe class Util
 {
+    /// <summary>Copies a byte-string list.</summary>
+    public static List<byte[]> BytesList(ml_bytes_list* list)
+    {
+        var result = new List<byte[]>();
+        nuint n = Native.ml_bytes_list_len(list);
+        for (nuint i = 0; i < n; i++)
+        {
+            nuint len;
+            byte* p = Native.ml_bytes_list_get(list, i, &len);
+            result.Add(Bytes(p, len));
+        }
+        return result;
+    }
+
     public static string Utf8(byte* s) => s == null ? "" : Marshal.PtrToStringUTF8((IntPtr)s) ?? "";
 
     /// <summary>Throws for a failed handle-less call; ml_last_error is thread-local and read on

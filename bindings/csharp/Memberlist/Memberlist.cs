@@ -24,10 +24,16 @@ public sealed unsafe class Memberlist : IDisposable
     /// prints WARN and above to stderr).</param>
     /// <param name="runtime">Thread pool to run on; null = the process-wide default.</param>
     public static Memberlist Create(MemberlistConfig config, IEventDelegate? events = null,
-        Action<LogLevel, string>? log = null, MemberlistRuntime? runtime = null)
+        Action<LogLevel, string>? log = null, MemberlistRuntime? runtime = null) =>
+        Create(config, new MemberlistDelegates { Events = events, Log = log }, runtime);
+
+    /// <summary>Binds the sockets, starts the protocol and fires NotifyJoin for the local node,
+    /// with every hook of <paramref name="delegates"/> installed.</summary>
+    public static Memberlist Create(MemberlistConfig config, MemberlistDelegates delegates,
+        MemberlistRuntime? runtime = null)
     {
         Util.CheckVersion();
-        var callbacks = Callbacks.Make(new CallbackState(events, log));
+        var callbacks = Callbacks.Make(new CallbackState(delegates));
         using var cfg = config.Handle.Use();
         ml_memberlist* ml;
         int status;
@@ -142,6 +148,138 @@ public sealed unsafe class Memberlist : IDisposable
         Check(ml.Ptr, Native.ml_memberlist_shutdown(ml.Ptr));
     }
 
+    // ---- metadata ----
+
+    /// <summary>Asks IDelegate.NodeMeta again and announces the result; waits until it has
+    /// propagated or the timeout passed (Status Timeout; the update still goes on).</summary>
+    public void UpdateNode(TimeSpan timeout)
+    {
+        using var ml = _handle.Use();
+        Check(ml.Ptr, Native.ml_memberlist_update_node(ml.Ptr, Util.Millis(timeout, "timeout")));
+    }
+
+    /// <summary>Sets the local metadata and announces it, waiting as <see cref="UpdateNode"/>.</summary>
+    public void SetMeta(byte[] meta, TimeSpan timeout)
+    {
+        using var ml = _handle.Use();
+        fixed (byte* p = meta)
+            Check(ml.Ptr, Native.ml_memberlist_set_meta(ml.Ptr, p, (nuint)meta.Length, Util.Millis(timeout, "timeout")));
+    }
+
+    // ---- user messages ----
+
+    /// <summary>One UDP datagram to a member (Status TooLarge if it cannot fit one).</summary>
+    public void SendBestEffort(string nodeName, byte[] message)
+    {
+        using var ml = _handle.Use();
+        fixed (byte* p = message)
+            Check(ml.Ptr, Native.ml_memberlist_send_best_effort(ml.Ptr, nodeName, p, (nuint)message.Length));
+    }
+
+    /// <summary>Over a TCP stream to a member; returns once written.</summary>
+    public void SendReliable(string nodeName, byte[] message)
+    {
+        using var ml = _handle.Use();
+        fixed (byte* p = message)
+            Check(ml.Ptr, Native.ml_memberlist_send_reliable(ml.Ptr, nodeName, p, (nuint)message.Length));
+    }
+
+    /// <summary>One UDP datagram to "host:port", a member or not.</summary>
+    public void SendToAddress(string address, byte[] message)
+    {
+        using var ml = _handle.Use();
+        fixed (byte* p = message)
+            Check(ml.Ptr, Native.ml_memberlist_send_to_address(ml.Ptr, address, p, (nuint)message.Length));
+    }
+
+    // ---- broadcasts ----
+
+    /// <summary>Queues a broadcast every member delivers once (IBroadcastDelegate.NotifyBroadcast);
+    /// a name makes a newer broadcast with that name replace the older one. Returns the id
+    /// passed to NotifyBroadcastDone.</summary>
+    public ulong QueueBroadcast(string? name, byte[] message)
+    {
+        using var ml = _handle.Use();
+        ulong id;
+        fixed (byte* p = message)
+            Check(ml.Ptr, Native.ml_memberlist_queue_broadcast(ml.Ptr, name!, p, (nuint)message.Length, &id));
+        return id;
+    }
+
+    /// <summary>Broadcasts this node is still retransmitting.</summary>
+    public int NumQueuedBroadcasts
+    {
+        get { using var ml = _handle.Use(); return (int)Native.ml_memberlist_num_queued_broadcasts(ml.Ptr); }
+    }
+
+    // ---- keyring ----
+
+    private delegate int KeyOp(ml_memberlist* ml, byte* key, nuint len);
+
+    private void Key(KeyOp op, byte[] key)
+    {
+        using var ml = _handle.Use();
+        fixed (byte* p = key)
+            Check(ml.Ptr, op(ml.Ptr, p, (nuint)key.Length));
+    }
+
+    /// <summary>Installs a key (16, 24 or 32 bytes); the first one becomes the primary.</summary>
+    public void AddKey(byte[] key) => Key(Native.ml_memberlist_keyring_add, key);
+    /// <summary>Makes an installed key the primary (Status NotFound if it is not installed).</summary>
+    public void UseKey(byte[] key) => Key(Native.ml_memberlist_keyring_use, key);
+    /// <summary>Removes a key; removing the primary throws.</summary>
+    public void RemoveKey(byte[] key) => Key(Native.ml_memberlist_keyring_remove, key);
+
+    /// <summary>The installed keys, primary first.</summary>
+    public IReadOnlyList<byte[]> Keys()
+    {
+        using var ml = _handle.Use();
+        ml_bytes_list* list;
+        Check(ml.Ptr, Native.ml_memberlist_keyring_list(ml.Ptr, &list));
+        using var owned = Util.Wrap<BytesListHandle, ml_bytes_list>(list);
+        return Util.BytesList(list);
+    }
+
+    /// <summary>Changes GossipVerifyIncoming / GossipVerifyOutgoing of the running node.</summary>
+    public void SetGossipVerify(bool incoming, bool outgoing)
+    {
+        using var ml = _handle.Use();
+        Check(ml.Ptr, Native.ml_memberlist_set_gossip_verify(ml.Ptr, incoming ? 1u : 0u, outgoing ? 1u : 0u));
+    }
+
+    // ---- metrics ----
+
+    /// <summary>A snapshot of every metric.</summary>
+    public IReadOnlyList<Metric> Metrics()
+    {
+        using var ml = _handle.Use();
+        ml_metrics* snap;
+        Check(ml.Ptr, Native.ml_memberlist_metrics(ml.Ptr, &snap));
+        using var owned = Util.Wrap<MetricsHandle, ml_metrics>(snap);
+        var result = new List<Metric>();
+        nuint n = Native.ml_metrics_len(snap);
+        for (nuint i = 0; i < n; i++)
+        {
+            ulong count;
+            double sum, min, max;
+            Native.ml_metrics_timer(snap, i, &count, &sum, &min, &max);
+            result.Add(new Metric(Util.Utf8(Native.ml_metrics_name(snap, i)), Util.Utf8(Native.ml_metrics_labels(snap, i)),
+                (MetricKind)Native.ml_metrics_kind(snap, i), Native.ml_metrics_value(snap, i), count, sum, min, max));
+        }
+        return result;
+    }
+
+    /// <summary>Every metric in the Prometheus text exposition format.</summary>
+    public string Prometheus()
+    {
+        using var ml = _handle.Use();
+        byte* text;
+        nuint len;
+        Check(ml.Ptr, Native.ml_memberlist_prometheus(ml.Ptr, &text, &len));
+        try { return System.Text.Encoding.UTF8.GetString(text, checked((int)len)); }
+        finally { Native.ml_string_free(text); }
+    }
+
     public void Dispose() => _handle.Dispose();
 
     internal static void Report(Exception e)
@@ -169,7 +307,7 @@ public sealed unsafe class Memberlist : IDisposable
         Check(ml.Ptr, Native.ml_memberlist_local_node(ml.Ptr, &raw));
         using var nodeHandle = Util.Wrap<NodeHandle, ml_node>(raw);
         var node = (IntPtr)raw;
-        var cb = Callbacks.Make(new CallbackState(events, null));
+        var cb = Callbacks.Make(new CallbackState(new MemberlistDelegates { Events = events }));
         long ticks = 0;
         var t = new Thread(() =>
         {
@@ -186,10 +324,17 @@ public sealed unsafe class Memberlist : IDisposable
 }
 
 /// <summary>What a memberlist's user_data (a GCHandle) points to.</summary>
-internal sealed class CallbackState(IEventDelegate? events, Action<LogLevel, string>? log)
+internal sealed class CallbackState(MemberlistDelegates d)
 {
-    public readonly IEventDelegate? Events = events;
-    public readonly Action<LogLevel, string>? Log = log;
+    public readonly IEventDelegate? Events = d.Events;
+    public readonly Action<LogLevel, string>? Log = d.Log;
+    public readonly IDelegate? Delegate = d.Delegate;
+    public readonly IMergeDelegate? Merge = d.Merge;
+    public readonly IAliveDelegate? Alive = d.Alive;
+    public readonly IConflictDelegate? Conflict = d.Conflict;
+    public readonly IPingDelegate? Ping = d.Ping;
+    public readonly IBroadcastDelegate? Broadcasts = d.Broadcasts;
+    public readonly Action<string, MetricKind, double>? Metrics = d.Metrics;
 
     /// <summary>GCHandles not yet freed by user_data_free (checked by the tests).</summary>
     public static int Live;
@@ -210,7 +355,165 @@ internal static unsafe class Callbacks
             user_data_free = &Free,
             on_event = state.Events is null ? null : &OnEvent,
             on_log = state.Log is null ? null : &OnLog,
+            node_meta = state.Delegate is null ? null : &NodeMeta,
+            get_broadcasts = state.Delegate is null ? null : &GetBroadcasts,
+            local_state = state.Delegate is null ? null : &LocalState,
+            merge_remote_state = state.Delegate is null ? null : &MergeRemoteState,
+            on_message = state.Delegate is null ? null : &OnMessage,
+            notify_merge = state.Merge is null ? null : &NotifyMerge,
+            notify_alive = state.Alive is null ? null : &NotifyAlive,
+            ack_payload = state.Ping is null ? null : &AckPayload,
+            on_ping_complete = state.Ping is null ? null : &OnPingComplete,
+            on_conflict = state.Conflict is null ? null : &OnConflict,
+            on_broadcast = state.Broadcasts is null ? null : &OnBroadcast,
+            on_broadcast_done = state.Broadcasts is null ? null : &OnBroadcastDone,
+            on_metric = state.Metrics is null ? null : &OnMetric,
         };
+    }
+
+    private static void Append(ml_buffer* output, byte[]? bytes)
+    {
+        if (bytes is { Length: > 0 })
+            fixed (byte* p = bytes)
+                Native.ml_buffer_append(output, p, (nuint)bytes.Length);
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void NodeMeta(void* userData, ml_buffer* output, nuint limit)
+    {
+        try { Append(output, State(userData).Delegate!.NodeMeta((int)Math.Min(limit, int.MaxValue))); }
+        catch (Exception e) { Memberlist.Report(e); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void GetBroadcasts(void* userData, ml_message_sink* sink, nuint overhead, nuint limit)
+    {
+        try
+        {
+            var msgs = State(userData).Delegate!.GetBroadcasts((int)Math.Min(overhead, int.MaxValue),
+                (int)Math.Min(limit, int.MaxValue));
+            foreach (var m in msgs ?? [])
+            {
+                int st;
+                fixed (byte* p = m)
+                    st = Native.ml_message_sink_add(sink, p, (nuint)m.Length);
+                if (st != Native.ML_OK)
+                    break;
+            }
+        }
+        catch (Exception e) { Memberlist.Report(e); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void LocalState(void* userData, uint join, ml_buffer* output)
+    {
+        try { Append(output, State(userData).Delegate!.LocalState(join != 0)); }
+        catch (Exception e) { Memberlist.Report(e); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void MergeRemoteState(void* userData, byte* data, nuint len, uint join)
+    {
+        try { State(userData).Delegate!.MergeRemoteState(Util.Bytes(data, len), join != 0); }
+        catch (Exception e) { Memberlist.Report(e); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnMessage(void* userData, byte* data, nuint len)
+    {
+        try { State(userData).Delegate!.NotifyMsg(Util.Bytes(data, len)); }
+        catch (Exception e) { Memberlist.Report(e); }
+    }
+
+    /// <summary>An admission hook's answer: a reason (or an exception) vetoes.</summary>
+    private static int Veto(ml_buffer* reason, Func<string?> hook)
+    {
+        string? why;
+        try { why = hook(); }
+        catch (Exception e) { Memberlist.Report(e); why = "the hook threw " + e.GetType().Name; }
+        if (why is null)
+            return 0;
+        Append(reason, System.Text.Encoding.UTF8.GetBytes(why));
+        return 1;
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int NotifyMerge(void* userData, ml_node_list* peers, ml_buffer* reason)
+    {
+        try
+        {
+            return Veto(reason, () =>
+            {
+                var nodes = new List<Node>();
+                nuint n = Native.ml_node_list_len(peers);
+                for (nuint i = 0; i < n; i++)
+                {
+                    var node = Native.ml_node_list_get(peers, i);
+                    if (node != null)
+                        nodes.Add(Node.FromNative(node));
+                }
+                return State(userData).Merge!.NotifyMerge(nodes);
+            });
+        }
+        catch { return 1; }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static int NotifyAlive(void* userData, ml_node* peer, ml_buffer* reason)
+    {
+        try { return Veto(reason, () => State(userData).Alive!.NotifyAlive(Node.FromNative(peer))); }
+        catch { return 1; }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void AckPayload(void* userData, ml_buffer* output)
+    {
+        try { Append(output, State(userData).Ping!.AckPayload()); }
+        catch (Exception e) { Memberlist.Report(e); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnPingComplete(void* userData, ml_node* node, ulong rttUs, byte* payload, nuint len)
+    {
+        try
+        {
+            if (node != null)
+                State(userData).Ping!.NotifyPingComplete(Node.FromNative(node),
+                    TimeSpan.FromMicroseconds(rttUs), Util.Bytes(payload, len));
+        }
+        catch (Exception e) { Memberlist.Report(e); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnConflict(void* userData, ml_node* existing, ml_node* other)
+    {
+        try
+        {
+            if (existing != null && other != null)
+                State(userData).Conflict!.NotifyConflict(Node.FromNative(existing), Node.FromNative(other));
+        }
+        catch (Exception e) { Memberlist.Report(e); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnBroadcast(void* userData, byte* origin, byte* name, byte* data, nuint len)
+    {
+        try { State(userData).Broadcasts!.NotifyBroadcast(Util.Utf8(origin), Util.Utf8(name), Util.Bytes(data, len)); }
+        catch (Exception e) { Memberlist.Report(e); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnBroadcastDone(void* userData, ulong id, uint outcome)
+    {
+        try { State(userData).Broadcasts!.NotifyBroadcastDone(id, (BroadcastOutcome)outcome); }
+        catch (Exception e) { Memberlist.Report(e); }
+    }
+
+    [UnmanagedCallersOnly(CallConvs = [typeof(CallConvCdecl)])]
+    private static void OnMetric(void* userData, byte* name, uint kind, double value)
+    {
+        try { State(userData).Metrics!(Util.Utf8(name), (MetricKind)kind, value); }
+        catch (Exception e) { Memberlist.Report(e); }
     }
 
     private static CallbackState State(void* userData) =>

@@ -254,4 +254,105 @@ public sealed unsafe class MemberlistConfig : IDisposable
             return (v, lo, hi);
         }
     }
+
+    // ---- application data limits and bounds ----
+
+    /// <summary>Largest user message sent or accepted reliably over TCP.</summary>
+    public uint MaxUserMsgSize
+    {
+        get => Get(Native.ml_config_get_max_user_msg_size);
+        set => Set(Native.ml_config_set_max_user_msg_size, value);
+    }
+
+    /// <summary>Largest stream message (push/pull state, reliable message) accepted.</summary>
+    public uint MaxStreamSize
+    {
+        get => Get(Native.ml_config_get_max_stream_size);
+        set => Set(Native.ml_config_set_max_stream_size, value);
+    }
+
+    /// <summary>Most nodes accepted in one push/pull.</summary>
+    public uint MaxPushPullNodes
+    {
+        get => Get(Native.ml_config_get_max_push_pull_nodes);
+        set => Set(Native.ml_config_set_max_push_pull_nodes, value);
+    }
+
+    /// <summary>Largest decompressed message.</summary>
+    public uint MaxDecompressedSize
+    {
+        get => Get(Native.ml_config_get_max_decompressed_size);
+        set => Set(Native.ml_config_set_max_decompressed_size, value);
+    }
+
+    /// <summary>Most inbound streams handled at once.</summary>
+    public uint MaxConcurrentStreams
+    {
+        get => Get(Native.ml_config_get_max_concurrent_streams);
+        set => Set(Native.ml_config_set_max_concurrent_streams, value);
+    }
+
+    // ---- security and framing ----
+
+    /// <summary>Cluster label (0..255 bytes), carried on every packet and stream and bound into
+    /// the encryption.</summary>
+    public string Label
+    {
+        get => Get(c => Util.Utf8(Native.ml_config_get_label(c)));
+        set => Set((c, v) => Native.ml_config_set_label(c, v), value);
+    }
+
+    /// <summary>Inbound traffic carries no label; this node's label is assumed.</summary>
+    public bool SkipInboundLabelCheck
+    {
+        get => Get(Native.ml_config_get_skip_inbound_label_check) != 0;
+        set => Set(Native.ml_config_set_skip_inbound_label_check, value ? 1u : 0u);
+    }
+
+    /// <summary>Installs an AES-GCM key (16, 24 or 32 bytes); the first one is the primary and
+    /// turns encryption on; every key is tried to decrypt.</summary>
+    public void AddKey(byte[] key)
+    {
+        using var c = Handle.Use();
+        fixed (byte* p = key)
+            Util.Check(Native.ml_config_add_key(c.Ptr, p, (nuint)key.Length));
+    }
+
+    /// <summary>Number of keys installed.</summary>
+    public uint KeyCount => Get(Native.ml_config_get_key_count);
+
+    /// <summary>With keys: refuse plaintext input (default true).</summary>
+    public bool GossipVerifyIncoming
+    {
+        get => Get(Native.ml_config_get_gossip_verify_incoming) != 0;
+        set => Set(Native.ml_config_set_gossip_verify_incoming, value ? 1u : 0u);
+    }
+
+    /// <summary>With keys: encrypt output (default true).</summary>
+    public bool GossipVerifyOutgoing
+    {
+        get => Get(Native.ml_config_get_gossip_verify_outgoing) != 0;
+        set => Set(Native.ml_config_set_gossip_verify_outgoing, value ? 1u : 0u);
+    }
+
+    /// <summary>Compress packets and streams when that makes them smaller (default true).</summary>
+    public bool EnableCompression
+    {
+        get => Get(Native.ml_config_get_enable_compression) != 0;
+        set => Set(Native.ml_config_set_enable_compression, value ? 1u : 0u);
+    }
+
+    /// <summary>CRC32 on every UDP packet (default true).</summary>
+    public bool EnableChecksum
+    {
+        get => Get(Native.ml_config_get_enable_checksum) != 0;
+        set => Set(Native.ml_config_set_enable_checksum, value ? 1u : 0u);
+    }
+
+    /// <summary>Accepts nodes, packets and streams only from this CIDR range ("10.0.0.0/8");
+    /// may be called several times (none: everyone is accepted).</summary>
+    public void AddAllowedCidr(string cidr) => Set((c, v) => Native.ml_config_add_allowed_cidr(c, v), cidr);
+
+    /// <summary>Number of CIDR ranges added.</summary>
+    public uint AllowedCidrCount => Get(Native.ml_config_get_allowed_cidr_count);
 }
