@@ -231,24 +231,32 @@ constexpr size_t kNodeCharge = 16;
 
 // The table of a message, copied to kBufferAlign-aligned memory when it is not there
 // already: the verifier checks alignment relative to the buffer start, reads need it
-// absolute, and the type byte in front puts a table at an odd address.
+// absolute, and the type byte in front puts a table at an odd address. Datagram-sized
+// tables are copied to the stack, larger ones (push/pull state) to the heap.
 class AlignedBody {
  public:
   explicit AlignedBody(std::span<const uint8_t> body) : data_(body.data()), size_(body.size()) {
-    if (reinterpret_cast<uintptr_t>(data_) % kBufferAlign != 0) {
+    if (reinterpret_cast<uintptr_t>(data_) % kBufferAlign == 0) return;
+    uint8_t* copy = small_;
+    if (size_ > sizeof small_) {
       static_assert(alignof(uint64_t) >= kBufferAlign);
-      copy_.reset(new uint64_t[(size_ + 7) / 8]);
-      if (size_ != 0) std::memcpy(copy_.get(), data_, size_);
-      data_ = reinterpret_cast<const uint8_t*>(copy_.get());
+      large_.reset(new uint64_t[(size_ + 7) / 8]);
+      copy = reinterpret_cast<uint8_t*>(large_.get());
     }
+    if (size_ != 0) std::memcpy(copy, data_, size_);
+    data_ = copy;
   }
+  AlignedBody(const AlignedBody&) = delete;
+  AlignedBody& operator=(const AlignedBody&) = delete;
+
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
 
  private:
   const uint8_t* data_;
   size_t size_;
-  std::unique_ptr<uint64_t[]> copy_;
+  alignas(kBufferAlign) uint8_t small_[1536];
+  std::unique_ptr<uint64_t[]> large_;
 };
 
 // The root table of type T in `buf`, or null if it fails verification.
