@@ -184,5 +184,46 @@ core::Status resolve_host(const std::string& host, std::vector<ip::address>& out
   return Status::success();
 }
 
+Status AllowList::parse(const std::vector<std::string>& cidrs, AllowList& out) {
+  out = AllowList{};
+  for (const auto& entry : cidrs) {
+    std::string e(trim(entry));
+    auto bad_cidr = [&] { return Status::error(Errc::invalid, "invalid allowed CIDR '" + entry + "'"); };
+    auto slash = e.find('/');
+    boost::system::error_code ec;
+    auto addr = ip::make_address(e.substr(0, slash), ec);
+    if (ec) return bad_cidr();
+    unsigned bits = addr.is_v4() ? 32 : 128;
+    if (slash != std::string::npos) {
+      std::string_view b(e.data() + slash + 1, e.size() - slash - 1);
+      auto [end, err] = std::from_chars(b.data(), b.data() + b.size(), bits);
+      if (b.empty() || err != std::errc{} || end != b.data() + b.size() || bits > (addr.is_v4() ? 32u : 128u)) {
+        return bad_cidr();
+      }
+    }
+    // Host bits set ("10.1.2.3/8") are accepted, as the reference's net.ParseCIDR does.
+    if (addr.is_v4()) {
+      out.v4_.push_back(ip::network_v4(addr.to_v4(), static_cast<unsigned short>(bits)).canonical());
+    } else {
+      out.v6_.push_back(ip::network_v6(addr.to_v6(), static_cast<unsigned short>(bits)).canonical());
+    }
+  }
+  return Status::success();
+}
+
+bool AllowList::allows(const ip::address& addr) const {
+  if (empty()) return true;
+  ip::address a = addr;
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) a = ip::make_address_v4(ip::v4_mapped, a.to_v6());
+  if (a.is_v4()) {
+    ip::network_v4 host(a.to_v4(), 32);
+    return std::any_of(v4_.begin(), v4_.end(), [&](const auto& n) { return host == n || host.is_subnet_of(n); });
+  }
+  ip::network_v6 host(a.to_v6(), 128);
+  return std::any_of(v6_.begin(), v6_.end(), [&](const auto& n) { return host == n || host.is_subnet_of(n); });
+}
+
+bool AllowList::allows(const core::Address& a) const { return empty() || allows(to_ip(a)); }
+
 }  // namespace detail
 }  // namespace memberlist::runtime

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/network_v4.hpp>
+#include <boost/asio/ip/network_v6.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <string>
@@ -32,5 +34,21 @@ ip::address pick_advertise_ip(bool v6_bind);
 // Resolves `host` (an IP literal or a DNS name) to every address it has, IP literals
 // without any lookup. Errors carry Errc::io with the resolver's message.
 core::Status resolve_host(const std::string& host, std::vector<ip::address>& out);
+
+// The IP allow-list (Options::allowed_cidrs). Empty allows everyone.
+class AllowList {
+ public:
+  // Parses "10.0.0.0/8", "fd00::/8" (spaces around are ignored; a bare address is one
+  // host). Errc::invalid naming the first bad entry.
+  static core::Status parse(const std::vector<std::string>& cidrs, AllowList& out);
+  bool empty() const { return v4_.empty() && v6_.empty(); }
+  // v4-mapped IPv6 addresses are matched as IPv4.
+  bool allows(const ip::address& a) const;
+  bool allows(const core::Address& a) const;
+
+ private:
+  std::vector<ip::network_v4> v4_;
+  std::vector<ip::network_v6> v6_;
+};
 
 }  // namespace memberlist::runtime::detail

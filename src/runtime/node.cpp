@@ -2,9 +2,11 @@
 //
 // Threading model
 // - Every socket and timer of a node lives on one strand (`io`): handlers of one node never
-//   run concurrently, so sockets need no locks. Inbound datagrams are handed to the core
-//   inline on that strand (the kernel's receive buffer is the handoff queue; see
-//   Options::handoff_queue_depth in the report/README).
+//   run concurrently, so sockets need no locks. The io strand never waits for the core
+//   lock on the UDP path: inbound datagrams go to a bounded handoff queue (inbox, at most
+//   Options::handoff_queue_depth, overflow dropped and counted) that a second strand
+//   (`proc`) opens and hands to the core; timer expiries are handed over the same way.
+//   Stream completions (rare) still enter the core from the io strand.
 // - The core sits behind `mu`. Every call into it is followed by drain() (still under the
 //   lock: collects datagrams, streams, ping results and the next deadline, and queues
 //   events for the callback strand in the core's order) and dispatch() (after unlocking:
@@ -29,6 +31,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <unordered_set>
@@ -47,9 +50,11 @@ using error_code = boost::system::error_code;
 
 namespace {
 
-// Longest inbound streams handled at once (the reference's maxPushPullRequests).
-constexpr size_t kMaxInboundStreams = 128;
 constexpr size_t kUdpBufferSize = 65536;
+// Largest UDP payload that fits one IPv4 datagram (and so any datagram we send).
+constexpr size_t kMaxDatagram = 65507;
+// How long shutdown() waits for datagrams already queued (e.g. a leave) to be sent.
+constexpr Duration kFlushLimit = std::chrono::seconds(2);
 // How long join()/ping() wait beyond the core's own deadlines before giving up.
 constexpr Duration kWaitSlack = std::chrono::seconds(5);
 
@@ -112,13 +117,21 @@ struct Outputs {
   bool rearm = false;
 };
 
+// A datagram waiting in the handoff queue.
+struct Inbound {
+  udp::endpoint from;
+  core::Bytes data;
+};
+
 struct State : std::enable_shared_from_this<State> {
   State(asio::io_context& ioc, Options o, Callbacks c)
       : opt(std::move(o)),
         cb(std::move(c)),
         io(asio::make_strand(ioc)),
+        proc(asio::make_strand(ioc)),
         cbx(asio::make_strand(ioc)),
         epoch(std::chrono::steady_clock::now()),
+        fr(std::make_shared<const wire::FramingOptions>(opt.framing)),
         udp_sock(io),
         acceptor(io),
         timer(io),
@@ -128,12 +141,48 @@ struct State : std::enable_shared_from_this<State> {
   std::shared_ptr<Runtime> keep_runtime;
   Options opt;
   Callbacks cb;
-  Strand io;   // sockets, timers
-  Strand cbx;  // host callbacks
+  Strand io;    // sockets, timers
+  Strand proc;  // handoff queue -> core
+  Strand cbx;   // host callbacks
   const std::chrono::steady_clock::time_point epoch;
   std::shared_ptr<spdlog::logger> log;
   core::Address advertise;
   bool v6 = false;  // the UDP socket's family
+  asio::ip::address bind_ip;
+  detail::AllowList allow;
+
+  // ---- framing: read per message by every path; replaced whole on change (fr_mu) -------
+  mutable std::mutex fr_mu;
+  std::shared_ptr<const wire::FramingOptions> fr;
+  std::shared_ptr<const wire::FramingOptions> framing() const {
+    std::lock_guard<std::mutex> l(fr_mu);
+    return fr;
+  }
+  // Replaces the options with a modified copy. Caller holds fr_mu.
+  template <class Fn>
+  void change_framing(Fn&& fn) {
+    auto next = std::make_shared<wire::FramingOptions>(*fr);
+    fn(*next);
+    fr = std::move(next);
+  }
+
+  // ---- handoff queue (inbox_mu) --------------------------------------------------------
+  std::mutex inbox_mu;
+  std::deque<Inbound> inbox;
+  bool proc_scheduled = false;
+
+  // ---- datagrams handed to the io strand and not yet sent (tx_mu) ----------------------
+  // queued grows under mu (in drain), so a waiter that saw the core's news under mu knows
+  // which datagrams carry it; done grows once they were handed to the kernel (or dropped).
+  std::mutex tx_mu;
+  std::condition_variable tx_cv;
+  uint64_t tx_queued = 0, tx_done = 0;
+  void tx_finished(size_t n) {
+    if (n == 0) return;
+    std::lock_guard<std::mutex> l(tx_mu);
+    tx_done += n;
+    tx_cv.notify_all();
+  }
 
   // ---- io strand only -----------------------------------------------------------------
   udp::socket udp_sock;
@@ -152,10 +201,13 @@ struct State : std::enable_shared_from_this<State> {
   mutable std::mutex mu;
   std::condition_variable cv;  // join/ping results, leave progress, shutdown
   std::unique_ptr<core::Core> core;
-  std::map<uint64_t, std::optional<Status>> joins;
+  std::map<uint64_t, std::optional<Status>> joins;  // joins and reliable sends, by stream id
   std::map<uint64_t, std::optional<core::PingResult>> pings;
-  std::optional<Instant> timer_target;
+  std::vector<core::MetricSample> samples;  // for Callbacks::on_metric
   bool closed = false;
+  // The core's next deadline as last drained (written under mu and tmu, read under tmu).
+  std::mutex tmu;
+  std::optional<Instant> timer_target;
 
   // ---- handler accounting (life_mu) ---------------------------------------------------
   std::mutex life_mu;
@@ -167,6 +219,8 @@ struct State : std::enable_shared_from_this<State> {
   std::array<std::atomic<uint64_t>, RuntimeStats::kFrameErrorKinds> frame_errors{};
   std::atomic<uint64_t> dropped_sends{0};
   std::atomic<uint64_t> refused_streams{0};
+  std::atomic<uint64_t> refused_sources{0};
+  std::atomic<uint64_t> handoff_dropped{0};
 
   void count(wire::FrameError e) {
     auto i = static_cast<size_t>(e);
@@ -205,35 +259,47 @@ struct State : std::enable_shared_from_this<State> {
   // Collects every output of the core. Caller holds mu. Events are queued for the callback
   // strand right here, so that they keep the core's order whichever thread drains.
   void drain(Outputs& out) {
+    size_t before = out.transmits.size();
     while (auto t = core->poll_transmit()) out.transmits.push_back(std::move(*t));
+    if (size_t n = out.transmits.size() - before) {
+      std::lock_guard<std::mutex> l(tx_mu);
+      tx_queued += n;
+    }
     while (auto s = core->poll_stream()) out.streams.push_back(std::move(*s));
-    std::vector<core::Event> events;
-    while (auto e = core->poll_event()) events.push_back(std::move(*e));
-    // Drained even without a consumer: the core's queue would grow with every probe.
-    std::vector<core::Notification> notes;
-    while (auto n = core->poll_notification()) notes.push_back(std::move(*n));
-    deliver(std::move(events), std::move(notes));
     flush_transport_metrics();
+    drain_news();
     while (auto p = core->poll_ping_result()) {
       if (auto it = pings.find(p->id); it != pings.end()) it->second = *p;
     }
     auto next = core->poll_timeout();
+    std::lock_guard<std::mutex> l(tmu);
     if (next != timer_target) {
       timer_target = next;
       out.rearm = true;
     }
   }
 
+  // Queues events, notifications and metric samples for the callback strand. Caller holds mu.
+  void drain_news() {
+    std::vector<core::Event> events;
+    while (auto e = core->poll_event()) events.push_back(std::move(*e));
+    // Drained even without a consumer: the core's queue would grow with every probe.
+    std::vector<core::Notification> notes;
+    while (auto n = core->poll_notification()) notes.push_back(std::move(*n));
+    deliver(std::move(events), std::move(notes), std::exchange(samples, {}));
+  }
+
   // Acts on what drain() collected. Caller does not hold mu.
   void dispatch(Outputs out) {
     cv.notify_all();
-    if (closing || (out.transmits.empty() && out.streams.empty() && !out.rearm)) return;
-    auto o = op();
-    if (!o) return;
+    if (out.transmits.empty() && out.streams.empty() && !out.rearm) return;
+    auto o = closing ? nullptr : op();
+    if (!o) return tx_finished(out.transmits.size());
     asio::post(io, [this, o, tx = std::move(out.transmits), st = std::move(out.streams),
                     rearm = out.rearm]() mutable {
-      if (closing) return;
+      if (closing) return tx_finished(tx.size());
       for (auto& t : tx) send_datagram(t);
+      tx_finished(tx.size());
       for (auto& s : st) start_stream(std::move(s));
       if (rearm) sync_timer();
     });
@@ -270,16 +336,20 @@ struct State : std::enable_shared_from_this<State> {
     ~CallbackScope() { tl_callback_owner = prev; }
   };
 
-  void deliver(std::vector<core::Event> events, std::vector<core::Notification> notes) {
+  void deliver(std::vector<core::Event> events, std::vector<core::Notification> notes,
+               std::vector<core::MetricSample> metric_samples) {
     if (!cb.on_event) events.clear();
     if (!cb.on_notification) notes.clear();
-    if (events.empty() && notes.empty()) return;
+    if (!cb.on_metric) metric_samples.clear();
+    if (events.empty() && notes.empty() && metric_samples.empty()) return;
     auto o = op();
     if (!o) return;
-    asio::post(cbx, [this, o, events = std::move(events), notes = std::move(notes)] {
+    asio::post(cbx, [this, o, events = std::move(events), notes = std::move(notes),
+                     ms = std::move(metric_samples)] {
       CallbackScope scope(this);
       for (const auto& e : events) guarded("event", [&] { cb.on_event(e); });
       for (const auto& n : notes) guarded("notification", [&] { cb.on_notification(n); });
+      for (const auto& m : ms) guarded("metric", [&] { cb.on_metric(m); });
     });
   }
 
@@ -333,7 +403,7 @@ struct State : std::enable_shared_from_this<State> {
       return;
     }
     core::Bytes sealed;
-    if (auto st = wire::seal_packet(opt.framing, t.payload, sealed); !st.ok()) {
+    if (auto st = wire::seal_packet(*framing(), t.payload, sealed); !st.ok()) {
       count(st.kind);
       log->warn("cannot seal a datagram to {}: {}", t.to.to_string(), st.message);
       return;
@@ -364,26 +434,60 @@ struct State : std::enable_shared_from_this<State> {
     });
   }
 
+  // io strand: the allow-list, then the handoff queue.
   void on_datagram(size_t n) {
     m_udp_received += n;
-    auto from = detail::to_core(rx_from.address(), rx_from.port());
-    core::Bytes payload;
-    auto st = wire::open_packet(opt.framing, std::span<const uint8_t>(rx.data(), n), payload);
-    if (!st.ok()) {
-      count(st.kind);
-      log->debug("dropped datagram from {}: {}", from.to_string(), st.message);
+    if (!allow.allows(rx_from.address())) {
+      ++refused_sources;
+      log->warn("refused a datagram from {}: not in the allowed CIDRs", rx_from.address().to_string());
       return;
     }
-    with_core([&](core::Core& c) { c.handle_packet(from, payload, now()); });
+    std::lock_guard<std::mutex> l(inbox_mu);
+    if (inbox.size() >= opt.handoff_queue_depth) {
+      ++handoff_dropped;
+      log->debug("handoff queue full ({}), dropping a datagram from {}", inbox.size(), rx_from.address().to_string());
+      return;
+    }
+    inbox.push_back({rx_from, core::Bytes(rx.begin(), rx.begin() + static_cast<std::ptrdiff_t>(n))});
+    if (proc_scheduled) return;
+    auto o = op();
+    if (!o) return;
+    proc_scheduled = true;
+    asio::post(proc, [this, o] { process_inbox(); });
+  }
+
+  // proc strand: opens the queued datagrams and hands them to the core, oldest first.
+  void process_inbox() {
+    for (;;) {
+      Inbound d;
+      {
+        std::lock_guard<std::mutex> l(inbox_mu);
+        if (inbox.empty() || closing) {
+          proc_scheduled = false;
+          return;
+        }
+        d = std::move(inbox.front());
+        inbox.pop_front();
+      }
+      auto from = detail::to_core(d.from.address(), d.from.port());
+      core::Bytes payload;
+      auto st = wire::open_packet(*framing(), d.data, payload);
+      if (!st.ok()) {
+        count(st.kind);
+        log->debug("dropped datagram from {}: {}", from.to_string(), st.message);
+        continue;
+      }
+      with_core([&](core::Core& c) { c.handle_packet(from, payload, now()); });
+    }
   }
 
   // ---- timer ----------------------------------------------------------------------------
-  // Makes the timer wait for timer_target (read under the lock, so stale requests posted
-  // out of order do no harm). io strand.
+  // Makes the timer wait for timer_target (read under tmu, so stale requests posted out of
+  // order do no harm). io strand.
   void sync_timer() {
     std::optional<Instant> target;
     {
-      std::lock_guard<std::mutex> l(mu);
+      std::lock_guard<std::mutex> l(tmu);
       target = timer_target;
     }
     if (target == armed) return;
@@ -399,12 +503,19 @@ struct State : std::enable_shared_from_this<State> {
     timer.async_wait([this, o, gen = timer_gen](error_code ec) {
       if (ec || closing || gen != timer_gen) return;
       armed.reset();
-      {
-        // Forget the fired deadline so that drain() re-arms even for the same value.
-        std::lock_guard<std::mutex> l(mu);
-        timer_target.reset();
-      }
-      with_core([&](core::Core& c) { c.handle_timeout(now()); });
+      // The core is entered on proc, so that the io strand never waits for its lock.
+      auto o2 = op();
+      if (!o2) return;
+      asio::post(proc, [this, o2] {
+        with_core([&](core::Core& c) {
+          {
+            // Forget the fired deadline so that drain() re-arms even for the same value.
+            std::lock_guard<std::mutex> l(tmu);
+            timer_target.reset();
+          }
+          c.handle_timeout(now());
+        });
+      });
     });
   }
 
@@ -424,6 +535,54 @@ struct State : std::enable_shared_from_this<State> {
     return reply;
   }
 
+  // A non-blocking command: from a Delegate hook of this core (the lock is held, and the
+  // hook's caller drains), else under the lock followed by drain and dispatch.
+  template <class Fn>
+  Status command(Fn&& fn) {
+    if (tl_core_owner == this) return fn(*core);
+    Status st;
+    Outputs out;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (closed) return Status::error(Errc::state, "node is shut down");
+      InCore in(this);
+      st = fn(*core);
+      drain(out);
+    }
+    dispatch(std::move(out));
+    return st;
+  }
+
+  // Waits until `news_out()` (under mu) or `timeout` (<= 0: no limit), then until the
+  // datagrams queued up to then were handed to the kernel, so that news carried by them is
+  // on the wire when this returns (a shutdown right after cannot drop it).
+  template <class Pred>
+  Status wait_sent(Pred news_out, Duration timeout, const std::string& what) {
+    std::optional<std::chrono::steady_clock::time_point> limit;
+    if (timeout.count() > 0) limit = std::chrono::steady_clock::now() + timeout;
+    uint64_t target = 0;
+    {
+      std::unique_lock<std::mutex> l(mu);
+      auto done = [&] { return closed || news_out(); };
+      if (!limit) {
+        cv.wait(l, done);
+      } else if (!cv.wait_until(l, *limit, done)) {
+        return Status::error(Errc::timeout, "timeout waiting for " + what);
+      }
+      if (!news_out()) return Status::error(Errc::state, "node shut down while waiting for " + what);
+      std::lock_guard<std::mutex> t(tx_mu);
+      target = tx_queued;
+    }
+    std::unique_lock<std::mutex> t(tx_mu);
+    auto sent = [&] { return tx_done >= target || closing; };
+    if (!limit) {
+      tx_cv.wait(t, sent);
+    } else if (!tx_cv.wait_until(t, *limit, sent)) {
+      return Status::error(Errc::timeout, "timeout waiting for " + what + " to be sent");
+    }
+    return Status::success();
+  }
+
   // ---- lifecycle ------------------------------------------------------------------------
   Status start();
   void close_all() {  // io strand
@@ -439,12 +598,26 @@ struct State : std::enable_shared_from_this<State> {
   // Closes everything; with `wait`, returns once no handler of this node is queued or
   // running (and so no callback can follow).
   void shutdown(bool wait) {
+    uint64_t queued = 0;
     {
       std::lock_guard<std::mutex> l(mu);
+      if (!closed && core) {
+        // Our pending broadcasts end here (BroadcastDone Dropped), reported before we stop.
+        core->reset_broadcasts();
+        drain_news();
+      }
       closed = true;
     }
     cv.notify_all();
+    {
+      // Datagrams already handed to the io strand (a leave's last retransmissions) go out
+      // first; bounded, since a one-thread pool busy here cannot send them.
+      std::unique_lock<std::mutex> l(tx_mu);
+      queued = tx_queued;
+      if (wait) tx_cv.wait_for(l, kFlushLimit, [&] { return tx_done >= queued; });
+    }
     if (!closing.exchange(true)) {
+      tx_cv.notify_all();
       if (auto o = op()) asio::post(io, [this, o] { close_all(); });
     }
     if (!wait) return;
@@ -511,11 +684,19 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       self->sock.close(ignored);  // completes the pending operation with an error
     });
     tcp::endpoint ep(detail::to_ip(req.to), req.to.port);
-    if (auto st = wire::seal_stream_message(s->opt.framing, req.payload, out); !st.ok()) {
+    if (auto st = wire::seal_stream_message(*s->framing(), req.payload, out); !st.ok()) {
       s->count(st.kind);
       return fail(st);
     }
     ++s->m_tcp_connect;
+    // From the bound address, when it is a specific one: peers (and their allow-lists) see
+    // the same source as for our datagrams.
+    if (!s->bind_ip.is_unspecified() && s->bind_ip.is_v4() == ep.address().is_v4()) {
+      error_code ec;
+      sock.open(ep.protocol(), ec);
+      if (!ec) sock.bind(tcp::endpoint(s->bind_ip, 0), ec);
+      if (ec) return fail_io("bind", ec);
+    }
     sock.async_connect(ep, [self](error_code ec) {
       if (ec) return self->fail_io("connect", ec);
       self->s->m_tcp_sent += self->out.size();
@@ -532,7 +713,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t) {
       if (ec) return self->fail_io("read", ec);
       size_t len = 0;
-      auto st = wire::parse_stream_header(self->s->opt.framing, self->header, len);
+      auto st = wire::parse_stream_header(*self->s->framing(), self->header, len);
       if (!st.ok()) {
         self->s->count(st.kind);
         return self->fail(st);
@@ -561,7 +742,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     if (done) return;
     core::Bytes payload;
     if (req.expect_reply) {
-      auto st = wire::open_stream_message(s->opt.framing, body, payload);
+      auto st = wire::open_stream_message(*s->framing(), body, payload);
       if (!st.ok()) {
         s->count(st.kind);
         return fail(Status::error(Errc::protocol, "bad reply from " + req.to.to_string() + ": " + st.message));
@@ -632,7 +813,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
     asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t) {
       if (ec) return self->drop("read", ec);
       size_t len = 0;
-      auto st = wire::parse_stream_header(self->s->opt.framing, self->header, len);
+      auto st = wire::parse_stream_header(*self->s->framing(), self->header, len);
       if (!st.ok()) {
         self->s->count(st.kind);
         self->s->log->warn("refused stream from {}: {}", self->from.to_string(), st.message);
@@ -648,7 +829,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
 
   void handle() {
     core::Bytes payload;
-    auto st = wire::open_stream_message(s->opt.framing, body, payload);
+    auto st = wire::open_stream_message(*s->framing(), body, payload);
     if (!st.ok()) {
       s->count(st.kind);
       s->log->debug("bad stream message from {}: {}", from.to_string(), st.message);
@@ -656,7 +837,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
     }
     auto reply = s->inbound_message(from, payload);
     if (!reply || s->closing) return close();
-    if (auto st = wire::seal_stream_message(s->opt.framing, *reply, out); !st.ok()) {
+    if (auto st = wire::seal_stream_message(*s->framing(), *reply, out); !st.ok()) {
       s->count(st.kind);
       s->log->warn("cannot seal the reply to {}: {}", from.to_string(), st.message);
       return close();
@@ -702,7 +883,14 @@ void State::accept() {
     }
     accept_backoff = Duration{};
     ++m_tcp_accept;
-    if (inbound_streams >= kMaxInboundStreams) {
+    error_code pe;
+    auto peer = sock.remote_endpoint(pe);
+    if (!pe && !allow.allows(peer.address())) {
+      ++refused_sources;
+      log->warn("refused a stream from {}: not in the allowed CIDRs", peer.address().to_string());
+      error_code ignored;
+      sock.close(ignored);
+    } else if (inbound_streams >= opt.max_concurrent_streams) {
       ++refused_streams;
       log->warn("too many inbound streams ({}), closing a new one", inbound_streams);
       error_code ignored;
@@ -720,12 +908,21 @@ Status State::start() {
   auto cfg = opt.core;
   if (auto st = cfg.validate(); !st.ok()) return st;
   if (auto st = wire::validate(opt.framing); !st.ok()) return st;
-  // What the framing adds must fit in udp_buffer_size: the core fills the rest.
-  size_t overhead = wire::packet_overhead(opt.framing, opt.framing.keyring != nullptr);
+  if (opt.max_concurrent_streams < 1) return Status::error(Errc::invalid, "invalid option max_concurrent_streams: must be at least 1");
+  if (opt.handoff_queue_depth < 1) return Status::error(Errc::invalid, "invalid option handoff_queue_depth: must be at least 1");
+  if (auto st = detail::AllowList::parse(opt.allowed_cidrs, allow); !st.ok()) return st;
+  // What the framing adds must fit in udp_buffer_size: the core fills the rest. Encryption
+  // is always counted, since keyring_add() may turn it on at run time.
+  size_t overhead = wire::packet_overhead(opt.framing, true);
   if (cfg.udp_buffer_size < overhead + 64) {
     return Status::error(Errc::invalid, "invalid config udp_buffer_size: too small for the framing");
   }
   cfg.udp_buffer_size -= overhead;
+  // A best-effort message plus the framing must fit one datagram.
+  cfg.max_best_effort_size = std::min(cfg.max_best_effort_size, kMaxDatagram - overhead);
+  if (!allow.empty()) {
+    cfg.address_allowed = [this](const core::Address& a) { return allow.allows(a); };
+  }
 
   // Logger first, so that everything below can log.
   spdlog::sink_ptr sink;
@@ -743,7 +940,7 @@ Status State::start() {
   log->set_level(level);
 
   error_code ec;
-  auto bind_ip = asio::ip::make_address(opt.bind_addr, ec);
+  bind_ip = asio::ip::make_address(opt.bind_addr, ec);
   if (ec) return Status::error(Errc::invalid, "bind_addr '" + opt.bind_addr + "' is not an IP address");
   v6 = bind_ip.is_v6();
 
@@ -798,6 +995,10 @@ Status State::start() {
     return Status::error(Errc::invalid, std::string("cannot start the protocol: ") + e.what());
   }
   if (!core->start_status().ok()) return core->start_status();  // e.g. metadata too large
+  if (cb.on_metric) {
+    // Runs inside the core (under mu): only collect; drain() hands them to the callback strand.
+    core->metrics().set_listener([this](const core::MetricSample& m) { samples.push_back(m); });
+  }
   log->info("listening on {} (udp+tcp), advertising {}", udp_sock.local_endpoint().address().to_string() + ":" + std::to_string(port),
             advertise.to_string());
 
@@ -966,6 +1167,8 @@ RuntimeStats Node::runtime_stats() const {
   for (size_t i = 0; i < r.frame_errors.size(); ++i) r.frame_errors[i] = impl_->s->frame_errors[i];
   r.dropped_sends = impl_->s->dropped_sends;
   r.refused_streams = impl_->s->refused_streams;
+  r.refused_sources = impl_->s->refused_sources;
+  r.handoff_dropped = impl_->s->handoff_dropped;
   return r;
 }
 
@@ -1016,14 +1219,140 @@ Status Node::leave(Duration timeout) {
   }
   s.dispatch(std::move(out));
   if (!st.ok()) return st;
-  std::unique_lock<std::mutex> l(s.mu);
-  auto done = [&] { return s.closed || s.core->leave_propagated(); };
-  if (timeout.count() <= 0) {
-    s.cv.wait(l, done);  // as the reference: no timeout waits as long as it takes
-  } else if (!s.cv.wait_until(l, std::chrono::steady_clock::now() + timeout, done)) {
-    return Status::error(Errc::timeout, "timeout waiting for leave broadcast");
+  // As the reference, no timeout waits as long as it takes. Returns only once the
+  // datagrams carrying the leave were sent, so that a shutdown right after drops none.
+  return s.wait_sent([&] { return s.core->leave_propagated(); }, timeout, "leave broadcast");
+}
+
+// ---- application data ----------------------------------------------------------------------
+
+namespace {
+// update_meta / update_node: `fn(core, token)` starts the update; then wait for it to spread.
+template <class Fn>
+Status update_and_wait(State& s, const char* what, Duration timeout, Fn&& fn) {
+  uint64_t token = 0;
+  Status st;
+  Outputs out;
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (s.closed) return Status::error(Errc::state, "node is shut down");
+    InCore in(&s);
+    st = fn(*s.core, token);
+    s.drain(out);
   }
-  if (!s.core->leave_propagated()) return Status::error(Errc::state, "node shut down while leaving");
+  s.dispatch(std::move(out));
+  if (!st.ok()) return st;
+  return s.wait_sent([&] { return s.core->broadcast_finished(token); }, timeout, what);
+}
+}  // namespace
+
+Status Node::update_meta(core::Bytes meta, Duration timeout) {
+  auto& s = *impl_->s;
+  if (in_callback() || in_core_hook(impl_->s)) return refused_in_callback("update_meta");
+  return update_and_wait(s, "the metadata update", timeout, [&](core::Core& c, uint64_t& token) {
+    return c.update_meta(std::move(meta), s.now(), &token);
+  });
+}
+
+Status Node::update_node(Duration timeout) {
+  auto& s = *impl_->s;
+  if (in_callback() || in_core_hook(impl_->s)) return refused_in_callback("update_node");
+  return update_and_wait(s, "the node update", timeout,
+                         [&](core::Core& c, uint64_t& token) { return c.update_node(s.now(), &token); });
+}
+
+Status Node::send_best_effort(const std::string& node, core::Bytes msg) {
+  auto& s = *impl_->s;
+  return s.command([&](core::Core& c) { return c.send_best_effort(node, std::move(msg), s.now()); });
+}
+
+Status Node::send_to_address(const std::string& address, core::Bytes msg) {
+  auto& s = *impl_->s;
+  std::string name, host;
+  uint16_t port = 0;
+  uint16_t default_port = s.opt.bind_port != 0 ? s.opt.bind_port : s.advertise.port;
+  if (auto st = parse_join_address(address, default_port, name, host, port); !st.ok()) return st;
+  if (!name.empty()) return Status::error(Errc::invalid, "bad address '" + address + "': a name prefix is not allowed here");
+  std::vector<asio::ip::address> ips;
+  if (auto st = detail::resolve_host(host, ips); !st.ok()) return st;
+  if (ips.empty()) return Status::error(Errc::io, "no address for '" + host + "'");
+  auto to = detail::to_core(ips.front(), port);
+  return s.command([&](core::Core& c) { return c.send_best_effort(to, std::move(msg), s.now()); });
+}
+
+Status Node::send_reliable(const std::string& node, core::Bytes msg) {
+  auto& s = *impl_->s;
+  if (in_callback() || in_core_hook(impl_->s)) return refused_in_callback("send_reliable");
+  uint64_t id = 0;
+  Status st;
+  Outputs out;
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (s.closed) return Status::error(Errc::state, "node is shut down");
+    InCore in(&s);
+    id = s.core->send_reliable(node, std::move(msg), s.now(), st);
+    if (id != 0) s.joins[id];
+    s.drain(out);
+  }
+  s.dispatch(std::move(out));
+  if (id == 0) return st.ok() ? Status::error(Errc::io, "message not sent") : st;
+  std::unique_lock<std::mutex> l(s.mu);
+  auto limit = std::chrono::steady_clock::now() + s.opt.core.tcp_timeout + kWaitSlack;
+  bool got = s.cv.wait_until(l, limit, [&] { return s.closed || s.joins[id].has_value(); });
+  Status r = !got              ? Status::error(Errc::timeout, "timed out sending to " + node)
+             : s.joins[id]     ? *s.joins[id]
+                               : Status::error(Errc::state, "node is shut down");
+  s.joins.erase(id);
+  return r;
+}
+
+Status Node::queue_broadcast(std::string name, core::Bytes payload, uint64_t& id) {
+  auto& s = *impl_->s;
+  return s.command([&](core::Core& c) { return c.queue_broadcast(std::move(name), std::move(payload), id, s.now()); });
+}
+
+size_t Node::num_queued_broadcasts() const {
+  return impl_->s->query([](const core::Core& c) { return c.num_queued_broadcasts(); });
+}
+
+// ---- security at run time ------------------------------------------------------------------
+
+Status Node::keyring_add(std::span<const uint8_t> key) {
+  auto& s = *impl_->s;
+  std::lock_guard<std::mutex> l(s.fr_mu);
+  if (s.fr->keyring) return s.fr->keyring->install(key);
+  auto keyring = std::make_shared<wire::Keyring>();
+  if (auto st = keyring->install(key); !st.ok()) return st;
+  s.change_framing([&](wire::FramingOptions& f) { f.keyring = std::move(keyring); });
+  s.log->info("keyring created: encryption {}", wire::encrypts(*s.fr) ? "on" : "installed (verify_outgoing off)");
+  return Status::success();
+}
+
+Status Node::keyring_use(std::span<const uint8_t> key) {
+  auto fr = impl_->s->framing();
+  if (!fr->keyring) return Status::error(Errc::not_found, "no keyring: the key is not installed");
+  return fr->keyring->use(key);
+}
+
+Status Node::keyring_remove(std::span<const uint8_t> key) {
+  auto fr = impl_->s->framing();
+  if (!fr->keyring) return Status::success();  // an absent key: nothing to remove
+  return fr->keyring->remove(key);
+}
+
+std::vector<core::Bytes> Node::keyring_keys() const {
+  auto fr = impl_->s->framing();
+  return fr->keyring ? fr->keyring->keys() : std::vector<core::Bytes>{};
+}
+
+Status Node::set_gossip_verify(bool incoming, bool outgoing) {
+  auto& s = *impl_->s;
+  std::lock_guard<std::mutex> l(s.fr_mu);
+  s.change_framing([&](wire::FramingOptions& f) {
+    f.verify_incoming = incoming;
+    f.verify_outgoing = outgoing;
+  });
+  s.log->info("gossip verify incoming={} outgoing={}", incoming, outgoing);
   return Status::success();
 }
 

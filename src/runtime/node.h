@@ -43,17 +43,21 @@ struct Options {
   // unique-local IPv6 address (fc00::/7), else 127.0.0.1.
   std::string advertise_addr;
   uint16_t advertise_port = 0;         // 0: the bound port
-  // Inbound datagrams waiting for the core. Not used yet: each datagram is handed to the
-  // core inline on the node's I/O strand, so the kernel's receive buffer (2 MiB asked)
-  // is the only queue and overflow is dropped by the kernel.
+  // Inbound datagrams received but not yet handed to the core (the reference's
+  // HandoffQueueDepth, one queue here): the socket reader queues them, a second executor
+  // feeds them to the core; beyond this depth they are dropped and counted
+  // (RuntimeStats::handoff_dropped). At least 1.
   size_t handoff_queue_depth = 1024;
-  // Label, CRC, compression, encryption. The core's udp_buffer_size budget is reduced by
-  // wire::packet_overhead (encryption counted whenever a keyring is set), so that sealed
-  // datagrams stay within udp_buffer_size.
+  // Label, CRC, compression, encryption, and the bounds on stream and decompressed sizes.
+  // The core's udp_buffer_size budget is reduced by wire::packet_overhead, always counting
+  // encryption (a key may be added at run time), so that sealed datagrams stay within
+  // udp_buffer_size; max_best_effort_size is lowered so that a sealed best-effort message
+  // fits one IPv4 datagram (65507 bytes).
   wire::FramingOptions framing;
   // CIDR ranges ("10.0.0.0/8", "fd00::/8") from which packets, streams and node addresses
   // in alive messages are accepted; empty accepts everyone. Others are refused with a log
-  // line and a counter.
+  // line and a counter (RuntimeStats::refused_sources for packets and streams; the core's
+  // memberlist.node.rejected for alive messages). A bad entry fails create() naming it.
   std::vector<std::string> allowed_cidrs;
   // Inbound streams handled at once; more are closed at once (the reference's 128).
   size_t max_concurrent_streams = 128;
@@ -65,7 +69,9 @@ struct RuntimeStats {
   // Datagrams and stream messages the framing refused (opening or sealing), by kind.
   std::array<uint64_t, kFrameErrorKinds> frame_errors{};
   uint64_t dropped_sends = 0;    // datagrams not sent (kernel buffer full, address family)
-  uint64_t refused_streams = 0;  // inbound streams closed at once (128 already open)
+  uint64_t refused_streams = 0;  // inbound streams closed at once (max_concurrent_streams open)
+  uint64_t refused_sources = 0;  // datagrams and streams from outside allowed_cidrs
+  uint64_t handoff_dropped = 0;  // datagrams dropped: handoff queue full
   uint64_t frame_error(wire::FrameError e) const { return frame_errors[static_cast<size_t>(e)]; }
 };
 
@@ -75,6 +81,9 @@ struct Callbacks {
   // User messages, broadcasts, conflicts, ping completions (core::Notification), on the
   // same serial executor as on_event, after the events drained with them.
   std::function<void(const core::Notification&)> on_notification;
+  // Every metric sample as the core records it (core::Metrics listener), on the same
+  // serial executor, after the events drained with it; never under the node's lock.
+  std::function<void(const core::MetricSample&)> on_metric;
   // Least severe level handed to on_log; lines below it are not even formatted. A value
   // above Error (the C API's ML_LOG_OFF = 5) silences everything. Without on_log, lines of
   // Warn and above go to stderr.
@@ -122,28 +131,39 @@ class Node : public std::enable_shared_from_this<Node> {
   bool in_callback() const;
 
   // ---- application data -------------------------------------------------------------
-  // Sets the local metadata and announces it; waits until the news has propagated or
-  // `timeout` passed (Errc::timeout; the update still goes on). Errc::too_large over the
-  // limit. update_node() re-asks the delegate's node_meta hook instead.
+  // Sets the local metadata and announces it; waits until the news has propagated (and its
+  // datagrams were sent) or `timeout` passed (Errc::timeout; the update still goes on;
+  // <= 0 waits as long as it takes). Errc::too_large over the limit. update_node() re-asks
+  // the delegate's node_meta hook instead. Errc::state from the node's own callback.
   Status update_meta(core::Bytes meta, Duration timeout);
   Status update_node(Duration timeout);
   // One datagram to a member (Errc::not_found if unknown, Errc::too_large if it cannot fit).
+  // Non-blocking: works from callbacks and delegate hooks too.
   Status send_best_effort(const std::string& node, core::Bytes msg);
   // Over a stream to a member; returns once written (or failed: Errc::io / timeout).
+  // Errc::too_large over max_user_msg_size; Errc::state from the node's own callback.
   Status send_reliable(const std::string& node, core::Bytes msg);
-  // One datagram to "host:port" (IPv6 as "[addr]:port").
+  // One datagram to "host:port" (IPv6 as "[addr]:port"; a DNS name is resolved, which
+  // blocks: use IP literals from callbacks).
   Status send_to_address(const std::string& address, core::Bytes msg);
   // Queues an epidemic broadcast (name empty = unique); `id` comes back in BroadcastDone.
+  // Non-blocking. At shutdown the broadcasts still queued end with BroadcastDone Dropped.
   Status queue_broadcast(std::string name, core::Bytes payload, uint64_t& id);
   size_t num_queued_broadcasts() const;
 
   // ---- security at run time ---------------------------------------------------------
   // Keyring operations on the node's keyring (one is created on first add if the options
-  // had none). Removing the primary key is refused (Errc::rejected).
+  // had none; a keyring given in the options is used, and changed, as is). Removing the
+  // primary key is refused (Errc::rejected); using an absent key is Errc::not_found; bad
+  // key sizes Errc::invalid. Each takes effect for the next packet and stream.
+  // To switch a running plaintext cluster to encryption: set_gossip_verify(false, false)
+  // and keyring_add() on every node, then set_gossip_verify(false, true) on every node,
+  // then set_gossip_verify(true, true) on every node.
   Status keyring_add(std::span<const uint8_t> key);
   Status keyring_use(std::span<const uint8_t> key);
   Status keyring_remove(std::span<const uint8_t> key);
   std::vector<core::Bytes> keyring_keys() const;  // primary first
+  // FramingOptions::verify_incoming / verify_outgoing, for subsequent packets and streams.
   Status set_gossip_verify(bool incoming, bool outgoing);
 
   struct Impl;

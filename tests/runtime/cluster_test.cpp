@@ -218,7 +218,9 @@ TEST(Node, NotificationsAndTransportMetrics) {
   cb.on_notification = [&](const core::Notification& n) {
     if (std::holds_alternative<core::PingComplete>(n)) ++ping_completes;
   };
-  auto a = make_node(rt, fast_options("a"), cb);
+  auto oa = fast_options("a");
+  oa.core.delegate = std::make_shared<core::Delegate>();  // PingComplete needs a delegate
+  auto a = make_node(rt, oa, cb);
   auto b = make_node(rt, fast_options("b"));
   ASSERT_TRUE(a && b);
   Status st;
