@@ -114,6 +114,20 @@ static int all_see_meta(const char *peer, const char *meta) {
   return 1;
 }
 
+static void dump_peers(void) {
+  rec *all[3] = {&A, &B, &C};
+  int i, j;
+  for (i = 0; i < 3; ++i) {
+    rec_lock(all[i]);
+    for (j = 0; j < all[i]->npeers; ++j)
+      fprintf(stderr, "%s sees %s meta '%.*s' (%d joins, %d updates)\n", all[i]->name,
+              all[i]->peers[j].name, (int)all[i]->peers[j].meta_len,
+              (const char *)all[i]->peers[j].meta, all[i]->peers[j].joins,
+              all[i]->peers[j].updates);
+    rec_unlock(all[i]);
+  }
+}
+
 static int queues_drained(void) {
   return ml_memberlist_num_queued_broadcasts(A.ml) == 0 &&
          ml_memberlist_num_queued_broadcasts(B.ml) == 0 &&
@@ -153,6 +167,7 @@ static void check_meta(void) {
   WAIT_UNTIL(ok, all_see_meta("node-a", "a0") && all_see_meta("node-b", "b0") &&
                      all_see_meta("node-c", ""));
   CHECK(ok);
+  if (!ok) dump_peers();
 
   SECTION("set_meta: every node sees the new metadata with an update event");
   CHECK_OK(ml_memberlist_set_meta(A.ml, (const uint8_t *)"a1", 2, 10000));

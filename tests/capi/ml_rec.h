@@ -385,7 +385,8 @@ ML_TEST_UNUSED static ml_callbacks rec_callbacks(rec *r) {
   cb.user_data = r;
   cb.user_data_free = rec_free;
   cb.on_event = rec_on_event;
-  cb.node_meta = rec_node_meta;
+  /* With a node_meta hook its output is the metadata (config metadata is then unused). */
+  cb.node_meta = r->meta_hook ? rec_node_meta : NULL;
   cb.get_broadcasts = rec_get_broadcasts;
   cb.local_state = rec_local_state;
   cb.merge_remote_state = rec_merge_remote_state;
