@@ -65,7 +65,7 @@ signal)
   ;;
 secure)
   "$agent" agent --help | grep -q -- "--key" || fail "agent --help lacks --key"
-  "$agent" agent --name x --bind 127.0.0.1:0 --key zz >"$work/x.out" 2>&1
+  "$agent" agent --name x --bind 127.0.0.1:0 --key "bad*key" >"$work/x.out" 2>&1
   [ $? -eq 2 ] || fail "a malformed --key must fail with 2"
   grep -q "not hex or base64" "$work/x.out" || fail "no message for a malformed key"
   "$agent" agent --name x --bind 127.0.0.1:0 --key AAECAw== >"$work/x.out" 2>&1
