@@ -9,6 +9,8 @@
 #include <map>
 #include <random>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 #include <variant>
 
 #include "core/awareness.h"
@@ -103,7 +105,7 @@ struct Core::Impl {
   struct NodeRec {
     NodeInfo info;
     Instant state_change{};
-    std::optional<Suspicion> suspicion;
+    std::unique_ptr<Suspicion> suspicion;  // a pointer keeps the record small at 10^4 members
   };
 
   // The probe in flight (at most one, as the reference's probe ticker is serial).
@@ -168,7 +170,10 @@ struct Core::Impl {
   std::map<std::string, OriginSeen> seen;
 
   std::vector<std::unique_ptr<NodeRec>> nodes;  // probe order
-  std::map<std::string, NodeRec*> node_map;
+  // Keys view the records' own names (a record never renames and never moves). Only
+  // looked up, never iterated, so its order cannot reach any output.
+  std::unordered_map<std::string_view, NodeRec*> node_map;
+  NodeRec* me = nullptr;  // our own record (never reaped)
   size_t probe_index = 0;
   uint32_t seq_no = 0;
   uint32_t incarnation = 0;
@@ -306,29 +311,32 @@ struct Core::Impl {
     id = 0;
   }
 
-  NodeRec* find(const std::string& name) {
+  NodeRec* find(std::string_view name) {
     auto it = node_map.find(name);
     return it == node_map.end() ? nullptr : it->second;
   }
-  const NodeRec* find(const std::string& name) const {
+  const NodeRec* find(std::string_view name) const {
     auto it = node_map.find(name);
     return it == node_map.end() ? nullptr : it->second;
   }
-  NodeRec& self() { return *node_map.at(cfg.name); }
-  const NodeRec& self() const { return *node_map.at(cfg.name); }
+  NodeRec& self() { return *me; }
+  const NodeRec& self() const { return *me; }
+  bool is_self(const NodeRec& r) const { return &r == me; }
 
   size_t est_num_nodes() const { return nodes.size(); }
 
   bool any_alive_other() const {
     for (const auto& n : nodes)
-      if (!dead_or_left(n->info.state) && n->info.name != cfg.name) return true;
+      if (!dead_or_left(n->info.state) && !is_self(*n)) return true;
     return false;
   }
 
   // kRandomNodes: up to k distinct nodes not excluded. Small lists are shuffled so the only
   // eligible node is never missed; large lists are sampled at random (3n tries).
-  std::vector<NodeInfo> k_random_nodes(int k, const std::function<bool(const NodeRec&)>& exclude) {
-    std::vector<NodeInfo> out;
+  // The records stay valid until membership changes: use them before anything can reap.
+  template <class Exclude>
+  std::vector<const NodeRec*> k_random_nodes(int k, const Exclude& exclude) {
+    std::vector<const NodeRec*> out;
     if (k <= 0) return out;
     const size_t n = nodes.size();
     if (n < 3 * static_cast<size_t>(k)) {
@@ -337,17 +345,15 @@ struct Core::Impl {
       shuffle(copy);
       for (NodeRec* r : copy) {
         if (exclude(*r)) continue;
-        out.push_back(r->info);
+        out.push_back(r);
         if (out.size() >= static_cast<size_t>(k)) break;
       }
       return out;
     }
     for (size_t i = 0; i < 3 * n && out.size() < static_cast<size_t>(k); ++i) {
-      const NodeRec& r = *nodes[random_index(n)];
-      if (exclude(r)) continue;
-      bool dup = std::any_of(out.begin(), out.end(),
-                             [&](const NodeInfo& x) { return x.name == r.info.name; });
-      if (!dup) out.push_back(r.info);
+      const NodeRec* r = nodes[random_index(n)].get();
+      if (exclude(*r)) continue;
+      if (std::find(out.begin(), out.end(), r) == out.end()) out.push_back(r);
     }
     return out;
   }
@@ -427,6 +433,7 @@ struct Core::Impl {
     size_t n = nodes.size();
     size_t offset = random_index(n);
     node_map[rec->info.name] = rec.get();
+    if (rec->info.name == cfg.name) me = rec.get();
     nodes.push_back(std::move(rec));
     std::swap(nodes[offset], nodes[n]);
   }
@@ -580,7 +587,7 @@ struct Core::Impl {
     Duration timeout = k < 1 ? sus.min : sus.max;
     const std::string name = s.node;
     sus.timer = schedule(now + timeout, [this, name](Instant t) { suspicion_expired(name, t); });
-    r->suspicion = std::move(sus);
+    r->suspicion = std::make_unique<Suspicion>(std::move(sus));
   }
 
   // Returns true if `from` is a new confirmation (the timer has been shortened).
@@ -651,11 +658,11 @@ struct Core::Impl {
   void reset_nodes(Instant now) {
     std::vector<std::unique_ptr<NodeRec>> keep;
     for (auto& n : nodes) {
-      bool reap = n->info.name != cfg.name && dead_or_left(n->info.state) &&
+      bool reap = !is_self(*n) && dead_or_left(n->info.state) &&
                   now - n->state_change > cfg.gossip_to_the_dead_time;
       if (reap) {
         clear_suspicion(*n);
-        node_map.erase(n->info.name);
+        node_map.erase(std::string_view(n->info.name));
       } else {
         keep.push_back(std::move(n));
       }
@@ -667,7 +674,7 @@ struct Core::Impl {
     // node retransmits a broadcast a few times right after it first gets it, so no copy
     // can still be travelling by then.
     for (auto it = seen.begin(); it != seen.end();) {
-      if (node_map.count(it->first) == 0 && now - it->second.last > cfg.gossip_to_the_dead_time)
+      if (find(it->first) == nullptr && now - it->second.last > cfg.gossip_to_the_dead_time)
         it = seen.erase(it);
       else
         ++it;
@@ -684,7 +691,7 @@ struct Core::Impl {
         continue;
       }
       const NodeRec& r = *nodes[probe_index++];
-      if (r.info.name == cfg.name || dead_or_left(r.info.state)) {
+      if (is_self(r) || dead_or_left(r.info.state)) {
         checked++;
         continue;
       }
@@ -734,13 +741,14 @@ struct Core::Impl {
     p.indirect_sent = true;
     const std::string target = p.node.name;
     auto helpers = k_random_nodes(cfg.indirect_checks, [&](const NodeRec& r) {
-      return r.info.name == cfg.name || r.info.name == target || r.info.state != NodeState::Alive;
+      return is_self(r) || r.info.state != NodeState::Alive || r.info.name == target;
     });
-    for (const NodeInfo& h : helpers) {
+    std::vector<std::pair<Address, bool>> to;  // copied: sending may run delegate hooks
+    for (const NodeRec* h : helpers) to.emplace_back(h->info.addr, h->info.vsn.pmax >= 4);
+    for (const auto& [addr, nack] : to) {
       // Only helpers speaking protocol 4 send nacks.
-      bool nack = h.vsn.pmax >= 4;
       if (nack) p.expected_nacks++;
-      send_with_piggyback(h.addr, IndirectPing{p.seq, p.node.addr, target, nack, cfg.advertise, cfg.name});
+      send_with_piggyback(addr, IndirectPing{p.seq, p.node.addr, target, nack, cfg.advertise, cfg.name});
     }
     bool tcp_disabled = cfg.disable_tcp_pings ||
                         (cfg.disable_tcp_pings_for_node && cfg.disable_tcp_pings_for_node(target));
@@ -885,7 +893,7 @@ struct Core::Impl {
     // Rounds take no virtual time; the timer still counts them, as the reference's.
     metrics.observe_ms("memberlist.gossip", 0);
     auto targets = k_random_nodes(cfg.gossip_nodes, [&](const NodeRec& r) {
-      if (r.info.name == cfg.name) return true;
+      if (is_self(r)) return true;
       switch (r.info.state) {
         case NodeState::Alive:
         case NodeState::Suspect: return false;
@@ -896,10 +904,12 @@ struct Core::Impl {
     });
     const size_t header = codec->pack_header_overhead();
     if (cfg.udp_buffer_size <= header) return;
-    for (const NodeInfo& t : targets) {
+    std::vector<Address> to;  // copied: get_broadcasts may run delegate hooks
+    for (const NodeRec* t : targets) to.push_back(t->info.addr);
+    for (const Address& a : to) {
       auto msgs = get_broadcasts(codec->pack_part_overhead(), cfg.udp_buffer_size - header);
       if (msgs.empty()) return;
-      send_parts(t.addr, std::move(msgs));
+      send_parts(a, std::move(msgs));
     }
   }
 
@@ -915,11 +925,12 @@ struct Core::Impl {
   // One periodic-style exchange with a random Alive member other than us, if any.
   void push_pull_random(Instant now) {
     auto peers = k_random_nodes(1, [&](const NodeRec& r) {
-      return r.info.name == cfg.name || r.info.state != NodeState::Alive;
+      return is_self(r) || r.info.state != NodeState::Alive;
     });
     if (!peers.empty()) {
-      log(LogLevel::Debug, "Initiating push/pull sync with: " + peers[0].name + " " + peers[0].addr.to_string());
-      start_push_pull(peers[0].addr, false, now);
+      const Address to = peers[0]->info.addr;
+      if (cfg.log) log(LogLevel::Debug, "Initiating push/pull sync with: " + peers[0]->info.name + " " + to.to_string());
+      start_push_pull(to, false, now);
     }
   }
 

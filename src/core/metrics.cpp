@@ -78,6 +78,10 @@ std::string prometheus_name(std::string_view name) {
 }
 
 MetricValue* Metrics::series(MetricKind kind, std::string_view name, MetricLabels labels) {
+  if (labels.empty()) {
+    if (auto u = unlabeled_.find(name); u != unlabeled_.end())
+      return u->second->kind == kind ? u->second : nullptr;
+  }
   auto k = kinds_.find(name);
   if (k == kinds_.end()) {
     kinds_.emplace(std::string(name), kind);
@@ -93,6 +97,7 @@ MetricValue* Metrics::series(MetricKind kind, std::string_view name, MetricLabel
     v.labels = key.second;
     it = series_.emplace(std::move(key), std::move(v)).first;
   }
+  if (it->first.second.empty()) unlabeled_.emplace(it->first.first, &it->second);
   return &it->second;
 }
 

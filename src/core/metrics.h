@@ -85,6 +85,9 @@ class Metrics {
   void notify(MetricKind kind, const MetricValue& v, double value);
 
   std::map<std::pair<std::string, MetricLabels>, MetricValue, std::less<>> series_;
+  // Series without labels by name, looked up without building a key (the hot path: the
+  // core records per message); pointers into series_, whose nodes never move.
+  std::map<std::string, MetricValue*, std::less<>> unlabeled_;
   std::map<std::string, MetricKind, std::less<>> kinds_;
   MetricLabels common_;
   Listener listener_;

@@ -14,14 +14,22 @@ void run(std::vector<std::pair<TransmitLimitedQueue::Done, FinishReason>>& hooks
 }  // namespace
 
 void TransmitLimitedQueue::insert(Item item) {
-  std::string name = item.kind == Kind::Named ? item.name : std::string();
   auto it = items_.insert(std::move(item)).first;
-  if (!name.empty()) by_name_[name] = it;
+  if (it->kind == Kind::Named) by_name_[it->name] = it;
+}
+
+void TransmitLimitedQueue::insert(Set::node_type node) {
+  auto it = items_.insert(std::move(node)).position;
+  if (it->kind == Kind::Named) by_name_[it->name] = it;
+}
+
+TransmitLimitedQueue::Set::node_type TransmitLimitedQueue::take_node(Set::iterator it) {
+  if (it->kind == Kind::Named) by_name_.erase(std::string_view(it->name));
+  return items_.extract(it);
 }
 
 TransmitLimitedQueue::Item TransmitLimitedQueue::take(Set::iterator it) {
-  if (it->kind == Kind::Named) by_name_.erase(it->name);
-  return std::move(items_.extract(it).value());
+  return std::move(take_node(it).value());
 }
 
 void TransmitLimitedQueue::add(Item item, const Invalidates& invalidates) {
@@ -84,7 +92,7 @@ std::vector<Bytes> TransmitLimitedQueue::get_broadcasts(size_t overhead, size_t 
   const int transmit_limit = retransmit_limit(retransmit_mult_, num_nodes);
   const int min_tr = items_.begin()->transmits;
   const int max_tr = items_.rbegin()->transmits;
-  std::vector<Item> reinsert;
+  std::vector<Set::node_type> reinsert;
   std::vector<std::pair<Done, FinishReason>> finished;
   size_t used = 0;
   for (int tr = min_tr; tr <= max_tr;) {
@@ -96,7 +104,8 @@ std::vector<Bytes> TransmitLimitedQueue::get_broadcasts(size_t overhead, size_t 
       ++tr;
       continue;
     }
-    Item item = take(it);
+    Set::node_type node = take_node(it);
+    Item& item = node.value();
     used += overhead + item.msg.size();
     out.push_back(item.msg);
     if (item.transmits + 1 >= transmit_limit) {
@@ -104,10 +113,10 @@ std::vector<Bytes> TransmitLimitedQueue::get_broadcasts(size_t overhead, size_t 
     } else {
       // Re-inserted after the scan so it is not picked again from a higher tier.
       item.transmits++;
-      reinsert.push_back(std::move(item));
+      reinsert.push_back(std::move(node));
     }
   }
-  for (auto& item : reinsert) insert(std::move(item));
+  for (auto& node : reinsert) insert(std::move(node));
   run(finished);
   return out;
 }

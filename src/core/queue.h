@@ -17,6 +17,8 @@
 #include <map>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "core/types.h"
@@ -97,12 +99,17 @@ class TransmitLimitedQueue {
 
   void add(Item item, const Invalidates& invalidates);
   void insert(Item item);
+  void insert(Set::node_type node);
+  // Out of the set (and the name index), keeping its node: no allocation to put it back.
+  Set::node_type take_node(Set::iterator it);
   Item take(Set::iterator it);
 
   int retransmit_mult_;
   uint64_t next_id_ = 1;
   Set items_;
-  std::map<std::string, Set::iterator> by_name_;
+  // Named items by name; keys view the items' own names (a set node never moves, even
+  // while extracted). Only looked up, never iterated.
+  std::unordered_map<std::string_view, Set::iterator> by_name_;
   std::function<size_t()> num_nodes_;
 };
 
