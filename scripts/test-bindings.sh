@@ -148,7 +148,7 @@ EOF
 }
 run dotnet-pack "runtimes/|lib/net|package consumer" pack
 run dotnet-examples "error|Build succeeded" bash -c \
-  "dotnet build '$cs/examples/Join' --nologo && dotnet build '$cs/examples/Bench' --nologo"
+  "dotnet build '$cs/examples/Join' --nologo && dotnet build '$cs/examples/Chat' --nologo && dotnet build '$cs/examples/Bench' --nologo"
 
 # ---- summary --------------------------------------------------------------------------------
 echo

@@ -98,6 +98,8 @@ struct bench_args {
   const ml_node *node;
   uint32_t n;
   uint64_t ns;
+  const uint8_t *data; /* message benchmark: payload, or NULL for the event benchmark */
+  size_t len;
 };
 
 static uint64_t now_ns(void) {
@@ -109,15 +111,27 @@ static uint64_t now_ns(void) {
 static void *bench_thread(void *p) {
   struct bench_args *a = p;
   uint64_t start = now_ns();
-  for (uint32_t i = 0; i < a->n; i++) a->cb->on_event(a->cb->user_data, ML_EVENT_UPDATE, a->node);
+  if (a->data)
+    for (uint32_t i = 0; i < a->n; i++) a->cb->on_message(a->cb->user_data, a->data, a->len);
+  else
+    for (uint32_t i = 0; i < a->n; i++) a->cb->on_event(a->cb->user_data, ML_EVENT_UPDATE, a->node);
   a->ns = now_ns() - start;
   return NULL;
 }
 
-uint64_t ml_go_bench_fire(const ml_callbacks *cb, const ml_node *node, uint32_t n) {
-  struct bench_args a = {cb, node, n, 0};
+static uint64_t bench_run(struct bench_args *a) {
   pthread_t t;
-  if (pthread_create(&t, NULL, bench_thread, &a) != 0) return 0;
+  if (pthread_create(&t, NULL, bench_thread, a) != 0) return 0;
   pthread_join(t, NULL);
-  return a.ns;
+  return a->ns;
+}
+
+uint64_t ml_go_bench_fire(const ml_callbacks *cb, const ml_node *node, uint32_t n) {
+  struct bench_args a = {cb, node, n, 0, NULL, 0};
+  return bench_run(&a);
+}
+
+uint64_t ml_go_bench_fire_message(const ml_callbacks *cb, const uint8_t *data, size_t len, uint32_t n) {
+  struct bench_args a = {cb, NULL, n, 0, data, len};
+  return bench_run(&a);
 }

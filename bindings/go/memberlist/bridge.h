@@ -31,5 +31,7 @@ ml_status ml_go_queue_push(ml_broadcast_queue *q, const char *name, const uint8_
 /* Benchmark support: calls cb->on_event n times from a new (non-Go) thread, the way the
  * library's callback thread does; returns the elapsed nanoseconds. */
 uint64_t ml_go_bench_fire(const ml_callbacks *cb, const ml_node *node, uint32_t n);
+/* The same with cb->on_message and a len-byte payload. */
+uint64_t ml_go_bench_fire_message(const ml_callbacks *cb, const uint8_t *data, size_t len, uint32_t n);
 
 #endif

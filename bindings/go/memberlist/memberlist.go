@@ -316,3 +316,18 @@ func benchEventRoundTrip(m *Memberlist, events EventDelegate, n int) (time.Durat
 	goMemberlistFree(C.uintptr_t(h))
 	return time.Duration(uint64(ns) / uint64(n)), nil
 }
+
+// benchMessageRoundTrip calls the on_message trampoline n times from a non-Go thread with a
+// size-byte payload and returns the time per callback (benchmark support).
+func benchMessageRoundTrip(d Delegate, size, n int) time.Duration {
+	h := cgo.NewHandle(&callbackState{delegate: d})
+	liveHandles.Add(1)
+	cb := (*C.ml_callbacks)(C.calloc(1, C.sizeof_ml_callbacks))
+	defer C.free(unsafe.Pointer(cb))
+	C.ml_go_callbacks(cb, C.uintptr_t(h), C.ML_GO_DELEGATE)
+	data := C.calloc(C.size_t(size+1), 1)
+	defer C.free(data)
+	ns := C.ml_go_bench_fire_message(cb, (*C.uint8_t)(data), C.size_t(size), C.uint32_t(n))
+	goMemberlistFree(C.uintptr_t(h))
+	return time.Duration(uint64(ns) / uint64(n))
+}

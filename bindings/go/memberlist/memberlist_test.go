@@ -404,3 +404,25 @@ func BenchmarkEventCallback(b *testing.B) {
 	}
 	b.ReportMetric(float64(per.Nanoseconds()), "ns/callback")
 }
+
+type msgCounter struct{ n atomic.Int64 }
+
+func (c *msgCounter) NodeMeta(int) []byte             { return nil }
+func (c *msgCounter) NotifyMsg(b []byte)              { c.n.Add(int64(len(b))) }
+func (c *msgCounter) GetBroadcasts(int, int) [][]byte { return nil }
+func (c *msgCounter) LocalState(bool) []byte          { return nil }
+func (c *msgCounter) MergeRemoteState([]byte, bool)   {}
+
+// BenchmarkMessageCallback: one on_message callback with a 64-byte payload from a non-Go
+// thread: C trampoline, cgo.Handle lookup, payload copy, Delegate.NotifyMsg.
+//
+//	go test -run '^$' -bench MessageCallback
+func BenchmarkMessageCallback(b *testing.B) {
+	c := &msgCounter{}
+	b.ResetTimer()
+	per := benchMessageRoundTrip(c, 64, b.N)
+	if c.n.Load() != int64(64*b.N) {
+		b.Fatalf("%d bytes delivered, want %d", c.n.Load(), 64*b.N)
+	}
+	b.ReportMetric(float64(per.Nanoseconds()), "ns/callback")
+}

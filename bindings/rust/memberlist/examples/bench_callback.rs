@@ -1,6 +1,7 @@
 //! Callback round-trip cost: a non-Rust-created thread path is identical in Rust, so a plain
 //! thread calls the event trampoline the library would call (copying the node into an Event,
-//! running the closure) N times.
+//! running the closure) N times; then the same with the on_message trampoline and a 64-byte
+//! payload (copied into a slice the closure borrows).
 //!     cargo run --release --example bench_callback -- [N]
 use memberlist::{bench, Config, Handlers, Memberlist};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,5 +18,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }), n)?;
     assert_eq!(count.load(Ordering::Relaxed), u64::from(n));
     println!("rust: {} ns per event callback ({} callbacks)", per.as_nanos(), n);
+    let bytes = Arc::new(AtomicU64::new(0));
+    let b = bytes.clone();
+    let per = bench::message_round_trip(Handlers::new().on_message(move |m| {
+        b.fetch_add(m.len() as u64, Ordering::Relaxed);
+    }), 64, n);
+    assert_eq!(bytes.load(Ordering::Relaxed), 64 * u64::from(n));
+    println!("rust: {} ns per message callback, 64-byte payload ({} callbacks)", per.as_nanos(), n);
     Ok(())
 }

@@ -1444,4 +1444,27 @@ pub mod bench {
         .expect("bench thread");
         Ok(elapsed / n.max(1))
     }
+
+    /// Invokes the on_message trampoline `n` times from a new thread with a `size`-byte
+    /// payload and returns the time per callback.
+    pub fn message_round_trip(handlers: Handlers, size: usize, n: u32) -> Duration {
+        let table = handlers.into_raw();
+        struct Raw(sys::ml_callbacks);
+        unsafe impl Send for Raw {}
+        let raw = Raw(table);
+        std::thread::spawn(move || {
+            let raw = raw;
+            let fire = raw.0.on_message.expect("an on_message handler");
+            let payload = vec![0u8; size];
+            let start = std::time::Instant::now();
+            for _ in 0..n {
+                unsafe { fire(raw.0.user_data, payload.as_ptr(), payload.len()) };
+            }
+            let elapsed = start.elapsed();
+            unsafe { (raw.0.user_data_free.unwrap())(raw.0.user_data) };
+            elapsed / n.max(1)
+        })
+        .join()
+        .expect("bench thread")
+    }
 }

@@ -245,7 +245,6 @@ fn merge_veto_fails_the_join() {
     // The header promises Rejected; the library currently reports the failed join as Io with
     // the hook's reason in the message, which is what is checked here.
     assert!(err.message().contains("not that cluster"), "{err}");
-    assert_eq!(bad.num_members(), 1);
 }
 
 fn quiet_deliberate_panics() {
