@@ -405,6 +405,14 @@ int main(void) {
   check_hook_reentrancy();
   SECTION("metric samples reached on_metric");
   CHECK(REC_GET(&A, metric_samples) > 0);
+  SECTION("after shutdown: ML_E_CLOSED");
+  CHECK_OK(ml_memberlist_shutdown(C.ml));
+  CHECK(ml_memberlist_queue_broadcast(C.ml, NULL, (const uint8_t *)"x", 1, NULL) == ML_E_CLOSED);
+  CHECK(ml_memberlist_send_best_effort(C.ml, "node-a", (const uint8_t *)"x", 1) == ML_E_CLOSED);
+  CHECK(ml_memberlist_send_reliable(C.ml, "node-a", (const uint8_t *)"x", 1) == ML_E_CLOSED);
+  CHECK(ml_memberlist_set_meta(C.ml, (const uint8_t *)"x", 1, 100) == ML_E_CLOSED);
+  CHECK(ml_memberlist_update_node(C.ml, 100) == ML_E_CLOSED);
+  CHECK(strstr(ml_memberlist_last_error(C.ml), "shut down") != NULL);
   rec_stop(&C);
   rec_stop(&B);
   rec_stop(&A);
