@@ -10,7 +10,6 @@
 #include <random>
 #include <set>
 #include <string_view>
-#include <unordered_map>
 #include <variant>
 
 #include "core/awareness.h"
@@ -81,6 +80,73 @@ struct SeenEpoch {
     }
     return true;
   }
+};
+
+// Members by name: open addressing with linear probing over record pointers, kept at most
+// half full -- about 12 bytes a member instead of a heap node per member (a core of a
+// 10,000-node cluster holds 10,000 of them). Only looked up, never iterated, so its order
+// cannot reach any output. Rec needs `info.name`; records never rename.
+template <class Rec>
+class NameIndex {
+ public:
+  Rec* find(std::string_view name) const {
+    if (slots_.empty()) return nullptr;
+    for (size_t i = home(name);; i = (i + 1) & mask()) {
+      Rec* r = slots_[i];
+      if (r == nullptr) return nullptr;
+      if (r->info.name == name) return r;
+    }
+  }
+  // `r`'s name must not be present.
+  void insert(Rec* r) {
+    if (2 * (size_ + 1) > slots_.size()) grow(std::max<size_t>(16, 2 * slots_.size()));
+    place(r);
+    size_++;
+  }
+  void erase(std::string_view name) {
+    if (slots_.empty()) return;
+    size_t i = home(name);
+    for (;; i = (i + 1) & mask()) {
+      if (slots_[i] == nullptr) return;
+      if (slots_[i]->info.name == name) break;
+    }
+    slots_[i] = nullptr;
+    size_--;
+    // Backward-shift deletion: move later entries of the run into the hole when their
+    // home does not lie (cyclically) between the hole and them.
+    for (size_t j = (i + 1) & mask(); slots_[j] != nullptr; j = (j + 1) & mask()) {
+      const size_t k = home(slots_[j]->info.name);
+      const bool stays = i <= j ? (i < k && k <= j) : (i < k || k <= j);
+      if (stays) continue;
+      slots_[i] = slots_[j];
+      slots_[j] = nullptr;
+      i = j;
+    }
+  }
+  void reserve(size_t n) {
+    size_t cap = 16;
+    while (cap < 2 * n) cap *= 2;
+    if (cap > slots_.size()) grow(cap);
+  }
+  size_t size() const { return size_; }
+
+ private:
+  size_t mask() const { return slots_.size() - 1; }
+  size_t home(std::string_view name) const { return std::hash<std::string_view>{}(name) & mask(); }
+  void place(Rec* r) {
+    size_t i = home(r->info.name);
+    while (slots_[i] != nullptr) i = (i + 1) & mask();
+    slots_[i] = r;
+  }
+  void grow(size_t cap) {
+    std::vector<Rec*> old = std::move(slots_);
+    slots_.assign(cap, nullptr);
+    for (Rec* r : old)
+      if (r != nullptr) place(r);
+  }
+
+  std::vector<Rec*> slots_;  // size is a power of two (or 0)
+  size_t size_ = 0;
 };
 
 struct OriginSeen {
@@ -170,9 +236,7 @@ struct Core::Impl {
   std::map<std::string, OriginSeen> seen;
 
   std::vector<std::unique_ptr<NodeRec>> nodes;  // probe order
-  // Keys view the records' own names (a record never renames and never moves). Only
-  // looked up, never iterated, so its order cannot reach any output.
-  std::unordered_map<std::string_view, NodeRec*> node_map;
+  NameIndex<NodeRec> node_map;
   NodeRec* me = nullptr;  // our own record (never reaped)
   size_t probe_index = 0;
   uint32_t seq_no = 0;
@@ -311,14 +375,8 @@ struct Core::Impl {
     id = 0;
   }
 
-  NodeRec* find(std::string_view name) {
-    auto it = node_map.find(name);
-    return it == node_map.end() ? nullptr : it->second;
-  }
-  const NodeRec* find(std::string_view name) const {
-    auto it = node_map.find(name);
-    return it == node_map.end() ? nullptr : it->second;
-  }
+  NodeRec* find(std::string_view name) { return node_map.find(name); }
+  const NodeRec* find(std::string_view name) const { return node_map.find(name); }
   NodeRec& self() { return *me; }
   const NodeRec& self() const { return *me; }
   bool is_self(const NodeRec& r) const { return &r == me; }
@@ -432,7 +490,7 @@ struct Core::Impl {
     // Append, then swap with a random position: new nodes are probed at a random point.
     size_t n = nodes.size();
     size_t offset = random_index(n);
-    node_map[rec->info.name] = rec.get();
+    node_map.insert(rec.get());
     if (rec->info.name == cfg.name) me = rec.get();
     nodes.push_back(std::move(rec));
     std::swap(nodes[offset], nodes[n]);
@@ -662,7 +720,7 @@ struct Core::Impl {
                   now - n->state_change > cfg.gossip_to_the_dead_time;
       if (reap) {
         clear_suspicion(*n);
-        node_map.erase(std::string_view(n->info.name));
+        node_map.erase(n->info.name);
       } else {
         keep.push_back(std::move(n));
       }
@@ -1343,6 +1401,23 @@ Status Core::leave(Instant now) {
 bool Core::leave_propagated() const { return impl_->left && (impl_->leave_done || !impl_->any_alive_other()); }
 
 bool Core::has_left() const { return impl_->left; }
+
+size_t Core::seed_members(const std::vector<NodeInfo>& members, Instant now) {
+  Impl& s = *impl_;
+  size_t added = 0;
+  s.nodes.reserve(s.nodes.size() + members.size());
+  s.node_map.reserve(s.nodes.size() + members.size());
+  for (const NodeInfo& m : members) {
+    if (m.name.empty() || m.incarnation == 0 || s.find(m.name) != nullptr) continue;
+    auto rec = std::make_unique<Impl::NodeRec>();
+    rec->info = m;
+    rec->info.state = NodeState::Alive;
+    rec->state_change = now;
+    s.insert_node(std::move(rec));
+    added++;
+  }
+  return added;
+}
 
 uint64_t Core::ping(const std::string& name, const Address& addr, Instant now) {
   Impl& s = *impl_;

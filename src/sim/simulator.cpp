@@ -1,6 +1,8 @@
 #include "sim/simulator.h"
 
+#include <algorithm>
 #include <map>
+#include <random>
 #include <stdexcept>
 
 #include "wire/wire.h"
@@ -87,6 +89,36 @@ NodeId Simulator::add_node(core::Config config) {
   return id;
 }
 
+void Simulator::seed_membership(size_t view) {
+  const size_t n = nodes_.size();
+  std::vector<core::NodeInfo> all;
+  all.reserve(n);
+  for (const auto& node : nodes_) all.push_back(node->core->local_node());
+  std::mt19937_64 rng(mix(opts_.seed ^ 0x5eedull));
+  std::vector<core::NodeInfo> sample;
+  for (NodeId id = 0; id < n; ++id) {
+    Node& node = *nodes_[id];
+    if (node.crashed) continue;
+    size_t added = 0;
+    if (view >= n - 1) {
+      added = node.core->seed_members(all, now());
+    } else {
+      // Distinct random others (Floyd's sampling keeps it O(view)).
+      sample.clear();
+      std::vector<NodeId> picked;
+      for (size_t j = n - 1 - view; j < n - 1; ++j) {
+        NodeId t = NodeId(rng() % (j + 1));
+        if (std::find(picked.begin(), picked.end(), t) != picked.end()) t = NodeId(j);
+        picked.push_back(t);
+      }
+      for (NodeId t : picked) sample.push_back(all[t >= id ? t + 1 : t]);
+      added = node.core->seed_members(sample, now());
+    }
+    node.known += int64_t(added);
+    flush(id);
+  }
+}
+
 void Simulator::join(NodeId id, NodeId seed) {
   Node& n = node(id);
   if (n.crashed) return;
@@ -101,6 +133,14 @@ core::Status Simulator::leave(NodeId id) {
   Node& n = node(id);
   if (n.crashed) return core::Status::error(core::Errc::state, "node is crashed");
   core::Status s = n.core->leave(now());
+  flush(id);
+  return s;
+}
+
+core::Status Simulator::update_meta(NodeId id, core::Bytes meta) {
+  Node& n = node(id);
+  if (n.crashed) return core::Status::error(core::Errc::state, "node is crashed");
+  core::Status s = n.core->update_meta(std::move(meta), now());
   flush(id);
   return s;
 }

@@ -5,6 +5,7 @@
 // (trace_hash()), so any failure can be replayed exactly.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -61,11 +62,19 @@ class Simulator {
   NodeId add_node(core::Config config);
   size_t size() const { return nodes_.size(); }
 
+  // Makes every running node know `view` other running nodes as Alive (all of them if
+  // `view` >= size()-1; otherwise a random sample per node), as a cluster that converged
+  // long ago: no messages, no broadcasts, no events. For runs at scale that measure
+  // detection or dissemination without the join phase.
+  void seed_membership(size_t view = SIZE_MAX);
+
   // ---- commands (take effect now) -------------------------------------------------------
   void join(NodeId node, NodeId seed);
   // Outcome of the last join() of `node`, once its push/pull finished.
   std::optional<core::Status> join_result(NodeId node) const;
   core::Status leave(NodeId node);
+  // New metadata for `node` (core::Core::update_meta): an alive message spreads by gossip.
+  core::Status update_meta(NodeId node, core::Bytes meta);
   // The node stops sending and receiving; its core is no longer driven.
   void crash(NodeId node);
   bool crashed(NodeId node) const;
