@@ -18,6 +18,7 @@ import (
 type appDelegate struct {
 	name  string
 	meta  atomic.Value // []byte served by NodeMeta
+	piggy atomic.Value // []byte handed out once by GetBroadcasts
 	calls atomic.Int64
 
 	mu         sync.Mutex
@@ -64,7 +65,13 @@ func (d *appDelegate) NotifyMsg(b []byte) {
 	d.msgs = append(d.msgs, b)
 	d.mu.Unlock()
 }
-func (d *appDelegate) GetBroadcasts(overhead, limit int) [][]byte { d.enter(); return nil }
+func (d *appDelegate) GetBroadcasts(overhead, limit int) [][]byte {
+	d.enter()
+	if msg, _ := d.piggy.Swap([]byte(nil)).([]byte); msg != nil {
+		return [][]byte{msg}
+	}
+	return nil
+}
 func (d *appDelegate) LocalState(join bool) []byte {
 	d.enter()
 	return []byte("state-of-" + d.name)
@@ -224,6 +231,17 @@ func TestApplicationData(t *testing.T) {
 		t.Errorf("%d broadcasts still queued", a.NumQueuedBroadcasts())
 	}
 
+	// A message piggybacked through Delegate.GetBroadcasts reaches some member's NotifyMsg
+	// (offered again until taken: a packet may be lost).
+	piggy := []byte("piggybacked on gossip")
+	waitFor(t, "piggybacked message", func() bool {
+		if dels[0].piggy.Load() == nil || dels[0].piggy.Load().([]byte) == nil {
+			dels[0].piggy.Store(piggy)
+		}
+		time.Sleep(20 * time.Millisecond)
+		return dels[1].hasMsg(piggy) || dels[2].hasMsg(piggy)
+	})
+
 	// Best-effort (UDP may drop: resend until seen) and reliable messages, intact.
 	bNode, cNode := b.LocalNode(), c.LocalNode()
 	udp := []byte("best-effort \x00\x01\x02 payload")
@@ -322,6 +340,34 @@ func TestMergeVeto(t *testing.T) {
 	}
 	if e.Status != StatusRejected {
 		t.Logf("veto reported as %v (header: StatusRejected)", e.Status)
+	}
+}
+
+type banAlive struct{}
+
+func (banAlive) NotifyAlive(peer *Node) error {
+	if strings.HasPrefix(peer.Name, "go-alive-banned") {
+		return errors.New("banned")
+	}
+	return nil
+}
+
+// TestAliveVeto: a seed whose AliveDelegate bans a name never lists that node, while a node
+// joining after it gets in.
+func TestAliveVeto(t *testing.T) {
+	sc := fastConfig("go-alive-seed")
+	sc.Alive = banAlive{}
+	seed := create(t, sc)
+	banned := create(t, fastConfig("go-alive-banned"))
+	good := create(t, fastConfig("go-alive-good"))
+	addr := seed.LocalNode().Address()
+	banned.Join([]string{addr}) // may fail or not: the seed refuses its alive message
+	if _, err := good.Join([]string{addr}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "good node at the seed", func() bool { return metaOf(seed, "go-alive-good") != "<absent>" })
+	if metaOf(seed, "go-alive-banned") != "<absent>" {
+		t.Error("the seed lists the banned node")
 	}
 }
 

@@ -46,6 +46,8 @@ struct Seen {
 struct Node {
     name: String,
     meta: Arc<Mutex<Vec<u8>>>,
+    /// Handed out once by get_broadcasts.
+    piggy: Arc<Mutex<Option<Vec<u8>>>>,
     seen: Arc<Mutex<Seen>>,
     calls: Arc<AtomicUsize>,
 }
@@ -55,6 +57,7 @@ impl Node {
         Node {
             name: name.to_string(),
             meta: Arc::new(Mutex::new(format!("meta-{name}").into_bytes())),
+            piggy: Arc::default(),
             seen: Arc::default(),
             calls: Arc::default(),
         }
@@ -107,7 +110,7 @@ impl Node {
             })
             .get_broadcasts(move |_overhead, _limit| {
                 drop(n9.enter());
-                Vec::new()
+                n9.piggy.lock().unwrap().take().into_iter().collect()
             })
     }
     fn with<R>(&self, f: impl FnOnce(&Seen) -> R) -> R {
@@ -178,6 +181,15 @@ fn three_nodes_application_data() {
         assert_eq!(h.with(|s| s.broadcasts[&key]), 1, "{} delivered it more than once", h.name);
     }
     assert_eq!(a.num_queued_broadcasts(), 0);
+
+    // A message piggybacked through get_broadcasts reaches some member's on_message (offered
+    // again until taken: a packet may be lost).
+    let piggy = b"piggybacked on gossip".to_vec();
+    wait_until("piggybacked message", || {
+        hooks[0].piggy.lock().unwrap().get_or_insert_with(|| piggy.clone());
+        thread::sleep(Duration::from_millis(20));
+        hooks[1..].iter().any(|h| h.with(|s| s.msgs.contains(&piggy)))
+    });
 
     // Best effort (UDP may drop: resend until seen), to an address, and reliable.
     let udp = b"best-effort \x00\x01\x02 payload".to_vec();
