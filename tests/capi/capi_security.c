@@ -2,7 +2,8 @@
  * primary cannot be removed), an encrypted pair converges and a node with a wrong key cannot
  * join, a key rotation keeps the pair talking, verify_incoming/outgoing = 0 lets an encrypted
  * node talk to a plaintext one, labels separate clusters, and a CIDR allow-list refuses a
- * node outside it (loopback has the whole 127/8). */
+ * node outside it (loopback has the whole 127/8); the push/pull bounds (nodes, stream size)
+ * refuse a big cluster's state and max_user_msg_size a large reliable message. */
 #define _POSIX_C_SOURCE 200809L
 #include "ml_rec.h"
 
@@ -195,8 +196,72 @@ static void check_cidrs(void) {
   rec_stop(&picky);
 }
 
+/* Three members with 500 bytes of incompressible metadata each: a push/pull reply of theirs
+ * holds 3 nodes and well over 1 KiB. */
+static void start_heavy_cluster(rec *h) {
+  uint8_t meta[500];
+  size_t i, j;
+  uint32_t x = 12345;
+  int ok;
+  const char *names[3] = {"heavy-1", "heavy-2", "heavy-3"};
+  for (i = 0; i < 3; ++i) {
+    ml_config *cfg = ml_test_config(names[i]);
+    rec_init(&h[i], names[i]);
+    for (j = 0; j < sizeof meta; ++j) {
+      x = x * 1103515245u + 12345u;
+      meta[j] = (uint8_t)(x >> 16);
+    }
+    CHECK_OK(ml_config_set_meta(cfg, meta, sizeof meta));
+    rec_start(&h[i], cfg);
+    if (i > 0) CHECK_OK(rec_join(&h[i], &h[0]));
+  }
+  WAIT_UNTIL(ok, ml_memberlist_num_members(h[0].ml) == 3);
+  CHECK(ok);
+}
+
+static void check_bounds(void) {
+  rec h[3], few, small, sender;
+  ml_config *cfg;
+  uint8_t msg[2000];
+  SECTION("bounds: max_push_pull_nodes and max_stream_size refuse a big push/pull");
+  start_heavy_cluster(h);
+  rec_init(&few, "few-nodes");
+  cfg = ml_test_config(few.name);
+  CHECK_OK(ml_config_set_max_push_pull_nodes(cfg, 2));
+  rec_start(&few, cfg);
+  CHECK(rec_join(&few, &h[0]) != ML_OK);
+  printf("max_push_pull_nodes 2: %s\n", ml_memberlist_last_error(few.ml));
+  CHECK(strstr(ml_memberlist_last_error(few.ml), "max_push_nodes") != NULL);
+  CHECK(ml_memberlist_num_members(few.ml) == 1);
+  rec_init(&small, "small-streams");
+  cfg = ml_test_config(small.name);
+  CHECK_OK(ml_config_set_max_stream_size(cfg, 1024));
+  rec_start(&small, cfg);
+  CHECK(rec_join(&small, &h[0]) != ML_OK);
+  printf("max_stream_size 1024: %s\n", ml_memberlist_last_error(small.ml));
+  CHECK(strstr(ml_memberlist_last_error(small.ml), "1024") != NULL);
+  CHECK(ml_memberlist_num_members(small.ml) == 1);
+
+  SECTION("bounds: max_user_msg_size refuses a larger reliable message");
+  rec_init(&sender, "sender");
+  cfg = ml_test_config(sender.name);
+  CHECK_OK(ml_config_set_max_user_msg_size(cfg, 1000));
+  rec_start(&sender, cfg);
+  CHECK_OK(rec_join(&sender, &h[0]));
+  memset(msg, 'm', sizeof msg);
+  CHECK(ml_memberlist_send_reliable(sender.ml, "heavy-1", msg, sizeof msg) == ML_E_TOO_LARGE);
+  CHECK_OK(ml_memberlist_send_reliable(sender.ml, "heavy-1", msg, 1000));
+  rec_stop(&sender);
+  rec_stop(&small);
+  rec_stop(&few);
+  rec_stop(&h[2]);
+  rec_stop(&h[1]);
+  rec_stop(&h[0]);
+}
+
 int main(void) {
   check_keyring_api();
+  check_bounds();
   check_encrypted_cluster();
   check_verify_off();
   check_labels();
