@@ -14,6 +14,8 @@ public class AppDataTests
     {
         public readonly string Name = name;
         public volatile byte[] Meta = System.Text.Encoding.UTF8.GetBytes("meta-" + name);
+        /// <summary>Handed out once by GetBroadcasts.</summary>
+        public byte[]? Piggy;
         public readonly ConcurrentQueue<byte[]> Messages = new();
         public readonly ConcurrentDictionary<string, int> Broadcasts = new();
         public readonly ConcurrentDictionary<ulong, BroadcastOutcome> Done = new();
@@ -44,7 +46,12 @@ public class AppDataTests
 
         public byte[] NodeMeta(int limit) { Enter(); return Meta; }
         public void NotifyMsg(byte[] message) { Notified(); Messages.Enqueue(message); }
-        public IEnumerable<byte[]> GetBroadcasts(int overhead, int limit) { Enter(); return []; }
+        public IEnumerable<byte[]> GetBroadcasts(int overhead, int limit)
+        {
+            Enter();
+            var msg = Interlocked.Exchange(ref Piggy, null);
+            return msg is null ? [] : [msg];
+        }
         public byte[] LocalState(bool join) { Enter(); return System.Text.Encoding.UTF8.GetBytes("state-of-" + Name); }
         public void MergeRemoteState(byte[] state, bool join) { Enter(); RemoteStates[System.Text.Encoding.UTF8.GetString(state)] = true; }
         public byte[] AckPayload() { Enter(); return System.Text.Encoding.UTF8.GetBytes("ack:" + Name); }
@@ -130,6 +137,16 @@ public class AppDataTests
                     Assert.Equal(1, h.Broadcasts["cs-app-a/greeting/hello cluster"]);
                 }
                 Assert.Equal(0, a.NumQueuedBroadcasts);
+
+                // A message piggybacked through GetBroadcasts reaches some member's NotifyMsg
+                // (offered again until taken: a packet may be lost).
+                var piggy = B("piggybacked on gossip");
+                WaitFor("piggybacked message", () =>
+                {
+                    Interlocked.CompareExchange(ref hooks[0].Piggy, piggy, null);
+                    Thread.Sleep(20);
+                    return hooks[1].HasMessage(piggy) || hooks[2].HasMessage(piggy);
+                });
 
                 // Best effort (UDP may drop: resend until seen), to an address, reliable.
                 var udp = B("best-effort \u0001\u0002 payload");
