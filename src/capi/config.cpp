@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "capi.h"
+#include "runtime/address.h"
 
 using namespace memberlist;
 using capi::fail;
@@ -93,28 +94,6 @@ ml_status set_knob(ml_config* cfg, const char* knob, Access access, uint64_t val
   }
   from_api(access(*cfg), value);
   return ML_OK;
-}
-
-// "addr/prefix" with an IPv4 or IPv6 literal and a prefix length that fits it (as Go's
-// net.ParseCIDR, which the reference uses for CIDRsAllowed).
-bool valid_cidr(const char* s) {
-  const char* slash = std::strchr(s, '/');
-  if (!slash || slash == s || slash[1] == '\0' || std::strlen(slash + 1) > 3) return false;
-  std::string addr(s, slash);
-  unsigned char buf[16];
-  unsigned max_prefix = 0;
-  if (inet_pton(AF_INET, addr.c_str(), buf) == 1)
-    max_prefix = 32;
-  else if (inet_pton(AF_INET6, addr.c_str(), buf) == 1)
-    max_prefix = 128;
-  else
-    return false;
-  unsigned prefix = 0;
-  for (const char* p = slash + 1; *p; ++p) {
-    if (*p < '0' || *p > '9') return false;
-    prefix = prefix * 10 + static_cast<unsigned>(*p - '0');
-  }
-  return prefix <= max_prefix;
 }
 
 bool valid_ip_literal(const char* s) {
@@ -333,8 +312,10 @@ ML_API ml_status ml_config_add_allowed_cidr(ml_config* config, const char* cidr)
   return guarded([&] {
     if (!config) return fail(ML_E_INVALID, "config is NULL");
     if (ml_status s = check_string("cidr", cidr, 64, true)) return s;
-    if (!valid_cidr(cidr))
-      return fail(ML_E_INVALID, "cidr: not an IPv4 or IPv6 CIDR range (\"10.0.0.0/8\"): ", cidr);
+    // The runtime's own parser: what is accepted here is what create() will accept.
+    runtime::detail::AllowList parsed;
+    core::Status st = runtime::detail::AllowList::parse({cidr}, parsed);
+    if (!st.ok()) return fail(ML_E_INVALID, "cidr: ", st.message);
     config->opts.allowed_cidrs.emplace_back(cidr);
     return ML_OK;
   });

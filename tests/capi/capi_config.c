@@ -288,11 +288,12 @@ static void check_security(void) {
   CHECK_OK(ml_config_add_allowed_cidr(cfg, "127.0.0.2/32"));
   CHECK_OK(ml_config_add_allowed_cidr(cfg, "fd00::/8"));
   CHECK_OK(ml_config_add_allowed_cidr(cfg, "::/0"));
-  CHECK(ml_config_get_allowed_cidr_count(cfg) == 4);
+  CHECK_OK(ml_config_add_allowed_cidr(cfg, "192.168.1.7")); /* one address: /32 */
+  CHECK(ml_config_get_allowed_cidr_count(cfg) == 5);
   CHECK(ml_config_add_allowed_cidr(cfg, "10.0.0.0/33") == ML_E_INVALID);
   CHECK(strstr(ml_last_error(), "10.0.0.0/33") != NULL);
-  CHECK(ml_config_add_allowed_cidr(cfg, "10.0.0.0") == ML_E_INVALID); /* no prefix length */
-  CHECK(strstr(ml_last_error(), "10.0.0.0") != NULL);
+  CHECK(ml_config_add_allowed_cidr(cfg, "10.0.0.0/8x") == ML_E_INVALID);
+  CHECK(strstr(ml_last_error(), "10.0.0.0/8x") != NULL);
   CHECK(ml_config_add_allowed_cidr(cfg, "bogus/8") == ML_E_INVALID);
   CHECK(strstr(ml_last_error(), "bogus/8") != NULL);
   CHECK(ml_config_add_allowed_cidr(cfg, "fd00::/129") == ML_E_INVALID);
@@ -302,7 +303,7 @@ static void check_security(void) {
   CHECK(ml_config_add_allowed_cidr(cfg, "") == ML_E_INVALID);
   CHECK(ml_config_add_allowed_cidr(cfg, NULL) == ML_E_INVALID);
   CHECK(ml_config_add_allowed_cidr(NULL, "10.0.0.0/8") == ML_E_INVALID);
-  CHECK(ml_config_get_allowed_cidr_count(cfg) == 4);
+  CHECK(ml_config_get_allowed_cidr_count(cfg) == 5);
   CHECK(ml_config_get_allowed_cidr_count(NULL) == 0);
 
   SECTION("clone copies label, keys and CIDRs");
@@ -311,7 +312,7 @@ static void check_security(void) {
   REQUIRE(copy != NULL);
   CHECK(strcmp(ml_config_get_label(copy), "cluster-b") == 0);
   CHECK(ml_config_get_key_count(copy) == 3);
-  CHECK(ml_config_get_allowed_cidr_count(copy) == 4);
+  CHECK(ml_config_get_allowed_cidr_count(copy) == 5);
   CHECK_OK(ml_config_add_key(copy, key + 1, 16));
   CHECK(ml_config_get_key_count(copy) == 4);
   CHECK(ml_config_get_key_count(cfg) == 3);
