@@ -1,7 +1,8 @@
 /* Veto hooks and conflicts through the C ABI on loopback clusters: a notify_merge veto (on
  * the responder, then on the joiner) makes the join fail with ML_E_REJECTED and the hook's
  * reason, and merges nothing on the vetoing side; a notify_alive veto keeps a node out of one
- * member's view while the others see it; two nodes with the same name raise on_conflict. */
+ * member's view while the others see it; two nodes with the same name raise on_conflict; a
+ * destroy called inside a hook is deferred and completes after it. */
 #define _POSIX_C_SOURCE 200809L
 #include "ml_rec.h"
 
@@ -108,7 +109,26 @@ static void check_conflict(void) {
   rec_stop(&a);
 }
 
+static void check_destroy_in_hook(void) {
+  rec host, guest;
+  int ok;
+  SECTION("ml_memberlist_destroy from inside a hook is deferred until the hook returns");
+  rec_init(&host, "self-destroying");
+  rec_init(&guest, "guest");
+  host.destroy_in_hook = 1;
+  rec_start(&host, ml_test_config(host.name));
+  rec_start(&guest, ml_test_config(guest.name));
+  rec_join(&guest, &host); /* the host hears of the guest, destroys itself in notify_alive */
+  WAIT_UNTIL(ok, REC_GET(&host, freed) == 1);
+  CHECK(ok);
+  CHECK(REC_GET(&host, freed_when_destroy_returned) == 0);
+  CHECK(REC_GET(&host, freed) == 1);
+  rec_stop(&guest);
+  CHECK(REC_GET(&guest, freed) == 1);
+}
+
 int main(void) {
+  check_destroy_in_hook();
   check_merge_veto();
   check_alive_veto();
   check_conflict();

@@ -47,6 +47,8 @@ typedef struct rec {
   int pull_pending;        /* get_broadcasts hands out "pull-<name>" this many times */
   int reenter_hook;        /* local_state calls into the library once */
   int reenter_cb;          /* on_broadcast forwards the first broadcast once */
+  int destroy_in_hook;     /* notify_alive destroys the memberlist (deferred) once */
+  int freed_when_destroy_returned; /* -1 until that happened */
 
   /* ---- what was observed ---- */
   rec_peer peers[REC_PEERS];
@@ -264,6 +266,20 @@ static int32_t rec_notify_merge(void *ud, const ml_node_list *peers, ml_buffer *
 static int32_t rec_notify_alive(void *ud, const ml_node *peer, ml_buffer *reason) {
   rec *r = (rec *)ud;
   int veto;
+  ml_memberlist *doomed = NULL;
+  rec_lock(r);
+  if (r->destroy_in_hook && r->ml) {
+    doomed = r->ml;
+    r->ml = NULL;
+    r->destroy_in_hook = 0;
+  }
+  rec_unlock(r);
+  if (doomed) {
+    ml_memberlist_destroy(doomed); /* inside our own hook: deferred until it returns */
+    rec_lock(r);
+    r->freed_when_destroy_returned = r->freed;
+    rec_unlock(r);
+  }
   rec_lock(r);
   r->alive_calls++;
   veto = r->veto_alive[0] != '\0' && strcmp(ml_node_name(peer), r->veto_alive) == 0;
@@ -375,6 +391,7 @@ static void rec_on_metric(void *ud, const char *name, uint32_t kind, double valu
 ML_TEST_UNUSED static void rec_init(rec *r, const char *name) {
   memset(r, 0, sizeof *r);
   pthread_mutex_init(&r->mu, NULL);
+  r->freed_when_destroy_returned = -1;
   snprintf(r->name, sizeof r->name, "%s", name);
 }
 
