@@ -498,3 +498,47 @@ func TestBroadcastQueue(t *testing.T) {
 	q.QueueBroadcast("", []byte("left behind"), nil)
 	q.QueueBroadcast("", []byte("left with done"), record("x"))
 }
+
+type conflictRecorder struct {
+	mu    sync.Mutex
+	pairs [][2]*Node
+}
+
+func (c *conflictRecorder) NotifyConflict(existing, other *Node) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.pairs = append(c.pairs, [2]*Node{existing, other})
+}
+
+// TestConflictDelegate: a second node claiming a known name from another address is reported
+// to the seed's ConflictDelegate and not let in.
+func TestConflictDelegate(t *testing.T) {
+	rec := &conflictRecorder{}
+	sc := fastConfig("go-conflict-seed")
+	sc.Conflict = rec
+	seed := create(t, sc)
+	addr := seed.LocalNode().Address()
+	first := create(t, fastConfig("go-conflict-dup"))
+	if _, err := first.Join([]string{addr}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "first dup at the seed", func() bool { return seed.NumMembers() == 2 })
+	second := create(t, fastConfig("go-conflict-dup"))
+	second.Join([]string{addr}) // the seed ignores the impostor's alive message
+	firstAddr, secondAddr := first.LocalNode().Address(), second.LocalNode().Address()
+	waitFor(t, "conflict reported", func() bool {
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		for _, p := range rec.pairs {
+			if p[0].Address() == firstAddr && p[1].Address() == secondAddr {
+				return true
+			}
+		}
+		return false
+	})
+	for _, n := range seed.Members() {
+		if n.Name == "go-conflict-dup" && n.Address() != firstAddr {
+			t.Errorf("the seed took the impostor: %s", n.Address())
+		}
+	}
+}
