@@ -385,3 +385,49 @@ fn own_broadcast_queue_limits_replaces_and_reports() {
     drop(q);
     assert_eq!(outcomes.lock().unwrap().last().unwrap(), "left:Dropped");
 }
+
+#[test]
+fn alive_veto_keeps_a_node_out() {
+    let seed = Memberlist::create(
+        &fast_config("rust-alive-seed"),
+        Handlers::new().notify_alive(|peer| {
+            if peer.name.starts_with("rust-alive-banned") {
+                Err("banned".into())
+            } else {
+                Ok(())
+            }
+        }),
+    )
+    .unwrap();
+    let banned = Memberlist::create(&fast_config("rust-alive-banned"), Handlers::new()).unwrap();
+    let good = Memberlist::create(&fast_config("rust-alive-good"), Handlers::new()).unwrap();
+    let addr = seed.local_node().unwrap().address;
+    let _ = banned.join(&[addr.as_str()]); // may fail or not: the seed refuses its alive message
+    good.join(&[addr.as_str()]).expect("good joins");
+    wait_until("good node at the seed", || meta_of(&seed, "rust-alive-good").is_some());
+    assert!(meta_of(&seed, "rust-alive-banned").is_none(), "the seed lists the banned node");
+}
+
+#[test]
+fn conflicting_name_is_reported_and_ignored() {
+    let pairs = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let p = pairs.clone();
+    let seed = Memberlist::create(
+        &fast_config("rust-conflict-seed"),
+        Handlers::new().on_conflict(move |existing, other| p.lock().unwrap().push((existing.address, other.address))),
+    )
+    .unwrap();
+    let addr = seed.local_node().unwrap().address;
+    let first = Memberlist::create(&fast_config("rust-conflict-dup"), Handlers::new()).unwrap();
+    first.join(&[addr.as_str()]).unwrap();
+    wait_until("first dup at the seed", || seed.num_members() == 2);
+    let second = Memberlist::create(&fast_config("rust-conflict-dup"), Handlers::new()).unwrap();
+    let _ = second.join(&[addr.as_str()]);
+    let (a1, a2) = (first.local_node().unwrap().address, second.local_node().unwrap().address);
+    wait_until("conflict reported", || pairs.lock().unwrap().iter().any(|(e, o)| *e == a1 && *o == a2));
+    assert!(seed
+        .members()
+        .unwrap()
+        .iter()
+        .all(|n| n.name != "rust-conflict-dup" || n.address == a1));
+}
