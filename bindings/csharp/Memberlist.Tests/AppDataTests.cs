@@ -316,3 +316,50 @@ public class BroadcastQueueTests
         Assert.Equal("left:Dropped", outcomes[^1]);
     }
 }
+
+public class AdmissionTests
+{
+    private sealed class BanAlive : IAliveDelegate
+    {
+        public string? NotifyAlive(Node peer) => peer.Name.StartsWith("cs-alive-banned") ? "banned" : null;
+    }
+
+    private sealed class Conflicts : IConflictDelegate
+    {
+        public readonly ConcurrentQueue<(string Existing, string Other)> Pairs = new();
+        public void NotifyConflict(Node existing, Node other) => Pairs.Enqueue((existing.Address, other.Address));
+    }
+
+    private static bool Lists(Memberlist m, string name) => m.Members().Any(n => n.Name == name);
+
+    [Fact]
+    public void AliveVetoKeepsANodeOut()
+    {
+        using var sc = FastConfig("cs-alive-seed");
+        using var seed = Memberlist.Create(sc, new MemberlistDelegates { Alive = new BanAlive() });
+        using var banned = Create("cs-alive-banned");
+        using var good = Create("cs-alive-good");
+        var addr = seed.LocalNode.Address;
+        try { banned.Join(addr); } catch (MemberlistException) { } // the seed refuses its alive message
+        good.Join(addr);
+        WaitFor("good node at the seed", () => Lists(seed, "cs-alive-good"));
+        Assert.False(Lists(seed, "cs-alive-banned"), "the seed lists the banned node");
+    }
+
+    [Fact]
+    public void ConflictingNameIsReportedAndIgnored()
+    {
+        var rec = new Conflicts();
+        using var sc = FastConfig("cs-conflict-seed");
+        using var seed = Memberlist.Create(sc, new MemberlistDelegates { Conflict = rec });
+        var addr = seed.LocalNode.Address;
+        using var first = Create("cs-conflict-dup");
+        first.Join(addr);
+        WaitFor("first dup at the seed", () => seed.NumMembers == 2);
+        using var second = Create("cs-conflict-dup");
+        try { second.Join(addr); } catch (MemberlistException) { }
+        var (a1, a2) = (first.LocalNode.Address, second.LocalNode.Address);
+        WaitFor("conflict reported", () => rec.Pairs.Any(p => p.Existing == a1 && p.Other == a2));
+        Assert.All(seed.Members().Where(n => n.Name == "cs-conflict-dup"), n => Assert.Equal(a1, n.Address));
+    }
+}
