@@ -1,6 +1,6 @@
 /* Veto hooks and conflicts through the C ABI on loopback clusters: a notify_merge veto (on
  * the responder, then on the joiner) makes the join fail with ML_E_REJECTED and the hook's
- * reason, and merges nothing on the vetoing side; a notify_alive veto keeps a node out of one
+ * reason, and the vetoing side's push/pull merges nothing; a notify_alive veto keeps a node out of one
  * member's view while the others see it; two nodes with the same name raise on_conflict; a
  * destroy called inside a hook is deferred and completes after it. */
 #define _POSIX_C_SOURCE 200809L
@@ -45,7 +45,8 @@ static void check_merge_veto(void) {
   msg = ml_memberlist_last_error(x.ml);
   printf("join error: %s\n", msg);
   CHECK(strstr(msg, "notify_merge") != NULL);
-  CHECK(ml_memberlist_num_members(x.ml) == 1);
+  /* Its push/pull merged nothing (the responder, whose hook agreed, did merge the joiner, as
+   * in the reference, and may gossip to it already: no membership check here). */
   CHECK(REC_GET(&x, merges_join) == 0);
   rec_stop(&x);
   rec_stop(&w);

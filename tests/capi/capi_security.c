@@ -232,7 +232,7 @@ static void check_bounds(void) {
   CHECK(rec_join(&few, &h[0]) != ML_OK);
   printf("max_push_pull_nodes 2: %s\n", ml_memberlist_last_error(few.ml));
   CHECK(strstr(ml_memberlist_last_error(few.ml), "max_push_nodes") != NULL);
-  CHECK(ml_memberlist_num_members(few.ml) == 1);
+  /* (No membership check: the responder merged the joiner and may gossip to it already.) */
   rec_init(&small, "small-streams");
   cfg = ml_test_config(small.name);
   CHECK_OK(ml_config_set_max_stream_size(cfg, 1024));
@@ -240,7 +240,6 @@ static void check_bounds(void) {
   CHECK(rec_join(&small, &h[0]) != ML_OK);
   printf("max_stream_size 1024: %s\n", ml_memberlist_last_error(small.ml));
   CHECK(strstr(ml_memberlist_last_error(small.ml), "1024") != NULL);
-  CHECK(ml_memberlist_num_members(small.ml) == 1);
 
   SECTION("bounds: max_user_msg_size refuses a larger reliable message");
   rec_init(&sender, "sender");
