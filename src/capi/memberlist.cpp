@@ -1,10 +1,9 @@
-// ml_runtime and ml_memberlist: lifetime, callback dispatch and the blocking calls.
+// ml_runtime and ml_memberlist: lifetime (create, deferred destroy) and the blocking calls.
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <random>
 #include <set>
-#include <thread>
 
 #include "capi.h"
 
