@@ -180,14 +180,16 @@ public class AppDataTests
                 Assert.Contains("# TYPE", a.Prometheus());
                 Assert.True(Interlocked.Read(ref samples) > 0, "no metric samples");
 
+                // Notifications so far came on library threads (checked before the shutdowns).
+                int me = Environment.CurrentManagedThreadId;
+                Assert.All(hooks, h => Assert.False(h.Threads.ContainsKey(me), $"{h.Name}: callback on the test thread"));
+
                 // Leave and failure detection.
                 c.Leave(TimeSpan.FromSeconds(10));
                 WaitFor("a sees c left", () => hooks[0].Has("leave", "cs-app-c", NodeState.Left));
                 c.Dispose();
                 b.Dispose();
                 WaitFor("a sees b dead", () => hooks[0].Has("leave", "cs-app-b", NodeState.Dead));
-                int me = Environment.CurrentManagedThreadId;
-                Assert.All(hooks, h => Assert.False(h.Threads.ContainsKey(me), $"{h.Name}: callback on the test thread"));
             }
             finally
             {

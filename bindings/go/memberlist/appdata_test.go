@@ -291,6 +291,16 @@ func TestApplicationData(t *testing.T) {
 		t.Error("MetricSink got no samples")
 	}
 
+	// Notifications so far came on library threads. (Checked before the shutdowns: whether
+	// destroy may deliver the last ones on the caller's thread is the library's business.)
+	for _, d := range dels {
+		d.mu.Lock()
+		if d.threads[me] {
+			t.Errorf("%s: a callback ran on the test's thread", d.name)
+		}
+		d.mu.Unlock()
+	}
+
 	// Leave and failure detection.
 	if err := c.Leave(10 * time.Second); err != nil {
 		t.Fatalf("Leave: %v", err)
@@ -300,13 +310,6 @@ func TestApplicationData(t *testing.T) {
 	b.Shutdown()
 	waitFor(t, "a sees b dead", func() bool { return recs[0].has(NodeLeave, "go-app-b", StateDead) })
 
-	for _, d := range dels {
-		d.mu.Lock()
-		if d.threads[me] {
-			t.Errorf("%s: a callback ran on the test's thread", d.name)
-		}
-		d.mu.Unlock()
-	}
 	a.Shutdown()
 	if liveHandles.Load() != before {
 		t.Errorf("handles leaked: %d, want %d", liveHandles.Load(), before)
@@ -540,5 +543,53 @@ func TestConflictDelegate(t *testing.T) {
 		if n.Name == "go-conflict-dup" && n.Address() != firstAddr {
 			t.Errorf("the seed took the impostor: %s", n.Address())
 		}
+	}
+}
+
+// reentrant calls back into its own memberlist from inside the GetBroadcasts hook.
+type reentrant struct {
+	*appDelegate
+	self     atomic.Pointer[Memberlist]
+	done     atomic.Bool
+	members  atomic.Int64
+	reliable atomic.Value // error from SendReliable
+	queued   atomic.Value // error from QueueBroadcast
+}
+
+func (r *reentrant) GetBroadcasts(overhead, limit int) [][]byte {
+	m := r.self.Load()
+	if m == nil || m.NumMembers() < 2 || r.done.Load() {
+		return nil
+	}
+	r.members.Store(int64(m.NumMembers()))
+	peer := &Node{Name: "go-reenter-b"}
+	r.reliable.Store(fmt.Sprint(m.SendReliable(peer, []byte("x"))))
+	_, err := m.QueueBroadcast("", []byte("from a hook"))
+	r.queued.Store(fmt.Sprint(err))
+	r.done.Store(true)
+	return nil
+}
+
+// TestCallsFromInsideAHook: queries and QueueBroadcast work inside a hook, SendReliable
+// fails with StatusState instead of deadlocking.
+func TestCallsFromInsideAHook(t *testing.T) {
+	r := &reentrant{appDelegate: newAppDelegate("go-reenter-a", "")}
+	ca := fastConfig("go-reenter-a")
+	ca.Delegate = r
+	a := create(t, ca)
+	r.self.Store(a)
+	b := create(t, fastConfig("go-reenter-b"))
+	if _, err := b.Join([]string{a.LocalNode().Address()}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the hook ran", r.done.Load)
+	if r.members.Load() != 2 {
+		t.Errorf("NumMembers inside the hook: %d", r.members.Load())
+	}
+	if got := r.reliable.Load().(string); !strings.Contains(got, StatusState.String()) {
+		t.Errorf("SendReliable inside a hook: %s", got)
+	}
+	if got := r.queued.Load().(string); got != "<nil>" {
+		t.Errorf("QueueBroadcast inside a hook: %s", got)
 	}
 }

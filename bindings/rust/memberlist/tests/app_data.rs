@@ -222,6 +222,12 @@ fn three_nodes_application_data() {
     assert!(a.prometheus().expect("prometheus").contains("# TYPE"));
     assert!(samples.load(Ordering::Relaxed) > 0, "on_metric got no samples");
 
+    // Notifications so far came on library threads (checked before the shutdowns).
+    let me = thread::current().id();
+    for h in &hooks {
+        assert!(!h.with(|s| s.threads.contains(&me)), "{}: a callback ran on the test thread", h.name);
+    }
+
     // Leave and failure detection.
     c.leave(Duration::from_secs(10)).expect("leave");
     let left = |h: &Node, name: &str, state: NodeState| {
@@ -233,10 +239,6 @@ fn three_nodes_application_data() {
     drop(nodes.remove(1));
     wait_until("a sees b dead", || left(&hooks[0], "rust-app-b", NodeState::Dead));
 
-    let me = thread::current().id();
-    for h in &hooks {
-        assert!(!h.with(|s| s.threads.contains(&me)), "{}: a callback ran on the test thread", h.name);
-    }
 }
 
 #[test]
