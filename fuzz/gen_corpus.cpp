@@ -64,6 +64,21 @@ int main(int argc, char** argv) {
   const Bytes compound = codec->pack(parts);
   for (size_t i = 0; i < parts.size(); ++i) write(root / "fuzz_decode", "seed-" + std::to_string(i), parts[i]);
   write(root / "fuzz_decode", "seed-compound", compound);
+  // The other forms the format has: IPv6 addresses, a Vsn other than the default (which is
+  // left out), metadata, and a compound as gossip sends it.
+  using namespace test;
+  const Address six = v6_all_bits(7946);
+  const std::vector<Message> variants{
+      Ping{70000, "n2", six, "n1"},
+      IndirectPing{9, six, "n3", false, v4(10, 0, 0, 1, 7946), "n1"},
+      Alive{5, "n1", six, bytes_of(20), {1, 5, 3, 1, 2, 1}},
+      Dead{4, "n2", "n1"},
+  };
+  for (size_t i = 0; i < variants.size(); ++i) {
+    write(root / "fuzz_decode", "seed-variant-" + std::to_string(i), codec->encode(variants[i]));
+  }
+  write(root / "fuzz_decode", "seed-gossip",
+        codec->pack({codec->encode(variants[2]), codec->encode(Suspect{2, "n3", "n1"}), codec->encode(variants[3])}));
 
   for (uint8_t c = 0; c < fuzz::kConfigs; ++c) {
     const std::string cfg = "seed-c" + std::to_string(c) + "-";
