@@ -262,6 +262,12 @@ ML_API uint32_t ml_config_get_log_level(const ml_config *config);
 ML_API ml_status ml_config_set_seed(ml_config *config, uint64_t seed);
 ML_API uint64_t ml_config_get_seed(const ml_config *config);
 
+/* Extra push/pulls with random members shortly after a successful join (default 3, 0..10),
+ * at 2, 4 and 8 gossip intervals: a joining cluster converges in a few gossip rounds instead
+ * of waiting for the periodic push/pull. 0 restores hashicorp/memberlist's behaviour. */
+ML_API ml_status ml_config_set_post_join_push_pulls(ml_config *config, uint32_t count);
+ML_API uint32_t ml_config_get_post_join_push_pulls(const ml_config *config);
+
 /* -- application data limits (defaults as the reference) -- */
 /* Largest user message sent or accepted reliably over TCP (default 20 MiB). */
 ML_API ml_status ml_config_set_max_user_msg_size(ml_config *config, uint32_t bytes);
@@ -295,7 +301,7 @@ ML_API uint32_t ml_config_get_enable_compression(const ml_config *config);
 ML_API ml_status ml_config_set_enable_checksum(ml_config *config, uint32_t enable);
 ML_API uint32_t ml_config_get_enable_checksum(const ml_config *config);
 /* Accepts nodes, packets and streams only from these CIDR ranges ("10.0.0.0/8",
- * "fd00::/8"); may be called several times. None (default): everyone is accepted. */
+ * "fd00::/8"; a bare address means /32 or /128); may be called several times. None (default): everyone is accepted. */
 ML_API ml_status ml_config_add_allowed_cidr(ml_config *config, const char *cidr);
 ML_API uint32_t ml_config_get_allowed_cidr_count(const ml_config *config);
 /* -- bounds on what the network may make this node hold (defaults as the reference) -- */
@@ -342,7 +348,8 @@ typedef struct ml_callbacks {
    * ping, leave, shutdown, update_node, set_meta and send_reliable return ML_E_STATE.
    * Any hook may be NULL. */
   /* Metadata of the local node, asked at create and by ml_memberlist_update_node: append at
-   * most `limit` bytes to `out`. */
+   * most `limit` bytes to `out`. When this hook is set, what it appends (even nothing)
+   * replaces the config's metadata. */
   void (*node_meta)(void *user_data, ml_buffer *out, size_t limit);
   /* Pull-style broadcasts to piggyback on a packet being built: add whole messages to `sink`
    * until it refuses (each costs `overhead` bytes more than its length). */
@@ -493,6 +500,7 @@ ML_API ml_status ml_memberlist_prometheus(ml_memberlist *ml, char **out, size_t 
  * times, least-transmitted first. Not thread-safe: one thread at a time per queue. */
 typedef void (*ml_broadcast_done_fn)(void *user_data, uint32_t outcome);
 ML_API ml_status ml_broadcast_queue_new(uint32_t retransmit_mult, ml_broadcast_queue **out);
+/* Messages still queued are reported ML_BROADCAST_DROPPED. */
 ML_API void ml_broadcast_queue_free(ml_broadcast_queue *queue);
 /* The cluster size n used for the retransmit limit (default 1). */
 ML_API ml_status ml_broadcast_queue_set_num_nodes(ml_broadcast_queue *queue, uint32_t num_nodes);

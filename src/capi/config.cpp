@@ -61,7 +61,9 @@ constexpr uint64_t kMinStreamBound = 1024;
   X(uint32_t, max_push_pull_nodes, opts.core.max_push_nodes, 1, UINT32_MAX)                   \
   X(uint32_t, max_decompressed_size, opts.framing.max_decompressed, kMinStreamBound,           \
     UINT32_MAX)                                                                                \
-  X(uint32_t, max_concurrent_streams, opts.max_concurrent_streams, 1, 65535)
+  X(uint32_t, max_concurrent_streams, opts.max_concurrent_streams, 1, 65535)                  \
+  X(uint32_t, post_join_push_pulls, opts.core.post_join_push_pulls, 0,                         \
+    core::kMaxPostJoinPushPulls)
 
 // Field <-> API value: durations cross as milliseconds, flags as 0/1.
 template <class T>

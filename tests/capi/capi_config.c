@@ -49,6 +49,7 @@ static const knob32 knobs[] = {
     K(max_push_pull_nodes, 1, UINT32_MAX, 1048576, 1048576, 1048576),
     K(max_decompressed_size, 1024, UINT32_MAX, 40u << 20, 40u << 20, 40u << 20),
     K(max_concurrent_streams, 1, 65535, 128, 128, 128),
+    K(post_join_push_pulls, 0, 10, 3, 3, 3),
 };
 
 /* Knobs that are flags: any non-zero value reads back as 1. */
