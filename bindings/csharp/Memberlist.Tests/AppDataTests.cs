@@ -136,7 +136,7 @@ public class AppDataTests
                     WaitFor("broadcast at " + h.Name, () => h.Broadcasts.ContainsKey("cs-app-a/greeting/hello cluster"));
                     Assert.Equal(1, h.Broadcasts["cs-app-a/greeting/hello cluster"]);
                 }
-                Assert.Equal(0, a.NumQueuedBroadcasts);
+                WaitFor("no broadcast queued at a", () => a.NumQueuedBroadcasts == 0);
 
                 // A message piggybacked through GetBroadcasts reaches some member's NotifyMsg
                 // (offered again until taken: a packet may be lost).

@@ -227,9 +227,7 @@ func TestApplicationData(t *testing.T) {
 	for _, d := range dels[1:] {
 		waitFor(t, "broadcast at "+d.name, d.locked(func() bool { return d.broadcasts[key] > 0 }))
 	}
-	if a.NumQueuedBroadcasts() != 0 {
-		t.Errorf("%d broadcasts still queued", a.NumQueuedBroadcasts())
-	}
+	waitFor(t, "no broadcast queued at a", func() bool { return a.NumQueuedBroadcasts() == 0 })
 
 	// A message piggybacked through Delegate.GetBroadcasts reaches some member's NotifyMsg
 	// (offered again until taken: a packet may be lost).
