@@ -1416,6 +1416,7 @@ size_t Core::seed_members(const std::vector<NodeInfo>& members, Instant now) {
     s.insert_node(std::move(rec));
     added++;
   }
+  s.queue.reset();
   return added;
 }
 

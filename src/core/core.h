@@ -142,7 +142,8 @@ class Core {
   // For simulators and tests at scale: adds members known out of band, as in a cluster
   // that converged long ago -- each unknown name becomes Alive (with the given address,
   // metadata, incarnation >= 1 and version) without broadcasts, events or hooks; known
-  // names and our own are left alone. Returns how many were added.
+  // names and our own are left alone. Membership news still queued (our own bootstrap
+  // alive) is dropped as long since sent. Returns how many were added.
   size_t seed_members(const std::vector<NodeInfo>& members, Instant now);
   // Pings a node once by UDP; the result comes out of poll_ping_result() with the id.
   uint64_t ping(const std::string& name, const Address& addr, Instant now);
