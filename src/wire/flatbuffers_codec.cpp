@@ -138,7 +138,8 @@ class Encoder {
   }
   Root operator()(const core::Dead& m) {
     auto node = string(m.node);
-    auto from = opt_string(m.from);
+    // A graceful leave (from == node) points both fields at one string.
+    auto from = m.from == m.node ? node : opt_string(m.from);
     return {fb::MessageType_Dead, fb::CreateDead(b, m.incarnation, node, from).Union()};
   }
   Root operator()(const core::PushPull& m) {
@@ -360,7 +361,12 @@ class Decoder {
   Status dead(const fb::Dead& m, std::vector<core::Message>& out) {
     core::Dead d;
     d.incarnation = m.incarnation();
-    if (!name(m.node(), d.node, true) || !name(m.from(), d.from, false)) return bad_name("dead");
+    if (!name(m.node(), d.node, true)) return bad_name("dead");
+    if (m.from() == m.node()) {
+      d.from = d.node;  // one string on the wire, charged once
+    } else if (!name(m.from(), d.from, false)) {
+      return bad_name("dead");
+    }
     out.emplace_back(std::move(d));
     return {};
   }

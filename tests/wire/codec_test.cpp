@@ -71,6 +71,16 @@ TEST(WireCodec, AddressForms) {
             codec().encode(Alive{1, "n", v4(1, 2, 3, 4, 1), {}, {}}).size() + 12);
 }
 
+// A graceful leave names its node twice; the wire carries the name once.
+TEST(WireCodec, LeaveSharesTheName) {
+  const std::string name(255, 'n');
+  expect_round_trip(Dead{1, name, name});
+  expect_round_trip(Dead{1, "n1", "n1"});
+  expect_round_trip(Dead{1, "n1", "n2"});
+  expect_round_trip(Dead{1, "n1", ""});
+  EXPECT_LT(codec().encode(Dead{1, name, name}).size(), codec().encode(Dead{1, name, "x"}).size() + 8);
+}
+
 TEST(WireCodec, VsnForms) {
   for (const Vsn& v : {Vsn{1, 5, 2, 0, 0, 0}, Vsn{}, Vsn{1, 5, 3, 0, 0, 0}, Vsn{1, 5, 2, 1, 2, 1},
                        Vsn{255, 255, 255, 255, 255, 255}}) {
