@@ -59,7 +59,8 @@ internal unsafe struct ml_callbacks
     // ping, leave, shutdown, update_node, set_meta and send_reliable return ML_E_STATE.
     // Any hook may be NULL.
     // Metadata of the local node, asked at create and by ml_memberlist_update_node: append at
-    // most `limit` bytes to `out`.
+    // most `limit` bytes to `out`. When this hook is set, what it appends (even nothing)
+    // replaces the config's metadata.
     public delegate* unmanaged[Cdecl]<void*, ml_buffer*, nuint, void> node_meta;
     // Pull-style broadcasts to piggyback on a packet being built: add whole messages to `sink`
     // until it refuses (each costs `overhead` bytes more than its length).
@@ -525,6 +526,17 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial ulong ml_config_get_seed(ml_config* config);
 
+    // Extra push/pulls with random members shortly after a successful join (default 3, 0..10),
+    // at 2, 4 and 8 gossip intervals: a joining cluster converges in a few gossip rounds instead
+    // of waiting for the periodic push/pull. 0 restores hashicorp/memberlist's behaviour.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_post_join_push_pulls(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_post_join_push_pulls(ml_config* config);
+
     // -- application data limits (defaults as the reference) --
     // Largest user message sent or accepted reliably over TCP (default 20 MiB).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
@@ -605,7 +617,7 @@ internal static unsafe partial class Native
     public static partial uint ml_config_get_enable_checksum(ml_config* config);
 
     // Accepts nodes, packets and streams only from these CIDR ranges ("10.0.0.0/8",
-    // "fd00::/8"); may be called several times. None (default): everyone is accepted.
+    // "fd00::/8"; a bare address means /32 or /128); may be called several times. None (default): everyone is accepted.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_add_allowed_cidr(ml_config* config, string cidr);
@@ -850,6 +862,7 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_broadcast_queue_new(uint retransmit_mult, ml_broadcast_queue** @out);
 
+    // Messages still queued are reported ML_BROADCAST_DROPPED.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial void ml_broadcast_queue_free(ml_broadcast_queue* queue);

@@ -381,6 +381,12 @@ extern "C" {
     pub fn ml_config_get_seed(config: *const ml_config) -> u64;
 }
 extern "C" {
+    pub fn ml_config_set_post_join_push_pulls(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_post_join_push_pulls(config: *const ml_config) -> u32;
+}
+extern "C" {
     pub fn ml_config_set_max_user_msg_size(config: *mut ml_config, bytes: u32) -> ml_status;
 }
 extern "C" {
