@@ -217,8 +217,8 @@ bool get_varint(std::span<const uint8_t>& in, uint32_t& v) {
 
 // Bounds the bytes a decode may produce to the bytes it was given: FlatBuffers offsets may
 // point many times at the same data, which would otherwise let a small input decode into a
-// huge one. A real encoding never shares data (the encoder does not share strings), and
-// each charge below is no more than what the charged item takes on the wire.
+// huge one. A real encoding shares nothing but a leave's name (copied without a charge),
+// and each charge below is no more than what the charged item takes on the wire.
 struct Budget {
   size_t left;
   bool take(size_t n) {
