@@ -278,6 +278,9 @@ public class AppDataTests
         c.EnableCompression = false;
         c.EnableChecksum = false;
         c.MaxUserMsgSize = 4096;
+        c.PostJoinPushPulls = 0;
+        Assert.Equal(0u, c.PostJoinPushPulls);
+        Assert.Throws<MemberlistException>(() => c.PostJoinPushPulls = 11);
         c.AddAllowedCidr("127.0.0.0/8");
         Assert.Equal("lbl", c.Label);
         Assert.False(c.GossipVerifyIncoming);

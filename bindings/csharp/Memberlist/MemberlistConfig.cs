@@ -255,6 +255,14 @@ public sealed unsafe class MemberlistConfig : IDisposable
         }
     }
 
+    /// <summary>Extra push/pulls with random members shortly after a join (0..10; 0 =
+    /// hashicorp's behaviour).</summary>
+    public uint PostJoinPushPulls
+    {
+        get => Get(Native.ml_config_get_post_join_push_pulls);
+        set => Set(Native.ml_config_set_post_join_push_pulls, value);
+    }
+
     // ---- application data limits and bounds ----
 
     /// <summary>Largest user message sent or accepted reliably over TCP.</summary>

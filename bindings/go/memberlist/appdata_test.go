@@ -591,3 +591,33 @@ func TestCallsFromInsideAHook(t *testing.T) {
 		t.Errorf("QueueBroadcast inside a hook: %s", got)
 	}
 }
+
+func TestSecurityConfig(t *testing.T) {
+	c := DefaultLocalConfig()
+	if !c.GossipVerifyIncoming || !c.GossipVerifyOutgoing || !c.EnableCompression || !c.EnableChecksum {
+		t.Errorf("preset security defaults: %+v", c)
+	}
+	if c.PostJoinPushPulls != 3 || c.MaxUserMsgSize == 0 || c.MaxConcurrentStreams != 128 {
+		t.Errorf("preset bounds: post-join %d, max msg %d, streams %d", c.PostJoinPushPulls, c.MaxUserMsgSize, c.MaxConcurrentStreams)
+	}
+	c.Label, c.SecretKey, c.Keys = "lbl", make([]byte, 16), [][]byte{make([]byte, 32)}
+	c.CIDRsAllowed = []string{"127.0.0.0/8", "::1"}
+	c.PostJoinPushPulls, c.EnableCompression = 0, false
+	if err := c.Validate(); err != nil {
+		t.Fatalf("valid security config: %v", err)
+	}
+	var e *Error
+	for what, bad := range map[string]func(*Config){
+		"7-byte key":      func(c *Config) { c.SecretKey = make([]byte, 7) },
+		"bad CIDR":        func(c *Config) { c.CIDRsAllowed = []string{"not a cidr"} },
+		"11 post-joins":   func(c *Config) { c.PostJoinPushPulls = 11 },
+		"256-byte label":  func(c *Config) { c.Label = strings.Repeat("x", 256) },
+		"negative bounds": func(c *Config) { c.MaxStreamSize = -1 },
+	} {
+		c := DefaultLocalConfig()
+		bad(c)
+		if err := c.Validate(); !errors.As(err, &e) || e.Status != StatusInvalid {
+			t.Errorf("%s: %v", what, err)
+		}
+	}
+}

@@ -68,6 +68,8 @@ type Config struct {
 	MetaMaxSize             int
 	Meta                    []byte // local node metadata (hashicorp: Delegate.NodeMeta)
 	Seed                    uint64 // 0 = random
+	// Extra push/pulls with random members shortly after a join (0 = hashicorp's behaviour).
+	PostJoinPushPulls int
 
 	// Application data limits and bounds on what the network may make this node hold.
 	MaxUserMsgSize       int // largest reliable user message sent or accepted
@@ -157,6 +159,7 @@ func preset(ctor func(**C.ml_config) C.ml_status) *Config {
 		MetaMaxSize:             int(C.ml_config_get_meta_max_size(cfg)),
 		Seed:                    uint64(C.ml_config_get_seed(cfg)),
 		LogLevel:                LogLevel(C.ml_config_get_log_level(cfg)),
+		PostJoinPushPulls:       int(C.ml_config_get_post_join_push_pulls(cfg)),
 		MaxUserMsgSize:          int(C.ml_config_get_max_user_msg_size(cfg)),
 		MaxStreamSize:           int(C.ml_config_get_max_stream_size(cfg)),
 		MaxPushPullNodes:        int(C.ml_config_get_max_push_pull_nodes(cfg)),
@@ -276,6 +279,9 @@ func (c *Config) toC() (*C.ml_config, error) {
 		},
 		func() C.ml_status { return C.ml_config_set_seed(cfg, C.uint64_t(c.Seed)) },
 		func() C.ml_status { return C.ml_config_set_log_level(cfg, C.uint32_t(c.LogLevel)) },
+		func() C.ml_status {
+			return C.ml_config_set_post_join_push_pulls(cfg, u32(c.PostJoinPushPulls, "PostJoinPushPulls"))
+		},
 		func() C.ml_status {
 			return C.ml_config_set_max_user_msg_size(cfg, u32(c.MaxUserMsgSize, "MaxUserMsgSize"))
 		},

@@ -407,6 +407,9 @@ knobs! {
     /// Seed of the protocol's randomness; 0 picks one at random.
     seed, set_seed, with_seed: u64 => u64,
         ml_config_set_seed, ml_config_get_seed, to(v) v, from(r) r;
+    /// Extra push/pulls with random members shortly after a join (0 = hashicorp's behaviour).
+    post_join_push_pulls, set_post_join_push_pulls, with_post_join_push_pulls: u32 => u32,
+        ml_config_set_post_join_push_pulls, ml_config_get_post_join_push_pulls, to(v) v, from(r) r;
     /// Largest user message sent or accepted reliably over TCP.
     max_user_msg_size, set_max_user_msg_size, with_max_user_msg_size: u32 => u32,
         ml_config_set_max_user_msg_size, ml_config_get_max_user_msg_size, to(v) v, from(r) r;

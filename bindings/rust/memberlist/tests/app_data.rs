@@ -348,6 +348,9 @@ fn config_security_knobs_round_trip() {
     c.set_enable_compression(false).unwrap();
     c.set_enable_checksum(false).unwrap();
     c.set_max_user_msg_size(4096).unwrap();
+    c.set_post_join_push_pulls(0).unwrap();
+    assert_eq!(c.post_join_push_pulls(), 0);
+    assert_eq!(c.set_post_join_push_pulls(11).unwrap_err().kind(), ErrorKind::Invalid);
     c.add_allowed_cidr("127.0.0.0/8").unwrap();
     assert_eq!(c.label(), "lbl");
     assert!(!c.gossip_verify_incoming() && c.gossip_verify_outgoing());
