@@ -1,6 +1,6 @@
 // memberlist-sim: the simulator at scale, from the command line (docs/simulator.md).
 //   memberlist-sim --nodes N [--scenario converge|detect|disseminate|loss] [--seed S]
-//                  [--preset lan|local|wan] [--burst K] [--stagger MS] [--seeded] [--view V]
+//                  [--preset lan|local|wan] [--burst K] [--stagger MS] [--seeded|--joins] [--view V]
 //                  [--loss P] [--duration S] [--sample MS] [--curve FILE.csv]
 // Prints convergence time, detection time, messages and bytes per node per protocol
 // period, and simulated node-seconds per CPU second (user time) and per wall second.
@@ -34,7 +34,7 @@ double user_cpu() {
 int usage() {
   std::fprintf(stderr,
                "usage: memberlist-sim --nodes N [--scenario converge|detect|disseminate|loss] [--seed S]\n"
-               "         [--preset lan|local|wan] [--burst K] [--stagger MS] [--seeded] [--view V]\n"
+               "         [--preset lan|local|wan] [--burst K] [--stagger MS] [--seeded|--joins] [--view V]\n"
                "         [--loss P] [--duration SECONDS] [--sample MS] [--curve FILE.csv]\n"
                "  converge     every node joins node 0 (node i at i*stagger; --stagger 0 = all at once);\n"
                "               reports the time until every node lists every node\n"
@@ -44,6 +44,7 @@ int usage() {
                "  loss         runs --duration seconds with --loss on every link; reports false deaths\n"
                "  --seeded     skip the join phase: start from a converged membership (default for\n"
                "               detect and disseminate; --view V gives each node V random peers instead)\n"
+               "  --joins      form the cluster by joins first (node i joins node 0 at i*stagger)\n"
                "  --curve F    writes the fraction-knowing curve (t, fraction) as CSV, for plot.py\n");
   return 2;
 }
@@ -85,6 +86,7 @@ int main(int argc, char** argv) {
     else if (arg("--sample")) sample_ms = std::strtod(argv[++i], nullptr);
     else if (arg("--curve")) curve_path = argv[++i];
     else if (std::strcmp(argv[i], "--seeded") == 0) seeded = seeded_set = true;
+    else if (std::strcmp(argv[i], "--joins") == 0) seeded = false, seeded_set = true;
     else return usage();
   }
   const bool known = scenario == "converge" || scenario == "detect" || scenario == "disseminate" || scenario == "loss";
@@ -92,7 +94,7 @@ int main(int argc, char** argv) {
       burst > core::kMaxPostJoinPushPulls)
     return usage();
   if (!seeded_set) seeded = scenario == "detect" || scenario == "disseminate";
-  if (view != SIZE_MAX) seeded = true;
+  if (view != SIZE_MAX && !seeded_set) seeded = true;
   if (scenario == "converge") seeded = false;
 
   core::Config cfg = preset == "local" ? core::Config::local()
@@ -254,7 +256,7 @@ int main(int argc, char** argv) {
               cpu > 0 ? node_s / cpu : 0.0, wall > 0 ? node_s / wall : 0.0, node_s, cpu, wall,
               (unsigned long long)s.events_executed());
   const double node_s_run = double(nodes) * period;
-  std::printf("speed after %s: %.0f simulated node-seconds per CPU second (user; %.0f per wall second); "
+  if (period > 0) std::printf("speed after %s: %.0f simulated node-seconds per CPU second (user; %.0f per wall second); "
               "%.0f node-s in %.2f s user, %.2f s wall\n",
               seeded ? "seeding" : "convergence", cpu_run > 0 ? node_s_run / cpu_run : 0.0,
               wall_run > 0 ? node_s_run / wall_run : 0.0, node_s_run, cpu_run, wall_run);

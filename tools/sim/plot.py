@@ -2,6 +2,7 @@
 """Plots memberlist-sim curves (--curve FILE.csv) as one SVG, next to SWIM's prediction.
 
     python3 tools/sim/plot.py OUT.svg CURVE.csv [CURVE.csv ...] [--title TEXT] [--no-model]
+                              [--tmax SECONDS]
 
 Each CSV starts with a '# scenario=... nodes=N fanout=B gossip_interval=G retransmit_mult=M'
 line, then 't,fraction' rows. For dissemination curves the model is SWIM's mean-field
@@ -41,9 +42,10 @@ def retransmit_limit(mult, n):
     return mult * math.ceil(math.log10(n + 1))
 
 
-def swim_model(n, fanout, interval, mult, t_end):
-    """Mean-field infection with a retransmit limit: (t, fraction) per gossip round."""
-    rounds_active = max(1, math.ceil(retransmit_limit(mult, n) / fanout))
+def swim_model(n, fanout, interval, mult, t_end, known=None):
+    """Mean-field infection with a retransmit limit: (t, fraction) per gossip round. The
+    limit comes from the number of members a node knows (`known`, default n)."""
+    rounds_active = max(1, math.ceil(retransmit_limit(mult, known or n) / fanout))
     new = [1.0 / n]  # fraction newly infected in each round
     x = 1.0 / n
     pts = [(0.0, 0.0), (interval, x)]  # the origin gets the news at its first round
@@ -67,12 +69,15 @@ def main(argv):
         print(__doc__)
         return 2
     out, args = argv[1], argv[2:]
-    title, model = None, True
+    title, model, tmax_arg = None, True, None
     files = []
     i = 0
     while i < len(args):
         if args[i] == "--title" and i + 1 < len(args):
             title = args[i + 1]
+            i += 2
+        elif args[i] == "--tmax" and i + 1 < len(args):
+            tmax_arg = float(args[i + 1])
             i += 2
         elif args[i] == "--no-model":
             model = False
@@ -81,6 +86,8 @@ def main(argv):
             files.append(args[i])
             i += 1
     series = [(p,) + read(p) for p in files]
+    if tmax_arg:
+        series = [(p, m, [pt for pt in pts if pt[0] <= tmax_arg]) for p, m, pts in series]
     t_max = max((pts[-1][0] for _, _, pts in series if pts), default=1.0) or 1.0
     lines = []
     for idx, (path, meta, pts) in enumerate(series):
@@ -89,14 +96,16 @@ def main(argv):
         if meta.get("view", "all") != "all":
             label += f" (view {meta['view']})"
         if meta.get("label"):
-            label = meta["label"]
+            label = meta["label"].replace("_", " ")
         lines.append((label, pts, COLORS[idx % len(COLORS)], ""))
         if model and meta.get("scenario") == "disseminate" and n > 1:
             fanout = int(meta.get("fanout", 3))
             g = float(meta.get("gossip_interval", 0.2))
             mult = int(meta.get("retransmit_mult", 4))
-            m = swim_model(n, fanout, g, mult, t_max * 2)
-            t_max = max(t_max, m[-1][0])
+            view = meta.get("view", "all")
+            m = swim_model(n, fanout, g, mult, t_max * 2, None if view == "all" else int(view) + 1)
+            if not tmax_arg:
+                t_max = max(t_max, m[-1][0])
             lines.append((f"SWIM mean-field model, N={n}, fanout {fanout}", m, COLORS[idx % len(COLORS)], "6,4"))
             lines.append(("@logn", [(log_n_time(n, fanout, g), 0)], COLORS[idx % len(COLORS)], "2,3"))
 
