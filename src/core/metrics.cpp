@@ -79,8 +79,12 @@ std::string prometheus_name(std::string_view name) {
 
 MetricValue* Metrics::series(MetricKind kind, std::string_view name, MetricLabels labels) {
   if (labels.empty()) {
-    if (auto u = unlabeled_.find(name); u != unlabeled_.end())
+    if (auto a = by_address_.find(name.data()); a != by_address_.end() && a->second->name == name)
+      return a->second->kind == kind ? a->second : nullptr;
+    if (auto u = unlabeled_.find(name); u != unlabeled_.end()) {
+      if (by_address_.size() < 256) by_address_[name.data()] = u->second;
       return u->second->kind == kind ? u->second : nullptr;
+    }
   }
   auto k = kinds_.find(name);
   if (k == kinds_.end()) {

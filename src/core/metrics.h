@@ -16,6 +16,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace memberlist::core {
@@ -88,6 +89,9 @@ class Metrics {
   // Series without labels by name, looked up without building a key (the hot path: the
   // core records per message); pointers into series_, whose nodes never move.
   std::map<std::string, MetricValue*, std::less<>> unlabeled_;
+  // The same by the address of the caller's name (the core passes string literals): a hit
+  // is confirmed by comparing the name, so a reused address can only miss. Bounded.
+  std::unordered_map<const char*, MetricValue*> by_address_;
   std::map<std::string, MetricKind, std::less<>> kinds_;
   MetricLabels common_;
   Listener listener_;

@@ -29,7 +29,8 @@ struct Simulator::Node {
   std::unique_ptr<core::Core> core;
   bool crashed = false;
   uint32_t epoch = 0;                    // bumped by restart(): drops the old process's I/O
-  uint64_t timer_gen = 0;                // only the newest timer event fires
+  uint32_t timer_gen = 0;                // only the newest timer event fires (32 bits keep
+                                         // the event's closure within std::function's buffer)
   std::optional<Instant> timer_at;
   std::optional<uint64_t> join_stream;
   std::optional<core::Status> join_result;
@@ -263,7 +264,7 @@ void Simulator::arm_timer(NodeId id) {
   std::optional<Instant> due = n.core->poll_timeout();
   if (due == n.timer_at) return;  // that event is already in the queue
   n.timer_at = due;
-  uint64_t gen = ++n.timer_gen;
+  uint32_t gen = ++n.timer_gen;
   if (!due) return;
   queue_.schedule(*due, [this, id, gen] {
     Node& n = node(id);

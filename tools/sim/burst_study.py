@@ -92,9 +92,9 @@ def main(argv):
     plot = os.path.join(HERE, "plot.py")
     title = "Local preset, all nodes join one seed at once: (observer, member) pairs known"
     subprocess.run([sys.executable, plot, os.path.join(out_dir, "burst-short.svg"), *files,
-                    "--no-model", "--tmax", "1.5", "--title", title + " (first 1.5 s)"], check=True)
+                    "--no-model", "--tmax", "1.5", "--ymin", "0.9", "--title", title + " (first 1.5 s)"], check=True)
     subprocess.run([sys.executable, plot, os.path.join(out_dir, "burst-long.svg"), *files,
-                    "--no-model", "--title", title], check=True)
+                    "--no-model", "--ymin", "0.9", "--title", title], check=True)
     return 0
 
 

@@ -2,7 +2,7 @@
 """Plots memberlist-sim curves (--curve FILE.csv) as one SVG, next to SWIM's prediction.
 
     python3 tools/sim/plot.py OUT.svg CURVE.csv [CURVE.csv ...] [--title TEXT] [--no-model]
-                              [--tmax SECONDS]
+                              [--tmax SECONDS] [--ymin FRACTION]
 
 Each CSV starts with a '# scenario=... nodes=N fanout=B gossip_interval=G retransmit_mult=M'
 line, then 't,fraction' rows. For dissemination curves the model is SWIM's mean-field
@@ -69,7 +69,7 @@ def main(argv):
         print(__doc__)
         return 2
     out, args = argv[1], argv[2:]
-    title, model, tmax_arg = None, True, None
+    title, model, tmax_arg, ymin = None, True, None, 0.0
     files = []
     i = 0
     while i < len(args):
@@ -78,6 +78,9 @@ def main(argv):
             i += 2
         elif args[i] == "--tmax" and i + 1 < len(args):
             tmax_arg = float(args[i + 1])
+            i += 2
+        elif args[i] == "--ymin" and i + 1 < len(args):
+            ymin = float(args[i + 1])
             i += 2
         elif args[i] == "--no-model":
             model = False
@@ -114,15 +117,15 @@ def main(argv):
     H = 320 + B
     pw, ph = W - L - R, H - T - B
     sx = lambda t: L + pw * t / t_max
-    sy = lambda f: T + ph * (1 - f)
+    sy = lambda f: T + ph * (1 - (max(f, ymin) - ymin) / (1 - ymin))
     svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="12">',
            f'<rect width="{W}" height="{H}" fill="white"/>']
     if title:
         svg.append(f'<text x="{W / 2}" y="22" text-anchor="middle" font-size="14">{title}</text>')
     for k in range(6):
-        f = k / 5
+        f = ymin + (1 - ymin) * k / 5
         svg.append(f'<line x1="{L}" y1="{sy(f):.1f}" x2="{W - R}" y2="{sy(f):.1f}" stroke="#ddd"/>')
-        svg.append(f'<text x="{L - 6}" y="{sy(f) + 4:.1f}" text-anchor="end">{f:.1f}</text>')
+        svg.append(f'<text x="{L - 6}" y="{sy(f) + 4:.1f}" text-anchor="end">{f:.3g}</text>')
     step = 10 ** math.floor(math.log10(t_max / 2)) if t_max > 0 else 1
     while t_max / step > 10:
         step *= 2
