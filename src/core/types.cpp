@@ -38,8 +38,13 @@ std::string Address::host_string() const {
 }
 
 std::string Address::to_string() const {
-  if (is_v4()) return host_string() + ":" + std::to_string(port);
-  return "[" + host_string() + "]:" + std::to_string(port);
+  // Appended piecewise: GCC 12 warns falsely (-Wrestrict) on "[" + string chains.
+  std::string out;
+  if (!is_v4()) out += '[';
+  out += host_string();
+  out += is_v4() ? ":" : "]:";
+  out += std::to_string(port);
+  return out;
 }
 
 const char* to_string(NodeState s) {

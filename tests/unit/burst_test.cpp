@@ -11,6 +11,13 @@ using namespace core;
 
 constexpr Vsn kVsn{1, 5, 2, 0, 0, 0};
 
+// "n<i>" (built piecewise: GCC 12 warns falsely on nm(i)).
+std::string nm(int i) {
+  std::string s = "n";
+  s += std::to_string(i);
+  return s;
+}
+
 struct Exchange {
   Instant at;
   Address to;
@@ -37,8 +44,8 @@ class BurstTest : public ::testing::Test {
     EXPECT_TRUE(req && req->id == id);
     PushPull reply;
     reply.join = true;
-    reply.nodes.push_back({"n" + std::to_string(seed_index), addr_of(seed_index), {}, 1, NodeState::Alive, kVsn});
-    for (int i : others) reply.nodes.push_back({"n" + std::to_string(i), addr_of(i), {}, 1, NodeState::Alive, kVsn});
+    reply.nodes.push_back({nm(seed_index), addr_of(seed_index), {}, 1, NodeState::Alive, kVsn});
+    for (int i : others) reply.nodes.push_back({nm(i), addr_of(i), {}, 1, NodeState::Alive, kVsn});
     return a->handle_stream_response(id, Status::success(), codec->encode(reply), now);
   }
 
@@ -159,10 +166,10 @@ TEST(BurstCluster, SimultaneousJoinersConvergeBeforeAnyPeriodicPushPull) {
   // intervals in every seed tried here.
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     Cluster c;
-    for (int i = 1; i <= 8; ++i) c.add(test_config("n" + std::to_string(i), i, seed));
-    for (int i = 2; i <= 8; ++i) c.join("n" + std::to_string(i), "n1");
+    for (int i = 1; i <= 8; ++i) c.add(test_config(nm(i), i, seed));
+    for (int i = 2; i <= 8; ++i) c.join(nm(i), "n1");
     std::set<std::string> all;
-    for (int i = 1; i <= 8; ++i) all.insert("n" + std::to_string(i));
+    for (int i = 1; i <= 8; ++i) all.insert(nm(i));
     bool ok = c.run_until_pred(
         [&] {
           for (const auto& o : all)
