@@ -71,6 +71,16 @@ TEST(WireCodec, AddressForms) {
             codec().encode(Alive{1, "n", v4(1, 2, 3, 4, 1), {}, {}}).size() + 12);
 }
 
+// Zero scalars, empty strings and vectors, the empty address and the default Vsn are left
+// out of the tables (the builder's force_defaults stays off).
+TEST(WireCodec, DefaultsAreLeftOut) {
+  EXPECT_LT(codec().encode(Nack{0}).size(), codec().encode(Nack{1}).size());
+  EXPECT_LT(codec().encode(Ack{1, {}}).size(), codec().encode(Ack{1, {0}}).size());
+  EXPECT_LT(codec().encode(Ping{1, "n", {}, ""}).size(), codec().encode(Ping{1, "n", v4(1, 2, 3, 4, 5), ""}).size());
+  EXPECT_LT(codec().encode(Alive{1, "n", v4(1, 2, 3, 4, 5), {}, {1, 5, 2, 0, 0, 0}}).size(),
+            codec().encode(Alive{1, "n", v4(1, 2, 3, 4, 5), {}, {1, 5, 2, 0, 0, 1}}).size());
+}
+
 // A graceful leave names its node twice; the wire carries the name once.
 TEST(WireCodec, LeaveSharesTheName) {
   const std::string name(255, 'n');
