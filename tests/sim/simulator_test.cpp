@@ -235,6 +235,75 @@ TEST(Simulator, CrashedNodeDeclaredDeadWithinBound) {
   for (NodeId i : others) EXPECT_EQ(count_events(sim, sim.name(i), NodeState::Dead), 0u);
 }
 
+// A pre-seeded membership (Simulator::seed_membership / Core::seed_members) is a converged
+// cluster without the join phase: no news queued, no messages; a crash is then detected
+// within the same bound as in a cluster formed by joins.
+TEST(Simulator, SeededMembershipDetectsACrashWithinBound) {
+  Options o;
+  o.seed = 78;
+  o.record_events = false;
+  Simulator sim(o);
+  const size_t n = 300;
+  const Config c = Config::lan();
+  for (size_t i = 0; i < n; ++i) sim.add_node(c);
+  sim.seed_membership();
+  EXPECT_EQ(sim.known_pairs(), n * n);
+  auto all = ids(0, NodeId(n));
+  EXPECT_TRUE(sim.all_see(all, all, NodeState::Alive));
+  for (NodeId i : all) EXPECT_EQ(sim.core(i).stats().broadcast_queue, 0u);
+  // Quiet: a probe round sends pings and acks, not gossip.
+  sim.run_for(c.gossip_interval * 2);
+  uint64_t sent = 0;
+  for (NodeId i : all) sent += sim.counters(i).packets_sent;
+  EXPECT_LT(sent, n * 2) << "seeded nodes gossiped news";
+
+  const NodeId victim = 150;
+  sim.crash(victim);
+  const Instant crashed_at = sim.now();
+  auto others = all;
+  others.erase(others.begin() + victim);
+  const Duration smax = suspicion_min(c, n) * c.suspicion_max_timeout_mult;
+  const Duration bound = 3 * c.probe_interval + c.probe_interval + smax + c.gossip_interval * retransmit_limit(c, n);
+  auto done = sim.run_until([&] { return sim.known_pairs() == uint64_t(n - 1) * (n - 1); }, crashed_at + bound, 100ms);
+  ASSERT_TRUE(done) << "crash not seen by all within " << seconds(bound) << " s";
+  EXPECT_TRUE(sim.all_see(others, {victim}, NodeState::Dead));
+  EXPECT_TRUE(sim.all_see(others, others, NodeState::Alive));
+}
+
+// Partial views: each node knows `view` random others.
+TEST(Simulator, SeededPartialViews) {
+  Options o;
+  o.seed = 79;
+  o.record_events = false;
+  Simulator sim(o);
+  const size_t n = 200, view = 20;
+  Config c = Config::lan();
+  c.probe_interval = 0s;
+  c.push_pull_interval = 0s;
+  for (size_t i = 0; i < n; ++i) sim.add_node(c);
+  sim.seed_membership(view);
+  EXPECT_EQ(sim.known_pairs(), n * (view + 1));
+  for (NodeId i = 0; i < n; ++i) {
+    EXPECT_EQ(sim.core(i).num_members(), view + 1);
+    for (const auto& m : sim.core(i).members()) EXPECT_TRUE(sim.id_of(m.name).has_value());
+  }
+  // News from node 0 spreads by gossip over the random graph. Infect-and-die gossip (each
+  // node forwards it retransmit_limit times, no anti-entropy here) may leave a node or two
+  // out; nearly all must have it.
+  ASSERT_TRUE(sim.update_meta(0, core::Bytes{'v', '2'}).ok());
+  auto have = [&] {
+    size_t k = 0;
+    for (NodeId i = 1; i < n; ++i) {
+      for (const auto& m : sim.core(i).members())
+        if (m.name == sim.name(0) && m.meta == core::Bytes{'v', '2'}) k++;
+    }
+    return k;
+  };
+  EXPECT_EQ(have(), 0u) << "nobody has it before a gossip round";
+  sim.run_for(10s);
+  EXPECT_GE(have(), (n - 1) * 95 / 100);
+}
+
 TEST(Simulator, SuspectedLiveNodeRefutesAndStaysAlive) {
   Options o;
   o.seed = 99;
