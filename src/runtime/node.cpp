@@ -53,6 +53,8 @@ namespace {
 constexpr size_t kUdpBufferSize = 65536;
 // Largest UDP payload that fits one IPv4 datagram (and so any datagram we send).
 constexpr size_t kMaxDatagram = 65507;
+// Datagrams handed to the core per turn of the proc strand.
+constexpr int kInboxBatch = 64;
 // How long shutdown() waits for datagrams already queued (e.g. a leave) to be sent.
 constexpr Duration kFlushLimit = std::chrono::seconds(2);
 // How long join()/ping() wait beyond the core's own deadlines before giving up.
@@ -369,7 +371,7 @@ struct State : std::enable_shared_from_this<State> {
   // Counted with atomics on the I/O paths and moved into the core's (unsynchronized)
   // registry under mu.
   std::atomic<uint64_t> m_udp_sent{0}, m_udp_received{0}, m_tcp_accept{0}, m_tcp_connect{0},
-      m_tcp_sent{0};
+      m_tcp_sent{0}, m_tcp_received{0};
   void flush_transport_metrics() {  // caller holds mu
     auto move = [&](std::atomic<uint64_t>& c, const char* name) {
       if (auto v = c.exchange(0)) core->metrics().incr(name, static_cast<double>(v));
@@ -379,6 +381,7 @@ struct State : std::enable_shared_from_this<State> {
     move(m_tcp_accept, "memberlist.tcp.accept");
     move(m_tcp_connect, "memberlist.tcp.connect");
     move(m_tcp_sent, "memberlist.tcp.sent");
+    move(m_tcp_received, "memberlist.tcp.received");
   }
 
   void deliver_log(core::LogLevel level, std::string line) {
@@ -438,8 +441,7 @@ struct State : std::enable_shared_from_this<State> {
   void on_datagram(size_t n) {
     m_udp_received += n;
     if (!allow.allows(rx_from.address())) {
-      ++refused_sources;
-      log->warn("refused a datagram from {}: not in the allowed CIDRs", rx_from.address().to_string());
+      refused_source("datagram", rx_from.address());
       return;
     }
     std::lock_guard<std::mutex> l(inbox_mu);
@@ -456,14 +458,31 @@ struct State : std::enable_shared_from_this<State> {
     asio::post(proc, [this, o] { process_inbox(); });
   }
 
-  // proc strand: opens the queued datagrams and hands them to the core, oldest first.
+  // Counted always; logged at warn for the 1st, 2nd, 4th, 8th... so a flood cannot flood
+  // the log, at debug otherwise.
+  void refused_source(const char* what, const asio::ip::address& from) {
+    uint64_t n = ++refused_sources;
+    auto level = (n & (n - 1)) == 0 ? spdlog::level::warn : spdlog::level::debug;
+    log->log(level, "refused a {} from {}: not in the allowed CIDRs ({} refused so far)", what, from.to_string(), n);
+  }
+
+  // proc strand: opens the queued datagrams and hands them to the core, oldest first; a
+  // batch at a time, so that timer expiries queued behind it are not starved by a flood.
   void process_inbox() {
-    for (;;) {
+    for (int batch = 0;; ++batch) {
       Inbound d;
       {
         std::lock_guard<std::mutex> l(inbox_mu);
         if (inbox.empty() || closing) {
           proc_scheduled = false;
+          return;
+        }
+        if (batch == kInboxBatch) {
+          if (auto o = op()) {
+            asio::post(proc, [this, o] { process_inbox(); });
+          } else {
+            proc_scheduled = false;
+          }
           return;
         }
         d = std::move(inbox.front());
@@ -710,7 +729,8 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
 
   void read_reply() {
     auto self = shared_from_this();
-    asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t) {
+    asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t n) {
+      self->s->m_tcp_received += n;
       if (ec) return self->fail_io("read", ec);
       size_t len = 0;
       auto st = wire::parse_stream_header(*self->s->framing(), self->header, len);
@@ -720,7 +740,8 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       }
       // Grows with what arrives, in steps of at most 64 KiB: a header alone costs nothing.
       asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
-                       asio::transfer_exactly(len), [self](error_code ec, size_t) {
+                       asio::transfer_exactly(len), [self](error_code ec, size_t n) {
+                         self->s->m_tcp_received += n;
                          if (ec) return self->fail_io("read", ec);
                          self->finish(Status::success());
                        });
@@ -810,7 +831,8 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
       error_code ignored;
       self->sock.close(ignored);
     });
-    asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t) {
+    asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t n) {
+      self->s->m_tcp_received += n;
       if (ec) return self->drop("read", ec);
       size_t len = 0;
       auto st = wire::parse_stream_header(*self->s->framing(), self->header, len);
@@ -820,7 +842,8 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
         return self->close();
       }
       asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
-                       asio::transfer_exactly(len), [self](error_code ec, size_t) {
+                       asio::transfer_exactly(len), [self](error_code ec, size_t n) {
+                         self->s->m_tcp_received += n;
                          if (ec) return self->drop("read", ec);
                          self->handle();
                        });
@@ -886,8 +909,7 @@ void State::accept() {
     error_code pe;
     auto peer = sock.remote_endpoint(pe);
     if (!pe && !allow.allows(peer.address())) {
-      ++refused_sources;
-      log->warn("refused a stream from {}: not in the allowed CIDRs", peer.address().to_string());
+      refused_source("stream", peer.address());
       error_code ignored;
       sock.close(ignored);
     } else if (inbound_streams >= opt.max_concurrent_streams) {

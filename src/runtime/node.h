@@ -110,18 +110,22 @@ class Node : public std::enable_shared_from_this<Node> {
   core::Stats stats() const;
   RuntimeStats runtime_stats() const;
   // The core's metrics registry, with the transport metrics (memberlist.udp.sent/received
-  // in bytes, memberlist.tcp.accept/connect counts, memberlist.tcp.sent bytes) added.
+  // in bytes, memberlist.tcp.accept/connect counts, memberlist.tcp.sent/received bytes)
+  // added.
   std::vector<core::MetricValue> metrics() const;
   std::string prometheus() const;
   core::Address advertise_address() const;
   // One UDP ping of a member (Errc::not_found if `name` is not in members()); RTT or a
   // timeout error.
   Status ping(const std::string& name, Duration& rtt);
-  // Broadcasts our leave and waits until it has propagated or `timeout` passed
-  // (Errc::timeout; the leave still goes on). A timeout <= 0 waits as long as it takes.
+  // Broadcasts our leave and waits until it has propagated and the datagrams carrying it
+  // were handed to the kernel, or `timeout` passed (Errc::timeout; the leave still goes on).
+  // A timeout <= 0 waits as long as it takes.
   Status leave(Duration timeout);
-  // Stops sockets and timers without leaving; idempotent. Waits for running callbacks and
-  // runs the queued ones: no callback starts after it returns. Queries (members(), ...)
+  // Stops sockets and timers without leaving; idempotent. Datagrams already queued for
+  // sending (a leave's last retransmissions) are sent first (waits at most 2 s), and queued
+  // broadcasts end with BroadcastDone Dropped. Waits for running callbacks and runs the
+  // queued ones: no callback starts after it returns. Queries (members(), ...)
   // keep answering from the last state. Needs a free pool thread: do not call it from a
   // callback of another node on a one-thread runtime.
   Status shutdown();

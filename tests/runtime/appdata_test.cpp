@@ -288,6 +288,7 @@ TEST_F(AppData, MetricSamplesReachTheListener) {
   EXPECT_TRUE(eventually([&] {
     std::lock_guard<std::mutex> l(mu);
     return seen["memberlist.udp.sent"] > 0 && seen["memberlist.udp.received"] > 0 && seen["memberlist.tcp.accept"] > 0 &&
+           seen["memberlist.tcp.received"] > 0 &&
            seen["memberlist.msg.alive"] + seen["memberlist.msg.ping"] + seen["memberlist.msg.ack"] > 0;
   }));
 }
