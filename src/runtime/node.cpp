@@ -636,7 +636,11 @@ struct State : std::enable_shared_from_this<State> {
       if (wait) tx_cv.wait_for(l, kFlushLimit, [&] { return tx_done >= queued; });
     }
     if (!closing.exchange(true)) {
-      tx_cv.notify_all();
+      {
+        // Under tx_mu: a waiter between its check and its wait must not miss this.
+        std::lock_guard<std::mutex> l(tx_mu);
+        tx_cv.notify_all();
+      }
       if (auto o = op()) asio::post(io, [this, o] { close_all(); });
     }
     if (!wait) return;
