@@ -34,6 +34,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <unordered_set>
 
 #include "runtime/address.h"
@@ -1097,6 +1098,13 @@ int Node::join(const std::vector<std::string>& addresses, Status& status) {
   uint16_t default_port = s.opt.bind_port != 0 ? s.opt.bind_port : s.advertise.port;
   int joined = 0;
   std::vector<std::string> failures;
+  // The status of a failed join is the failures' common kind (e.g. every peer vetoed: rejected),
+  // else io.
+  std::optional<Errc> failure_kind;
+  auto note_failure = [&](const Status& st, std::string what) {
+    failure_kind = !failure_kind || *failure_kind == st.code ? st.code : Errc::io;
+    failures.push_back(std::move(what));
+  };
   for (const auto& entry : addresses) {
     std::string name, host;
     uint16_t port = 0;
@@ -1104,7 +1112,7 @@ int Node::join(const std::vector<std::string>& addresses, Status& status) {
     std::vector<asio::ip::address> ips;
     if (st.ok()) st = detail::resolve_host(host, ips);
     if (!st.ok()) {
-      failures.push_back(st.message);
+      note_failure(st, st.message);
       continue;
     }
     for (const auto& ip : ips) {
@@ -1134,7 +1142,7 @@ int Node::join(const std::vector<std::string>& addresses, Status& status) {
         ++joined;
         s.log->debug("joined through {}", to.to_string());
       } else {
-        failures.push_back(to.to_string() + ": " + r.message);
+        note_failure(r, to.to_string() + ": " + r.message);
       }
     }
   }
@@ -1142,7 +1150,7 @@ int Node::join(const std::vector<std::string>& addresses, Status& status) {
     std::string msg = "join failed";
     for (size_t i = 0; i < failures.size(); ++i) msg += (i == 0 ? ": " : "; ") + failures[i];
     if (failures.empty()) msg += ": no address given";
-    status = Status::error(addresses.empty() ? Errc::invalid : Errc::io, msg);
+    status = Status::error(addresses.empty() ? Errc::invalid : failure_kind.value_or(Errc::io), msg);
   } else {
     status = Status::success();
   }
