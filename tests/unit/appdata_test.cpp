@@ -3,6 +3,7 @@
 // back into the core.
 #include <gtest/gtest.h>
 
+#include "app_cluster.h"
 #include "harness.h"
 #include "test_delegate.h"
 
@@ -10,24 +11,6 @@ namespace memberlist::test {
 namespace {
 
 using namespace core;
-
-std::string nm(int i) { return "n" + std::to_string(i); }
-
-// n nodes joined to n1; `tweak` may change each config (e.g. set a delegate).
-void start(Cluster& c, int n, const std::function<void(Config&, int)>& tweak = {}) {
-  for (int i = 1; i <= n; ++i) {
-    Config cfg = test_config(nm(i), i);
-    if (tweak) tweak(cfg, i);
-    c.add(cfg);
-  }
-  for (int i = 2; i <= n; ++i) c.join(nm(i), "n1");
-}
-
-bool converged(Cluster& c, int n) {
-  for (int i = 1; i <= n; ++i)
-    if (c.alive_view(nm(i)).size() != static_cast<size_t>(n)) return false;
-  return true;
-}
 
 std::optional<NodeInfo> member(Cluster& c, const std::string& observer, const std::string& name) {
   for (const auto& m : c.core(observer).members())

@@ -4,6 +4,7 @@
 
 #include <deque>
 
+#include "app_cluster.h"
 #include "harness.h"
 #include "test_delegate.h"
 
@@ -11,23 +12,6 @@ namespace memberlist::test {
 namespace {
 
 using namespace core;
-
-std::string nm(int i) { return "n" + std::to_string(i); }
-
-void start(Cluster& c, int n, const std::function<void(Config&, int)>& tweak = {}) {
-  for (int i = 1; i <= n; ++i) {
-    Config cfg = test_config(nm(i), i);
-    if (tweak) tweak(cfg, i);
-    c.add(cfg);
-  }
-  for (int i = 2; i <= n; ++i) c.join(nm(i), "n1");
-}
-
-bool converged(Cluster& c, int n) {
-  for (int i = 1; i <= n; ++i)
-    if (c.alive_view(nm(i)).size() != static_cast<size_t>(n)) return false;
-  return true;
-}
 
 // How many times `name` delivered a broadcast with this payload.
 int deliveries(Cluster& c, const std::string& name, const std::string& payload) {
