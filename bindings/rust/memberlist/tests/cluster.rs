@@ -5,29 +5,10 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::thread::{self, ThreadId};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const DEADLINE: Duration = Duration::from_secs(30);
-
-fn fast_config(name: &str) -> Config {
-    Config::local()
-        .and_then(|c| c.with_name(name))
-        .and_then(|c| c.with_bind_addr("127.0.0.1"))
-        .and_then(|c| c.with_bind_port(0))
-        .and_then(|c| c.with_probe_interval(Duration::from_millis(200)))
-        .and_then(|c| c.with_probe_timeout(Duration::from_millis(100)))
-        .and_then(|c| c.with_gossip_interval(Duration::from_millis(50)))
-        .and_then(|c| c.with_push_pull_interval(Duration::from_secs(2)))
-        .expect("config")
-}
-
-fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !cond() {
-        assert!(start.elapsed() < DEADLINE, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(20));
-    }
-}
+mod common;
+use common::{fast_config, wait_until};
 
 /// Events seen by one node, with the thread each arrived on.
 #[derive(Clone, Default)]
