@@ -74,6 +74,7 @@ public class AppDataTests
         Action<string, MetricKind, double>? metrics = null)
     {
         using var c = FastConfig(h.Name);
+        c.RetransmitMult = 8; // epidemic broadcasts: a miss by chance becomes negligible
         tweak?.Invoke(c);
         return Memberlist.Create(c, new MemberlistDelegates
         {

@@ -169,6 +169,8 @@ func TestApplicationData(t *testing.T) {
 		d := newAppDelegate(name, "meta-"+name)
 		r := &recorder{}
 		c := fastConfig(name)
+		// Epidemic broadcasts: 8 sends per node make a miss by chance negligible.
+		c.RetransmitMult = 8
 		c.Delegate, c.Ping, c.Broadcasts, c.Events = d, d, d, r
 		c.MetricSink = func(string, MetricKind, float64) { metricSamples.Add(1) }
 		dels, recs = append(dels, d), append(recs, r)

@@ -115,7 +115,9 @@ fn three_nodes_application_data() {
             let handlers = h.handlers().on_metric(move |_, _, _| {
                 s.fetch_add(1, Ordering::Relaxed);
             });
-            Memberlist::create(&fast_config(&h.name), handlers).expect("create")
+            // Epidemic broadcasts: 8 sends per node make a miss by chance negligible.
+            let cfg = fast_config(&h.name).with_retransmit_mult(8).expect("config");
+            Memberlist::create(&cfg, handlers).expect("create")
         })
         .collect();
     let (a, b, c) = (&nodes[0], &nodes[1], &nodes[2]);
