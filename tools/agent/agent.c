@@ -288,6 +288,10 @@ static int run_demo(int argc, char **argv) {
     if (ml_config_new_local(&cfg) != ML_OK || ml_config_set_name(cfg, name) != ML_OK ||
         ml_config_set_bind_addr(cfg, "127.0.0.1") != ML_OK ||
         ml_config_set_bind_port(cfg, 0) != ML_OK ||
+        /* The Local preset sends each piece of news 2 * ceil(log10(n + 1)) = 2 times at this
+         * size, so a leave can miss a node until the next push/pull; the LAN multiplier (4)
+         * makes the demo's timeline dependable. */
+        ml_config_set_retransmit_mult(cfg, 4) != ML_OK ||
         ml_config_set_log_level(cfg, verbose ? ML_LOG_WARN : ML_LOG_OFF) != ML_OK) {
       free(ud);
       ml_config_free(cfg);
