@@ -130,7 +130,9 @@ func metaOf(m *Memberlist, name string) string {
 	return "<absent>"
 }
 
-func gcLoop(t *testing.T) {
+// gcLoop runs the collector on another goroutine, pausing `pause` between collections
+// (0: back to back), until the test ends.
+func gcLoop(t *testing.T, pause time.Duration) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -142,7 +144,9 @@ func gcLoop(t *testing.T) {
 				return
 			default:
 				runtime.GC()
-				time.Sleep(time.Millisecond)
+				if pause > 0 {
+					time.Sleep(pause)
+				}
 			}
 		}
 	}()
@@ -154,7 +158,7 @@ func gcLoop(t *testing.T) {
 // reliable messages intact, push/pull state, ack payloads, metrics, leave and failure
 // detection, callbacks on library threads, forced GCs inside and around callbacks.
 func TestApplicationData(t *testing.T) {
-	gcLoop(t)
+	gcLoop(t, time.Millisecond)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	me := syscall.Gettid()
@@ -377,7 +381,7 @@ func TestAliveVeto(t *testing.T) {
 // TestEncryptedCluster: keys and a label in the config; the cluster converges, carries a
 // broadcast, then rotates to a new key at run time and admits a node that only has it.
 func TestEncryptedCluster(t *testing.T) {
-	gcLoop(t)
+	gcLoop(t, time.Millisecond)
 	k1, k2, k3 := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 16), bytes.Repeat([]byte{3}, 24)
 	var nodes []*Memberlist
 	var dels []*appDelegate

@@ -299,21 +299,7 @@ func TestHandlesFreedOnShutdownAndFailedCreate(t *testing.T) {
 // and leave, cycle after cycle: callbacks must only ever see valid Go values, and every
 // handle must be deleted in the end.
 func TestGCStress(t *testing.T) {
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				runtime.GC()
-			}
-		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	gcLoop(t, 0)
 
 	before := liveHandles.Load()
 	var logLines atomic.Int64
