@@ -10,6 +10,7 @@ means and what limits it.
   tools/bench/run.py                    # full run: N in 8,32,128,512,1024, presets local,lan
   tools/bench/run.py --quick            # N 8,32, local only, short steady phase
   tools/bench/run.py --n 8,32 --study 10   # + convergence study (10 converge runs per variant)
+  tools/bench/run.py --soak 2000        # only the soak: ours at 2000, Go at 250,500,1000,2000
 """
 import argparse
 import json
@@ -26,6 +27,7 @@ IMPLS = ("ours", "go")
 SCENARIOS = "converge,broadcast,steady,detect,leave"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 SBEGIN, SEND = "<!-- bench:study:begin -->", "<!-- bench:study:end -->"
+KBEGIN, KEND = "<!-- bench:soak:begin -->", "<!-- bench:soak:end -->"
 
 
 def log(msg):
@@ -57,12 +59,12 @@ def programs(build_dir):
     return {"ours": os.path.join(d, "memberlist-bench"), "go": os.path.join(d, "memberlist-bench-go")}
 
 
-def run_one(prog, impl, n, preset, scenarios, timeout, steady, extra=()):
+def run_one(prog, impl, n, preset, scenarios, timeout, steady, extra=(), soak=0):
     """Runs one program once; returns {scenario: result dict}. A program that overruns its
     whole time box is killed and its missing scenarios are reported as timeouts."""
     cmd = [prog, "--n", str(n), "--preset", preset, "--scenarios", scenarios,
            "--timeout", str(timeout), "--steady", str(steady), *extra]
-    box = timeout * len(scenarios.split(",")) + steady + 60
+    box = timeout * len(scenarios.split(",")) + steady + soak + 60 + n * 0.05  # + node creation
     results = {}
     try:
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=box)
@@ -246,6 +248,43 @@ def study(progs, ns, preset, reps, timeout):
     return "\n".join(rows) + "\n"
 
 
+# ---- soak ----------------------------------------------------------------------------------
+
+def soak(progs, ours_n, go_ns, preset, seconds, timeout, raw):
+    """Ours at ours_n; Go at each of go_ns in turn until a run fails (does not converge, or has
+    a false failure). Returns the markdown table."""
+    rows = ["| impl | N | status | converge (s) | false failures (joining / holding) | "
+            "suspicions while holding | hold (s) | CPU (cores) | CPU (ms/node/s) | RSS (MiB) | "
+            "RSS (KiB/node) | wire (B/node/s) |",
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    plan = [("ours", ours_n)] + [("go", n) for n in go_ns]
+    go_failed = False
+    for impl, n in plan:
+        if impl == "go" and go_failed:
+            break
+        log(f"soak {impl} N={n}, hold {seconds:g} s")
+        extra = ("--soak", str(seconds))
+        r = run_one(progs[impl], impl, n, preset, "soak", timeout, 0, extra, soak=seconds)["soak"]
+        if raw:
+            raw.write(json.dumps(dict(r, impl=impl, preset=preset, n=n)) + "\n")
+            raw.flush()
+        st = r.get("status")
+        log(f"    {st}: converge {r.get('converge_s')} s, false failures "
+            f"{r.get('false_failures_converge')}/{r.get('false_failures')}, CPU {r.get('cpu_cores')} cores")
+        if impl == "go" and st != "ok":
+            go_failed = True
+
+        def f(key, fmt="{:.2f}", scale=1.0):
+            v = r.get(key)
+            return fmt.format(v * scale) if isinstance(v, (int, float)) else "–"
+        rows.append(f"| {impl} | {n} | {st} | {f('converge_s')} | "
+                    f"{f('false_failures_converge', '{:.0f}')} / {f('false_failures', '{:.0f}')} | "
+                    f"{f('suspicions', '{:.0f}')} | {f('hold_s', '{:.0f}')} | {f('cpu_cores')} | "
+                    f"{f('cpu_ms_per_node_s', '{:.3f}')} | {f('rss_kib', '{:.0f}', 1 / 1024)} | "
+                    f"{f('rss_kib_per_node', '{:.0f}')} | {f('bytes_per_node_s', '{:.0f}')} |")
+    return "\n".join(rows) + "\n"
+
+
 # ---- docs ----------------------------------------------------------------------------------
 
 def replace_section(path, begin, end, body):
@@ -275,6 +314,16 @@ def load_raw(path):
     return results, presets, ns, meta
 
 
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def machine():
     load = os.getloadavg()
     return (f"{platform.system()} {platform.release()}, {os.cpu_count()} CPUs, "
@@ -294,6 +343,12 @@ def main():
                     help="also run the convergence study: K converge-only runs per variant (local preset)")
     ap.add_argument("--study-n", default="8,32")
     ap.add_argument("--study-only", action="store_true", help="run only the convergence study")
+    ap.add_argument("--soak", type=int, default=0, metavar="N",
+                    help="run only the soak: ours at N nodes, Go at --soak-go-n (ascending, up to N) "
+                         "until it fails")
+    ap.add_argument("--soak-go-n", default="250,500,1000,2000")
+    ap.add_argument("--soak-seconds", type=float, default=300, help="how long the soak holds (s)")
+    ap.add_argument("--soak-timeout", type=float, default=600, help="time box to converge in the soak (s)")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--from-head", action="store_true",
@@ -328,6 +383,16 @@ def main():
     if raw:
         raw.write(json.dumps({"type": "meta", "cmd": cmd, "machine": started, "timeout": a.timeout,
                               "steady": a.steady, "repeat": a.repeat}) + "\n")
+    if a.soak:
+        go_ns = [int(x) for x in a.soak_go_n.split(",") if x and int(x) <= a.soak]
+        tbl = soak(progs, a.soak, go_ns, presets[0], a.soak_seconds, a.soak_timeout, raw)
+        print(tbl)
+        if not a.no_docs:
+            replace_section(os.path.join(ROOT, "docs", "benchmarks.md"), KBEGIN, KEND,
+                            f"\nGenerated by `{cmd.strip()}` on {started}, {cpu_model()}; preset "
+                            f"{presets[0]}, hold {a.soak_seconds:g} s, converge time box "
+                            f"{a.soak_timeout:g} s.\n\n{tbl}\n")
+        return
     order = 0
     for preset in ([] if a.study_only else presets):
         for n in ns:

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -54,7 +55,10 @@ class Json {
   }
   Json& raw(const char* key, const std::string& v) {
     body_ += (body_.empty() ? "" : ",");
-    body_ += "\"" + std::string(key) + "\":" + v;
+    body_ += '"';
+    body_ += key;
+    body_ += "\":";
+    body_ += v;
     return *this;
   }
   std::string text() const { return "{" + body_ + "}"; }
@@ -92,6 +96,12 @@ struct Tracker {
   std::vector<double> gone_at;
   std::vector<uint32_t> gone_state;
   std::vector<double> bcast_at;  // first delivery of the user broadcast per node
+  // soak: every leave event about anybody (no node stops during a soak, so each is false)
+  bool count_gone = false;
+  int64_t gone_events = 0, gone_dead = 0, gone_left = 0;
+  std::vector<std::string> gone_log;  // the first few, "observer saw member state at t"
+  bool holding = false;
+  int64_t min_total_holding = 0;
 
   explicit Tracker(int nodes) : n(nodes), known(nodes, std::vector<char>(nodes, 0)) {}
 
@@ -103,6 +113,7 @@ struct Tracker {
     total += on ? 1 : -1;
     double t = since();
     if (record) curve.emplace_back(t, total);
+    if (holding) min_total_holding = std::min(min_total_holding, total);
     if (total == int64_t(n) * n && full_at < 0) full_at = t;
   }
 };
@@ -128,6 +139,18 @@ void on_event(void* user_data, uint32_t event, const ml_node* node) {
     tr.set(ctx->obs, m, true);
   } else if (event == ML_EVENT_LEAVE) {
     tr.set(ctx->obs, m, false);
+    if (tr.count_gone) {
+      uint32_t state = ml_node_state(node);
+      ++tr.gone_events;
+      tr.gone_dead += state == ML_STATE_DEAD;
+      tr.gone_left += state == ML_STATE_LEFT;
+      if (tr.gone_log.size() < 20) {
+        char buf[128];
+        std::snprintf(buf, sizeof buf, "n%d saw n%d %s at %.3f", ctx->obs, m,
+                      state == ML_STATE_DEAD ? "dead" : state == ML_STATE_LEFT ? "left" : "gone", tr.since());
+        tr.gone_log.emplace_back(buf);
+      }
+    }
     // Any leave event about the watched node counts (the Go program cannot tell dead from
     // left); the state is kept to check it was the expected one.
     if (m == tr.watch && m >= 0 && tr.gone_at[ctx->obs] < 0) {
@@ -140,27 +163,16 @@ void on_event(void* user_data, uint32_t event, const ml_node* node) {
 void on_log(void*, uint32_t, const char*, size_t) {}
 
 // ---- user broadcasts -----------------------------------------------------------------------
-// The C ABI has no user-broadcast API yet (a later issue adds one). The scenario is written
-// against two hooks: when the API exists, define BENCH_HAVE_USER_BROADCAST, make
-// queue_user_broadcast() queue bytes on one node, and have the library's delivery callback
-// call deliver_user_broadcast(ctx, bytes): it records the first delivery and re-queues the
-// message once, as the Go program (and Serf) do, so that it spreads epidemically.
-#ifdef BENCH_HAVE_USER_BROADCAST
-bool queue_user_broadcast(ml_memberlist* ml, const std::string& msg);
-
-[[maybe_unused]] void deliver_user_broadcast(NodeCtx* ctx, ml_memberlist* self,
-                                             const std::string& msg) {
-  bool first = false;
-  {
-    std::lock_guard lock(ctx->tr->mu);
-    if (!ctx->tr->bcast_at.empty() && ctx->tr->bcast_at[ctx->obs] < 0) {
-      ctx->tr->bcast_at[ctx->obs] = ctx->tr->since();
-      first = true;
-    }
-  }
-  if (first) queue_user_broadcast(self, msg);
+// ml_memberlist_queue_broadcast queues the message on its origin; every node that receives it
+// for the first time delivers it once (on_broadcast) and forwards it itself, with the same
+// retransmit limit as membership news (core: handle_user_broadcast). That is what the Go
+// program builds by hand (a TransmitLimitedQueue per node, re-queued once on first delivery,
+// as Serf does), so the bench only records deliveries and must not re-queue.
+void on_broadcast(void* user_data, const char*, const char*, const uint8_t*, size_t) {
+  auto* ctx = static_cast<NodeCtx*>(user_data);
+  std::lock_guard lock(ctx->tr->mu);
+  if (!ctx->tr->bcast_at.empty() && ctx->tr->bcast_at[ctx->obs] < 0) ctx->tr->bcast_at[ctx->obs] = ctx->tr->since();
 }
-#endif
 
 // ---- process measurements ------------------------------------------------------------------
 
@@ -185,6 +197,37 @@ std::optional<double> median(std::vector<double> xs) {
   std::sort(xs.begin(), xs.end());
   size_t k = xs.size() / 2;
   return round3(xs.size() % 2 ? xs[k] : (xs[k - 1] + xs[k]) / 2);
+}
+
+// Sum over the running nodes of the metrics `names` (counters: totals since create).
+double metric_sum(const std::vector<ml_memberlist*>& nodes, const std::vector<char>& alive,
+                  std::initializer_list<const char*> names) {
+  double sum = 0;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    ml_metrics* m = nullptr;
+    if (!alive[i] || ml_memberlist_metrics(nodes[i], &m) != ML_OK) continue;
+    for (const char* name : names) {
+      size_t k = ml_metrics_find(m, name, nullptr);
+      if (k != SIZE_MAX) sum += ml_metrics_value(m, k);
+    }
+    ml_metrics_free(m);
+  }
+  return sum;
+}
+
+// Payload bytes sent (UDP datagrams + TCP stream bytes) as the library counts them.
+double lib_bytes_sent(const std::vector<ml_memberlist*>& nodes, const std::vector<char>& alive) {
+  return metric_sum(nodes, alive, {"memberlist.udp.sent", "memberlist.tcp.sent"});
+}
+
+// Many nodes need many descriptors (2 sockets per node plus streams): use the hard limit.
+uint64_t raise_nofile() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0) return 0;
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  getrlimit(RLIMIT_NOFILE, &rl);
+  return rl.rlim_cur;
 }
 
 std::string curve_json(const std::vector<std::pair<double, int64_t>>& c, int n, size_t max_points) {
@@ -245,6 +288,8 @@ struct Options {
   uint32_t retransmit_mult = 0;
   uint32_t threads = 2;
   int extra_pushpulls = 0;
+  double soak = 300;
+  int soak_joiners = 16;
 };
 
 bool parse(int argc, char** argv, Options& o) {
@@ -267,6 +312,8 @@ bool parse(int argc, char** argv, Options& o) {
     else if (a == "retransmit-mult") o.retransmit_mult = uint32_t(std::atoi(v.c_str()));
     else if (a == "threads") o.threads = uint32_t(std::atoi(v.c_str()));
     else if (a == "extra-pushpulls") o.extra_pushpulls = std::atoi(v.c_str());
+    else if (a == "soak") o.soak = std::atof(v.c_str());
+    else if (a == "soak-joiners") o.soak_joiners = std::max(1, std::atoi(v.c_str()));
     else return false;
   }
   return o.n >= 2 && (o.preset == "local" || o.preset == "lan");
@@ -287,11 +334,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: memberlist-bench [--n N] [--preset local|lan] [--scenarios a,b,..] "
                  "[--timeout S] [--steady S] [--threads T] [--retransmit-mult M] "
-                 "[--extra-pushpulls K]\n");
+                 "[--extra-pushpulls K] [--soak S] [--soak-joiners J]\n");
     return 2;
   }
   const int N = opt.n;
   Output out{opt.preset, N};
+  const uint64_t nofile = raise_nofile();
   Tracker tr(N);
   const int64_t rss_base = rss_kib();
 
@@ -312,7 +360,8 @@ int main(int argc, char** argv) {
   for (int i = 0; i < N; ++i) {
     ml_config* cfg = nullptr;
     ml_status st = opt.preset == "lan" ? ml_config_new_lan(&cfg) : ml_config_new_local(&cfg);
-    std::string name = "n" + std::to_string(i);
+    std::string name = "n";  // (appended: "n" + std::string trips GCC 12's -Wrestrict)
+    name += std::to_string(i);
     if (st == ML_OK) st = ml_config_set_name(cfg, name.c_str());
     if (st == ML_OK) st = ml_config_set_bind_addr(cfg, "127.0.0.1");
     if (st == ML_OK) st = ml_config_set_bind_port(cfg, 0);
@@ -324,6 +373,7 @@ int main(int argc, char** argv) {
     cb.user_data = ctxs.back().get();
     cb.on_event = on_event;
     cb.on_log = on_log;
+    cb.on_broadcast = on_broadcast;
     if (st == ML_OK) st = ml_memberlist_create(&nodes[i], rt, cfg, &cb);
     ml_config_free(cfg);
     if (st != ML_OK) {
@@ -343,7 +393,8 @@ int main(int argc, char** argv) {
   }
   out.emit("info", Json()
                        .str("version", std::string("libmemberlist ") + ml_version_string())
-                       .str("bytes_source", "libc send/sendto/sendmsg interposition (payload bytes)")
+                       .str("bytes_source", "library metrics memberlist.udp.sent + memberlist.tcp.sent (payload bytes)")
+                       .integer("nofile", int64_t(nofile))
                        .integer("threads", opt.threads));
 
   std::vector<char> alive(N, 1);  // nodes still running (not stopped, not left)
@@ -392,7 +443,6 @@ int main(int argc, char** argv) {
       converged = ok;
       out.result(sc, ok ? "ok" : "timeout", std::move(j));
     } else if (sc == "broadcast") {
-#ifdef BENCH_HAVE_USER_BROADCAST
       if (!converged) {
         out.result(sc, "skipped", Json().str("reason", "not converged"));
         continue;
@@ -404,10 +454,37 @@ int main(int argc, char** argv) {
         tr.t0 = Clock::now();
         tr.bcast_at[origin] = 0;
       }
-      queue_user_broadcast(nodes[origin], "bench-broadcast-1");
-      bool ok = wait_until(tr, opt.timeout, [&] {
-        return std::all_of(tr.bcast_at.begin(), tr.bcast_at.end(), [](double t) { return t >= 0; });
-      });
+      const std::string msg = "bench-broadcast-1";
+      if (ml_memberlist_queue_broadcast(nodes[origin], nullptr, reinterpret_cast<const uint8_t*>(msg.data()),
+                                        msg.size(), nullptr) != ML_OK) {
+        out.result(sc, "error", Json().str("error", ml_memberlist_last_error(nodes[origin])));
+        continue;
+      }
+      // Done when every node has it, or when no queue holds it any more (as the Go program).
+      const char* status = "timeout";
+      auto deadline = Clock::now() + std::chrono::duration<double>(opt.timeout);
+      Clock::time_point idle_since{};  // when every queue was first seen empty; {} = not now
+      while (Clock::now() < deadline) {
+        {
+          std::lock_guard lock(tr.mu);
+          if (std::all_of(tr.bcast_at.begin(), tr.bcast_at.end(), [](double t) { return t >= 0; })) {
+            status = "ok";
+            break;
+          }
+        }
+        size_t queued = 0;
+        for (int i = 0; i < N; ++i)
+          if (alive[i]) queued += ml_memberlist_num_queued_broadcasts(nodes[i]);
+        if (queued > 0) {
+          idle_since = {};
+        } else if (idle_since == Clock::time_point{}) {
+          idle_since = Clock::now();
+        } else if (Clock::now() - idle_since > std::chrono::seconds(1)) {
+          status = "incomplete";
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+      }
       std::vector<double> times;
       {
         std::lock_guard lock(tr.mu);
@@ -416,23 +493,25 @@ int main(int argc, char** argv) {
       }
       Json j;
       j.integer("reached", int64_t(times.size()) + 1).opt("median", median(times));
-      if (!times.empty()) j.num("max", round3(*std::max_element(times.begin(), times.end())));
-      if (ok && !times.empty()) j.num("seconds", round3(*std::max_element(times.begin(), times.end())));
-      out.result(sc, ok ? "ok" : "timeout", std::move(j));
-#else
-      out.result(sc, "n/a", Json().str("reason", "no user-broadcast API in the C ABI yet"));
-#endif
+      if (!times.empty()) {
+        double mx = round3(*std::max_element(times.begin(), times.end()));
+        j.num("max", mx);
+        if (std::strcmp(status, "ok") == 0) j.num("seconds", mx);
+      }
+      out.result(sc, status, std::move(j));
     } else if (sc == "steady") {
       if (!converged) {
         out.result(sc, "skipped", Json().str("reason", "not converged"));
         continue;
       }
       double cpu0 = cpu_seconds();
-      uint64_t b0 = wire_bytes_sent();
+      uint64_t c0 = wire_bytes_sent();
+      double b0 = lib_bytes_sent(nodes, alive);
       auto t0 = Clock::now();
       std::this_thread::sleep_for(std::chrono::duration<double>(opt.steady));
       double cpu1 = cpu_seconds();
-      uint64_t b1 = wire_bytes_sent();
+      double b1 = lib_bytes_sent(nodes, alive);
+      uint64_t c1 = wire_bytes_sent();
       double el = std::chrono::duration<double>(Clock::now() - t0).count();
       int64_t rss = rss_kib();
       Json j;
@@ -440,12 +519,11 @@ int main(int argc, char** argv) {
           .num("cpu_s", round3(cpu1 - cpu0))
           .num("cpu_ms_per_node_s", round3((cpu1 - cpu0) * 1000 / el / N))
           .num("rss_kib_per_node", round3(double(rss - rss_base) / N))
-          .integer("rss_kib", rss);
-      if (wire_send_calls() > 0) {
-        j.num("bytes_per_node_s", round3(double(b1 - b0) / el / N)).str("bytes_source", "libc");
-      } else {
-        j.raw("bytes_per_node_s", "null").str("bytes_source", "none (interposition inactive)");
-      }
+          .integer("rss_kib", rss)
+          .num("bytes_per_node_s", round3((b1 - b0) / el / N))
+          .str("bytes_source", "metrics");
+      // Cross-check: the same bytes counted at the libc boundary.
+      if (wire_send_calls() > 0) j.num("bytes_per_node_s_libc", round3(double(c1 - c0) / el / N));
       out.result(sc, "ok", std::move(j));
     } else if (sc == "detect" || sc == "leave") {
       if (!converged) {
@@ -527,6 +605,111 @@ int main(int argc, char** argv) {
         j.str("leave_status", ml_status_str(leave_status)).num("leave_returned_s", round3(leave_returned));
       }
       out.result(sc, ok ? "ok" : "timeout", std::move(j));
+    } else if (sc == "soak") {
+      // Join (unless an earlier scenario did), wait until every node sees N alive members,
+      // then hold --soak seconds: any leave event meanwhile is a false failure.
+      double cpu_start = cpu_seconds();
+      int64_t retries = 0;
+      {
+        std::lock_guard lock(tr.mu);
+        tr.count_gone = true;
+        if (!converged) tr.t0 = Clock::now();
+      }
+      if (!converged) {
+        // A pool of joiners (each join is a push/pull of the whole state with n0), retrying
+        // refused joins until the time box ends.
+        std::atomic<int> next{1};
+        std::atomic<int64_t> refused{0};
+        auto deadline = Clock::now() + std::chrono::duration<double>(opt.timeout);
+        std::vector<std::thread> joiners;
+        for (int w = 0; w < std::min(N - 1, opt.soak_joiners); ++w) {
+          joiners.emplace_back([&] {
+            const char* addr = seed.c_str();
+            for (int i = next++; i < N; i = next++) {
+              while (ml_memberlist_join(nodes[i], &addr, 1, nullptr) != ML_OK && Clock::now() < deadline) {
+                ++refused;
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+              }
+            }
+          });
+        }
+        converged = wait_until(tr, opt.timeout, [&] { return tr.full_at >= 0; });
+        for (auto& t : joiners) t.join();
+        retries = refused.load();
+      }
+      Json j;
+      double conv_cpu = cpu_seconds() - cpu_start;
+      int64_t gone_converge = 0;
+      {
+        std::lock_guard lock(tr.mu);
+        gone_converge = tr.gone_events;
+        j.integer("join_retries", retries).num("converge_cpu_s", round3(conv_cpu));
+        if (converged) j.num("converge_s", round3(tr.full_at));
+        j.integer("false_failures_converge", gone_converge);
+        j.num("known_fraction_converged", double(tr.total) / (double(N) * N));
+      }
+      if (!converged) {
+        std::lock_guard lock(tr.mu);
+        tr.count_gone = false;
+        out.result(sc, "timeout", std::move(j));
+        continue;
+      }
+      double susp0 = metric_sum(nodes, alive, {"memberlist.msg.suspect"});
+      double cpu0 = cpu_seconds();
+      double b0 = lib_bytes_sent(nodes, alive);
+      {
+        std::lock_guard lock(tr.mu);
+        tr.holding = true;
+        tr.min_total_holding = tr.total;
+      }
+      auto t0 = Clock::now();
+      auto end = t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(opt.soak));
+      auto next_note = t0 + std::chrono::seconds(30);
+      while (Clock::now() < end) {
+        std::this_thread::sleep_for(std::min<Clock::duration>(std::chrono::milliseconds(200), end - Clock::now()));
+        if (Clock::now() >= next_note) {  // progress on stderr, for long runs
+          next_note += std::chrono::seconds(30);
+          std::lock_guard lock(tr.mu);
+          std::fprintf(stderr, "soak n=%d t=%.0fs known=%.6f false_failures=%lld\n", N,
+                       std::chrono::duration<double>(Clock::now() - t0).count(),
+                       double(tr.total) / (double(N) * N), static_cast<long long>(tr.gone_events - gone_converge));
+        }
+      }
+      double cpu1 = cpu_seconds();
+      double b1 = lib_bytes_sent(nodes, alive);
+      double susp1 = metric_sum(nodes, alive, {"memberlist.msg.suspect"});
+      double el = std::chrono::duration<double>(Clock::now() - t0).count();
+      int64_t rss = rss_kib();
+      int64_t false_failures = 0;
+      bool still = false;
+      {
+        std::lock_guard lock(tr.mu);
+        tr.holding = false;
+        tr.count_gone = false;
+        false_failures = tr.gone_events - gone_converge;
+        still = tr.total == int64_t(N) * N;
+        std::string log = "[";
+        for (size_t k = 0; k < tr.gone_log.size(); ++k) {
+          log += k ? ",\"" : "\"";
+          log += tr.gone_log[k];
+          log += '"';
+        }
+        j.integer("false_failures", false_failures)
+            .integer("gone_dead", tr.gone_dead)
+            .integer("gone_left", tr.gone_left)
+            .raw("gone_log", log + "]")
+            .num("min_known_fraction", double(tr.min_total_holding) / (double(N) * N))
+            .raw("still_converged", still ? "true" : "false");
+      }
+      j.num("hold_s", round3(el))
+          .num("suspicions", susp1 - susp0)
+          .num("cpu_s", round3(cpu1 - cpu0))
+          .num("cpu_cores", round3((cpu1 - cpu0) / el))
+          .num("cpu_ms_per_node_s", round3((cpu1 - cpu0) * 1000 / el / N))
+          .integer("rss_kib", rss)
+          .num("rss_kib_per_node", round3(double(rss - rss_base) / N))
+          .num("bytes_per_node_s", round3((b1 - b0) / el / N));
+      out.result(sc, false_failures == 0 && gone_converge == 0 && still ? "ok" : "failed", std::move(j));
     } else {
       out.result(sc, "error", Json().str("error", "unknown scenario"));
     }

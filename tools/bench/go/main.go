@@ -26,6 +26,7 @@ import (
 	"syscall"
 	"time"
 
+	metrics "github.com/armon/go-metrics"
 	"github.com/hashicorp/memberlist"
 )
 
@@ -112,6 +113,12 @@ type tracker struct {
 	goneAt    []float64
 	bcastAt   []float64 // first delivery of the user broadcast per node, or -1
 	pushPulls []float64 // times of periodic push/pulls (each seen at both ends)
+	// soak: every leave event about anybody (no node stops during a soak, so each is false)
+	countGone       bool
+	goneEvents      int
+	goneLog         []string // the first few, "observer saw member gone at t"
+	holding         bool
+	minTotalHolding int
 }
 
 func newTracker(n int) *tracker {
@@ -147,6 +154,9 @@ func (tr *tracker) set(obs, member int, on bool) {
 	if tr.record {
 		tr.curve = append(tr.curve, point{t, tr.total})
 	}
+	if tr.holding && tr.total < tr.minTotalHolding {
+		tr.minTotalHolding = tr.total
+	}
 	if tr.total == tr.n*tr.n && tr.fullAt < 0 {
 		tr.fullAt = t
 	}
@@ -171,6 +181,12 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	defer tr.mu.Unlock()
 	m := nodeIndex(n.Name)
 	tr.set(e.obs, m, false)
+	if tr.countGone {
+		tr.goneEvents++
+		if len(tr.goneLog) < 20 {
+			tr.goneLog = append(tr.goneLog, fmt.Sprintf("n%d saw n%d gone at %.3f", e.obs, m, tr.since()))
+		}
+	}
 	// memberlist 0.2.2 never fills Node.State (nodeState shadows it), so dead and left cannot
 	// be told apart here; each scenario watches a node that can only go one way.
 	if m == tr.watch && m >= 0 && tr.goneAt[e.obs] < 0 {
@@ -224,6 +240,27 @@ func (d *delegate) NotifyMsg(b []byte) {
 	}
 }
 
+// ---- suspicions: memberlist.msg.suspect through a go-metrics sink -------------------------
+
+// suspectSink counts memberlist's "memberlist.msg.suspect" counter (incremented, as in ours,
+// each time a node marks an alive member suspect). Installed only for the soak scenario.
+type suspectSink struct{ metrics.BlackholeSink }
+
+var suspicions int64
+
+func isSuspect(key []string) bool {
+	n := len(key)
+	return n >= 3 && key[n-1] == "suspect" && key[n-2] == "msg" && key[n-3] == "memberlist"
+}
+func (*suspectSink) IncrCounter(key []string, val float32) {
+	if isSuspect(key) {
+		atomic.AddInt64(&suspicions, int64(val))
+	}
+}
+func (s *suspectSink) IncrCounterWithLabels(key []string, val float32, _ []metrics.Label) {
+	s.IncrCounter(key, val)
+}
+
 // ---- output --------------------------------------------------------------------------------
 
 type output struct {
@@ -269,6 +306,18 @@ func curvePoints(c []point, n int, maxPoints int) [][2]float64 {
 func round3(x float64) float64 { return float64(int64(x*1000+0.5)) / 1000 }
 
 // ---- process measurements ------------------------------------------------------------------
+
+// raiseNofile sets the soft descriptor limit to the hard one (many nodes need many sockets).
+func raiseNofile() uint64 {
+	var rl syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl) != nil {
+		return 0
+	}
+	rl.Cur = rl.Max
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &rl)
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl)
+	return rl.Cur
+}
 
 func cpuSeconds() float64 {
 	var ru syscall.Rusage
@@ -394,10 +443,19 @@ func main() {
 	timeout := flag.Float64("timeout", 120, "time box of each scenario, seconds")
 	steadyS := flag.Float64("steady", 10, "idle seconds measured by the steady scenario")
 	retransmitMult := flag.Int("retransmit-mult", 0, "override RetransmitMult (experiment; 0 = preset)")
+	soakS := flag.Float64("soak", 300, "seconds the soak scenario holds the converged cluster")
+	soakJoiners := flag.Int("soak-joiners", 16, "concurrent joins while the soak scenario starts the cluster")
 	extraPushPulls := flag.Int("extra-pushpulls", 0, "experiment: after its join, each node push/pulls K more times with a random member, 2, 4, 8, ... gossip intervals later (emulated by Join)")
 	flag.Parse()
 
 	out := &output{impl: "go", preset: *preset, n: *n}
+	nofile := raiseNofile()
+	if strings.Contains(*scenarios, "soak") {
+		mc := metrics.DefaultConfig("")
+		mc.EnableHostname = false
+		mc.EnableRuntimeMetrics = false
+		metrics.NewGlobal(mc, &suspectSink{})
+	}
 	box := time.Duration(*timeout * float64(time.Second))
 	N := *n
 	gossipInterval := newConfig(*preset, "x").GossipInterval
@@ -416,7 +474,7 @@ func main() {
 		nodes[i], dels[i] = m, d
 	}
 	seed := nodes[0].LocalNode().Address()
-	out.emit("info", map[string]interface{}{"version": "hashicorp/memberlist 0.2.2 (Debian)", "bytes_source": "transport wrapper (UDP payload + TCP stream bytes sent)", "gomaxprocs": os.Getenv("GOMAXPROCS")})
+	out.emit("info", map[string]interface{}{"version": "hashicorp/memberlist 0.2.2 (Debian)", "bytes_source": "transport wrapper (UDP payload + TCP stream bytes sent)", "gomaxprocs": os.Getenv("GOMAXPROCS"), "nofile": nofile})
 
 	alive := make([]bool, N) // nodes still running (not stopped, not left)
 	for i := range alive {
@@ -629,6 +687,108 @@ func main() {
 			if ok {
 				status = "ok"
 				fields["seconds"] = fields["max"]
+			}
+			out.result(sc, status, fields)
+
+		case "soak":
+			// Join (unless an earlier scenario did), wait until every node sees N alive members,
+			// then hold --soak seconds: any leave event meanwhile is a false failure.
+			cpuStart := cpuSeconds()
+			var refused int64
+			tr.mu.Lock()
+			tr.countGone = true
+			if !converged {
+				tr.t0 = time.Now()
+			}
+			tr.mu.Unlock()
+			if !converged {
+				// A pool of joiners (each join is a push/pull of the whole state with n0),
+				// retrying refused joins until the time box ends.
+				var next int64 = 0
+				deadline := time.Now().Add(box)
+				var wg sync.WaitGroup
+				workers := *soakJoiners
+				if workers > N-1 {
+					workers = N - 1
+				}
+				for w := 0; w < workers; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := int(atomic.AddInt64(&next, 1)); i < N; i = int(atomic.AddInt64(&next, 1)) {
+							for {
+								if _, err := nodes[i].Join([]string{seed}); err == nil || time.Now().After(deadline) {
+									break
+								}
+								atomic.AddInt64(&refused, 1)
+								time.Sleep(100 * time.Millisecond)
+							}
+						}
+					}()
+				}
+				converged = waitUntil(tr, box, func() bool { return tr.fullAt >= 0 })
+				wg.Wait()
+			}
+			tr.mu.Lock()
+			goneConverge := tr.goneEvents
+			fields := map[string]interface{}{"join_retries": refused, "converge_cpu_s": round3(cpuSeconds() - cpuStart),
+				"false_failures_converge": goneConverge, "known_fraction_converged": float64(tr.total) / float64(N*N)}
+			if converged {
+				fields["converge_s"] = round3(tr.fullAt)
+			}
+			tr.mu.Unlock()
+			if !converged {
+				tr.mu.Lock()
+				tr.countGone = false
+				tr.mu.Unlock()
+				out.result(sc, "timeout", fields)
+				continue
+			}
+			susp0, cpu0, b0 := atomic.LoadInt64(&suspicions), cpuSeconds(), atomic.LoadInt64(&wireBytes)
+			tr.mu.Lock()
+			tr.holding = true
+			tr.minTotalHolding = tr.total
+			tr.mu.Unlock()
+			t0 := time.Now()
+			end := t0.Add(time.Duration(*soakS * float64(time.Second)))
+			nextNote := t0.Add(30 * time.Second)
+			for time.Now().Before(end) {
+				d := time.Until(end)
+				if d > 200*time.Millisecond {
+					d = 200 * time.Millisecond
+				}
+				time.Sleep(d)
+				if time.Now().After(nextNote) { // progress on stderr, for long runs
+					nextNote = nextNote.Add(30 * time.Second)
+					tr.mu.Lock()
+					fmt.Fprintf(os.Stderr, "soak n=%d t=%.0fs known=%.6f false_failures=%d\n", N, time.Since(t0).Seconds(),
+						float64(tr.total)/float64(N*N), tr.goneEvents-goneConverge)
+					tr.mu.Unlock()
+				}
+			}
+			cpu1, b1, susp1, el := cpuSeconds(), atomic.LoadInt64(&wireBytes), atomic.LoadInt64(&suspicions), time.Since(t0).Seconds()
+			rss := rssKiB()
+			tr.mu.Lock()
+			tr.holding = false
+			tr.countGone = false
+			falseFailures := tr.goneEvents - goneConverge
+			still := tr.total == N*N
+			fields["false_failures"] = falseFailures
+			fields["gone_log"] = append([]string{}, tr.goneLog...)
+			fields["min_known_fraction"] = float64(tr.minTotalHolding) / float64(N*N)
+			fields["still_converged"] = still
+			tr.mu.Unlock()
+			fields["hold_s"] = round3(el)
+			fields["suspicions"] = susp1 - susp0
+			fields["cpu_s"] = round3(cpu1 - cpu0)
+			fields["cpu_cores"] = round3((cpu1 - cpu0) / el)
+			fields["cpu_ms_per_node_s"] = round3((cpu1 - cpu0) * 1000 / el / float64(N))
+			fields["rss_kib"] = rss
+			fields["rss_kib_per_node"] = round3(float64(rss-rssBase) / float64(N))
+			fields["bytes_per_node_s"] = round3(float64(b1-b0) / el / float64(N))
+			status := "failed"
+			if falseFailures == 0 && goneConverge == 0 && still {
+				status = "ok"
 			}
 			out.result(sc, status, fields)
 
