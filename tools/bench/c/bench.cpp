@@ -10,8 +10,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cctype>
 #include <cstring>
 #include <initializer_list>
+#include <map>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -160,7 +162,26 @@ void on_event(void* user_data, uint32_t event, const ml_node* node) {
   }
 }
 
-void on_log(void*, uint32_t, const char*, size_t) {}
+// Warnings, counted by their text with digits removed (names, ports, counts), so that a soak
+// can say which limit was hit. Only soaks turn logging on (at WARN).
+std::mutex warn_mu;
+std::map<std::string, int64_t> warnings;
+
+void on_log(void*, uint32_t level, const char* msg, size_t len) {
+  if (level < ML_LOG_WARN) return;
+  std::string key;
+  for (size_t i = 0; i < len && key.size() < 60; ++i)
+    if (!std::isdigit(static_cast<unsigned char>(msg[i]))) key += msg[i];
+  std::lock_guard lock(warn_mu);
+  ++warnings[key];
+}
+
+std::string warnings_json() {
+  std::lock_guard lock(warn_mu);
+  Json j;
+  for (const auto& [text, count] : warnings) j.integer(text.c_str(), count);
+  return j.text();
+}
 
 // ---- user broadcasts -----------------------------------------------------------------------
 // ml_memberlist_queue_broadcast queues the message on its origin; every node that receives it
@@ -365,7 +386,8 @@ int main(int argc, char** argv) {
     if (st == ML_OK) st = ml_config_set_name(cfg, name.c_str());
     if (st == ML_OK) st = ml_config_set_bind_addr(cfg, "127.0.0.1");
     if (st == ML_OK) st = ml_config_set_bind_port(cfg, 0);
-    if (st == ML_OK) st = ml_config_set_log_level(cfg, ML_LOG_OFF);
+    const bool soak = opt.scenarios.find("soak") != std::string::npos;
+    if (st == ML_OK) st = ml_config_set_log_level(cfg, soak ? ML_LOG_WARN : ML_LOG_OFF);
     if (st == ML_OK && opt.retransmit_mult) st = ml_config_set_retransmit_mult(cfg, opt.retransmit_mult);
     ctxs.push_back(std::make_unique<NodeCtx>(NodeCtx{&tr, i}));
     ml_callbacks cb{};
@@ -655,6 +677,8 @@ int main(int argc, char** argv) {
         continue;
       }
       double susp0 = metric_sum(nodes, alive, {"memberlist.msg.suspect"});
+      double udp_tx0 = metric_sum(nodes, alive, {"memberlist.udp.sent"});
+      double udp_rx0 = metric_sum(nodes, alive, {"memberlist.udp.received"});
       double cpu0 = cpu_seconds();
       double b0 = lib_bytes_sent(nodes, alive);
       {
@@ -678,6 +702,8 @@ int main(int argc, char** argv) {
       double cpu1 = cpu_seconds();
       double b1 = lib_bytes_sent(nodes, alive);
       double susp1 = metric_sum(nodes, alive, {"memberlist.msg.suspect"});
+      double udp_tx = metric_sum(nodes, alive, {"memberlist.udp.sent"}) - udp_tx0;
+      double udp_rx = metric_sum(nodes, alive, {"memberlist.udp.received"}) - udp_rx0;
       double el = std::chrono::duration<double>(Clock::now() - t0).count();
       int64_t rss = rss_kib();
       int64_t false_failures = 0;
@@ -708,7 +734,11 @@ int main(int argc, char** argv) {
           .num("cpu_ms_per_node_s", round3((cpu1 - cpu0) * 1000 / el / N))
           .integer("rss_kib", rss)
           .num("rss_kib_per_node", round3(double(rss - rss_base) / N))
-          .num("bytes_per_node_s", round3((b1 - b0) / el / N));
+          .num("bytes_per_node_s", round3((b1 - b0) / el / N))
+          // UDP bytes sent but never read by any node (kernel drops; loopback loses nothing
+          // else), while holding.
+          .num("udp_lost_fraction", udp_tx > 0 ? (udp_tx - udp_rx) / udp_tx : 0)
+          .raw("warnings", warnings_json());
       out.result(sc, false_failures == 0 && gone_converge == 0 && still ? "ok" : "failed", std::move(j));
     } else {
       out.result(sc, "error", Json().str("error", "unknown scenario"));

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"io/ioutil"
 	"log"
 	"math/rand"
@@ -261,6 +262,58 @@ func (s *suspectSink) IncrCounterWithLabels(key []string, val float32, _ []metri
 	s.IncrCounter(key, val)
 }
 
+// ---- warnings, counted by their text with digits removed (names, ports, counts), so that a
+// soak can say which limit was hit. Only soaks install it (memberlist logs at every level).
+
+type warnCounter struct {
+	mu sync.Mutex
+	m  map[string]int64
+}
+
+var warns *warnCounter // nil: logs are discarded
+
+func (w *warnCounter) Write(b []byte) (int, error) {
+	for _, line := range strings.Split(string(b), "\n") {
+		i := strings.Index(line, "[WARN]")
+		if i < 0 {
+			i = strings.Index(line, "[ERR]")
+		}
+		if i < 0 {
+			continue
+		}
+		key := strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return -1
+			}
+			return r
+		}, line[i:])
+		if len(key) > 60 {
+			key = key[:60]
+		}
+		w.mu.Lock()
+		w.m[key]++
+		w.mu.Unlock()
+	}
+	return len(b), nil
+}
+
+func logSink() io.Writer {
+	if warns != nil {
+		return warns
+	}
+	return ioutil.Discard
+}
+
+func (w *warnCounter) snapshot() map[string]int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := map[string]int64{}
+	for k, v := range w.m {
+		out[k] = v
+	}
+	return out
+}
+
 // ---- output --------------------------------------------------------------------------------
 
 type output struct {
@@ -354,7 +407,7 @@ func newConfig(preset string, name string) *memberlist.Config {
 	c.BindAddr = "127.0.0.1"
 	c.BindPort = 0
 	c.AdvertiseAddr = ""
-	c.LogOutput = ioutil.Discard
+	c.LogOutput = logSink()
 	return c
 }
 
@@ -369,7 +422,7 @@ func create(preset string, i int, tr *tracker, retransmitMult int) (*memberlist.
 	for try := 0; try < 10; try++ { // port 0: TCP and UDP must get the same port; retry races
 		nt, err = memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 			BindAddrs: []string{c.BindAddr}, BindPort: 0,
-			Logger: log.New(ioutil.Discard, "", 0)})
+			Logger: log.New(logSink(), "", 0)})
 		if err == nil {
 			break
 		}
@@ -455,6 +508,7 @@ func main() {
 		mc.EnableHostname = false
 		mc.EnableRuntimeMetrics = false
 		metrics.NewGlobal(mc, &suspectSink{})
+		warns = &warnCounter{m: map[string]int64{}}
 	}
 	box := time.Duration(*timeout * float64(time.Second))
 	N := *n
@@ -786,6 +840,7 @@ func main() {
 			fields["rss_kib"] = rss
 			fields["rss_kib_per_node"] = round3(float64(rss-rssBase) / float64(N))
 			fields["bytes_per_node_s"] = round3(float64(b1-b0) / el / float64(N))
+			fields["warnings"] = warns.snapshot()
 			status := "failed"
 			if falseFailures == 0 && goneConverge == 0 && still {
 				status = "ok"
