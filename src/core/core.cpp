@@ -149,6 +149,80 @@ class NameIndex {
   size_t size_ = 0;
 };
 
+// The core's timers: a binary heap ordered by (deadline, creation order), so equal
+// deadlines fire in creation order. Cancelling frees the timer's slot; its heap entry stays
+// behind as a tombstone and is dropped when it reaches the top (the top is always live, so
+// next() is exact). One vector instead of two tree maps: no allocation per timer once warm,
+// and few cache lines touched per tick (a simulator drives 10^4 cores, each cold).
+class TimerHeap {
+ public:
+  using Fn = std::function<void(Instant)>;
+
+  // A handle: slot << 40 | sequence number (never 0).
+  uint64_t add(Instant at, Fn fn) {
+    uint32_t slot;
+    if (!free_.empty()) {
+      slot = free_.back();
+      free_.pop_back();
+    } else {
+      slot = static_cast<uint32_t>(slots_.size());
+      slots_.push_back(0);
+    }
+    const uint64_t seq = ++seq_;
+    slots_[slot] = seq;
+    heap_.push_back(Entry{at, seq, slot, std::move(fn)});
+    std::push_heap(heap_.begin(), heap_.end(), later);
+    return (static_cast<uint64_t>(slot) << 40) | seq;
+  }
+  // No-op for a handle that already fired or was cancelled.
+  void cancel(uint64_t handle) {
+    const uint64_t slot = handle >> 40, seq = handle & ((uint64_t{1} << 40) - 1);
+    if (slot >= slots_.size() || slots_[slot] != seq) return;
+    release(static_cast<uint32_t>(slot));
+    purge();
+  }
+  std::optional<Instant> next() const {
+    if (heap_.empty()) return std::nullopt;
+    return heap_.front().at;
+  }
+  // Takes the earliest timer if it is due at `now`.
+  bool pop_due(Instant now, Fn& fn) {
+    if (heap_.empty() || heap_.front().at > now) return false;
+    std::pop_heap(heap_.begin(), heap_.end(), later);
+    fn = std::move(heap_.back().fn);
+    release(heap_.back().slot);
+    heap_.pop_back();
+    purge();
+    return true;
+  }
+
+ private:
+  struct Entry {
+    Instant at;
+    uint64_t seq;
+    uint32_t slot;
+    Fn fn;
+  };
+  // std heaps are max-heaps: the earliest (at, seq) must compare greatest.
+  static bool later(const Entry& a, const Entry& b) { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
+  bool live(const Entry& e) const { return slots_[e.slot] == e.seq; }
+  void release(uint32_t slot) {
+    slots_[slot] = 0;
+    free_.push_back(slot);
+  }
+  void purge() {
+    while (!heap_.empty() && !live(heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), later);
+      heap_.pop_back();
+    }
+  }
+
+  std::vector<Entry> heap_;
+  std::vector<uint64_t> slots_;  // sequence number of the live timer in each slot, 0 if free
+  std::vector<uint32_t> free_;
+  uint64_t seq_ = 0;
+};
+
 struct OriginSeen {
   static constexpr size_t kMaxEpochs = 4;
   std::deque<SeenEpoch> epochs;  // most recently used first
@@ -221,6 +295,7 @@ struct Core::Impl {
   TransmitLimitedQueue queue;       // membership news
   TransmitLimitedQueue user_queue;  // application broadcasts (ours and forwarded)
   Metrics metrics;
+  Metrics::Cached gossip_timer{"memberlist.gossip"}, probe_timer{"memberlist.probeNode"};  // per tick
   Status start_status;
   int hook_depth = 0;               // > 0 while a Delegate hook runs
   size_t user_msg_overhead = 0;     // bytes a UserMsg adds to its payload (at most)
@@ -238,6 +313,8 @@ struct Core::Impl {
   std::vector<std::unique_ptr<NodeRec>> nodes;  // probe order
   NameIndex<NodeRec> node_map;
   NodeRec* me = nullptr;  // our own record (never reaped)
+  size_t self_pos = 0;    // its position in `nodes`
+  size_t by_state[4] = {0, 0, 0, 0};  // listed records by NodeState
   size_t probe_index = 0;
   uint32_t seq_no = 0;
   uint32_t incarnation = 0;
@@ -251,10 +328,7 @@ struct Core::Impl {
   uint64_t next_stream_id = 0;
   uint64_t next_ping_id = 0;
 
-  // Timers: ordered by (deadline, id) so equal deadlines fire in creation order.
-  std::map<std::pair<Instant, uint64_t>, std::function<void(Instant)>> timers;
-  std::map<uint64_t, Instant> timer_at;
-  uint64_t next_timer_id = 0;
+  TimerHeap timers;
 
   std::deque<Transmit> transmits;
   std::deque<StreamRequest> stream_requests;
@@ -310,8 +384,6 @@ struct Core::Impl {
   }
 
   void sample_node_instances() {
-    size_t by_state[4] = {0, 0, 0, 0};
-    for (const auto& n : nodes) by_state[static_cast<size_t>(n->info.state)]++;
     for (NodeState st_ : {NodeState::Alive, NodeState::Suspect, NodeState::Dead, NodeState::Left})
       metrics.set_gauge("memberlist.node.instances", static_cast<double>(by_state[static_cast<size_t>(st_)]),
                         {{"node_state", to_string(st_)}});
@@ -360,18 +432,12 @@ struct Core::Impl {
   }
 
   uint64_t schedule(Instant at, std::function<void(Instant)> fn) {
-    uint64_t id = ++next_timer_id;
-    timers.emplace(std::make_pair(at, id), std::move(fn));
-    timer_at.emplace(id, at);
-    return id;
+    return timers.add(at, std::move(fn));
   }
 
   void cancel(uint64_t& id) {
     if (id == 0) return;
-    if (auto it = timer_at.find(id); it != timer_at.end()) {
-      timers.erase({it->second, id});
-      timer_at.erase(it);
-    }
+    timers.cancel(id);
     id = 0;
   }
 
@@ -395,23 +461,33 @@ struct Core::Impl {
   template <class Exclude>
   std::vector<const NodeRec*> k_random_nodes(int k, const Exclude& exclude) {
     std::vector<const NodeRec*> out;
+    for (size_t i : k_random_positions(k, [&](size_t pos) { return exclude(*nodes[pos]); }))
+      out.push_back(nodes[i].get());
+    return out;
+  }
+
+  // The same by position in `nodes`, with `exclude` asked about positions: a caller that
+  // can decide without the record (see gossip) touches no record at all.
+  template <class Exclude>
+  std::vector<size_t> k_random_positions(int k, const Exclude& exclude) {
+    std::vector<size_t> out;
     if (k <= 0) return out;
     const size_t n = nodes.size();
     if (n < 3 * static_cast<size_t>(k)) {
-      std::vector<NodeRec*> copy;
-      for (auto& p : nodes) copy.push_back(p.get());
+      std::vector<size_t> copy(n);
+      for (size_t i = 0; i < n; ++i) copy[i] = i;
       shuffle(copy);
-      for (NodeRec* r : copy) {
-        if (exclude(*r)) continue;
-        out.push_back(r);
+      for (size_t i : copy) {
+        if (exclude(i)) continue;
+        out.push_back(i);
         if (out.size() >= static_cast<size_t>(k)) break;
       }
       return out;
     }
     for (size_t i = 0; i < 3 * n && out.size() < static_cast<size_t>(k); ++i) {
-      const NodeRec* r = nodes[random_index(n)].get();
-      if (exclude(*r)) continue;
-      if (std::find(out.begin(), out.end(), r) == out.end()) out.push_back(r);
+      const size_t pos = random_index(n);
+      if (exclude(pos)) continue;
+      if (std::find(out.begin(), out.end(), pos) == out.end()) out.push_back(pos);
     }
     return out;
   }
@@ -492,8 +568,22 @@ struct Core::Impl {
     size_t offset = random_index(n);
     node_map.insert(rec.get());
     if (rec->info.name == cfg.name) me = rec.get();
+    by_state[static_cast<size_t>(rec->info.state)]++;
+    const bool mine = rec.get() == me;
     nodes.push_back(std::move(rec));
     std::swap(nodes[offset], nodes[n]);
+    if (mine)
+      self_pos = offset;
+    else if (self_pos == offset)
+      self_pos = n;
+  }
+
+  // Every state change of a listed record goes through here, so that the counts by state
+  // (stats(), the node.instances gauges) need no scan of the member list.
+  void set_state(NodeRec& r, NodeState to) {
+    by_state[static_cast<size_t>(r.info.state)]--;
+    by_state[static_cast<size_t>(to)]++;
+    r.info.state = to;
   }
 
   void clear_suspicion(NodeRec& r) {
@@ -595,7 +685,7 @@ struct Core::Impl {
       r->info.meta = a.meta;
       r->info.addr = a.addr;
       if (r->info.state != NodeState::Alive) {
-        r->info.state = NodeState::Alive;
+        set_state(*r, NodeState::Alive);
         r->state_change = now;
       }
     }
@@ -628,7 +718,7 @@ struct Core::Impl {
     st.suspicions++;
     metrics.incr("memberlist.msg.suspect");
     r->info.incarnation = s.incarnation;
-    r->info.state = NodeState::Suspect;
+    set_state(*r, NodeState::Suspect);
     r->state_change = now;
 
     // k confirmations expected; none if the cluster is too small to give them (minus us
@@ -697,7 +787,7 @@ struct Core::Impl {
       broadcast(d.node, d);
     }
     r->info.incarnation = d.incarnation;
-    r->info.state = d.node == d.from ? NodeState::Left : NodeState::Dead;
+    set_state(*r, d.node == d.from ? NodeState::Left : NodeState::Dead);
     r->state_change = now;
     metrics.incr("memberlist.msg.dead");
     emit(EventType::Leave, r->info);
@@ -721,12 +811,15 @@ struct Core::Impl {
       if (reap) {
         clear_suspicion(*n);
         node_map.erase(n->info.name);
+        by_state[static_cast<size_t>(n->info.state)]--;
       } else {
         keep.push_back(std::move(n));
       }
     }
     nodes = std::move(keep);
     shuffle(nodes);
+    self_pos = static_cast<size_t>(std::find_if(nodes.begin(), nodes.end(), [&](const auto& p) { return is_self(*p); }) -
+                                   nodes.begin());
     // Forget which broadcasts of an origin we have seen once it has been gone (reaped, or
     // never known) for gossip_to_the_dead_time since its last broadcast reached us: every
     // node retransmits a broadcast a few times right after it first gets it, so no copy
@@ -852,7 +945,7 @@ struct Core::Impl {
     cancel(p.reap_timer);
     cancel(p.tcp_wait_timer);
     ack_handlers.erase(p.seq);
-    metrics.observe_ms("memberlist.probeNode", ms(now - p.sent));
+    metrics.observe_ms(probe_timer, ms(now - p.sent));
     probe.reset();
     apply_awareness(awareness_delta);
   }
@@ -949,9 +1042,15 @@ struct Core::Impl {
 
   void gossip(Instant now) {
     // Rounds take no virtual time; the timer still counts them, as the reference's.
-    metrics.observe_ms("memberlist.gossip", 0);
-    auto targets = k_random_nodes(cfg.gossip_nodes, [&](const NodeRec& r) {
-      if (is_self(r)) return true;
+    metrics.observe_ms(gossip_timer, 0);
+    // With every listed node Alive or Suspect only our own position is excluded, so the
+    // targets are picked without touching any record (cold in a large simulation); the
+    // draws are the same either way, so runs stay identical.
+    const bool all_live = by_state[static_cast<size_t>(NodeState::Dead)] == 0 &&
+                          by_state[static_cast<size_t>(NodeState::Left)] == 0;
+    auto targets = k_random_positions(cfg.gossip_nodes, [&](size_t pos) {
+      if (all_live || pos == self_pos) return pos == self_pos;
+      const NodeRec& r = *nodes[pos];
       switch (r.info.state) {
         case NodeState::Alive:
         case NodeState::Suspect: return false;
@@ -960,10 +1059,12 @@ struct Core::Impl {
       }
       return true;
     });
+    // Nothing to piggyback (no queued news, no delegate to ask): nothing would be sent.
+    if (queue.size() == 0 && user_queue.size() == 0 && !delegate) return;
     const size_t header = codec->pack_header_overhead();
     if (cfg.udp_buffer_size <= header) return;
     std::vector<Address> to;  // copied: get_broadcasts may run delegate hooks
-    for (const NodeRec* t : targets) to.push_back(t->info.addr);
+    for (size_t pos : targets) to.push_back(nodes[pos]->info.addr);
     for (const Address& a : to) {
       auto msgs = get_broadcasts(codec->pack_part_overhead(), cfg.udp_buffer_size - header);
       if (msgs.empty()) return;
@@ -1379,11 +1480,8 @@ Status Core::handle_stream_response(uint64_t id, const Status& transport, std::s
 
 void Core::handle_timeout(Instant now) {
   Impl& s = *impl_;
-  while (!s.timers.empty() && s.timers.begin()->first.first <= now) {
-    auto node = s.timers.extract(s.timers.begin());
-    s.timer_at.erase(node.key().second);
-    node.mapped()(now);
-  }
+  TimerHeap::Fn fn;
+  while (s.timers.pop_due(now, fn)) fn(now);
 }
 
 uint64_t Core::join(const Address& to, Instant now) { return impl_->start_push_pull(to, true, now); }
@@ -1569,14 +1667,10 @@ int Core::health_score() const { return impl_->awareness.score(); }
 
 Stats Core::stats() const {
   Stats out = impl_->st;
-  for (const auto& n : impl_->nodes) {
-    switch (n->info.state) {
-      case NodeState::Alive: out.alive++; break;
-      case NodeState::Suspect: out.suspect++; break;
-      case NodeState::Dead: out.dead++; break;
-      case NodeState::Left: out.left++; break;
-    }
-  }
+  out.alive = impl_->by_state[static_cast<size_t>(NodeState::Alive)];
+  out.suspect = impl_->by_state[static_cast<size_t>(NodeState::Suspect)];
+  out.dead = impl_->by_state[static_cast<size_t>(NodeState::Dead)];
+  out.left = impl_->by_state[static_cast<size_t>(NodeState::Left)];
   out.broadcast_queue = impl_->queue.size();
   out.conflicts = impl_->conflicts;
   return out;
@@ -1585,8 +1679,7 @@ Stats Core::stats() const {
 const Config& Core::config() const { return impl_->cfg; }
 
 std::optional<Instant> Core::poll_timeout() const {
-  if (impl_->timers.empty()) return std::nullopt;
-  return impl_->timers.begin()->first.first;
+  return impl_->timers.next();
 }
 
 namespace {

@@ -110,11 +110,18 @@ void Metrics::notify(MetricKind kind, const MetricValue& v, double value) {
   listener_(MetricSample{kind, v.name, with(common_, v.labels), value});
 }
 
+void Metrics::add(MetricValue& v, double by) {
+  v.value += by;
+  notify(MetricKind::Counter, v, by);
+}
+
 void Metrics::incr(std::string_view name, double by, MetricLabels labels) {
-  MetricValue* v = series(MetricKind::Counter, name, std::move(labels));
-  if (v == nullptr) return;
-  v->value += by;
-  notify(MetricKind::Counter, *v, by);
+  if (MetricValue* v = series(MetricKind::Counter, name, std::move(labels))) add(*v, by);
+}
+
+void Metrics::incr(Cached& c, double by) {
+  if (c.series == nullptr) c.series = series(MetricKind::Counter, c.name, {});
+  if (c.series != nullptr) add(*c.series, by);
 }
 
 void Metrics::set_gauge(std::string_view name, double value, MetricLabels labels) {
@@ -124,15 +131,22 @@ void Metrics::set_gauge(std::string_view name, double value, MetricLabels labels
   notify(MetricKind::Gauge, *v, value);
 }
 
-void Metrics::observe_ms(std::string_view name, double ms, MetricLabels labels) {
-  MetricValue* v = series(MetricKind::Timer, name, std::move(labels));
-  if (v == nullptr) return;
-  TimerStats& t = v->timer;
+void Metrics::observe(MetricValue& v, double ms) {
+  TimerStats& t = v.timer;
   t.min = t.count == 0 ? ms : std::min(t.min, ms);
   t.max = t.count == 0 ? ms : std::max(t.max, ms);
   t.count++;
   t.sum += ms;
-  notify(MetricKind::Timer, *v, ms);
+  notify(MetricKind::Timer, v, ms);
+}
+
+void Metrics::observe_ms(std::string_view name, double ms, MetricLabels labels) {
+  if (MetricValue* v = series(MetricKind::Timer, name, std::move(labels))) observe(*v, ms);
+}
+
+void Metrics::observe_ms(Cached& c, double ms) {
+  if (c.series == nullptr) c.series = series(MetricKind::Timer, c.name, {});
+  if (c.series != nullptr) observe(*c.series, ms);
 }
 
 const MetricValue* Metrics::find(std::string_view name, const MetricLabels& labels) const {

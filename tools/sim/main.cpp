@@ -272,5 +272,8 @@ int main(int argc, char** argv) {
     }
     std::printf("curve: %zu points written to %s\n", curve.points.size(), curve_path.c_str());
   }
-  return rc;
+  // Skip the teardown: freeing 10^8 member records one by one took longer than the
+  // simulated run; the OS takes the memory back at once.
+  std::fflush(stdout);
+  std::_Exit(rc);
 }
