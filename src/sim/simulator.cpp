@@ -23,19 +23,21 @@ const wire::FramingOptions kFraming{};
 
 }  // namespace
 
+// What every event touches comes first (one cache line); the config, read only at
+// (re)start, last.
 struct Simulator::Node {
-  core::Config config;
-  core::Address addr;
   std::unique_ptr<core::Core> core;
   bool crashed = false;
   uint32_t epoch = 0;                    // bumped by restart(): drops the old process's I/O
   uint32_t timer_gen = 0;                // only the newest timer event fires (32 bits keep
                                          // the event's closure within std::function's buffer)
   std::optional<Instant> timer_at;
+  int64_t known = 0;                     // members this core lists as Alive/Suspect (events)
+  NodeCounters counters;
   std::optional<uint64_t> join_stream;
   std::optional<core::Status> join_result;
-  NodeCounters counters;
-  int64_t known = 0;                     // members this core lists as Alive/Suspect (events)
+  core::Address addr;
+  core::Config config;
 };
 
 Simulator::Simulator(Options opts)

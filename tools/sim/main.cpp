@@ -260,6 +260,8 @@ int main(int argc, char** argv) {
               "%.0f node-s in %.2f s user, %.2f s wall\n",
               seeded ? "seeding" : "convergence", cpu_run > 0 ? node_s_run / cpu_run : 0.0,
               wall_run > 0 ? node_s_run / wall_run : 0.0, node_s_run, cpu_run, wall_run);
+  // Same seed and options => same hash: a change meant only to be faster must keep it.
+  std::printf("trace hash %016llx, %llu events\n", (unsigned long long)s.trace_hash(), (unsigned long long)s.events_executed());
   if (!curve_path.empty()) {
     char header[512];
     std::snprintf(header, sizeof header,
