@@ -1,12 +1,18 @@
 // Node: one core::Core driven by Boost.Asio.
 //
 // Threading model
-// - Every socket and timer of a node lives on one strand (`io`): handlers of one node never
-//   run concurrently, so sockets need no locks. The io strand never waits for the core
-//   lock on the UDP path: inbound datagrams go to a bounded handoff queue (inbox, at most
-//   Options::handoff_queue_depth, overflow dropped and counted) that a second strand
-//   (`proc`) opens and hands to the core; timer expiries are handed over the same way.
-//   Stream completions (rare) still enter the core from the io strand.
+// - The UDP receive loop, the TCP acceptor and streams of a node live on one strand (`io`).
+//   The io strand never waits for the core lock on the UDP path: it opens each datagram
+//   and hands it to the core at once if nothing is queued before it, the lock is free and
+//   the node has no Delegate (whose hooks may block), else to a bounded handoff queue (inbox, at most Options::handoff_queue_depth, overflow
+//   dropped and counted) that a second strand (`proc`) feeds to the core. Stream
+//   completions (rare) still enter the core from the io strand.
+// - Timers: the runtime's one Ticker (runtime_impl.h) wakes for the earliest deadline of
+//   all its nodes (on a 5 ms grid) and runs each due node's core on the thread that woke
+//   (on proc instead if its lock is busy or it has a Delegate).
+// - Datagrams are sent by whichever thread drained them from the core, right after it
+//   unlocks (send_mu keeps close() out): an idle node costs one handler per timer slot or
+//   received datagram, with no hand-offs between threads.
 // - The core sits behind `mu`. Every call into it is followed by drain() (still under the
 //   lock: collects datagrams, streams, ping results and the next deadline, and queues
 //   events for the callback strand in the core's order) and dispatch() (after unlocking:
@@ -117,18 +123,18 @@ struct Conn {
 struct Outputs {
   std::vector<core::Transmit> transmits;
   std::vector<core::StreamRequest> streams;
-  bool rearm = false;
 };
 
-// A datagram waiting in the handoff queue.
+// A datagram (opened: the codec's bytes) waiting in the handoff queue.
 struct Inbound {
   udp::endpoint from;
   core::Bytes data;
 };
 
 struct State : std::enable_shared_from_this<State> {
-  State(asio::io_context& ioc, Options o, Callbacks c)
-      : opt(std::move(o)),
+  State(asio::io_context& ioc, Ticker& t, Options o, Callbacks c)
+      : ticker(t),
+        opt(std::move(o)),
         cb(std::move(c)),
         io(asio::make_strand(ioc)),
         proc(asio::make_strand(ioc)),
@@ -137,11 +143,13 @@ struct State : std::enable_shared_from_this<State> {
         fr(std::make_shared<const wire::FramingOptions>(opt.framing)),
         udp_sock(io),
         acceptor(io),
-        timer(io),
         backoff_timer(io) {}
 
   // Set only when the Node dies inside its own callback; declared first, destroyed last.
   std::shared_ptr<Runtime> keep_runtime;
+  // The runtime's shared timer (outlives every node); `tick` is our entry in it.
+  Ticker& ticker;
+  Ticker::Entry tick;
   Options opt;
   Callbacks cb;
   Strand io;    // sockets, timers
@@ -151,6 +159,10 @@ struct State : std::enable_shared_from_this<State> {
   std::shared_ptr<spdlog::logger> log;
   core::Address advertise;
   bool v6 = false;  // the UDP socket's family
+  // Datagrams and timer expiries enter the core on the thread that got them (not through
+  // the proc strand) when the lock is free. Not with a Delegate: its hooks are the host's
+  // code, run under the lock, and may block.
+  bool run_inline = false;
   asio::ip::address bind_ip;
   detail::AllowList allow;
 
@@ -187,13 +199,14 @@ struct State : std::enable_shared_from_this<State> {
     tx_cv.notify_all();
   }
 
-  // ---- io strand only -----------------------------------------------------------------
+  // ---- the UDP socket: received on the io strand, sent from any thread under send_mu ----
+  // (sendto on a non-blocking socket needs no strand; the lock only keeps close() out).
+  std::mutex send_mu;
   udp::socket udp_sock;
+
+  // ---- io strand only -----------------------------------------------------------------
   tcp::acceptor acceptor;
-  asio::steady_timer timer;
   asio::steady_timer backoff_timer;
-  std::optional<Instant> armed;  // deadline the timer waits for
-  uint64_t timer_gen = 0;
   Duration accept_backoff{};
   std::vector<uint8_t> rx = std::vector<uint8_t>(kUdpBufferSize);
   udp::endpoint rx_from;
@@ -208,8 +221,7 @@ struct State : std::enable_shared_from_this<State> {
   std::map<uint64_t, std::optional<core::PingResult>> pings;
   std::vector<core::MetricSample> samples;  // for Callbacks::on_metric
   bool closed = false;
-  // The core's next deadline as last drained (written under mu and tmu, read under tmu).
-  std::mutex tmu;
+  // The core's next deadline as last registered with the ticker (nullopt after it fired).
   std::optional<Instant> timer_target;
 
   // ---- handler accounting (life_mu) ---------------------------------------------------
@@ -275,10 +287,9 @@ struct State : std::enable_shared_from_this<State> {
       if (auto it = pings.find(p->id); it != pings.end()) it->second = *p;
     }
     auto next = core->poll_timeout();
-    std::lock_guard<std::mutex> l(tmu);
     if (next != timer_target) {
       timer_target = next;
-      out.rearm = true;
+      ticker.set(tick, next ? std::optional(to_time(*next)) : std::nullopt);
     }
   }
 
@@ -292,19 +303,18 @@ struct State : std::enable_shared_from_this<State> {
     deliver(std::move(events), std::move(notes), std::exchange(samples, {}));
   }
 
-  // Acts on what drain() collected. Caller does not hold mu.
+  // Acts on what drain() collected: datagrams are sent right here, on the calling thread
+  // (no hand-off, no wake-up of another thread); streams start on the io strand. Caller
+  // does not hold mu.
   void dispatch(Outputs out) {
     cv.notify_all();
-    if (out.transmits.empty() && out.streams.empty() && !out.rearm) return;
+    if (!out.transmits.empty()) send_datagrams(out.transmits);
+    if (out.streams.empty()) return;
     auto o = closing ? nullptr : op();
-    if (!o) return tx_finished(out.transmits.size());
-    asio::post(io, [this, o, tx = std::move(out.transmits), st = std::move(out.streams),
-                    rearm = out.rearm]() mutable {
-      if (closing) return tx_finished(tx.size());
-      for (auto& t : tx) send_datagram(t);
-      tx_finished(tx.size());
+    if (!o) return;
+    asio::post(io, [this, o, st = std::move(out.streams)]() mutable {
+      if (closing) return;
       for (auto& s : st) start_stream(std::move(s));
-      if (rearm) sync_timer();
     });
   }
 
@@ -320,14 +330,20 @@ struct State : std::enable_shared_from_this<State> {
   // Runs `fn(core)` under the lock, unless shut down, then drains and dispatches.
   template <class Fn>
   void with_core(Fn&& fn) {
+    std::unique_lock<std::mutex> l(mu);
+    with_core_locked(std::move(l), std::forward<Fn>(fn));
+  }
+  // The same with the lock already taken (`l` owns mu); unlocks before dispatching.
+  template <class Fn>
+  void with_core_locked(std::unique_lock<std::mutex> l, Fn&& fn) {
     Outputs out;
+    if (closed) return;
     {
-      std::lock_guard<std::mutex> l(mu);
-      if (closed) return;
       InCore in(this);
       fn(*core);
-      drain(out);
     }
+    drain(out);
+    l.unlock();
     dispatch(std::move(out));
   }
 
@@ -399,15 +415,27 @@ struct State : std::enable_shared_from_this<State> {
   }
 
   // ---- UDP ------------------------------------------------------------------------------
-  void send_datagram(const core::Transmit& t) {
+  // Seals and sends datagrams from the calling thread; once closing, they are dropped.
+  void send_datagrams(const std::vector<core::Transmit>& tx) {
+    auto fr_now = framing();
+    core::Bytes sealed;
+    {
+      std::lock_guard<std::mutex> l(send_mu);
+      if (!closing) {
+        for (const auto& t : tx) send_datagram(*fr_now, t, sealed);
+      }
+    }
+    tx_finished(tx.size());
+  }
+
+  void send_datagram(const wire::FramingOptions& f, const core::Transmit& t, core::Bytes& sealed) {
     udp::endpoint ep;
     if (!detail::to_endpoint(t.to, v6, ep)) {
       log->debug("cannot send to {} from an IPv4 socket", t.to.to_string());
       ++dropped_sends;
       return;
     }
-    core::Bytes sealed;
-    if (auto st = wire::seal_packet(*framing(), t.payload, sealed); !st.ok()) {
+    if (auto st = wire::seal_packet(f, t.payload, sealed); !st.ok()) {
       count(st.kind);
       log->warn("cannot seal a datagram to {}: {}", t.to.to_string(), st.message);
       return;
@@ -438,25 +466,48 @@ struct State : std::enable_shared_from_this<State> {
     });
   }
 
-  // io strand: the allow-list, then the handoff queue.
+  // io strand: the allow-list, opening the frame, then the core: right here when nothing
+  // is queued before it and the core's lock is free (one handler per datagram, no hand-off
+  // to another thread), else through the handoff queue, so that the io strand never waits
+  // for the lock (a slow delegate hook must not stop the socket from being read).
   void on_datagram(size_t n) {
     m_udp_received += n;
     if (!allow.allows(rx_from.address())) {
       refused_source("datagram", rx_from.address());
       return;
     }
-    std::lock_guard<std::mutex> l(inbox_mu);
+    Inbound d{rx_from, {}};
+    auto st = wire::open_packet(*framing(), std::span<const uint8_t>(rx.data(), n), d.data);
+    if (!st.ok()) {
+      count(st.kind);
+      log->debug("dropped datagram from {}: {}", rx_from.address().to_string(), st.message);
+      return;
+    }
+    std::unique_lock<std::mutex> q(inbox_mu);
+    if (run_inline && inbox.empty() && !proc_scheduled) {
+      std::unique_lock<std::mutex> l(mu, std::try_to_lock);
+      if (l.owns_lock()) {
+        q.unlock();
+        return handle_payload(std::move(l), d);
+      }
+    }
     if (inbox.size() >= opt.handoff_queue_depth) {
       ++handoff_dropped;
       log->debug("handoff queue full ({}), dropping a datagram from {}", inbox.size(), rx_from.address().to_string());
       return;
     }
-    inbox.push_back({rx_from, core::Bytes(rx.begin(), rx.begin() + static_cast<std::ptrdiff_t>(n))});
+    inbox.push_back(std::move(d));
     if (proc_scheduled) return;
     auto o = op();
     if (!o) return;
     proc_scheduled = true;
     asio::post(proc, [this, o] { process_inbox(); });
+  }
+
+  // Hands one opened datagram to the core; `l` owns mu.
+  void handle_payload(std::unique_lock<std::mutex> l, const Inbound& d) {
+    auto from = detail::to_core(d.from.address(), d.from.port());
+    with_core_locked(std::move(l), [&](core::Core& c) { c.handle_packet(from, d.data, now()); });
   }
 
   // Counted always; logged at warn for the 1st, 2nd, 4th, 8th... so a flood cannot flood
@@ -467,7 +518,7 @@ struct State : std::enable_shared_from_this<State> {
     log->log(level, "refused a {} from {}: not in the allowed CIDRs ({} refused so far)", what, from.to_string(), n);
   }
 
-  // proc strand: opens the queued datagrams and hands them to the core, oldest first; a
+  // proc strand: hands the queued datagrams to the core, oldest first; a
   // batch at a time, so that timer expiries queued behind it are not starved by a flood.
   void process_inbox() {
     for (int batch = 0;; ++batch) {
@@ -489,54 +540,28 @@ struct State : std::enable_shared_from_this<State> {
         d = std::move(inbox.front());
         inbox.pop_front();
       }
-      auto from = detail::to_core(d.from.address(), d.from.port());
-      core::Bytes payload;
-      auto st = wire::open_packet(*framing(), d.data, payload);
-      if (!st.ok()) {
-        count(st.kind);
-        log->debug("dropped datagram from {}: {}", from.to_string(), st.message);
-        continue;
-      }
-      with_core([&](core::Core& c) { c.handle_packet(from, payload, now()); });
+      handle_payload(std::unique_lock<std::mutex>(mu), d);
     }
   }
 
   // ---- timer ----------------------------------------------------------------------------
-  // Makes the timer wait for timer_target (read under tmu, so stale requests posted out of
-  // order do no harm). io strand.
-  void sync_timer() {
-    std::optional<Instant> target;
-    {
-      std::lock_guard<std::mutex> l(tmu);
-      target = timer_target;
-    }
-    if (target == armed) return;
-    armed = target;
-    ++timer_gen;
-    if (!target) {
-      timer.cancel();
-      return;
-    }
+  // Our slot of the runtime's Ticker came (a pool thread, running other nodes' slots too):
+  // run the core's due timers right here if the lock is free, else on the proc strand, so
+  // that one busy node does not hold up the others.
+  void on_tick() {
     auto o = op();
     if (!o) return;
-    timer.expires_at(to_time(*target));
-    timer.async_wait([this, o, gen = timer_gen](error_code ec) {
-      if (ec || closing || gen != timer_gen) return;
-      armed.reset();
-      // The core is entered on proc, so that the io strand never waits for its lock.
-      auto o2 = op();
-      if (!o2) return;
-      asio::post(proc, [this, o2] {
-        with_core([&](core::Core& c) {
-          {
-            // Forget the fired deadline so that drain() re-arms even for the same value.
-            std::lock_guard<std::mutex> l(tmu);
-            timer_target.reset();
-          }
-          c.handle_timeout(now());
-        });
-      });
-    });
+    auto expire = [this](core::Core& c) {
+      // The ticker dropped our entry: forget it so that drain() registers the next one even
+      // if it is the same deadline.
+      timer_target.reset();
+      c.handle_timeout(now());
+    };
+    if (run_inline) {
+      std::unique_lock<std::mutex> l(mu, std::try_to_lock);
+      if (l.owns_lock()) return with_core_locked(std::move(l), expire);
+    }
+    asio::post(proc, [this, o, expire] { with_core(expire); });
   }
 
   // ---- streams --------------------------------------------------------------------------
@@ -607,9 +632,11 @@ struct State : std::enable_shared_from_this<State> {
   Status start();
   void close_all() {  // io strand
     error_code ec;
-    udp_sock.close(ec);
+    {
+      std::lock_guard<std::mutex> l(send_mu);
+      udp_sock.close(ec);
+    }
     acceptor.close(ec);
-    timer.cancel();
     backoff_timer.cancel();
     // abort() may unregister, so iterate over a copy.
     for (Conn* c : std::vector<Conn*>(conns.begin(), conns.end())) c->abort();
@@ -627,6 +654,9 @@ struct State : std::enable_shared_from_this<State> {
         drain_news();
       }
       closed = true;
+      // Nothing registers again once closed (drain() runs only before).
+      ticker.set(tick, std::nullopt);
+      timer_target.reset();
     }
     cv.notify_all();
     {
@@ -1029,6 +1059,9 @@ Status State::start() {
   log->info("listening on {} (udp+tcp), advertising {}", udp_sock.local_endpoint().address().to_string() + ":" + std::to_string(port),
             advertise.to_string());
 
+  run_inline = !opt.core.delegate;
+  tick.owner = weak_from_this();
+  tick.fire = [this] { on_tick(); };
   // Loops start on the strand; the first drain arms the timer and emits our own Join.
   if (auto o = op()) {
     asio::post(io, [this, o] {
@@ -1058,7 +1091,8 @@ std::shared_ptr<Node> Node::create(std::shared_ptr<Runtime> runtime, Options opt
   }
   std::shared_ptr<Node> node(new Node());
   node->impl_->runtime = runtime;
-  node->impl_->s = std::make_shared<State>(*runtime->impl().ioc, std::move(options), std::move(callbacks));
+  node->impl_->s = std::make_shared<State>(*runtime->impl().ioc, *runtime->impl().ticker, std::move(options),
+                                          std::move(callbacks));
   status = node->impl_->s->start();
   if (!status.ok()) {
     node->impl_->s->shutdown(true);
