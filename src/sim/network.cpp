@@ -22,7 +22,7 @@ void TraceHash::add(std::span<const uint8_t> bytes) {
 uint64_t EventQueue::schedule(Instant at, Action action) {
   uint64_t seq = next_seq_++;
   heap_.push_back(Entry{std::max(at, now_), seq, std::move(action)});
-  std::push_heap(heap_.begin(), heap_.end(), later);
+  std::push_heap(heap_.begin(), heap_.end(), Later{});
   return seq;
 }
 
@@ -33,7 +33,7 @@ std::optional<Instant> EventQueue::next_time() const {
 
 bool EventQueue::step() {
   if (heap_.empty()) return false;
-  std::pop_heap(heap_.begin(), heap_.end(), later);
+  std::pop_heap(heap_.begin(), heap_.end(), Later{});
   Entry e = std::move(heap_.back());
   heap_.pop_back();
   now_ = e.at;

@@ -57,9 +57,12 @@ class EventQueue {
     Action action;
   };
   // Heap order for std::push_heap/pop_heap (a max-heap): the earliest (at, seq) on top.
-  static bool later(const Entry& a, const Entry& b) {
-    return a.at != b.at ? a.at > b.at : a.seq > b.seq;
-  }
+  // A function object, not a function pointer, so that the heap code inlines it.
+  struct Later {
+    bool operator()(const Entry& a, const Entry& b) const {
+      return a.at != b.at ? a.at > b.at : a.seq > b.seq;
+    }
+  };
   Instant now_{0};
   uint64_t next_seq_ = 0;
   uint64_t executed_ = 0;

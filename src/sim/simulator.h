@@ -154,6 +154,7 @@ class Simulator {
   TraceHash trace_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<MembershipEvent> events_;
+  core::Bytes rx_;  // receive buffer of deliver_packet
   PacketTap tap_;
   EventTap event_tap_;
 };
