@@ -167,7 +167,20 @@ void on_event(void* user_data, uint32_t event, const ml_node* node) {
 std::mutex warn_mu;
 std::map<std::string, int64_t> warnings;
 
-void on_log(void*, uint32_t level, const char* msg, size_t len) {
+// --log LEVEL: every line at that level and above also goes to stderr, with the node and the
+// time since the scenario started (to see what the protocol did, e.g. during detect).
+int log_to_stderr = ML_LOG_OFF;
+
+void on_log(void* user_data, uint32_t level, const char* msg, size_t len) {
+  if (static_cast<int>(level) >= log_to_stderr) {
+    auto* ctx = static_cast<NodeCtx*>(user_data);
+    double t;
+    {
+      std::lock_guard lock(ctx->tr->mu);
+      t = ctx->tr->since();
+    }
+    std::fprintf(stderr, "%9.3f n%d %.*s\n", t, ctx->obs, static_cast<int>(len), msg);
+  }
   if (level < ML_LOG_WARN) return;
   std::string key;
   for (size_t i = 0; i < len && key.size() < 60; ++i)
@@ -310,6 +323,7 @@ struct Options {
   uint32_t threads = 2;
   int extra_pushpulls = 0;
   double soak = 300;
+  int log = ML_LOG_OFF;
   int soak_joiners = 16;
 };
 
@@ -333,6 +347,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (a == "retransmit-mult") o.retransmit_mult = uint32_t(std::atoi(v.c_str()));
     else if (a == "threads") o.threads = uint32_t(std::atoi(v.c_str()));
     else if (a == "extra-pushpulls") o.extra_pushpulls = std::atoi(v.c_str());
+    else if (a == "log") o.log = v == "debug" ? ML_LOG_DEBUG : v == "info" ? ML_LOG_INFO : v == "warn" ? ML_LOG_WARN : ML_LOG_OFF;
     else if (a == "soak") o.soak = std::atof(v.c_str());
     else if (a == "soak-joiners") o.soak_joiners = std::max(1, std::atoi(v.c_str()));
     else return false;
@@ -355,12 +370,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: memberlist-bench [--n N] [--preset local|lan] [--scenarios a,b,..] "
                  "[--timeout S] [--steady S] [--threads T] [--retransmit-mult M] "
-                 "[--extra-pushpulls K] [--soak S] [--soak-joiners J]\n");
+                 "[--extra-pushpulls K] [--soak S] [--soak-joiners J] [--log debug|info|warn]\n");
     return 2;
   }
   const int N = opt.n;
   Output out{opt.preset, N};
   const uint64_t nofile = raise_nofile();
+  log_to_stderr = opt.log;
   Tracker tr(N);
   const int64_t rss_base = rss_kib();
 
@@ -387,7 +403,8 @@ int main(int argc, char** argv) {
     if (st == ML_OK) st = ml_config_set_bind_addr(cfg, "127.0.0.1");
     if (st == ML_OK) st = ml_config_set_bind_port(cfg, 0);
     const bool soak = opt.scenarios.find("soak") != std::string::npos;
-    if (st == ML_OK) st = ml_config_set_log_level(cfg, soak ? ML_LOG_WARN : ML_LOG_OFF);
+    const int level = std::min(opt.log, soak ? ML_LOG_WARN : ML_LOG_OFF);
+    if (st == ML_OK) st = ml_config_set_log_level(cfg, static_cast<uint32_t>(level));
     if (st == ML_OK && opt.retransmit_mult) st = ml_config_set_retransmit_mult(cfg, opt.retransmit_mult);
     ctxs.push_back(std::make_unique<NodeCtx>(NodeCtx{&tr, i}));
     ml_callbacks cb{};

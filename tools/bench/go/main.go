@@ -297,11 +297,40 @@ func (w *warnCounter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func logSink() io.Writer {
-	if warns != nil {
-		return warns
+// logToStderr (-log): every log line also goes to stderr with the node and the time since the
+// scenario started (to see what the protocol did, e.g. during detect).
+var logToStderr bool
+
+type stderrLog struct {
+	tr  *tracker
+	obs int
+}
+
+func (l stderrLog) Write(b []byte) (int, error) {
+	l.tr.mu.Lock()
+	t := l.tr.since()
+	l.tr.mu.Unlock()
+	for _, line := range strings.Split(strings.TrimRight(string(b), "\n"), "\n") {
+		if i := strings.Index(line, "["); i >= 0 {
+			line = line[i:] // drop the wall-clock prefix
+		}
+		fmt.Fprintf(os.Stderr, "%9.3f n%d %s\n", t, l.obs, line)
 	}
-	return ioutil.Discard
+	return len(b), nil
+}
+
+func logSink(tr *tracker, obs int) io.Writer {
+	var sinks []io.Writer
+	if warns != nil {
+		sinks = append(sinks, warns)
+	}
+	if logToStderr && tr != nil {
+		sinks = append(sinks, stderrLog{tr, obs})
+	}
+	if len(sinks) == 0 {
+		return ioutil.Discard
+	}
+	return io.MultiWriter(sinks...)
 }
 
 func (w *warnCounter) snapshot() map[string]int64 {
@@ -395,7 +424,7 @@ func rssKiB() int64 {
 
 // ---- cluster -------------------------------------------------------------------------------
 
-func newConfig(preset string, name string) *memberlist.Config {
+func newConfig(preset string, name string, tr *tracker, obs int) *memberlist.Config {
 	var c *memberlist.Config
 	switch preset {
 	case "lan":
@@ -407,13 +436,13 @@ func newConfig(preset string, name string) *memberlist.Config {
 	c.BindAddr = "127.0.0.1"
 	c.BindPort = 0
 	c.AdvertiseAddr = ""
-	c.LogOutput = logSink()
+	c.LogOutput = logSink(tr, obs)
 	return c
 }
 
 // create starts node i on a kernel-chosen port with a counting transport.
 func create(preset string, i int, tr *tracker, retransmitMult int) (*memberlist.Memberlist, *delegate, error) {
-	c := newConfig(preset, fmt.Sprintf("n%d", i))
+	c := newConfig(preset, fmt.Sprintf("n%d", i), tr, i)
 	if retransmitMult > 0 {
 		c.RetransmitMult = retransmitMult
 	}
@@ -422,7 +451,7 @@ func create(preset string, i int, tr *tracker, retransmitMult int) (*memberlist.
 	for try := 0; try < 10; try++ { // port 0: TCP and UDP must get the same port; retry races
 		nt, err = memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 			BindAddrs: []string{c.BindAddr}, BindPort: 0,
-			Logger: log.New(logSink(), "", 0)})
+			Logger: log.New(logSink(tr, i), "", 0)})
 		if err == nil {
 			break
 		}
@@ -496,6 +525,7 @@ func main() {
 	timeout := flag.Float64("timeout", 120, "time box of each scenario, seconds")
 	steadyS := flag.Float64("steady", 10, "idle seconds measured by the steady scenario")
 	retransmitMult := flag.Int("retransmit-mult", 0, "override RetransmitMult (experiment; 0 = preset)")
+	flag.BoolVar(&logToStderr, "log", false, "also print every log line to stderr, with node and time")
 	soakS := flag.Float64("soak", 300, "seconds the soak scenario holds the converged cluster")
 	soakJoiners := flag.Int("soak-joiners", 16, "concurrent joins while the soak scenario starts the cluster")
 	extraPushPulls := flag.Int("extra-pushpulls", 0, "experiment: after its join, each node push/pulls K more times with a random member, 2, 4, 8, ... gossip intervals later (emulated by Join)")
@@ -512,7 +542,7 @@ func main() {
 	}
 	box := time.Duration(*timeout * float64(time.Second))
 	N := *n
-	gossipInterval := newConfig(*preset, "x").GossipInterval
+	gossipInterval := newConfig(*preset, "x", nil, -1).GossipInterval
 	tr := newTracker(N)
 	tr.bcastAt = nil
 	rssBase := rssKiB()
