@@ -1,18 +1,18 @@
 // Node: one core::Core driven by Boost.Asio.
 //
 // Threading model
-// - The UDP receive loop, the TCP acceptor and streams of a node live on one strand (`io`).
-//   The io strand never waits for the core lock on the UDP path: it opens each datagram
+// - The runtime's Ticker thread (runtime_impl.h) reads every node's UDP socket (epoll) and
+//   wakes for the earliest deadline of all nodes (on a 10 ms grid). It opens each datagram
 //   and hands it to the core at once if nothing is queued before it, the lock is free and
-//   the node has no Delegate (whose hooks may block), else to a bounded handoff queue (inbox, at most Options::handoff_queue_depth, overflow
-//   dropped and counted) that a second strand (`proc`) feeds to the core. Stream
-//   completions (rare) still enter the core from the io strand.
-// - Timers: the runtime's one Ticker (runtime_impl.h) wakes for the earliest deadline of
-//   all its nodes (on a 5 ms grid) and runs each due node's core on the thread that woke
-//   (on proc instead if its lock is busy or it has a Delegate).
+//   the node has no Delegate (whose hooks may block), else to a bounded handoff queue
+//   (inbox, at most Options::handoff_queue_depth, overflow dropped and counted) that a
+//   strand (`proc`) feeds to the core; due timers are run the same way. So the ticker never
+//   waits for a node's lock.
 // - Datagrams are sent by whichever thread drained them from the core, right after it
-//   unlocks (send_mu keeps close() out): an idle node costs one handler per timer slot or
-//   received datagram, with no hand-offs between threads.
+//   unlocks (send_mu keeps close() out): an idle cluster costs one wake-up per timer slot
+//   or burst of datagrams, with no hand-offs between threads.
+// - The TCP acceptor and streams of a node live on one strand (`io`); stream completions
+//   (rare) enter the core from there.
 // - The core sits behind `mu`. Every call into it is followed by drain() (still under the
 //   lock: collects datagrams, streams, ping results and the next deadline, and queues
 //   events for the callback strand in the core's order) and dispatch() (after unlocking:
@@ -27,6 +27,8 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
+#include <sys/socket.h>
+
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -36,11 +38,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <system_error>
 #include <unordered_set>
 
 #include "runtime/address.h"
@@ -62,6 +66,8 @@ constexpr size_t kUdpBufferSize = 65536;
 constexpr size_t kMaxDatagram = 65507;
 // Datagrams handed to the core per turn of the proc strand.
 constexpr int kInboxBatch = 64;
+// Datagrams read from one socket per readiness report (the ticker serves every node).
+constexpr int kReadBatch = 16;
 // How long shutdown() waits for datagrams already queued (e.g. a leave) to be sent.
 constexpr Duration kFlushLimit = std::chrono::seconds(2);
 // How long join()/ping() wait beyond the core's own deadlines before giving up.
@@ -199,17 +205,16 @@ struct State : std::enable_shared_from_this<State> {
     tx_cv.notify_all();
   }
 
-  // ---- the UDP socket: received on the io strand, sent from any thread under send_mu ----
-  // (sendto on a non-blocking socket needs no strand; the lock only keeps close() out).
+  // ---- the UDP socket: read by the ticker's thread, written by any thread, under send_mu --
+  // (non-blocking; the lock only keeps close() out). rx_from: the ticker's thread only.
   std::mutex send_mu;
   udp::socket udp_sock;
+  udp::endpoint rx_from;
 
   // ---- io strand only -----------------------------------------------------------------
   tcp::acceptor acceptor;
   asio::steady_timer backoff_timer;
   Duration accept_backoff{};
-  std::vector<uint8_t> rx = std::vector<uint8_t>(kUdpBufferSize);
-  udp::endpoint rx_from;
   std::unordered_set<Conn*> conns;
   size_t inbound_streams = 0;
 
@@ -451,33 +456,44 @@ struct State : std::enable_shared_from_this<State> {
     }
   }
 
-  void receive() {
+  // Ticker thread: our socket is readable. Reads a bounded batch (epoll reports the rest
+  // again); the socket is only read under send_mu, so that close() cannot race with it.
+  void on_readable() {
     auto o = op();
     if (!o) return;
-    udp_sock.async_receive_from(asio::buffer(rx), rx_from, [this, o](error_code ec, size_t n) {
-      if (closing || ec == asio::error::operation_aborted) return;
-      if (ec) {
-        // e.g. ICMP port unreachable reported on the socket: not fatal.
-        log->debug("udp receive: {}", ec.message());
-      } else {
-        on_datagram(n);
+    // One receive buffer for every node: they are all read on this thread.
+    thread_local std::vector<uint8_t> rx(kUdpBufferSize);
+    for (int i = 0; i < kReadBatch; ++i) {
+      ssize_t n;
+      {
+        std::lock_guard<std::mutex> l(send_mu);
+        if (closing) return;
+        socklen_t len = sizeof(sockaddr_storage);
+        n = ::recvfrom(udp_sock.native_handle(), rx.data(), rx.size(), MSG_DONTWAIT, rx_from.data(), &len);
+        if (n >= 0) rx_from.resize(len);
       }
-      receive();
-    });
+      if (n < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        // e.g. ICMP port unreachable reported on the socket: not fatal.
+        log->debug("udp receive: {}", std::error_code(errno, std::generic_category()).message());
+        continue;
+      }
+      on_datagram(std::span<const uint8_t>(rx.data(), static_cast<size_t>(n)));
+    }
   }
 
-  // io strand: the allow-list, opening the frame, then the core: right here when nothing
-  // is queued before it and the core's lock is free (one handler per datagram, no hand-off
-  // to another thread), else through the handoff queue, so that the io strand never waits
-  // for the lock (a slow delegate hook must not stop the socket from being read).
-  void on_datagram(size_t n) {
-    m_udp_received += n;
+  // Ticker thread: the allow-list, opening the frame, then the core: right here when nothing
+  // is queued before it and the core's lock is free (no hand-off to another thread), else
+  // through the handoff queue, so that the ticker never waits for a node's lock (a slow
+  // delegate hook must not stop the sockets from being read).
+  void on_datagram(std::span<const uint8_t> data) {
+    m_udp_received += data.size();
     if (!allow.allows(rx_from.address())) {
       refused_source("datagram", rx_from.address());
       return;
     }
     Inbound d{rx_from, {}};
-    auto st = wire::open_packet(*framing(), std::span<const uint8_t>(rx.data(), n), d.data);
+    auto st = wire::open_packet(*framing(), data, d.data);
     if (!st.ok()) {
       count(st.kind);
       log->debug("dropped datagram from {}: {}", rx_from.address().to_string(), st.message);
@@ -632,6 +648,7 @@ struct State : std::enable_shared_from_this<State> {
   Status start();
   void close_all() {  // io strand
     error_code ec;
+    ticker.unwatch(tick, udp_sock.native_handle());
     {
       std::lock_guard<std::mutex> l(send_mu);
       udp_sock.close(ec);
@@ -1062,11 +1079,14 @@ Status State::start() {
   run_inline = !opt.core.delegate;
   tick.owner = weak_from_this();
   tick.fire = [this] { on_tick(); };
+  tick.readable = [this] { on_readable(); };
+  if (!ticker.watch(tick, udp_sock.native_handle())) {
+    return Status::error(Errc::io, "cannot watch the UDP socket (epoll)");
+  }
   // Loops start on the strand; the first drain arms the timer and emits our own Join.
   if (auto o = op()) {
     asio::post(io, [this, o] {
       if (closing) return;
-      receive();
       accept();
     });
   }

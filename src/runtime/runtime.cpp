@@ -1,9 +1,76 @@
 // Runtime: a fixed pool of threads running one io_context.
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <array>
+#include <cerrno>
+#include <system_error>
+#include <tuple>
 
 #include "runtime/runtime_impl.h"
 
 namespace memberlist::runtime {
+
+Ticker::Ticker() {
+  epfd_ = epoll_create1(EPOLL_CLOEXEC);
+  wakefd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (epfd_ < 0 || wakefd_ < 0) throw std::system_error(errno, std::generic_category(), "epoll/eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = 0;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, wakefd_, &ev) != 0) {
+    throw std::system_error(errno, std::generic_category(), "epoll_ctl");
+  }
+  thread_ = std::thread([this] { run(); });
+}
+
+Ticker::~Ticker() {
+  stop_detached();
+  ::close(epfd_);
+  ::close(wakefd_);
+}
+
+void Ticker::stop_detached() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stop_ = true;
+  }
+  wake();
+  if (on_thread()) {
+    thread_.detach();
+  } else if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void Ticker::wake() {
+  uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wakefd_, &one, sizeof one);  // EAGAIN: already signalled
+}
+
+bool Ticker::watch(Entry& e, int fd) {
+  std::lock_guard<std::mutex> l(mu_);
+  e.watch_id = next_watch_id_++;
+  watched_[e.watch_id] = &e;
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = e.watch_id;
+  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) == 0) return true;
+  watched_.erase(e.watch_id);
+  e.watch_id = 0;
+  return false;
+}
+
+void Ticker::unwatch(Entry& e, int fd) {
+  std::lock_guard<std::mutex> l(mu_);
+  if (e.watch_id == 0) return;
+  epoll_ctl(epfd_, EPOLL_CTL_DEL, fd, nullptr);
+  // Events already returned for it are looked up by id, under this lock: they find nothing.
+  watched_.erase(e.watch_id);
+  e.watch_id = 0;
+}
 
 void Ticker::set(Entry& e, std::optional<Clock::time_point> when) {
   std::optional<Clock::time_point> slot;
@@ -11,41 +78,56 @@ void Ticker::set(Entry& e, std::optional<Clock::time_point> when) {
     // Round up to the grid (from the clock's epoch, shared by every node).
     auto t = when->time_since_epoch();
     auto rem = t % kSlack;
-    slot = Clock::time_point((rem.count() == 0 ? t : t - rem + kSlack));
+    slot = Clock::time_point(rem.count() == 0 ? t : t - rem + kSlack);
   }
-  std::lock_guard<std::mutex> l(mu_);
-  if (e.active && slot && e.it->first == *slot) return;
-  if (e.active) {
-    due_.erase(e.it);
-    e.active = false;
-  }
-  if (!slot) return;
-  e.it = due_.emplace(*slot, &e);
-  e.active = true;
-  // Re-arm only for an earlier slot: a later one is found when the armed one fires.
-  if (!armed_ || *slot < *armed_) arm();
-}
-
-void Ticker::arm() {
-  if (due_.empty()) {
-    // Left armed: the handler finds nothing due and re-arms for what is there then.
-    return;
-  }
-  auto first = due_.begin()->first;
-  if (armed_ && *armed_ == first) return;
-  armed_ = first;
-  ++gen_;
-  timer_.expires_at(first);
-  timer_.async_wait([this, gen = gen_](const boost::system::error_code& ec) { on_timer(ec, gen); });
-}
-
-void Ticker::on_timer(const boost::system::error_code& ec, uint64_t gen) {
-  if (ec == boost::asio::error::operation_aborted) return;  // re-armed earlier, or stopping
-  std::vector<std::pair<std::shared_ptr<void>, Entry*>> run;
+  bool need_wake = false;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (gen != gen_) return;  // a stale completion: a newer wait is pending
-    armed_.reset();
+    if (e.active && slot && e.it->first == *slot) return;
+    if (e.active) {
+      due_.erase(e.it);
+      e.active = false;
+    }
+    if (!slot) return;
+    e.it = due_.emplace(*slot, &e);
+    e.active = true;
+    // Only an earlier slot than the one the thread sleeps for needs to wake it (while it
+    // runs nodes, it looks again anyway).
+    need_wake = sleeping_until_ && *slot < *sleeping_until_;
+    if (need_wake) sleeping_until_ = *slot;
+  }
+  if (need_wake) wake();
+}
+
+void Ticker::run() {
+  constexpr int kMaxEvents = 64;
+  std::array<epoll_event, kMaxEvents> events{};
+  // (owner, entry, fire: timer / read: socket)
+  std::vector<std::tuple<std::shared_ptr<void>, Entry*, bool>> batch;
+  auto call = [](const std::function<void()>& fn) {
+    try {
+      fn();
+    } catch (...) {
+      // The nodes' handlers catch their own errors; this only keeps the others going.
+    }
+  };
+  int timeout_ms = 0;
+  for (;;) {
+    int n = epoll_wait(epfd_, events.data(), kMaxEvents, timeout_ms);
+    std::unique_lock<std::mutex> l(mu_);
+    sleeping_until_.reset();
+    if (stop_) return;
+    for (int i = 0; i < n; ++i) {
+      uint64_t id = events[static_cast<size_t>(i)].data.u64;
+      if (id == 0) {
+        uint64_t v;
+        [[maybe_unused]] auto r = ::read(wakefd_, &v, sizeof v);
+        continue;
+      }
+      auto it = watched_.find(id);
+      if (it == watched_.end()) continue;  // unwatched since
+      if (auto owner = it->second->owner.lock()) batch.emplace_back(std::move(owner), it->second, false);
+    }
     auto now = Clock::now();
     while (!due_.empty() && due_.begin()->first <= now) {
       Entry* e = due_.begin()->second;
@@ -53,17 +135,25 @@ void Ticker::on_timer(const boost::system::error_code& ec, uint64_t gen) {
       // An expired owner is being destroyed: its entry is dropped without touching it.
       if (auto owner = e->owner.lock()) {
         e->active = false;
-        run.emplace_back(std::move(owner), e);
+        batch.emplace_back(std::move(owner), e, true);
       }
     }
-    arm();
-  }
-  for (auto& [owner, e] : run) {
-    try {
-      e->fire();
-    } catch (...) {
-      // The nodes' handlers catch their own errors; this only keeps the others ticking.
+    if (batch.empty()) {
+      // Nothing to do: sleep until the earliest slot (or a datagram, or an earlier slot).
+      if (due_.empty()) {
+        sleeping_until_ = Clock::time_point::max();
+        timeout_ms = -1;
+      } else {
+        sleeping_until_ = due_.begin()->first;
+        auto wait = std::chrono::ceil<std::chrono::milliseconds>(due_.begin()->first - now);
+        timeout_ms = static_cast<int>(std::min<int64_t>(wait.count(), 60'000));
+      }
+      continue;
     }
+    l.unlock();
+    for (auto& [owner, e, fire] : batch) call(fire ? e->fire : e->readable);
+    batch.clear();  // may destroy a node (and even the runtime: see ~Runtime)
+    timeout_ms = 0;  // look again before sleeping: what ran may have made more work
   }
 }
 
@@ -93,7 +183,7 @@ Runtime::Runtime(unsigned threads) : impl_(std::make_unique<Impl>()) {
 Runtime::~Runtime() {
   impl_->work.reset();
   impl_->ioc->stop();
-  bool self = impl_->on_pool_thread();
+  bool self = impl_->on_pool_thread() || impl_->ticker->on_thread();
   for (auto& t : impl_->threads) {
     if (t.get_id() == std::this_thread::get_id()) {
       t.detach();
@@ -104,7 +194,9 @@ Runtime::~Runtime() {
   // Destroyed from one of its own threads (the last Node released inside a handler): that
   // thread is still inside io_context::run, so the io_context must outlive it.
   if (self) {
-    (void)impl_->ticker.release();
+    // The ticker's thread may be this one: it stops after the current batch and the
+    // ticker is leaked, like the io_context.
+    impl_->ticker.release()->stop_detached();
     (void)impl_->ioc.release();
   }
 }

@@ -3,7 +3,6 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -17,39 +16,60 @@
 
 namespace memberlist::runtime {
 
-// One timer for every node of a runtime. Each node registers the core's next deadline,
-// rounded up to a grid of kSlack; one asio timer waits for the earliest, and its handler
-// runs every node due in that slot, on the thread that woke. So an idle cluster costs one
-// wake-up per slot (not one per node per gossip tick, plus the hand-offs between threads),
-// and a deadline fires at most kSlack late (timer slack, like the kernel's own).
+// The hot path of every node of a runtime, on one thread of its own: the nodes' UDP sockets
+// (epoll) and their timers. Each node registers the core's next deadline, rounded up to a
+// grid of kSlack; the thread sleeps in epoll_wait until the earliest slot or a datagram, and
+// runs the due nodes and reads the ready sockets itself. So an idle cluster costs one
+// wake-up per slot and per burst of datagrams (a probe's ping and ack between two nodes of
+// the process are usually handled in the same wake-up), not one per node per gossip tick
+// plus Asio's hand-offs between its threads; a deadline fires at most kSlack late (timer
+// slack, like the kernel's own).
 class Ticker {
  public:
   using Clock = std::chrono::steady_clock;
-  static constexpr Clock::duration kSlack = std::chrono::milliseconds(5);
+  static constexpr Clock::duration kSlack = std::chrono::milliseconds(10);
 
-  // What a node gives the ticker: called (outside the ticker's lock, on a pool thread) when
-  // its slot came; `entry` is owned by the node and only touched under the ticker's lock.
+  // A node's registration. `fire` and `readable` run on the ticker's thread, outside its
+  // lock, while `owner` is held; the other fields are only touched under the ticker's lock.
   struct Entry {
-    std::weak_ptr<void> owner;         // expired: the node is gone, the call is skipped
-    std::function<void()> fire;        // set once at registration, before the first set()
+    std::weak_ptr<void> owner;       // expired: the node is being destroyed, skip it
+    std::function<void()> fire;      // its deadline came; set before the first set()
+    std::function<void()> readable;  // its socket has data; set before watch()
     bool active = false;
     std::multimap<Clock::time_point, Entry*>::iterator it;
+    uint64_t watch_id = 0;  // its socket's key in the epoll set, 0 if none
   };
 
-  explicit Ticker(boost::asio::io_context& ioc) : timer_(ioc) {}
+  Ticker();
+  ~Ticker();  // stops and joins the thread; never called from it (see stop_detached)
+  Ticker(const Ticker&) = delete;
+  Ticker& operator=(const Ticker&) = delete;
+
   // Registers `when` (rounded up to the grid) for `e`, replacing its previous deadline;
   // nullopt removes it. Cheap when the slot does not change.
   void set(Entry& e, std::optional<Clock::time_point> when);
+  // Calls e.readable whenever `fd` has data (level-triggered), until unwatch(). False if
+  // epoll refused the descriptor.
+  bool watch(Entry& e, int fd);
+  void unwatch(Entry& e, int fd);
+  // For a Runtime destroyed from one of its own threads: stops the thread without
+  // destroying the ticker (which is then leaked).
+  void stop_detached();
+  bool on_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
  private:
-  void arm();  // caller holds mu_
-  void on_timer(const boost::system::error_code& ec, uint64_t gen);
+  void run();
+  void wake();
 
   std::mutex mu_;
   std::multimap<Clock::time_point, Entry*> due_;
-  boost::asio::steady_timer timer_;
-  std::optional<Clock::time_point> armed_;
-  uint64_t gen_ = 0;
+  std::map<uint64_t, Entry*> watched_;
+  uint64_t next_watch_id_ = 1;  // 0 is the wake-up eventfd
+  std::optional<Clock::time_point> sleeping_until_;  // the thread's wake-up time, if waiting
+  bool stop_ = false;
+  int epfd_ = -1;
+  int wakefd_ = -1;
+  std::thread thread_;
 };
 
 struct Runtime::Impl {
@@ -57,8 +77,7 @@ struct Runtime::Impl {
   // instead of destroying an io_context a handler is still running on.
   std::unique_ptr<boost::asio::io_context> ioc = std::make_unique<boost::asio::io_context>();
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc->get_executor()};
-  // Declared after ioc: destroyed before it (its timer belongs to the io_context).
-  std::unique_ptr<Ticker> ticker = std::make_unique<Ticker>(*ioc);
+  std::unique_ptr<Ticker> ticker = std::make_unique<Ticker>();
   std::vector<std::thread> threads;
 
   bool on_pool_thread() const;
