@@ -286,7 +286,9 @@ struct State : std::enable_shared_from_this<State> {
       tx_queued += n;
     }
     while (auto s = core->poll_stream()) out.streams.push_back(std::move(*s));
-    flush_transport_metrics();
+    // The registry is read by metrics()/prometheus(), which flush first; only a metric
+    // listener needs the samples as they come (a registry update per datagram otherwise).
+    if (cb.on_metric) flush_transport_metrics();
     drain_news();
     while (auto p = core->poll_ping_result()) {
       if (auto it = pings.find(p->id); it != pings.end()) it->second = *p;
