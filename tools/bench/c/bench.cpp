@@ -105,6 +105,16 @@ struct Tracker {
   bool holding = false;
   int64_t min_total_holding = 0;
 
+  std::string gone_log_json() const {
+    std::string j = "[";
+    for (size_t k = 0; k < gone_log.size(); ++k) {
+      j += k ? ",\"" : "\"";
+      j += gone_log[k];
+      j += '"';
+    }
+    return j + "]";
+  }
+
   explicit Tracker(int nodes) : n(nodes), known(nodes, std::vector<char>(nodes, 0)) {}
 
   double since() const { return std::chrono::duration<double>(Clock::now() - t0).count(); }
@@ -690,8 +700,15 @@ int main(int argc, char** argv) {
       if (!converged) {
         std::lock_guard lock(tr.mu);
         tr.count_gone = false;
+        j.integer("gone_dead", tr.gone_dead)
+            .integer("gone_left", tr.gone_left)
+            .raw("gone_log", tr.gone_log_json())
+            .num("suspicions_converge", metric_sum(nodes, alive, {"memberlist.msg.suspect"}))
+            .raw("warnings", warnings_json());
         out.result(sc, "timeout", std::move(j));
-        continue;
+        std::fflush(stdout);
+        // Destroying thousands of overloaded nodes takes minutes: leave that to the OS.
+        std::_Exit(0);
       }
       double susp0 = metric_sum(nodes, alive, {"memberlist.msg.suspect"});
       double udp_tx0 = metric_sum(nodes, alive, {"memberlist.udp.sent"});
@@ -731,16 +748,10 @@ int main(int argc, char** argv) {
         tr.count_gone = false;
         false_failures = tr.gone_events - gone_converge;
         still = tr.total == int64_t(N) * N;
-        std::string log = "[";
-        for (size_t k = 0; k < tr.gone_log.size(); ++k) {
-          log += k ? ",\"" : "\"";
-          log += tr.gone_log[k];
-          log += '"';
-        }
         j.integer("false_failures", false_failures)
             .integer("gone_dead", tr.gone_dead)
             .integer("gone_left", tr.gone_left)
-            .raw("gone_log", log + "]")
+            .raw("gone_log", tr.gone_log_json())
             .num("min_known_fraction", double(tr.min_total_holding) / (double(N) * N))
             .raw("still_converged", still ? "true" : "false");
       }

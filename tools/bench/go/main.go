@@ -824,9 +824,12 @@ func main() {
 			if !converged {
 				tr.mu.Lock()
 				tr.countGone = false
+				fields["gone_log"] = append([]string{}, tr.goneLog...)
 				tr.mu.Unlock()
+				fields["suspicions_converge"] = atomic.LoadInt64(&suspicions)
+				fields["warnings"] = warns.snapshot()
 				out.result(sc, "timeout", fields)
-				continue
+				os.Exit(0) // shutting down hundreds of overloaded nodes takes long: leave it to the OS
 			}
 			susp0, cpu0, b0 := atomic.LoadInt64(&suspicions), cpuSeconds(), atomic.LoadInt64(&wireBytes)
 			tr.mu.Lock()
