@@ -26,7 +26,7 @@ const wire::FramingOptions kFraming{};
 // What every event touches comes first (one cache line); the config, read only at
 // (re)start, last.
 struct Simulator::Node {
-  std::unique_ptr<core::Core> core;
+  std::optional<core::Core> core;        // in place: one pointer less to chase per event
   bool crashed = false;
   uint32_t epoch = 0;                    // bumped by restart(): drops the old process's I/O
   uint32_t timer_gen = 0;                // only the newest timer event fires (32 bits keep
@@ -72,10 +72,11 @@ std::optional<NodeId> Simulator::lookup(const core::Address& a) const {
   return v - 1;
 }
 
-std::unique_ptr<core::Core> Simulator::make_core(NodeId id) {
+void Simulator::start_core(NodeId id) {
   Node& n = node(id);
   n.config.seed = mix(opts_.seed ^ mix(id) ^ (uint64_t(n.epoch) << 40));
-  return std::make_unique<core::Core>(n.config, codec_, now());
+  n.core.reset();
+  n.core.emplace(n.config, codec_, now());
 }
 
 NodeId Simulator::add_node(core::Config config) {
@@ -87,7 +88,7 @@ NodeId Simulator::add_node(core::Config config) {
   n->config = std::move(config);
   nodes_.push_back(std::move(n));
   net_.set_crashed(id, false);
-  nodes_[id]->core = make_core(id);
+  start_core(id);
   flush(id);
   return id;
 }
@@ -168,7 +169,7 @@ void Simulator::restart(NodeId id) {
   n.join_result.reset();
   n.known = 0;
   net_.set_crashed(id, false);
-  n.core = make_core(id);
+  start_core(id);
   flush(id);
 }
 

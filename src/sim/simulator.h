@@ -145,7 +145,8 @@ class Simulator {
   void fail_stream(NodeId node, uint64_t id, Instant at, core::Errc code, const char* why);
   void arm_timer(NodeId id);
   void trace(Kind kind, NodeId a, NodeId b, std::span<const uint8_t> data = {});
-  std::unique_ptr<core::Core> make_core(NodeId id);
+  // (Re)creates the core of `id` from its config, with a seed derived from its epoch.
+  void start_core(NodeId id);
 
   Options opts_;
   std::shared_ptr<const core::Codec> codec_;
