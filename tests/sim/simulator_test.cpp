@@ -638,5 +638,45 @@ TEST(Simulator, GracefulLeaveSeenAsLeftByAll) {
   for (NodeId i : others) EXPECT_EQ(sim.core(i).num_members(), n - 1);
 }
 
+// stats() keeps its counts by state incrementally (no scan of the member list): they must
+// match the list itself through suspicion, death, a leave and the reaping of both.
+TEST(Simulator, StatsCountsMatchTheMemberList) {
+  Options o;
+  o.seed = 909;
+  Simulator sim(o);
+  const size_t n = 12;
+  const Config c = Config::local();
+  ASSERT_TRUE(form_cluster(sim, n, c, 20ms, 60s));
+  sim.crash(3);
+  ASSERT_TRUE(sim.leave(7).ok());
+  bool saw_suspect = false, saw_dead = false, saw_left = false;
+  auto check = [&] {
+    for (NodeId i = 0; i < n; ++i) {
+      if (sim.crashed(i)) continue;
+      size_t by_state[4] = {0, 0, 0, 0};
+      for (const auto& info : sim.core(i).all_nodes()) by_state[size_t(info.state)]++;
+      const core::Stats st = sim.core(i).stats();
+      EXPECT_EQ(st.alive, by_state[0]) << "node " << i;
+      EXPECT_EQ(st.suspect, by_state[1]) << "node " << i;
+      EXPECT_EQ(st.dead, by_state[2]) << "node " << i;
+      EXPECT_EQ(st.left, by_state[3]) << "node " << i;
+      EXPECT_EQ(sim.core(i).num_members(), st.alive + st.suspect) << "node " << i;
+      saw_suspect |= st.suspect > 0;
+      saw_dead |= st.dead > 0;
+      saw_left |= st.left > 0;
+    }
+    return false;
+  };
+  // Past gossip_to_the_dead_time and a full probe round: both records reaped everywhere.
+  sim.run_until(check, sim.now() + c.gossip_to_the_dead_time + 20s, 100ms);
+  check();
+  EXPECT_TRUE(saw_suspect && saw_dead && saw_left) << "the run must go through every state";
+  for (NodeId i = 0; i < n; ++i) {
+    if (i == 3 || i == 7) continue;
+    EXPECT_EQ(sim.core(i).stats().dead + sim.core(i).stats().left, 0u) << "node " << i << " reaped both";
+    EXPECT_EQ(sim.core(i).stats().alive, n - 2) << "node " << i;
+  }
+}
+
 }  // namespace
 }  // namespace memberlist::sim
