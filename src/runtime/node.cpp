@@ -467,17 +467,25 @@ struct State : std::enable_shared_from_this<State> {
     thread_local std::vector<uint8_t> rx(kUdpBufferSize);
     for (int i = 0; i < kReadBatch; ++i) {
       ssize_t n;
+      int err = 0;
+      bool odd_source = false;  // an address that is neither IPv4 nor IPv6
       {
         std::lock_guard<std::mutex> l(send_mu);
         if (closing) return;
-        socklen_t len = sizeof(sockaddr_storage);
+        auto len = static_cast<socklen_t>(rx_from.capacity());
         n = ::recvfrom(udp_sock.native_handle(), rx.data(), rx.size(), MSG_DONTWAIT, rx_from.data(), &len);
-        if (n >= 0) rx_from.resize(len);
+        if (n < 0) {
+          err = errno;
+        } else {
+          odd_source = len > rx_from.capacity();
+          if (!odd_source) rx_from.resize(len);
+        }
       }
+      if (odd_source) continue;
       if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+        if (err == EAGAIN || err == EWOULDBLOCK) return;
         // e.g. ICMP port unreachable reported on the socket: not fatal.
-        log->debug("udp receive: {}", std::error_code(errno, std::generic_category()).message());
+        log->debug("udp receive: {}", std::error_code(err, std::generic_category()).message());
         continue;
       }
       on_datagram(std::span<const uint8_t>(rx.data(), static_cast<size_t>(n)));

@@ -19,7 +19,8 @@ namespace memberlist::runtime {
 using core::Duration;
 using core::Status;
 
-// A fixed pool of threads running one io_context; share it between many nodes.
+// A fixed pool of threads running one io_context (streams, callbacks), plus one thread that
+// reads every node's UDP socket and runs every node's timers; share it between many nodes.
 class Runtime {
  public:
   explicit Runtime(unsigned threads);

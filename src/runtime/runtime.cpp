@@ -1,4 +1,5 @@
-// Runtime: a fixed pool of threads running one io_context.
+// Runtime: a fixed pool of threads running one io_context, and the Ticker (the nodes' UDP
+// sockets and timers, on a thread of its own).
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>

@@ -1,0 +1,129 @@
+// The runtime's Ticker: the shared timer (never early, replaced and removed deadlines, one
+// wake-up serving several nodes) and the shared socket readiness (watch/unwatch).
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/udp.hpp>
+
+#include "runtime/runtime_impl.h"
+#include "helpers.h"
+
+namespace memberlist::runtime::test {
+namespace {
+
+using Clock = Ticker::Clock;
+
+// One registration with a recorder of its firings (times, and the thread it ran on).
+struct Probe {
+  std::shared_ptr<int> owner = std::make_shared<int>(0);
+  Ticker::Entry entry;
+  std::mutex mu;
+  std::vector<Clock::time_point> fired;
+  std::thread::id thread;
+  std::atomic<int> reads{0};
+
+  Probe() {
+    entry.owner = owner;
+    entry.fire = [this] {
+      std::lock_guard<std::mutex> l(mu);
+      fired.push_back(Clock::now());
+      thread = std::this_thread::get_id();
+    };
+  }
+  size_t count() {
+    std::lock_guard<std::mutex> l(mu);
+    return fired.size();
+  }
+};
+
+TEST(Ticker, FiresNeverEarlyAndOnlyTheLatestDeadline) {
+  Ticker t;
+  Probe a, b;
+  auto now = Clock::now();
+  auto da = now + 30ms;
+  t.set(a.entry, now + 5s);  // replaced below: must not fire at 5 s, nor twice
+  t.set(a.entry, da);
+  auto db = now + 60ms;
+  t.set(b.entry, db);
+  ASSERT_TRUE(eventually([&] { return a.count() == 1 && b.count() == 1; }));
+  std::lock_guard<std::mutex> la(a.mu), lb(b.mu);
+  EXPECT_GE(a.fired[0], da);
+  EXPECT_GE(b.fired[0], db);
+  // Both ran on the ticker's own thread.
+  EXPECT_EQ(a.thread, b.thread);
+  EXPECT_NE(a.thread, std::this_thread::get_id());
+}
+
+TEST(Ticker, RemovedDeadlineDoesNotFire) {
+  Ticker t;
+  Probe removed, barrier;
+  auto now = Clock::now();
+  t.set(removed.entry, now + 20ms);
+  t.set(removed.entry, std::nullopt);
+  t.set(barrier.entry, now + 80ms);  // deadlines fire in order: once it has, the other would have
+  ASSERT_TRUE(eventually([&] { return barrier.count() == 1; }));
+  EXPECT_EQ(removed.count(), 0u);
+}
+
+TEST(Ticker, DeadlinesAreRoundedUpToTheGrid) {
+  Ticker t;
+  std::vector<std::unique_ptr<Probe>> probes;
+  // All in one slot: each fires at the grid point after it, never before.
+  auto slot = std::chrono::ceil<std::chrono::milliseconds>(Clock::now().time_since_epoch() + 200ms);
+  auto base = Clock::time_point(slot - slot % Ticker::kSlack + Ticker::kSlack);
+  for (int i = 0; i < 20; ++i) {
+    probes.push_back(std::make_unique<Probe>());
+    t.set(probes.back()->entry, base - std::chrono::microseconds(i * 100 + 1));
+  }
+  ASSERT_TRUE(eventually([&] {
+    for (auto& p : probes)
+      if (p->count() != 1) return false;
+    return true;
+  }));
+  for (auto& p : probes) {
+    std::lock_guard<std::mutex> l(p->mu);
+    EXPECT_GE(p->fired[0], base);  // rounded up to the slot, never early
+  }
+}
+
+TEST(Ticker, ExpiredOwnerIsSkipped) {
+  Ticker t;
+  Probe gone, barrier;
+  t.set(gone.entry, Clock::now() + 20ms);
+  gone.owner.reset();  // the node is being destroyed
+  t.set(barrier.entry, Clock::now() + 80ms);
+  ASSERT_TRUE(eventually([&] { return barrier.count() == 1; }));
+  EXPECT_EQ(gone.count(), 0u);
+}
+
+TEST(Ticker, WatchedSocketIsReadUntilUnwatched) {
+  Ticker t;
+  boost::asio::io_context ioc;
+  using boost::asio::ip::udp;
+  udp::socket rx(ioc, udp::endpoint(udp::v4(), 0)), tx(ioc, udp::endpoint(udp::v4(), 0));
+  rx.non_blocking(true);
+  udp::endpoint to(boost::asio::ip::make_address("127.0.0.1"), rx.local_endpoint().port());
+  Probe p;
+  std::atomic<int> datagrams{0};
+  p.entry.readable = [&] {
+    char buf[64];
+    while (::recv(rx.native_handle(), buf, sizeof buf, MSG_DONTWAIT) > 0) ++datagrams;
+  };
+  ASSERT_TRUE(t.watch(p.entry, rx.native_handle()));
+  tx.send_to(boost::asio::buffer("one", 3), to);
+  ASSERT_TRUE(eventually([&] { return datagrams.load() == 1; }));
+  tx.send_to(boost::asio::buffer("two", 3), to);
+  ASSERT_TRUE(eventually([&] { return datagrams.load() == 2; }));
+  t.unwatch(p.entry, rx.native_handle());
+  tx.send_to(boost::asio::buffer("three", 5), to);
+  // A timer entry as a barrier: the ticker has made a pass after the datagram arrived.
+  Probe barrier;
+  t.set(barrier.entry, Clock::now() + 50ms);
+  ASSERT_TRUE(eventually([&] { return barrier.count() == 1; }));
+  EXPECT_EQ(datagrams.load(), 2);
+  char buf[64];
+  EXPECT_EQ(::recv(rx.native_handle(), buf, sizeof buf, MSG_DONTWAIT), 5);  // still queued
+}
+
+}  // namespace
+}  // namespace memberlist::runtime::test
