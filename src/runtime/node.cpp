@@ -463,8 +463,10 @@ struct State : std::enable_shared_from_this<State> {
   void on_readable() {
     auto o = op();
     if (!o) return;
-    // One receive buffer for every node: they are all read on this thread.
-    thread_local std::vector<uint8_t> rx(kUdpBufferSize);
+    // One receive buffer for every node: they are all read on this thread. Left
+    // uninitialized, so that only the pages datagrams were written to become resident.
+    thread_local std::unique_ptr<uint8_t[]> rx_buf(new uint8_t[kUdpBufferSize]);
+    const std::span<uint8_t> rx(rx_buf.get(), kUdpBufferSize);
     for (int i = 0; i < kReadBatch; ++i) {
       ssize_t n;
       int err = 0;
