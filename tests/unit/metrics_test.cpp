@@ -158,7 +158,8 @@ TEST(CoreMetrics, MoveAsTheClusterWorks) {
   TimerStats probe = m.timer("memberlist.probeNode");
   EXPECT_GT(probe.count, 20u);
   EXPECT_EQ(probe.min, 2);  // 1 ms each way in virtual time
-  EXPECT_GT(m.timer("memberlist.gossip").count, 100u);
+  // Gossip rounds with something to send (an idle node skips its rounds).
+  EXPECT_GE(m.timer("memberlist.gossip").count, 1u);
   EXPECT_GE(m.timer("memberlist.pushPullNode").count + c.core("n2").metrics().timer("memberlist.pushPullNode").count, 2u);
   EXPECT_EQ(m.gauge("memberlist.health.score"), 0);
   EXPECT_EQ(m.gauge("memberlist.node.instances", {{"node_state", "alive"}}), 4);

@@ -185,6 +185,81 @@ TEST_F(ProbeTest, TcpFallbackDisabledGlobally) {
   EXPECT_EQ(state("b"), NodeState::Suspect);
 }
 
+// The reference's probe ticker is a channel that buffers one tick: when a failed probe ends
+// (one probe interval after it started, that is after the next tick was due), the next probe
+// starts at once instead of a whole interval later. Timers here fire 5 ms late, as in a real
+// runtime, so the tick always falls inside the failed probe.
+TEST_F(ProbeTest, TickDuringAFailedProbeStartsTheNextProbeWhenItEnds) {
+  Config cfg = test_config("a", 1);
+  cfg.gossip_interval = 0s;
+  cfg.push_pull_interval = 0s;
+  cfg.disable_tcp_pings = true;
+  make(cfg);
+  add_peer("b", 2);
+  add_peer("c", 3);
+  std::optional<Instant> b_sent;
+  std::optional<Instant> next_probe;
+  while (!next_probe) {
+    auto t = a->poll_timeout();
+    ASSERT_TRUE(t);
+    now = *t + 5ms;
+    ASSERT_LT(now, Instant{1000s} + 60s) << "no probe after the failed one";
+    a->handle_timeout(now);
+    for (auto& d : drain(*a, *codec)) {
+      const auto* ping = d.msgs.empty() ? nullptr : std::get_if<Ping>(&d.msgs[0]);
+      if (!ping) continue;
+      if (b_sent) {
+        next_probe = now;
+      } else if (ping->node == "b") {
+        b_sent = now;  // b never answers
+      } else {
+        feed(Ack{ping->seq, {}}, d.to);
+      }
+    }
+  }
+  EXPECT_EQ(state("b"), NodeState::Suspect);
+  // Probe intervals are scaled by the health score, which the failure raised to 1 (2 s);
+  // dropping the tick would put the next probe at b_sent + 2 s or later.
+  EXPECT_LE(*next_probe - *b_sent, 1s + 5ms);
+}
+
+// With one indirect check (Local preset) in a 3-node cluster, the reference's kRandomNodes
+// draws 3n = 9 times and misses the only eligible helper 2.6% of the time; ours tops up, so
+// every failed direct probe asks the helper.
+TEST_F(ProbeTest, EveryFailedDirectProbeAsksTheOnlyHelper) {
+  Config cfg = test_config("a", 1);
+  cfg.gossip_interval = 0s;
+  cfg.push_pull_interval = 0s;
+  cfg.disable_tcp_pings = true;
+  cfg.indirect_checks = 1;
+  make(cfg);
+  add_peer("b", 2);
+  add_peer("c", 3);
+  int probes_of_b = 0, indirect = 0;
+  while (probes_of_b < 150) {
+    auto t = a->poll_timeout();
+    ASSERT_TRUE(t);
+    now = *t;
+    a->handle_timeout(now);
+    for (auto& d : drain(*a, *codec)) {
+      if (d.msgs.empty()) continue;
+      if (const auto* ping = std::get_if<Ping>(&d.msgs[0])) {
+        // b never answers directly; c answers its own probes.
+        if (ping->node == "b") probes_of_b++;
+        else feed(Ack{ping->seq, {}}, d.to);
+      } else if (const auto* ind = std::get_if<IndirectPing>(&d.msgs[0])) {
+        EXPECT_EQ(d.to, addr_of(3));
+        indirect++;
+        feed(Ack{ind->seq, {}}, d.to);  // c reached b: b stays alive
+      }
+    }
+  }
+  run(now + 1s);
+  EXPECT_EQ(indirect, probes_of_b);
+  EXPECT_EQ(state("b"), NodeState::Alive);
+  EXPECT_EQ(a->stats().probe_failures, 0u);
+}
+
 TEST_F(ProbeTest, TcpFallbackDisabledForNode) {
   Config cfg = test_config("a", 1);
   cfg.gossip_interval = 0s;
