@@ -253,10 +253,11 @@ def study(progs, ns, preset, reps, timeout):
 def soak(progs, ours_n, go_ns, preset, seconds, go_seconds, timeout, raw):
     """Ours at ours_n; Go at each of go_ns in turn until a run fails (does not converge, or has
     a false failure). Returns the markdown table."""
-    rows = ["| impl | N | status | converge (s) | false failures (joining / holding) | "
+    rows = ["| impl | N | status | converge (s) | pairs known when joining ended (%) | "
+            "false failures (joining / holding) | "
             "suspicions while holding | hold (s) | CPU (cores) | CPU (ms/node/s) | RSS (MiB) | "
             "RSS (KiB/node) | wire (B/node/s) |",
-            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     plan = [("ours", ours_n)] + [("go", n) for n in go_ns]
     go_failed = False
     for impl, n in plan:
@@ -278,7 +279,7 @@ def soak(progs, ours_n, go_ns, preset, seconds, go_seconds, timeout, raw):
         def f(key, fmt="{:.2f}", scale=1.0):
             v = r.get(key)
             return fmt.format(v * scale) if isinstance(v, (int, float)) else "–"
-        rows.append(f"| {impl} | {n} | {st} | {f('converge_s')} | "
+        rows.append(f"| {impl} | {n} | {st} | {f('converge_s')} | {f('known_fraction_converged', '{:.1f}', 100)} | "
                     f"{f('false_failures_converge', '{:.0f}')} / {f('false_failures', '{:.0f}')} | "
                     f"{f('suspicions', '{:.0f}')} | {f('hold_s', '{:.0f}')} | {f('cpu_cores')} | "
                     f"{f('cpu_ms_per_node_s', '{:.3f}')} | {f('rss_kib', '{:.0f}', 1 / 1024)} | "
