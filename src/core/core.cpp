@@ -513,7 +513,7 @@ struct Core::Impl {
     // The reference stops after 3n draws even if an eligible node was never drawn (with
     // 3 nodes and 1 indirect check, 2.6% of failed direct probes then ask no helper). When
     // the draws come up short, fill up from the eligible rest in random order.
-    if (false) {
+    if (out.size() < static_cast<size_t>(k)) {
       std::vector<size_t> rest;
       for (size_t pos = 0; pos < n; ++pos)
         if (!exclude(pos) && std::find(out.begin(), out.end(), pos) == out.end()) rest.push_back(pos);
