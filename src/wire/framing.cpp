@@ -98,12 +98,17 @@ std::string quoted(std::string_view s) {
   return out + "\"";
 }
 
+constexpr size_t kMinCompress = 64;
+
 // Everything inside the encryption: [crc32]? [compressed]? plain payload.
 void seal_inner(const FramingOptions& opt, Kind kind, std::span<const uint8_t> payload, Bytes& inner) {
   inner.reserve(1 + payload.size());
   inner.push_back(static_cast<uint8_t>(Tag::plain));
   inner.insert(inner.end(), payload.begin(), payload.end());
-  if (opt.compress && inner.size() <= opt.max_decompressed && inner.size() <= UINT32_MAX) {
+  // Below kMinCompress bytes zlib's own 6 bytes plus our 5 leave almost nothing to gain, and
+  // trying costs more CPU than the rest of a probe (pings and acks are ~40 bytes).
+  if (opt.compress && inner.size() >= kMinCompress && inner.size() <= opt.max_decompressed &&
+      inner.size() <= UINT32_MAX) {
     Bytes z;
     if (detail::deflate_bytes(inner, z) && 5 + z.size() < inner.size()) {
       Bytes layer;
