@@ -1568,7 +1568,15 @@ Status Core::leave(Instant now) {
   if (s.left) return Status::success();
   s.left = true;
   // Node == From marks a graceful leave for everyone else.
-  s.dead_node(Dead{s.self().info.incarnation, s.cfg.name, s.cfg.name}, now);
+  const Dead leave{s.self().info.incarnation, s.cfg.name, s.cfg.name};
+  s.dead_node(leave, now);
+  // Beyond the reference: the leave also goes once, directly, to every live member. Gossip
+  // alone sends it retransmit_mult * log10(n) times in all (2 in a small Local cluster), and
+  // a node that epidemic misses would take the leaver for failed (it waits for a probe to
+  // fail and a suspicion to expire) or learn it at the next push/pull.
+  const Bytes msg = s.codec->encode(leave);
+  for (const auto& n : s.nodes)
+    if (!s.is_self(*n) && !dead_or_left(n->info.state)) s.transmits.push_back({n->info.addr, msg});
   return Status::success();
 }
 

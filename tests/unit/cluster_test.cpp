@@ -124,6 +124,31 @@ TEST(Cluster, FailedNodeIsDetectedEverywhere) {
   for (const auto& n : rest) EXPECT_EQ(c.core(n).health_score(), 0) << n;
 }
 
+// The leave goes directly to every live member as well as by gossip: with gossip, probes and
+// push/pull all off, every other node still learns it within one datagram's latency.
+TEST(Cluster, LeaveReachesEveryMemberWithoutGossip) {
+  Cluster c;
+  start(c, 8, 1, [](Config& cfg) { cfg.retransmit_mult = 8; });
+  c.run_for(5s);
+  const std::set<std::string> all{"n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"};
+  for (const auto& n : all) ASSERT_EQ(c.alive_view(n), all) << n;
+  // Only what n5 sends at the instant it leaves gets through: no gossip round, probe or
+  // re-gossip by the others can carry the leave.
+  const Instant left_at = c.now();
+  c.drop_packet = [&](const Address& from, const Address&, const Bytes&) {
+    return !(from == addr_of(5) && c.now() == left_at + c.latency);
+  };
+  ASSERT_TRUE(c.core("n5").leave(left_at).ok());
+  c.run_for(100ms);
+  for (const auto& n : all) {
+    if (n == "n5") continue;
+    auto nodes = c.core(n).all_nodes();
+    auto it = std::find_if(nodes.begin(), nodes.end(), [](auto& x) { return x.name == "n5"; });
+    ASSERT_NE(it, nodes.end()) << n;
+    EXPECT_EQ(it->state, NodeState::Left) << n;
+  }
+}
+
 TEST(Cluster, LeavePropagatesAndIsReaped) {
   Cluster c;
   start(c, 4);
