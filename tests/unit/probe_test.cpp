@@ -24,6 +24,14 @@ class ProbeTest : public ::testing::Test {
     cfg.push_pull_interval = 0s;
     make(cfg);
   }
+  // Only probing runs: no gossip, no push/pull, no TCP fallback.
+  static Config probe_only_config() {
+    Config cfg = test_config("a", 1);
+    cfg.gossip_interval = 0s;
+    cfg.push_pull_interval = 0s;
+    cfg.disable_tcp_pings = true;
+    return cfg;
+  }
   void make(Config cfg) {
     cfg.log = [this](LogLevel, std::string_view l) { logs.emplace_back(l); };
     a = std::make_unique<Core>(std::move(cfg), codec, now);
@@ -173,11 +181,7 @@ TEST_F(ProbeTest, TcpAckWithWrongSeqDoesNotCount) {
 }
 
 TEST_F(ProbeTest, TcpFallbackDisabledGlobally) {
-  Config cfg = test_config("a", 1);
-  cfg.gossip_interval = 0s;
-  cfg.push_pull_interval = 0s;
-  cfg.disable_tcp_pings = true;
-  make(cfg);
+  make(probe_only_config());
   add_peer("b", 2);
   Out p = next_probe_of("b", {});
   run(p.at + 1s);
@@ -190,11 +194,7 @@ TEST_F(ProbeTest, TcpFallbackDisabledGlobally) {
 // starts at once instead of a whole interval later. Timers here fire 5 ms late, as in a real
 // runtime, so the tick always falls inside the failed probe.
 TEST_F(ProbeTest, TickDuringAFailedProbeStartsTheNextProbeWhenItEnds) {
-  Config cfg = test_config("a", 1);
-  cfg.gossip_interval = 0s;
-  cfg.push_pull_interval = 0s;
-  cfg.disable_tcp_pings = true;
-  make(cfg);
+  make(probe_only_config());
   add_peer("b", 2);
   add_peer("c", 3);
   std::optional<Instant> b_sent;
@@ -227,10 +227,7 @@ TEST_F(ProbeTest, TickDuringAFailedProbeStartsTheNextProbeWhenItEnds) {
 // draws 3n = 9 times and misses the only eligible helper 2.6% of the time; ours tops up, so
 // every failed direct probe asks the helper.
 TEST_F(ProbeTest, EveryFailedDirectProbeAsksTheOnlyHelper) {
-  Config cfg = test_config("a", 1);
-  cfg.gossip_interval = 0s;
-  cfg.push_pull_interval = 0s;
-  cfg.disable_tcp_pings = true;
+  Config cfg = probe_only_config();
   cfg.indirect_checks = 1;
   make(cfg);
   add_peer("b", 2);
