@@ -546,14 +546,24 @@ struct Core::Impl {
   // Membership news first, then application broadcasts, then the delegate's pull-style
   // messages (each wrapped as a UserMsg), as long as they fit `limit`.
   std::vector<Bytes> get_broadcasts(size_t overhead, size_t limit) {
-    std::vector<Bytes> out = queue.get_broadcasts(overhead, limit, est_num_nodes());
+    std::vector<Bytes> out;
     size_t used = 0;
-    for (const Bytes& b : out) used += overhead + b.size();
-    if (used < limit) {
-      for (Bytes& b : user_queue.get_broadcasts(overhead, limit - used, est_num_nodes())) {
+    auto take = [&](TransmitLimitedQueue& q, size_t room) {
+      for (Bytes& b : q.get_broadcasts(overhead, room, est_num_nodes())) {
         used += overhead + b.size();
         out.push_back(std::move(b));
       }
+    };
+    // The reference fills the datagram with membership news first, so application broadcasts
+    // wait behind a join's alive messages (seconds at 128 nodes). While both queues hold
+    // something, the application's may take up to half the room first; membership news keeps
+    // at least half. Each queue is asked once per datagram, so nothing is sent twice.
+    if (user_queue.size() > 0 && queue.size() > 0) {
+      take(user_queue, limit / 2);
+      take(queue, limit - used);
+    } else {
+      take(queue, limit);
+      if (used < limit) take(user_queue, limit - used);
     }
     if (delegate && used < limit && limit - used > overhead + user_msg_overhead) {
       const size_t room = limit - used;

@@ -295,6 +295,40 @@ TEST(AppDelegateBroadcast, OversizedAnswersAreDroppedNotSent) {
   EXPECT_TRUE(small);
 }
 
+// A join fills the membership queue with alive news for seconds; an application broadcast
+// queued meanwhile still leaves in the next datagram (it may take half of it), and the
+// membership news fills the rest.
+TEST(AppBroadcast, NotStarvedByMembershipNews) {
+  auto codec = std::make_shared<TestCodec>();
+  Instant now{1000s};
+  Config cfg = test_config("a", 1);
+  cfg.probe_interval = 0s;  // only gossip sends
+  cfg.push_pull_interval = 0s;
+  Core a(cfg, codec, now);
+  drain(a, *codec);
+  for (int i = 2; i < 250; ++i)  // far more news than one datagram holds
+    a.handle_packet(addr_of(200), codec->encode(Alive{1, "p" + std::to_string(i), addr_of(i), {}, cfg.vsn()}), now);
+  drain(a, *codec);
+  uint64_t id = 0;
+  ASSERT_TRUE(a.queue_broadcast("", bytes("urgent"), id, now).ok());
+  std::vector<Decoded> sent;
+  while (sent.empty()) {
+    auto t = a.poll_timeout();
+    ASSERT_TRUE(t);
+    now = *t;
+    a.handle_timeout(now);
+    sent = drain(a, *codec);
+  }
+  bool user = false;
+  size_t alive = 0;
+  for (const auto& m : sent.front().msgs) {
+    user = user || std::holds_alternative<UserBroadcast>(m);
+    alive += std::holds_alternative<Alive>(m) ? 1 : 0;
+  }
+  EXPECT_TRUE(user) << "the first gossip datagram carries no application broadcast";
+  EXPECT_GT(alive, 5u) << "membership news lost its share";
+}
+
 TEST(AppDelegateBroadcast, SystemMessagesGoFirst) {
   Cluster c;
   auto d = std::make_shared<TestDelegate>();
