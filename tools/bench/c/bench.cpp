@@ -329,6 +329,7 @@ struct Options {
   std::string scenarios = "converge,broadcast,steady,detect,leave";
   double timeout = 120;
   double steady = 10;
+  double settle = 5;  // idle seconds before steady measures (join transients, e.g. the post-join burst)
   uint32_t retransmit_mult = 0;
   uint32_t threads = 2;
   int extra_pushpulls = 0;
@@ -354,6 +355,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (a == "scenarios") o.scenarios = v;
     else if (a == "timeout") o.timeout = std::atof(v.c_str());
     else if (a == "steady") o.steady = std::atof(v.c_str());
+    else if (a == "settle") o.settle = std::atof(v.c_str());
     else if (a == "retransmit-mult") o.retransmit_mult = uint32_t(std::atoi(v.c_str()));
     else if (a == "threads") o.threads = uint32_t(std::atoi(v.c_str()));
     else if (a == "extra-pushpulls") o.extra_pushpulls = std::atoi(v.c_str());
@@ -379,7 +381,7 @@ int main(int argc, char** argv) {
   if (!parse(argc, argv, opt)) {
     std::fprintf(stderr,
                  "usage: memberlist-bench [--n N] [--preset local|lan] [--scenarios a,b,..] "
-                 "[--timeout S] [--steady S] [--threads T] [--retransmit-mult M] "
+                 "[--timeout S] [--steady S] [--settle S] [--threads T] [--retransmit-mult M] "
                  "[--extra-pushpulls K] [--soak S] [--soak-joiners J] [--log debug|info|warn]\n");
     return 2;
   }
@@ -553,6 +555,7 @@ int main(int argc, char** argv) {
         out.result(sc, "skipped", Json().str("reason", "not converged"));
         continue;
       }
+      std::this_thread::sleep_for(std::chrono::duration<double>(opt.settle));
       double cpu0 = cpu_seconds();
       uint64_t c0 = wire_bytes_sent();
       double b0 = lib_bytes_sent(nodes, alive);

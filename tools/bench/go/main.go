@@ -524,6 +524,7 @@ func main() {
 	scenarios := flag.String("scenarios", "converge,broadcast,steady,detect,leave", "comma-separated, run in this order on one cluster")
 	timeout := flag.Float64("timeout", 120, "time box of each scenario, seconds")
 	steadyS := flag.Float64("steady", 10, "idle seconds measured by the steady scenario")
+	settleS := flag.Float64("settle", 5, "idle seconds before steady measures (join transients)")
 	retransmitMult := flag.Int("retransmit-mult", 0, "override RetransmitMult (experiment; 0 = preset)")
 	flag.BoolVar(&logToStderr, "log", false, "also print every log line to stderr, with node and time")
 	soakS := flag.Float64("soak", 300, "seconds the soak scenario holds the converged cluster")
@@ -686,6 +687,7 @@ func main() {
 				out.result(sc, "skipped", map[string]interface{}{"reason": "not converged"})
 				continue
 			}
+			time.Sleep(time.Duration(*settleS * float64(time.Second)))
 			cpu0, b0, t0 := cpuSeconds(), atomic.LoadInt64(&wireBytes), time.Now()
 			time.Sleep(time.Duration(*steadyS * float64(time.Second)))
 			cpu1, b1, el := cpuSeconds(), atomic.LoadInt64(&wireBytes), time.Since(t0).Seconds()
