@@ -329,6 +329,35 @@ TEST(AppBroadcast, NotStarvedByMembershipNews) {
   EXPECT_GT(alive, 5u) << "membership news lost its share";
 }
 
+// With nothing queued, a node has no gossip timer at all (an idle cluster is not woken every
+// gossip interval); queuing news re-arms it within one interval.
+TEST(AppBroadcast, IdleNodeHasNoGossipTimerUntilNewsIsQueued) {
+  auto codec = std::make_shared<TestCodec>();
+  const Instant start{1000s};
+  Instant now = start;
+  Config cfg = test_config("a", 1);
+  cfg.probe_interval = 0s;  // only gossip (and the queue check) keep timers
+  cfg.push_pull_interval = 0s;
+  Core a(cfg, codec, now);
+  // A peer, so that the news of the start (our alive, b's alive) is sent and used up.
+  a.handle_packet(addr_of(2), codec->encode(Alive{1, "b", addr_of(2), {}, cfg.vsn()}), now);
+  drain(a, *codec);
+  while (auto t = a.poll_timeout()) {
+    if (*t > start + 2s) break;
+    now = *t;
+    a.handle_timeout(now);
+    drain(a, *codec);
+  }
+  auto idle = a.poll_timeout();
+  EXPECT_TRUE(!idle || *idle - now > 10 * cfg.gossip_interval) << "an idle node still has a gossip timer";
+  uint64_t id = 0;
+  ASSERT_TRUE(a.queue_broadcast("", bytes("news"), id, now).ok());
+  auto busy = a.poll_timeout();
+  ASSERT_TRUE(busy);
+  EXPECT_GT(*busy, now);
+  EXPECT_LE(*busy - now, cfg.gossip_interval);
+}
+
 TEST(AppDelegateBroadcast, SystemMessagesGoFirst) {
   Cluster c;
   auto d = std::make_shared<TestDelegate>();
