@@ -49,6 +49,7 @@
 
 #include "runtime/address.h"
 #include "runtime/runtime_impl.h"
+#include "runtime/udp_socket.h"
 
 namespace memberlist::runtime {
 
@@ -147,7 +148,6 @@ struct State : std::enable_shared_from_this<State> {
         cbx(asio::make_strand(ioc)),
         epoch(std::chrono::steady_clock::now()),
         fr(std::make_shared<const wire::FramingOptions>(opt.framing)),
-        udp_sock(io),
         acceptor(io),
         backoff_timer(io) {}
 
@@ -208,7 +208,7 @@ struct State : std::enable_shared_from_this<State> {
   // ---- the UDP socket: read by the ticker's thread, written by any thread, under send_mu --
   // (non-blocking; the lock only keeps close() out). rx_from: the ticker's thread only.
   std::mutex send_mu;
-  udp::socket udp_sock;
+  UdpSocket udp_sock;
   udp::endpoint rx_from;
 
   // ---- io strand only -----------------------------------------------------------------
@@ -447,10 +447,9 @@ struct State : std::enable_shared_from_this<State> {
       log->warn("cannot seal a datagram to {}: {}", t.to.to_string(), st.message);
       return;
     }
-    error_code ec;
     // The socket is non-blocking: a full send buffer drops the datagram (UDP may lose it
     // anyway) instead of stalling every node sharing this thread.
-    udp_sock.send_to(asio::buffer(sealed), ep, 0, ec);
+    std::error_code ec = udp_sock.send_to(sealed, ep);
     if (!ec) m_udp_sent += sealed.size();
     if (ec) {
       ++dropped_sends;
@@ -663,7 +662,7 @@ struct State : std::enable_shared_from_this<State> {
     ticker.unwatch(tick, udp_sock.native_handle());
     {
       std::lock_guard<std::mutex> l(send_mu);
-      udp_sock.close(ec);
+      udp_sock.close();
     }
     acceptor.close(ec);
     backoff_timer.cancel();
@@ -1043,20 +1042,16 @@ Status State::start() {
       return Status::error(Errc::io, fmt::format("bind tcp {}:{}: {}", opt.bind_addr, opt.bind_port, e.message()));
     }
     uint16_t port = acceptor.local_endpoint().port();
-    udp_sock.open(bind_ip.is_v6() ? udp::v6() : udp::v4(), e);
-    if (!e && v6) udp_sock.set_option(asio::ip::v6_only(false), e);
-    if (!e) udp_sock.bind(udp::endpoint(bind_ip, port), e);
-    if (!e) break;
+    std::error_code ue = udp_sock.open_and_bind(udp::endpoint(bind_ip, port));
+    if (!ue) break;
     error_code ignored;
     acceptor.close(ignored);
-    udp_sock.close(ignored);
     if (opt.bind_port != 0 || attempt >= 10) {
-      return Status::error(Errc::io, fmt::format("bind udp {}:{}: {}", opt.bind_addr, port, e.message()));
+      return Status::error(Errc::io, fmt::format("bind udp {}:{}: {}", opt.bind_addr, port, ue.message()));
     }
   }
-  udp_sock.non_blocking(true, ec);
   // As the reference: ask for a 2 MiB receive buffer (the kernel caps it silently).
-  udp_sock.set_option(asio::socket_base::receive_buffer_size(2 << 20), ec);
+  udp_sock.set_receive_buffer(2 << 20);
   uint16_t port = acceptor.local_endpoint().port();
 
   asio::ip::address adv_ip;

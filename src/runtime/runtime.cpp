@@ -139,22 +139,26 @@ void Ticker::run() {
         batch.emplace_back(std::move(owner), e, true);
       }
     }
-    if (batch.empty()) {
-      // Nothing to do: sleep until the earliest slot (or a datagram, or an earlier slot).
-      if (due_.empty()) {
-        sleeping_until_ = Clock::time_point::max();
-        timeout_ms = -1;
-      } else {
-        sleeping_until_ = due_.begin()->first;
-        auto wait = std::chrono::ceil<std::chrono::milliseconds>(due_.begin()->first - now);
-        timeout_ms = static_cast<int>(std::min<int64_t>(wait.count(), 60'000));
-      }
-      continue;
+    if (!batch.empty()) {
+      l.unlock();
+      for (auto& [owner, e, fire] : batch) call(fire ? e->fire : e->readable);
+      batch.clear();  // may destroy a node (and even the runtime: see ~Runtime)
+      l.lock();
+      if (stop_) return;
+      now = Clock::now();
     }
-    l.unlock();
-    for (auto& [owner, e, fire] : batch) call(fire ? e->fire : e->readable);
-    batch.clear();  // may destroy a node (and even the runtime: see ~Runtime)
-    timeout_ms = 0;  // look again before sleeping: what ran may have made more work
+    // Sleep until the earliest slot, or a datagram (what just ran may have sent one to
+    // another node of this process: epoll_wait then returns at once), or an earlier slot.
+    if (due_.empty()) {
+      sleeping_until_ = Clock::time_point::max();
+      timeout_ms = -1;
+    } else if (due_.begin()->first <= now) {
+      timeout_ms = 0;
+    } else {
+      sleeping_until_ = due_.begin()->first;
+      auto wait = std::chrono::ceil<std::chrono::milliseconds>(due_.begin()->first - now);
+      timeout_ms = static_cast<int>(std::min<int64_t>(wait.count(), 60'000));
+    }
   }
 }
 
