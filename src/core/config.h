@@ -21,6 +21,10 @@ inline constexpr int kMaxPostJoinPushPulls = 10;
 struct Config {
   std::string name;                    // unique node name (required)
   Address advertise;                   // address peers reach us at (set by the driver)
+  // Set by a driver whose datagrams leave from `advertise` itself (bound to that address and
+  // port): pings then leave their reply address out, as the receiver answers the packet's
+  // source anyway (8 bytes of every probe).
+  bool advertise_is_source = false;
 
   uint8_t protocol_version = 2;        // in [kProtocolVersionMin, kProtocolVersionMax]
   uint8_t delegate_protocol_version = 0;

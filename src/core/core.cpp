@@ -899,6 +899,14 @@ struct Core::Impl {
     }
   }
 
+  // A ping carries what its receiver uses: the target's name (a restarted node under a new
+  // name must not answer) and where to reply when that is not the packet's source. Our
+  // name (the reference's SourceNode, for its name-aware transports) is left out: no
+  // receiver of ours reads it, and it is a third of a probe's bytes.
+  Ping make_ping(uint32_t seq, const std::string& target) const {
+    return Ping{seq, target, cfg.advertise_is_source ? Address{} : cfg.advertise, {}};
+  }
+
   void probe_node(const NodeInfo& node, Instant now) {
     st.probes++;
     Probe p;
@@ -910,7 +918,7 @@ struct Core::Impl {
     p.seq = ++seq_no;
     p.node = node;
     p.sent = now;
-    Ping ping{p.seq, node.name, cfg.advertise, cfg.name};
+    Ping ping = make_ping(p.seq, node.name);
     if (node.state == NodeState::Alive) {
       send_with_piggyback(node.addr, ping);
     } else {
@@ -955,7 +963,7 @@ struct Core::Impl {
       StreamRequest req;
       req.id = ++next_stream_id;
       req.to = p.node.addr;
-      req.payload = codec->encode(Ping{p.seq, target, cfg.advertise, cfg.name});
+      req.payload = codec->encode(make_ping(p.seq, target));
       req.expect_reply = true;
       req.deadline = p.sent + p.interval;
       streams[req.id] = PendingStream{PendingStream::TcpPing, false, p.seq, p.node.addr, now};
@@ -1081,7 +1089,7 @@ struct Core::Impl {
       if (relay.nack) send_with_piggyback(relay.reply_to, Nack{relay.orig_seq});
     });
     ack_handlers[seq] = std::move(h);
-    send_with_piggyback(ind.target, Ping{seq, ind.node, cfg.advertise, cfg.name});
+    send_with_piggyback(ind.target, make_ping(seq, ind.node));
   }
 
   // ---- gossip (§3.6) ------------------------------------------------------------------
@@ -1624,7 +1632,7 @@ uint64_t Core::ping(const std::string& name, const Address& addr, Instant now) {
     s.ping_results.push_back(PingResult{id, false, {}});
   });
   s.ack_handlers[seq] = std::move(h);
-  s.send_with_piggyback(addr, Ping{seq, name, s.cfg.advertise, s.cfg.name});
+  s.send_with_piggyback(addr, s.make_ping(seq, name));
   return id;
 }
 

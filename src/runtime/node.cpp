@@ -1,8 +1,9 @@
 // Node: one core::Core driven by Boost.Asio.
 //
 // Threading model
-// - The runtime's Ticker thread (runtime_impl.h) reads every node's UDP socket (epoll) and
-//   wakes for the earliest deadline of all nodes (on a 10 ms grid). It opens each datagram
+// - One of the runtime's Ticker threads (runtime_impl.h; one per pool thread, nodes dealt
+//   round-robin) reads this node's UDP socket (epoll) and wakes for the earliest deadline of
+//   its nodes (on a 10 ms grid). It opens each datagram
 //   and hands it to the core at once if nothing is queued before it, the lock is free and
 //   the node has no Delegate (whose hooks may block), else to a bounded handoff queue
 //   (inbox, at most Options::handoff_queue_depth, overflow dropped and counted) that a
@@ -67,7 +68,7 @@ constexpr size_t kUdpBufferSize = 65536;
 constexpr size_t kMaxDatagram = 65507;
 // Datagrams handed to the core per turn of the proc strand.
 constexpr int kInboxBatch = 64;
-// Datagrams read from one socket per readiness report (the ticker serves every node).
+// Datagrams read from one socket per readiness report (a ticker serves many nodes).
 constexpr int kReadBatch = 16;
 // How long shutdown() waits for datagrams already queued (e.g. a leave) to be sent.
 constexpr Duration kFlushLimit = std::chrono::seconds(2);
@@ -1067,6 +1068,8 @@ Status State::start() {
   }
   advertise = detail::to_core(adv_ip, opt.advertise_port != 0 ? opt.advertise_port : port);
   cfg.advertise = advertise;
+  // Bound to one address and advertising it: every datagram's source is `advertise`.
+  cfg.advertise_is_source = !bind_ip.is_unspecified() && advertise == detail::to_core(bind_ip, port);
   // Core log lines go through the same logger (and so the same level filter and sink).
   cfg.log = [this](core::LogLevel l, std::string_view msg) { log->log(to_spd(l), "{}", msg); };
 
@@ -1118,7 +1121,7 @@ std::shared_ptr<Node> Node::create(std::shared_ptr<Runtime> runtime, Options opt
   }
   std::shared_ptr<Node> node(new Node());
   node->impl_->runtime = runtime;
-  node->impl_->s = std::make_shared<State>(*runtime->impl().ioc, *runtime->impl().ticker, std::move(options),
+  node->impl_->s = std::make_shared<State>(*runtime->impl().ioc, runtime->impl().pick_ticker(), std::move(options),
                                           std::move(callbacks));
   status = node->impl_->s->start();
   if (!status.ok()) {

@@ -112,7 +112,7 @@ TEST_F(ProbeTest, RoundRobinOverAllPeers) {
       if (const auto* ping = std::get_if<Ping>(&d.msgs.at(0))) {
         probed.insert(ping->node);
         EXPECT_EQ(ping->source, addr_of(1));
-        EXPECT_EQ(ping->source_node, "a");
+        EXPECT_EQ(ping->source_node, "");  // no receiver reads it: not sent
         feed(Ack{ping->seq, {}}, d.to);
       }
     }
@@ -121,6 +121,25 @@ TEST_F(ProbeTest, RoundRobinOverAllPeers) {
   EXPECT_EQ(a->stats().probes, 8u);
   EXPECT_EQ(a->stats().probe_failures, 0u);
   EXPECT_EQ(a->health_score(), 0);
+}
+
+// A node whose datagrams leave from its advertised address sends pings without a reply
+// address: the target answers the packet's source, which is the same.
+TEST_F(ProbeTest, PingLeavesOutTheReplyAddressWhenItIsThePacketSource) {
+  Config cfg = probe_only_config();
+  cfg.advertise_is_source = true;
+  make(cfg);
+  add_peer("b", 2);
+  Out p = next_probe_of("b", {});
+  const auto& ping = std::get<Ping>(p.d.msgs.at(0));
+  EXPECT_TRUE(ping.source.empty());
+  EXPECT_EQ(ping.node, "b");
+  EXPECT_EQ(p.d.to, addr_of(2));
+  // The ack to the packet's source completes the probe.
+  feed(Ack{ping.seq, {}}, addr_of(2));
+  run(now + 5s, {"b"});
+  EXPECT_EQ(state("b"), NodeState::Alive);
+  EXPECT_EQ(a->stats().probe_failures, 0u);
 }
 
 TEST_F(ProbeTest, FailedProbeWithoutHelpersSuspects) {

@@ -132,11 +132,14 @@ TEST(WireSize, ProbeExchangeAndPushPull) {
     const std::string self = short_names ? "n1" : kSelf, peer = short_names ? "n2" : kPeer;
     const uint32_t seq = short_names ? 100 : kSeq;
     const std::string tag = short_names ? " [n0..n7, seq 100]" : " [10-byte names, seq 1000]";
-    const Bytes ping = codec().encode(Ping{seq, peer, kSelfAddr, self});
-    const Bytes ack = codec().encode(Ack{seq, {}});
-    const size_t ours = seal_packet(plain, ping).size() + seal_packet(plain, ack).size();
-    rows.push_back({"probe (ping + ack datagrams)" + tag, ours, go_ping(peer, seq, true, self) + go_ack(seq),
-                    short_names ? 81u : 97u});
+    // As the core sends them: the reply address only when the packet's source is not ours
+    // to advertise, never our own name; Go always sends both.
+    const size_t ack = seal_packet(plain, codec().encode(Ack{seq, {}})).size();
+    const size_t go = go_ping(peer, seq, true, self) + go_ack(seq);
+    const size_t with_source = seal_packet(plain, codec().encode(Ping{seq, peer, kSelfAddr, ""})).size() + ack;
+    rows.push_back({"probe (ping + ack datagrams)" + tag, with_source, go, short_names ? 69u : 77u});
+    const size_t bound_here = seal_packet(plain, codec().encode(Ping{seq, peer, {}, ""})).size() + ack;
+    rows.push_back({"probe, bound to the advertised address" + tag, bound_here, go, short_names ? 57u : 65u});
     const PushPull pp = cluster_state(8, short_names ? "n" : "node-0.dc-");
     rows.push_back({"push/pull stream message, 8 nodes" + tag, seal_stream_message(plain, codec().encode(pp)).size(),
                     go_push_pull(pp), short_names ? 300u : 426u});
