@@ -98,6 +98,9 @@ FIGURES = [
     ("broadcast max", "broadcast", "max", "s", "{:.3f}"),
     ("CPU", "steady", "cpu_ms_per_node_s", "ms/node/s", "{:.3f}"),
     ("RSS", "steady", "rss_kib_per_node", "KiB/node", "{:.0f}"),
+    # RssAnon only: the memory the nodes themselves take, without the pages of program and
+    # library code first run during the test (file-backed, shared, paid once per machine).
+    ("private RSS", "steady", "anon_kib_per_node", "KiB/node", "{:.0f}"),
     ("wire", "steady", "bytes_per_node_s", "B/node/s", "{:.0f}"),
 ]
 

@@ -227,14 +227,19 @@ double cpu_seconds() {
          double(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
-int64_t rss_kib() {
+// A "Key:   123 kB" line of /proc/self/status: VmRSS (all resident pages) or RssAnon (the
+// process's own memory, without the file-backed pages of program and library code).
+int64_t status_kib(const char* key) {
   std::ifstream f("/proc/self/status");
   std::string line;
+  const size_t len = std::strlen(key);
   while (std::getline(f, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::strtoll(line.c_str() + 6, nullptr, 10);
+    if (line.compare(0, len, key) == 0) return std::strtoll(line.c_str() + len, nullptr, 10);
   }
   return -1;
 }
+int64_t rss_kib() { return status_kib("VmRSS:"); }
+int64_t anon_kib() { return status_kib("RssAnon:"); }
 
 std::optional<double> median(std::vector<double> xs) {
   if (xs.empty()) return std::nullopt;
@@ -390,7 +395,7 @@ int main(int argc, char** argv) {
   const uint64_t nofile = raise_nofile();
   log_to_stderr = opt.log;
   Tracker tr(N);
-  const int64_t rss_base = rss_kib();
+  const int64_t rss_base = rss_kib(), anon_base = anon_kib();
 
   ml_runtime* rt = nullptr;
   if (ml_runtime_new(opt.threads, &rt) != ML_OK) {
@@ -565,13 +570,14 @@ int main(int argc, char** argv) {
       double b1 = lib_bytes_sent(nodes, alive);
       uint64_t c1 = wire_bytes_sent();
       double el = std::chrono::duration<double>(Clock::now() - t0).count();
-      int64_t rss = rss_kib();
+      int64_t rss = rss_kib(), anon = anon_kib();
       Json j;
       j.num("duration_s", round3(el))
           .num("cpu_s", round3(cpu1 - cpu0))
           .num("cpu_ms_per_node_s", round3((cpu1 - cpu0) * 1000 / el / N))
           .num("rss_kib_per_node", round3(double(rss - rss_base) / N))
           .integer("rss_kib", rss)
+          .num("anon_kib_per_node", round3(double(anon - anon_base) / N))
           .num("bytes_per_node_s", round3((b1 - b0) / el / N))
           .str("bytes_source", "metrics");
       // Cross-check: the same bytes counted at the libc boundary.

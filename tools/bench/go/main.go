@@ -407,13 +407,18 @@ func cpuSeconds() float64 {
 	return float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
 }
 
-func rssKiB() int64 {
+// A "Key:   123 kB" line of /proc/self/status: VmRSS (all resident pages) or RssAnon (the
+// process's own memory, without the file-backed pages of its code).
+func rssKiB() int64  { return statusKiB("VmRSS:") }
+func anonKiB() int64 { return statusKiB("RssAnon:") }
+
+func statusKiB(key string) int64 {
 	b, err := ioutil.ReadFile("/proc/self/status")
 	if err != nil {
 		return -1
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
+		if strings.HasPrefix(line, key) {
 			f := strings.Fields(line)
 			v, _ := strconv.ParseInt(f[1], 10, 64)
 			return v
@@ -546,7 +551,7 @@ func main() {
 	gossipInterval := newConfig(*preset, "x", nil, -1).GossipInterval
 	tr := newTracker(N)
 	tr.bcastAt = nil
-	rssBase := rssKiB()
+	rssBase, anonBase := rssKiB(), anonKiB()
 
 	nodes := make([]*memberlist.Memberlist, N)
 	dels := make([]*delegate, N)
@@ -691,13 +696,14 @@ func main() {
 			cpu0, b0, t0 := cpuSeconds(), atomic.LoadInt64(&wireBytes), time.Now()
 			time.Sleep(time.Duration(*steadyS * float64(time.Second)))
 			cpu1, b1, el := cpuSeconds(), atomic.LoadInt64(&wireBytes), time.Since(t0).Seconds()
-			rss := rssKiB()
+			rss, anon := rssKiB(), anonKiB()
 			out.result(sc, "ok", map[string]interface{}{
 				"duration_s":        round3(el),
 				"cpu_s":             round3(cpu1 - cpu0),
 				"cpu_ms_per_node_s": round3((cpu1 - cpu0) * 1000 / el / float64(N)),
 				"rss_kib_per_node":  round3(float64(rss-rssBase) / float64(N)),
 				"rss_kib":           rss,
+				"anon_kib_per_node": round3(float64(anon-anonBase) / float64(N)),
 				"bytes_per_node_s":  round3(float64(b1-b0) / el / float64(N)),
 				"bytes_source":      "transport",
 			})
