@@ -30,6 +30,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/ip/v6_only.hpp>
@@ -407,7 +408,19 @@ struct State : std::enable_shared_from_this<State> {
     move(m_tcp_connect, "memberlist.tcp.connect");
     move(m_tcp_sent, "memberlist.tcp.sent");
     move(m_tcp_received, "memberlist.tcp.received");
+    // The runtime's own drop counters (cumulative, also in RuntimeStats): what they gained
+    // since the last flush.
+    auto gained = [&](const std::atomic<uint64_t>& c, uint64_t& flushed, const char* name) {
+      const uint64_t v = c.load();
+      if (v > flushed) core->metrics().incr(name, static_cast<double>(v - flushed));
+      flushed = v;
+    };
+    gained(dropped_sends, flushed_drops[0], "memberlist.udp.send_dropped");
+    gained(handoff_dropped, flushed_drops[1], "memberlist.udp.handoff_dropped");
+    gained(refused_streams, flushed_drops[2], "memberlist.tcp.refused_streams");
+    gained(refused_sources, flushed_drops[3], "memberlist.refused_sources");
   }
+  std::array<uint64_t, 4> flushed_drops{};  // under mu
 
   void deliver_log(core::LogLevel level, std::string line) {
     auto o = op();

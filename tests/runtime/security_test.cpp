@@ -317,6 +317,7 @@ TEST_F(Secure, AllowListRefusesOutsiders) {
   // c's datagrams to a are dropped.
   EXPECT_EQ(c->send_to_address(addr_of(*a), {1}).code, core::Errc::ok);
   EXPECT_TRUE(eventually([&] { return a->runtime_stats().refused_sources >= 2; }));
+  EXPECT_TRUE(eventually([&] { return metric(*a, "memberlist.refused_sources") >= 2; }));
   EXPECT_TRUE(eventually([&] { return has_member(*b, "a") && has_member(*b, "c"); }));
   EXPECT_FALSE(has_member(*a, "c"));
   EXPECT_TRUE(has_member(*a, "b"));
@@ -353,6 +354,7 @@ TEST_F(Secure, ConcurrentStreamBound) {
   extra.read_some(asio::buffer(buf), ec);
   EXPECT_TRUE(ec);
   EXPECT_TRUE(eventually([&] { return a->runtime_stats().refused_streams >= 1; }));
+  EXPECT_TRUE(eventually([&] { return metric(*a, "memberlist.tcp.refused_streams") >= 1; }));
   o.max_concurrent_streams = 0;
   o.core.name = "zero";
   Status cs;
@@ -463,8 +465,9 @@ TEST_F(Secure, HandoffQueueBound) {
   for (int i = 0; i < 100; ++i) s.send_to(asio::buffer(sealed), to);
   EXPECT_TRUE(eventually([&] { return a->runtime_stats().handoff_dropped >= 50; }));
   d->release();
-  // The node goes on.
+  // The node goes on, and the drops are a metric too.
   EXPECT_TRUE(eventually([&] { return a->stats().bad_messages == 0 && a->num_members() == 1; }));
+  EXPECT_GE(metric(*a, "memberlist.udp.handoff_dropped"), 50);
   o.handoff_queue_depth = 0;
   o.core.name = "zero";
   Status cs;
