@@ -1,5 +1,5 @@
-// Runtime: a fixed pool of threads running one io_context, and the Ticker (the nodes' UDP
-// sockets and timers, on a thread of its own).
+// Runtime: a fixed pool of threads running one io_context, and as many Tickers (the nodes' UDP
+// sockets and timers, each on a thread of its own).
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -168,8 +168,13 @@ bool Runtime::Impl::on_pool_thread() const {
                      [&](const std::thread& t) { return t.get_id() == me; });
 }
 
+bool Runtime::Impl::on_ticker_thread() const {
+  return std::any_of(tickers.begin(), tickers.end(), [](const std::unique_ptr<Ticker>& t) { return t->on_thread(); });
+}
+
 Runtime::Runtime(unsigned threads) : impl_(std::make_unique<Impl>()) {
   if (threads == 0) threads = 1;
+  for (unsigned i = 0; i < threads; ++i) impl_->tickers.push_back(std::make_unique<Ticker>());
   for (unsigned i = 0; i < threads; ++i) {
     impl_->threads.emplace_back([ioc = impl_->ioc.get()] {
       // A handler that throws must not take the pool (and the host) down: every handler of
@@ -188,7 +193,7 @@ Runtime::Runtime(unsigned threads) : impl_(std::make_unique<Impl>()) {
 Runtime::~Runtime() {
   impl_->work.reset();
   impl_->ioc->stop();
-  bool self = impl_->on_pool_thread() || impl_->ticker->on_thread();
+  bool self = impl_->on_pool_thread() || impl_->on_ticker_thread();
   for (auto& t : impl_->threads) {
     if (t.get_id() == std::this_thread::get_id()) {
       t.detach();
@@ -199,9 +204,11 @@ Runtime::~Runtime() {
   // Destroyed from one of its own threads (the last Node released inside a handler): that
   // thread is still inside io_context::run, so the io_context must outlive it.
   if (self) {
-    // The ticker's thread may be this one: it stops after the current batch and the
-    // ticker is leaked, like the io_context.
-    impl_->ticker.release()->stop_detached();
+    // A ticker's thread may be this one: it stops after the current batch and that ticker
+    // is leaked, like the io_context; the others are stopped and destroyed.
+    for (auto& t : impl_->tickers) {
+      if (t->on_thread()) t.release()->stop_detached();
+    }
     (void)impl_->ioc.release();
   }
 }

@@ -3,6 +3,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -16,12 +17,12 @@
 
 namespace memberlist::runtime {
 
-// The hot path of every node of a runtime, on one thread of its own: the nodes' UDP sockets
-// (epoll) and their timers. Each node registers the core's next deadline, rounded up to a
+// The hot path of a share of a runtime's nodes, on one thread of its own (a runtime has one
+// ticker per pool thread): the nodes' UDP sockets (epoll) and their timers. Each node registers the core's next deadline, rounded up to a
 // grid of kSlack; the thread sleeps in epoll_wait until the earliest slot or a datagram, and
 // runs the due nodes and reads the ready sockets itself. So an idle cluster costs one
 // wake-up per slot and per burst of datagrams (a probe's ping and ack between two nodes of
-// the process are usually handled in the same wake-up), not one per node per gossip tick
+// the same ticker are usually handled in the same wake-up), not one per node per gossip tick
 // plus Asio's hand-offs between its threads; a deadline fires at most kSlack late (timer
 // slack, like the kernel's own).
 class Ticker {
@@ -56,6 +57,11 @@ class Ticker {
   // destroying the ticker (which is then leaked).
   void stop_detached();
   bool on_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  // Sockets being watched (for tests: how the runtime spread its nodes).
+  size_t watched() {
+    std::lock_guard<std::mutex> l(mu_);
+    return watched_.size();
+  }
 
  private:
   void run();
@@ -77,10 +83,15 @@ struct Runtime::Impl {
   // instead of destroying an io_context a handler is still running on.
   std::unique_ptr<boost::asio::io_context> ioc = std::make_unique<boost::asio::io_context>();
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc->get_executor()};
-  std::unique_ptr<Ticker> ticker = std::make_unique<Ticker>();
+  // One ticker per pool thread, nodes dealt round-robin: a node's datagrams and timers stay
+  // on one thread (no hand-off), and a process with many nodes uses every core for them.
+  std::vector<std::unique_ptr<Ticker>> tickers;
+  std::atomic<size_t> next_ticker{0};
   std::vector<std::thread> threads;
 
+  Ticker& pick_ticker() { return *tickers[next_ticker++ % tickers.size()]; }
   bool on_pool_thread() const;
+  bool on_ticker_thread() const;
 };
 
 }  // namespace memberlist::runtime

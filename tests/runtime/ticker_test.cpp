@@ -125,5 +125,31 @@ TEST(Ticker, WatchedSocketIsReadUntilUnwatched) {
   EXPECT_EQ(::recv(rx.native_handle(), buf, sizeof buf, MSG_DONTWAIT), 5);  // still queued
 }
 
+// A runtime has one ticker (and thread) per pool thread and deals its nodes out round-robin,
+// so that the UDP path and the timers of many nodes use every core; nodes on different
+// tickers still form one cluster.
+TEST(Ticker, RuntimeSpreadsItsNodesOverOneTickerPerThread) {
+  auto rt = std::make_shared<Runtime>(2);
+  auto& tickers = rt->impl().tickers;
+  ASSERT_EQ(tickers.size(), 2u);
+  std::vector<std::shared_ptr<Node>> nodes;
+  for (int i = 0; i < 4; ++i) nodes.push_back(make_node(rt, fast_options("shard" + std::to_string(i))));
+  EXPECT_EQ(tickers[0]->watched(), 2u);
+  EXPECT_EQ(tickers[1]->watched(), 2u);
+  EXPECT_NE(tickers[0].get(), tickers[1].get());
+  std::vector<std::string> seed{addr_of(*nodes[0])};
+  for (int i = 1; i < 4; ++i) {
+    Status st;
+    ASSERT_EQ(nodes[static_cast<size_t>(i)]->join(seed, st), 1) << st.message;
+  }
+  ASSERT_TRUE(eventually([&] {
+    for (auto& n : nodes)
+      if (n->members().size() != 4) return false;
+    return true;
+  }));
+  nodes.clear();  // every socket is unwatched again
+  EXPECT_EQ(tickers[0]->watched() + tickers[1]->watched(), 0u);
+}
+
 }  // namespace
 }  // namespace memberlist::runtime::test
