@@ -341,6 +341,7 @@ struct Options {
   double soak = 300;
   int log = ML_LOG_OFF;
   int soak_joiners = 16;
+  double soak_join_rate = 20;  // joins started per second (a rollout); 0: as fast as the joiners go
 };
 
 bool parse(int argc, char** argv, Options& o) {
@@ -367,6 +368,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (a == "log") o.log = v == "debug" ? ML_LOG_DEBUG : v == "info" ? ML_LOG_INFO : v == "warn" ? ML_LOG_WARN : ML_LOG_OFF;
     else if (a == "soak") o.soak = std::atof(v.c_str());
     else if (a == "soak-joiners") o.soak_joiners = std::max(1, std::atoi(v.c_str()));
+    else if (a == "soak-join-rate") o.soak_join_rate = std::max(0.0, std::atof(v.c_str()));
     else return false;
   }
   return o.n >= 2 && (o.preset == "local" || o.preset == "lan");
@@ -387,7 +389,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: memberlist-bench [--n N] [--preset local|lan] [--scenarios a,b,..] "
                  "[--timeout S] [--steady S] [--settle S] [--threads T] [--retransmit-mult M] "
-                 "[--extra-pushpulls K] [--soak S] [--soak-joiners J] [--log debug|info|warn]\n");
+                 "[--extra-pushpulls K] [--soak S] [--soak-joiners J] [--soak-join-rate R] [--log debug|info|warn]\n");
     return 2;
   }
   const int N = opt.n;
@@ -668,6 +670,7 @@ int main(int argc, char** argv) {
       // then hold --soak seconds: any leave event meanwhile is a false failure.
       double cpu_start = cpu_seconds();
       int64_t retries = 0;
+      double joins_done_s = 0;  // when the last join returned
       {
         std::lock_guard lock(tr.mu);
         tr.count_gone = true;
@@ -675,18 +678,28 @@ int main(int argc, char** argv) {
       }
       if (!converged) {
         // A pool of joiners (each join is a push/pull of the whole state with n0), retrying
-        // refused joins until the time box ends.
+        // refused joins until the time box ends. Paced like a rollout: join i starts no
+        // earlier than (i-1)/rate seconds in (--soak-join-rate; 0: unpaced).
         std::atomic<int> next{1};
         std::atomic<int64_t> refused{0};
-        auto deadline = Clock::now() + std::chrono::duration<double>(opt.timeout);
+        std::atomic<int64_t> joins_done_ns{0};
+        auto start = Clock::now();
+        auto deadline = start + std::chrono::duration<double>(opt.timeout);
         std::vector<std::thread> joiners;
         for (int w = 0; w < std::min(N - 1, opt.soak_joiners); ++w) {
           joiners.emplace_back([&] {
             const char* addr = seed.c_str();
             for (int i = next++; i < N; i = next++) {
+              if (opt.soak_join_rate > 0) {
+                std::this_thread::sleep_until(start + std::chrono::duration_cast<Clock::duration>(
+                                                          std::chrono::duration<double>((i - 1) / opt.soak_join_rate)));
+              }
               while (ml_memberlist_join(nodes[i], &addr, 1, nullptr) != ML_OK && Clock::now() < deadline) {
                 ++refused;
                 std::this_thread::sleep_for(std::chrono::milliseconds(100));
+              }
+              int64_t at = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - start).count();
+              for (int64_t cur = joins_done_ns.load(); cur < at && !joins_done_ns.compare_exchange_weak(cur, at);) {
               }
             }
           });
@@ -694,6 +707,7 @@ int main(int argc, char** argv) {
         converged = wait_until(tr, opt.timeout, [&] { return tr.full_at >= 0; });
         for (auto& t : joiners) t.join();
         retries = refused.load();
+        joins_done_s = double(joins_done_ns.load()) / 1e9;
       }
       Json j;
       double conv_cpu = cpu_seconds() - cpu_start;
@@ -701,7 +715,10 @@ int main(int argc, char** argv) {
       {
         std::lock_guard lock(tr.mu);
         gone_converge = tr.gone_events;
-        j.integer("join_retries", retries).num("converge_cpu_s", round3(conv_cpu));
+        j.integer("join_retries", retries)
+            .num("join_rate", opt.soak_join_rate)
+            .num("joins_done_s", round3(joins_done_s))
+            .num("converge_cpu_s", round3(conv_cpu));
         if (converged) j.num("converge_s", round3(tr.full_at));
         j.integer("false_failures_converge", gone_converge);
         j.num("known_fraction_converged", double(tr.total) / (double(N) * N));

@@ -534,6 +534,7 @@ func main() {
 	flag.BoolVar(&logToStderr, "log", false, "also print every log line to stderr, with node and time")
 	soakS := flag.Float64("soak", 300, "seconds the soak scenario holds the converged cluster")
 	soakJoiners := flag.Int("soak-joiners", 16, "concurrent joins while the soak scenario starts the cluster")
+	soakJoinRate := flag.Float64("soak-join-rate", 20, "joins started per second by the soak scenario (a rollout); 0: as fast as the joiners go")
 	extraPushPulls := flag.Int("extra-pushpulls", 0, "experiment: after its join, each node push/pulls K more times with a random member, 2, 4, 8, ... gossip intervals later (emulated by Join)")
 	flag.Parse()
 
@@ -787,6 +788,7 @@ func main() {
 			// then hold --soak seconds: any leave event meanwhile is a false failure.
 			cpuStart := cpuSeconds()
 			var refused int64
+			var joinsDoneS float64 // when the last join returned
 			tr.mu.Lock()
 			tr.countGone = true
 			if !converged {
@@ -795,9 +797,12 @@ func main() {
 			tr.mu.Unlock()
 			if !converged {
 				// A pool of joiners (each join is a push/pull of the whole state with n0),
-				// retrying refused joins until the time box ends.
+				// retrying refused joins until the time box ends. Paced like a rollout: join i
+				// starts no earlier than (i-1)/rate seconds in (--soak-join-rate; 0: unpaced).
 				var next int64 = 0
-				deadline := time.Now().Add(box)
+				var joinsDone int64 // ns after start when the last join returned
+				start := time.Now()
+				deadline := start.Add(box)
 				var wg sync.WaitGroup
 				workers := *soakJoiners
 				if workers > N-1 {
@@ -808,6 +813,9 @@ func main() {
 					go func() {
 						defer wg.Done()
 						for i := int(atomic.AddInt64(&next, 1)); i < N; i = int(atomic.AddInt64(&next, 1)) {
+							if *soakJoinRate > 0 {
+								time.Sleep(time.Until(start.Add(time.Duration(float64(i-1) / *soakJoinRate * float64(time.Second)))))
+							}
 							for {
 								if _, err := nodes[i].Join([]string{seed}); err == nil || time.Now().After(deadline) {
 									break
@@ -815,15 +823,20 @@ func main() {
 								atomic.AddInt64(&refused, 1)
 								time.Sleep(100 * time.Millisecond)
 							}
+							at := int64(time.Since(start))
+							for cur := atomic.LoadInt64(&joinsDone); cur < at && !atomic.CompareAndSwapInt64(&joinsDone, cur, at); cur = atomic.LoadInt64(&joinsDone) {
+							}
 						}
 					}()
 				}
 				converged = waitUntil(tr, box, func() bool { return tr.fullAt >= 0 })
 				wg.Wait()
+				joinsDoneS = float64(atomic.LoadInt64(&joinsDone)) / 1e9
 			}
 			tr.mu.Lock()
 			goneConverge := tr.goneEvents
-			fields := map[string]interface{}{"join_retries": refused, "converge_cpu_s": round3(cpuSeconds() - cpuStart),
+			fields := map[string]interface{}{"join_retries": refused, "join_rate": *soakJoinRate, "joins_done_s": round3(joinsDoneS),
+				"converge_cpu_s":          round3(cpuSeconds() - cpuStart),
 				"false_failures_converge": goneConverge, "known_fraction_converged": float64(tr.total) / float64(N*N)}
 			if converged {
 				fields["converge_s"] = round3(tr.fullAt)
