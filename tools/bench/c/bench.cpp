@@ -341,7 +341,7 @@ struct Options {
   double soak = 300;
   int log = ML_LOG_OFF;
   int soak_joiners = 16;
-  double soak_join_rate = 20;  // joins started per second (a rollout); 0: as fast as the joiners go
+  double soak_join_rate = 10;  // joins started per second (a rollout); 0: as fast as the joiners go
 };
 
 bool parse(int argc, char** argv, Options& o) {

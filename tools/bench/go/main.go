@@ -534,7 +534,7 @@ func main() {
 	flag.BoolVar(&logToStderr, "log", false, "also print every log line to stderr, with node and time")
 	soakS := flag.Float64("soak", 300, "seconds the soak scenario holds the converged cluster")
 	soakJoiners := flag.Int("soak-joiners", 16, "concurrent joins while the soak scenario starts the cluster")
-	soakJoinRate := flag.Float64("soak-join-rate", 20, "joins started per second by the soak scenario (a rollout); 0: as fast as the joiners go")
+	soakJoinRate := flag.Float64("soak-join-rate", 10, "joins started per second by the soak scenario (a rollout); 0: as fast as the joiners go")
 	extraPushPulls := flag.Int("extra-pushpulls", 0, "experiment: after its join, each node push/pulls K more times with a random member, 2, 4, 8, ... gossip intervals later (emulated by Join)")
 	flag.Parse()
 
