@@ -133,7 +133,11 @@ TEST(Ticker, RuntimeSpreadsItsNodesOverOneTickerPerThread) {
   auto& tickers = rt->impl().tickers;
   ASSERT_EQ(tickers.size(), 2u);
   std::vector<std::shared_ptr<Node>> nodes;
-  for (int i = 0; i < 4; ++i) nodes.push_back(make_node(rt, fast_options("shard" + std::to_string(i))));
+  for (int i = 0; i < 4; ++i) {
+    std::string name = "shard";  // (appended: "shard" + std::string trips GCC 12's -Wrestrict)
+    name += std::to_string(i);
+    nodes.push_back(make_node(rt, fast_options(name)));
+  }
   EXPECT_EQ(tickers[0]->watched(), 2u);
   EXPECT_EQ(tickers[1]->watched(), 2u);
   EXPECT_NE(tickers[0].get(), tickers[1].get());
