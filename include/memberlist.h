@@ -385,9 +385,9 @@ typedef struct ml_callbacks {
 
 /* ---- runtime --------------------------------------------------------------------------- */
 
-/* A pool of `threads` I/O threads (0 = 2) that memberlists can share, plus one thread that
- * serves every node's UDP socket and timers. The runtime lives until it is freed and every
- * memberlist using it is destroyed. */
+/* A pool of `threads` I/O threads (0 = 2) that memberlists can share, plus as many threads
+ * that serve the nodes' UDP sockets and timers (each node on one of them, dealt in turn).
+ * The runtime lives until it is freed and every memberlist using it is destroyed. */
 ML_API ml_status ml_runtime_new(uint32_t threads, ml_runtime **out);
 ML_API void ml_runtime_free(ml_runtime *runtime);
 

@@ -663,9 +663,9 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_concurrent_streams(ml_config* config);
 
-    // A pool of `threads` I/O threads (0 = 2) that memberlists can share, plus one thread that
-    // serves every node's UDP socket and timers. The runtime lives until it is freed and every
-    // memberlist using it is destroyed.
+    // A pool of `threads` I/O threads (0 = 2) that memberlists can share, plus as many threads
+    // that serve the nodes' UDP sockets and timers (each node on one of them, dealt in turn).
+    // The runtime lives until it is freed and every memberlist using it is destroyed.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_runtime_new(uint threads, ml_runtime** @out);
