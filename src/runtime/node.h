@@ -19,11 +19,14 @@ namespace memberlist::runtime {
 using core::Duration;
 using core::Status;
 
-// A fixed pool of threads running one io_context (streams, callbacks), plus one thread that
-// reads every node's UDP socket and runs every node's timers; share it between many nodes.
+// A fixed pool of threads running one io_context (streams, callbacks), plus as many threads
+// that read the nodes' UDP sockets and run their timers (Tickers); share it between many
+// nodes. Nodes fill the first ticker up to `nodes_per_ticker` (nodes that share a thread
+// exchange probes in one wake-up), then go to the ticker with the fewest.
 class Runtime {
  public:
-  explicit Runtime(unsigned threads);
+  static constexpr size_t kNodesPerTicker = 256;
+  explicit Runtime(unsigned threads, size_t nodes_per_ticker = kNodesPerTicker);
   ~Runtime();  // stops and joins the threads; every Node must be destroyed first
   Runtime(const Runtime&) = delete;
   Runtime& operator=(const Runtime&) = delete;

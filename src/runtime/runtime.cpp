@@ -73,14 +73,19 @@ void Ticker::unwatch(Entry& e, int fd) {
   e.watch_id = 0;
 }
 
+Ticker::Clock::time_point Ticker::slot(Clock::time_point when, Clock::time_point now) {
+  using std::chrono::milliseconds;
+  Clock::duration step = kMinSlack;
+  for (Clock::duration g : {Clock::duration(milliseconds(20)), kMaxSlack})
+    if ((when - now) / 16 >= g) step = g;
+  auto t = when.time_since_epoch();
+  auto rem = t % step;
+  return Clock::time_point(rem.count() == 0 ? t : t - rem + step);
+}
+
 void Ticker::set(Entry& e, std::optional<Clock::time_point> when) {
   std::optional<Clock::time_point> slot;
-  if (when) {
-    // Round up to the grid (from the clock's epoch, shared by every node).
-    auto t = when->time_since_epoch();
-    auto rem = t % kSlack;
-    slot = Clock::time_point(rem.count() == 0 ? t : t - rem + kSlack);
-  }
+  if (when) slot = Ticker::slot(*when, Clock::now());
   bool need_wake = false;
   {
     std::lock_guard<std::mutex> l(mu_);
@@ -172,8 +177,23 @@ bool Runtime::Impl::on_ticker_thread() const {
   return std::any_of(tickers.begin(), tickers.end(), [](const std::unique_ptr<Ticker>& t) { return t->on_thread(); });
 }
 
-Runtime::Runtime(unsigned threads) : impl_(std::make_unique<Impl>()) {
+Ticker& Runtime::Impl::pick_ticker() {
+  Ticker* fewest = nullptr;
+  size_t fewest_nodes = 0;
+  for (auto& t : tickers) {
+    size_t n = t->watched();
+    if (n < nodes_per_ticker) return *t;
+    if (!fewest || n < fewest_nodes) {
+      fewest = t.get();
+      fewest_nodes = n;
+    }
+  }
+  return *fewest;
+}
+
+Runtime::Runtime(unsigned threads, size_t nodes_per_ticker) : impl_(std::make_unique<Impl>()) {
   if (threads == 0) threads = 1;
+  impl_->nodes_per_ticker = std::max<size_t>(nodes_per_ticker, 1);
   for (unsigned i = 0; i < threads; ++i) impl_->tickers.push_back(std::make_unique<Ticker>());
   for (unsigned i = 0; i < threads; ++i) {
     impl_->threads.emplace_back([ioc = impl_->ioc.get()] {

@@ -18,17 +18,26 @@
 namespace memberlist::runtime {
 
 // The hot path of a share of a runtime's nodes, on one thread of its own (a runtime has one
-// ticker per pool thread): the nodes' UDP sockets (epoll) and their timers. Each node registers the core's next deadline, rounded up to a
-// grid of kSlack; the thread sleeps in epoll_wait until the earliest slot or a datagram, and
-// runs the due nodes and reads the ready sockets itself. So an idle cluster costs one
-// wake-up per slot and per burst of datagrams (a probe's ping and ack between two nodes of
-// the same ticker are usually handled in the same wake-up), not one per node per gossip tick
-// plus Asio's hand-offs between its threads; a deadline fires at most kSlack late (timer
-// slack, like the kernel's own).
+// ticker per pool thread): the nodes' UDP sockets (epoll) and their timers. Each node
+// registers the core's next deadline, rounded up to a grid (see slot()); the thread sleeps in
+// epoll_wait until the earliest slot or a datagram, and runs the due nodes and reads the
+// ready sockets itself. So an idle cluster costs one wake-up per slot and per burst of
+// datagrams (a probe's ping and ack between two nodes of the same ticker are usually handled
+// in the same wake-up), not one per node per timer plus Asio's hand-offs between its threads.
 class Ticker {
  public:
   using Clock = std::chrono::steady_clock;
-  static constexpr Clock::duration kSlack = std::chrono::milliseconds(10);
+  // Timer slack, like the kernel's own: a deadline fires at most max(kMinSlack, 1/16 of its
+  // wait) late, and never more than kMaxSlack. Far deadlines (the probe ticks, a second
+  // apart, registered when the last probe ended) thus fall on a coarse grid that many nodes share, and one wake-up runs a batch
+  // of probes while the code and the ticker's state are still in cache: at 128 nodes that
+  // halves the CPU of an idle cluster. Near ones (gossip, probe timeouts) keep a fine grid.
+  static constexpr Clock::duration kMinSlack = std::chrono::milliseconds(10);
+  static constexpr Clock::duration kMaxSlack = std::chrono::milliseconds(50);
+  // The slot a deadline `when`, registered at `now`, fires in: `when` rounded up to the
+  // coarsest grid of 10, 20 or 50 ms (from the clock's epoch, shared by every node) whose
+  // step is at most 1/16 of the wait.
+  static Clock::time_point slot(Clock::time_point when, Clock::time_point now);
 
   // A node's registration. `fire` and `readable` run on the ticker's thread, outside its
   // lock, while `owner` is held; the other fields are only touched under the ticker's lock.
@@ -57,7 +66,7 @@ class Ticker {
   // destroying the ticker (which is then leaked).
   void stop_detached();
   bool on_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
-  // Sockets being watched (for tests: how the runtime spread its nodes).
+  // Sockets being watched: the ticker's nodes.
   size_t watched() {
     std::lock_guard<std::mutex> l(mu_);
     return watched_.size();
@@ -83,13 +92,15 @@ struct Runtime::Impl {
   // instead of destroying an io_context a handler is still running on.
   std::unique_ptr<boost::asio::io_context> ioc = std::make_unique<boost::asio::io_context>();
   boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work{ioc->get_executor()};
-  // One ticker per pool thread, nodes dealt round-robin: a node's datagrams and timers stay
-  // on one thread (no hand-off), and a process with many nodes uses every core for them.
+  // One ticker per pool thread: a node's datagrams and timers stay on one thread (no
+  // hand-off). A few nodes share the first ticker, so that a probe between two of them
+  // wakes one thread, not two; beyond nodes_per_ticker each new node goes to the ticker
+  // with the fewest, so that a process with many nodes uses every core for them.
   std::vector<std::unique_ptr<Ticker>> tickers;
-  std::atomic<size_t> next_ticker{0};
+  size_t nodes_per_ticker = Runtime::kNodesPerTicker;
   std::vector<std::thread> threads;
 
-  Ticker& pick_ticker() { return *tickers[next_ticker++ % tickers.size()]; }
+  Ticker& pick_ticker();
   bool on_pool_thread() const;
   bool on_ticker_thread() const;
 };

@@ -79,7 +79,7 @@ int main(int argc, char **argv) {
     config_free(cfg);
   }
   SECTION("internals are hidden");
-  CHECK(dlsym(lib, "_ZN10memberlist7runtime7RuntimeC1Ej") == NULL); /* Runtime::Runtime(unsigned) */
+  CHECK(dlsym(lib, "_ZN10memberlist7runtime7RuntimeC1Ejm") == NULL); /* Runtime::Runtime(unsigned, size_t) */
   CHECK(dlsym(lib, "ml_does_not_exist") == NULL);
   CHECK(dlclose(lib) == 0);
   return ml_test_finish("capi_dlopen");

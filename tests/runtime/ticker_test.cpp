@@ -70,7 +70,7 @@ TEST(Ticker, DeadlinesAreRoundedUpToTheGrid) {
   std::vector<std::unique_ptr<Probe>> probes;
   // All in one slot: each fires at the grid point after it, never before.
   auto slot = std::chrono::ceil<std::chrono::milliseconds>(Clock::now().time_since_epoch() + 200ms);
-  auto base = Clock::time_point(slot - slot % Ticker::kSlack + Ticker::kSlack);
+  auto base = Clock::time_point(slot - slot % Ticker::kMinSlack + Ticker::kMinSlack);
   for (int i = 0; i < 20; ++i) {
     probes.push_back(std::make_unique<Probe>());
     t.set(probes.back()->entry, base - std::chrono::microseconds(i * 100 + 1));
@@ -84,6 +84,30 @@ TEST(Ticker, DeadlinesAreRoundedUpToTheGrid) {
     std::lock_guard<std::mutex> l(p->mu);
     EXPECT_GE(p->fired[0], base);  // rounded up to the slot, never early
   }
+}
+
+// The grid grows with the wait: a probe tick about a second away may be 50 ms late (and shares
+// its slot with the other nodes' ticks), a gossip tick 200 ms away only 10 ms; never early.
+TEST(Ticker, SlackIsAtMostOneSixteenthOfTheWait) {
+  using std::chrono::milliseconds;
+  auto now = Clock::time_point(std::chrono::seconds(1000)) + std::chrono::microseconds(1234);
+  struct Case {
+    Clock::duration wait, step;
+  };
+  for (auto [wait, step] : {Case{milliseconds(1), milliseconds(10)}, Case{milliseconds(200), milliseconds(10)},
+                            Case{milliseconds(319), milliseconds(10)}, Case{milliseconds(320), milliseconds(20)},
+                            Case{milliseconds(500), milliseconds(20)}, Case{milliseconds(799), milliseconds(20)},
+                            Case{milliseconds(800), milliseconds(50)}, Case{milliseconds(950), milliseconds(50)},
+                            Case{std::chrono::seconds(30), milliseconds(50)}}) {
+    auto when = now + wait;
+    auto s = Ticker::slot(when, now);
+    EXPECT_GE(s, when) << "wait " << wait.count();
+    EXPECT_LT(s - when, step) << "wait " << wait.count();
+    EXPECT_EQ(s.time_since_epoch() % step, Clock::duration::zero()) << "wait " << wait.count();
+  }
+  // A deadline on the grid stays where it is.
+  auto on_grid = Clock::time_point(std::chrono::seconds(2000));
+  EXPECT_EQ(Ticker::slot(on_grid, on_grid - std::chrono::seconds(1)), on_grid);
 }
 
 TEST(Ticker, ExpiredOwnerIsSkipped) {
@@ -125,19 +149,28 @@ TEST(Ticker, WatchedSocketIsReadUntilUnwatched) {
   EXPECT_EQ(::recv(rx.native_handle(), buf, sizeof buf, MSG_DONTWAIT), 5);  // still queued
 }
 
-// A runtime has one ticker (and thread) per pool thread and deals its nodes out round-robin,
-// so that the UDP path and the timers of many nodes use every core; nodes on different
-// tickers still form one cluster.
-TEST(Ticker, RuntimeSpreadsItsNodesOverOneTickerPerThread) {
-  auto rt = std::make_shared<Runtime>(2);
+// A runtime has one ticker (and thread) per pool thread. A few nodes share the first one
+// (a probe between them wakes one thread); beyond nodes_per_ticker they are spread, so that
+// the UDP path and the timers of many nodes use every core; nodes on different tickers
+// still form one cluster.
+TEST(Ticker, RuntimeFillsOneTickerThenSpreadsItsNodes) {
+  auto names = [](const char* prefix, int i) {
+    std::string name = prefix;  // (appended: "shard" + std::string trips GCC 12's -Wrestrict)
+    name += std::to_string(i);
+    return name;
+  };
+  {
+    auto rt = std::make_shared<Runtime>(2);
+    std::vector<std::shared_ptr<Node>> few;
+    for (int i = 0; i < 3; ++i) few.push_back(make_node(rt, fast_options(names("few", i))));
+    EXPECT_EQ(rt->impl().tickers[0]->watched(), 3u);
+    EXPECT_EQ(rt->impl().tickers[1]->watched(), 0u);
+  }
+  auto rt = std::make_shared<Runtime>(2, 1);  // one node per ticker, then the least loaded
   auto& tickers = rt->impl().tickers;
   ASSERT_EQ(tickers.size(), 2u);
   std::vector<std::shared_ptr<Node>> nodes;
-  for (int i = 0; i < 4; ++i) {
-    std::string name = "shard";  // (appended: "shard" + std::string trips GCC 12's -Wrestrict)
-    name += std::to_string(i);
-    nodes.push_back(make_node(rt, fast_options(name)));
-  }
+  for (int i = 0; i < 4; ++i) nodes.push_back(make_node(rt, fast_options(names("shard", i))));
   EXPECT_EQ(tickers[0]->watched(), 2u);
   EXPECT_EQ(tickers[1]->watched(), 2u);
   EXPECT_NE(tickers[0].get(), tickers[1].get());
