@@ -76,8 +76,12 @@ void Ticker::unwatch(Entry& e, int fd) {
 Ticker::Clock::time_point Ticker::slot(Clock::time_point when, Clock::time_point now) {
   using std::chrono::milliseconds;
   Clock::duration step = kMinSlack;
-  for (Clock::duration g : {Clock::duration(milliseconds(20)), kMaxSlack})
-    if ((when - now) / 16 >= g) step = g;
+  if (when - now >= kFarWait) {
+    step = kMaxSlack;
+  } else {
+    for (Clock::duration g : {Clock::duration(milliseconds(10)), Clock::duration(milliseconds(20))})
+      if ((when - now) / 32 >= g) step = g;
+  }
   auto t = when.time_since_epoch();
   auto rem = t % step;
   return Clock::time_point(rem.count() == 0 ? t : t - rem + step);

@@ -27,16 +27,18 @@ namespace memberlist::runtime {
 class Ticker {
  public:
   using Clock = std::chrono::steady_clock;
-  // Timer slack, like the kernel's own: a deadline fires at most max(kMinSlack, 1/16 of its
-  // wait) late, and never more than kMaxSlack. Far deadlines (the probe ticks, a second
-  // apart, registered when the last probe ended) thus fall on a coarse grid that many nodes share, and one wake-up runs a batch
-  // of probes while the code and the ticker's state are still in cache: at 128 nodes that
-  // halves the CPU of an idle cluster. Near ones (gossip, probe timeouts) keep a fine grid.
-  static constexpr Clock::duration kMinSlack = std::chrono::milliseconds(10);
+  // Timer slack, like the kernel's own, on grids counted from the clock's epoch, so that
+  // the nodes of a ticker share slots. Deadlines at least kFarWait away (the probe ticks, a
+  // second apart, registered when the last probe ended; suspicion timeouts) fire at most
+  // kMaxSlack late: many nodes' probe ticks share a slot, and one wake-up runs a batch of
+  // probes while the code and the ticker's state are still in cache, which at 128 nodes
+  // halves the CPU of an idle cluster. Nearer ones (gossip rounds, which carry news hop by
+  // hop, and probe timeouts) fire at most 1/32 of their wait late, and at least kMinSlack.
+  static constexpr Clock::duration kMinSlack = std::chrono::milliseconds(5);
   static constexpr Clock::duration kMaxSlack = std::chrono::milliseconds(50);
-  // The slot a deadline `when`, registered at `now`, fires in: `when` rounded up to the
-  // coarsest grid of 10, 20 or 50 ms (from the clock's epoch, shared by every node) whose
-  // step is at most 1/16 of the wait.
+  static constexpr Clock::duration kFarWait = std::chrono::milliseconds(800);
+  // The slot a deadline `when`, registered at `now`, fires in: `when` rounded up to a grid
+  // of 5, 10, 20 or 50 ms, as above.
   static Clock::time_point slot(Clock::time_point when, Clock::time_point now);
 
   // A node's registration. `fire` and `readable` run on the ticker's thread, outside its
