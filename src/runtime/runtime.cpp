@@ -73,26 +73,27 @@ void Ticker::unwatch(Entry& e, int fd) {
   e.watch_id = 0;
 }
 
-Ticker::Clock::time_point Ticker::slot(Clock::time_point when, Clock::time_point now) {
+Ticker::Clock::time_point Ticker::slot(Clock::time_point when, Clock::time_point now, size_t nodes) {
   using std::chrono::milliseconds;
+  // Far: a second holds 1 s / step slots, for `nodes` probe ticks a second.
+  auto per_second = static_cast<Clock::rep>(std::max<size_t>(nodes, 1));
+  Clock::duration bound = when - now >= kFarWait
+                              ? Clock::duration(std::chrono::seconds(1)) * static_cast<Clock::rep>(kNodesPerSlot) / per_second
+                              : (when - now) / 32;
   Clock::duration step = kMinSlack;
-  if (when - now >= kFarWait) {
-    step = kMaxSlack;
-  } else {
-    for (Clock::duration g : {Clock::duration(milliseconds(10)), Clock::duration(milliseconds(20))})
-      if ((when - now) / 32 >= g) step = g;
-  }
+  for (Clock::duration g : {Clock::duration(milliseconds(10)), Clock::duration(milliseconds(20)), kMaxSlack})
+    if (bound >= g) step = g;
   auto t = when.time_since_epoch();
   auto rem = t % step;
   return Clock::time_point(rem.count() == 0 ? t : t - rem + step);
 }
 
 void Ticker::set(Entry& e, std::optional<Clock::time_point> when) {
-  std::optional<Clock::time_point> slot;
-  if (when) slot = Ticker::slot(*when, Clock::now());
   bool need_wake = false;
   {
     std::lock_guard<std::mutex> l(mu_);
+    std::optional<Clock::time_point> slot;
+    if (when) slot = Ticker::slot(*when, Clock::now(), watched_.size());
     if (e.active && slot && e.it->first == *slot) return;
     if (e.active) {
       due_.erase(e.it);

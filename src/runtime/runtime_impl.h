@@ -30,16 +30,19 @@ class Ticker {
   // Timer slack, like the kernel's own, on grids counted from the clock's epoch, so that
   // the nodes of a ticker share slots. Deadlines at least kFarWait away (the probe ticks, a
   // second apart, registered when the last probe ended; suspicion timeouts) fire at most
-  // kMaxSlack late: many nodes' probe ticks share a slot, and one wake-up runs a batch of
-  // probes while the code and the ticker's state are still in cache, which at 128 nodes
-  // halves the CPU of an idle cluster. Nearer ones (gossip rounds, which carry news hop by
-  // hop, and probe timeouts) fire at most 1/32 of their wait late, and at least kMinSlack.
+  // kMaxSlack late, on a grid coarse enough that a slot holds about kNodesPerSlot nodes'
+  // probe ticks: one wake-up then runs a batch of probes while the code and the ticker's
+  // state are still in cache, which at 128 nodes halves the CPU of an idle cluster, and
+  // a ticker with many nodes keeps a fine grid (a coarser one would only make bursts).
+  // Nearer deadlines (gossip rounds, which carry news hop by hop, and probe timeouts) fire
+  // at most 1/32 of their wait late. Never less than kMinSlack.
   static constexpr Clock::duration kMinSlack = std::chrono::milliseconds(5);
   static constexpr Clock::duration kMaxSlack = std::chrono::milliseconds(50);
   static constexpr Clock::duration kFarWait = std::chrono::milliseconds(800);
-  // The slot a deadline `when`, registered at `now`, fires in: `when` rounded up to a grid
-  // of 5, 10, 20 or 50 ms, as above.
-  static Clock::time_point slot(Clock::time_point when, Clock::time_point now);
+  static constexpr size_t kNodesPerSlot = 8;
+  // The slot a deadline `when`, registered at `now` by one of `nodes` nodes, fires in: `when`
+  // rounded up to a grid of 5, 10, 20 or 50 ms, as above.
+  static Clock::time_point slot(Clock::time_point when, Clock::time_point now, size_t nodes);
 
   // A node's registration. `fire` and `readable` run on the ticker's thread, outside its
   // lock, while `owner` is held; the other fields are only touched under the ticker's lock.

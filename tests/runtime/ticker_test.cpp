@@ -86,29 +86,36 @@ TEST(Ticker, DeadlinesAreRoundedUpToTheGrid) {
   }
 }
 
-// The grid grows with the wait: a probe tick about a second away may be 50 ms late (and shares
-// its slot with the other nodes' ticks), a gossip round 200 ms away only 5 ms; never early.
-TEST(Ticker, SlackGrowsWithTheWait) {
+// The grid grows with the wait: a gossip round 200 ms away may be 5 ms late, a probe tick
+// about a second away up to 50 ms (and shares its slot with other nodes' ticks), but only
+// as coarse as a slot holding about 8 of the ticker's nodes' ticks needs; never early.
+TEST(Ticker, SlackGrowsWithTheWaitAndShrinksWithTheNodes) {
   using std::chrono::milliseconds;
   auto now = Clock::time_point(std::chrono::seconds(1000)) + std::chrono::microseconds(1234);
   struct Case {
-    Clock::duration wait, step;
+    Clock::duration wait;
+    size_t nodes;
+    Clock::duration step;
   };
-  for (auto [wait, step] : {Case{milliseconds(1), milliseconds(5)}, Case{milliseconds(100), milliseconds(5)},
-                            Case{milliseconds(200), milliseconds(5)}, Case{milliseconds(319), milliseconds(5)},
-                            Case{milliseconds(320), milliseconds(10)}, Case{milliseconds(500), milliseconds(10)},
-                            Case{milliseconds(640), milliseconds(20)}, Case{milliseconds(799), milliseconds(20)},
-                            Case{milliseconds(800), milliseconds(50)}, Case{milliseconds(950), milliseconds(50)},
-                            Case{std::chrono::seconds(30), milliseconds(50)}}) {
+  for (auto [wait, nodes, step] :
+       {Case{milliseconds(1), 1, milliseconds(5)}, Case{milliseconds(200), 1, milliseconds(5)},
+        Case{milliseconds(319), 1, milliseconds(5)}, Case{milliseconds(320), 1, milliseconds(10)},
+        Case{milliseconds(500), 1, milliseconds(10)}, Case{milliseconds(640), 1, milliseconds(20)},
+        Case{milliseconds(799), 1, milliseconds(20)}, Case{milliseconds(800), 1, milliseconds(50)},
+        Case{milliseconds(950), 0, milliseconds(50)}, Case{milliseconds(950), 160, milliseconds(50)},
+        Case{milliseconds(950), 161, milliseconds(20)}, Case{milliseconds(950), 400, milliseconds(20)},
+        Case{milliseconds(950), 401, milliseconds(10)}, Case{milliseconds(950), 801, milliseconds(5)},
+        Case{std::chrono::seconds(30), 5000, milliseconds(5)}, Case{milliseconds(200), 5000, milliseconds(5)}}) {
     auto when = now + wait;
-    auto s = Ticker::slot(when, now);
-    EXPECT_GE(s, when) << "wait " << wait.count();
-    EXPECT_LT(s - when, step) << "wait " << wait.count();
-    EXPECT_EQ(s.time_since_epoch() % step, Clock::duration::zero()) << "wait " << wait.count();
+    auto s = Ticker::slot(when, now, nodes);
+    auto what = "wait " + std::to_string(wait.count()) + " nodes " + std::to_string(nodes);
+    EXPECT_GE(s, when) << what;
+    EXPECT_LT(s - when, step) << what;
+    EXPECT_EQ(s.time_since_epoch() % step, Clock::duration::zero()) << what;
   }
   // A deadline on the grid stays where it is.
   auto on_grid = Clock::time_point(std::chrono::seconds(2000));
-  EXPECT_EQ(Ticker::slot(on_grid, on_grid - std::chrono::seconds(1)), on_grid);
+  EXPECT_EQ(Ticker::slot(on_grid, on_grid - std::chrono::seconds(1), 8), on_grid);
 }
 
 TEST(Ticker, ExpiredOwnerIsSkipped) {
