@@ -3,6 +3,7 @@
 #include "core/core.h"
 
 #include <algorithm>
+#include <array>
 #include <deque>
 #include <limits>
 #include <functional>
@@ -167,8 +168,11 @@ class TimerHeap {
  public:
   using Fn = std::function<void(Instant)>;
 
-  // A handle: slot << 40 | sequence number (never 0).
-  uint64_t add(Instant at, Fn fn) {
+  // A handle: slot << 40 | sequence number (never 0). A lax timer is a periodic tick whose
+  // phase is arbitrary (see Core::poll_exact_timeout); it is kept in a heap of its own, so
+  // that the earliest exact deadline is at hand too. Timers fire in (deadline, creation)
+  // order across both heaps.
+  uint64_t add(Instant at, Fn fn, bool lax = false) {
     uint32_t slot;
     if (free_ != kNone) {
       slot = free_;
@@ -179,8 +183,9 @@ class TimerHeap {
     }
     const uint64_t seq = ++seq_;
     slots_[slot] = seq;
-    heap_.push_back(Entry{at, seq, slot, std::move(fn)});
-    std::push_heap(heap_.begin(), heap_.end(), Later{});
+    auto& heap = heaps_[lax ? 1 : 0];
+    heap.push_back(Entry{at, seq, slot, std::move(fn)});
+    std::push_heap(heap.begin(), heap.end(), Later{});
     return (static_cast<uint64_t>(slot) << 40) | seq;
   }
   // No-op for a handle that already fired or was cancelled.
@@ -188,20 +193,27 @@ class TimerHeap {
     const uint64_t slot = handle >> 40, seq = handle & ((uint64_t{1} << 40) - 1);
     if (slot >= slots_.size() || slots_[slot] != seq) return;
     release(static_cast<uint32_t>(slot));
-    purge();
+    for (auto& heap : heaps_) purge(heap);
   }
   std::optional<Instant> next() const {
-    if (heap_.empty()) return std::nullopt;
-    return heap_.front().at;
+    const Entry* e = earliest();
+    if (!e) return std::nullopt;
+    return e->at;
+  }
+  std::optional<Instant> next_exact() const {
+    if (heaps_[0].empty()) return std::nullopt;
+    return heaps_[0].front().at;
   }
   // Takes the earliest timer if it is due at `now`.
   bool pop_due(Instant now, Fn& fn) {
-    if (heap_.empty() || heap_.front().at > now) return false;
-    std::pop_heap(heap_.begin(), heap_.end(), Later{});
-    fn = std::move(heap_.back().fn);
-    release(heap_.back().slot);
-    heap_.pop_back();
-    purge();
+    const Entry* e = earliest();
+    if (!e || e->at > now) return false;
+    auto& heap = heaps_[e == &heaps_[0].front() ? 0 : 1];
+    std::pop_heap(heap.begin(), heap.end(), Later{});
+    fn = std::move(heap.back().fn);
+    release(heap.back().slot);
+    heap.pop_back();
+    for (auto& h : heaps_) purge(h);
     return true;
   }
 
@@ -217,15 +229,21 @@ class TimerHeap {
   struct Later {
     bool operator()(const Entry& a, const Entry& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
   };
+  const Entry* earliest() const {
+    const Entry* best = nullptr;
+    for (const auto& heap : heaps_)
+      if (!heap.empty() && (!best || Later{}(*best, heap.front()))) best = &heap.front();
+    return best;
+  }
   bool live(const Entry& e) const { return slots_[e.slot] == e.seq; }
   void release(uint32_t slot) {
     slots_[slot] = kFree | free_;
     free_ = slot;
   }
-  void purge() {
-    while (!heap_.empty() && !live(heap_.front())) {
-      std::pop_heap(heap_.begin(), heap_.end(), Later{});
-      heap_.pop_back();
+  void purge(std::vector<Entry>& heap) {
+    while (!heap.empty() && !live(heap.front())) {
+      std::pop_heap(heap.begin(), heap.end(), Later{});
+      heap.pop_back();
     }
   }
 
@@ -234,7 +252,7 @@ class TimerHeap {
   static constexpr uint64_t kFree = uint64_t{1} << 63;
   static constexpr uint32_t kNone = UINT32_MAX;
 
-  std::vector<Entry> heap_;
+  std::array<std::vector<Entry>, 2> heaps_;  // exact, lax
   std::vector<uint64_t> slots_;  // sequence number of the live timer in each slot
   uint32_t free_ = kNone;        // first free slot
   uint64_t seq_ = 0;
@@ -414,7 +432,7 @@ struct Core::Impl {
     metrics.set_gauge("memberlist.queue.broadcasts", static_cast<double>(queue.size()));
     metrics.set_gauge("memberlist.queue.user_broadcasts", static_cast<double>(user_queue.size()));
     sample_node_instances();
-    schedule(now + cfg.queue_check_interval, [this](Instant t) { queue_check_tick(t); });
+    schedule_lax(now + cfg.queue_check_interval, [this](Instant t) { queue_check_tick(t); });
   }
 
   // The most a broadcast may take so that gossip can carry it in one datagram.
@@ -454,6 +472,11 @@ struct Core::Impl {
 
   uint64_t schedule(Instant at, std::function<void(Instant)> fn) {
     return timers.add(at, std::move(fn));
+  }
+  // A periodic tick whose phase is arbitrary (probe, push/pull, queue check): a runtime
+  // may run it a little late (Core::poll_exact_timeout).
+  uint64_t schedule_lax(Instant at, std::function<void(Instant)> fn) {
+    return timers.add(at, std::move(fn), true);
   }
 
   void cancel(uint64_t& id) {
@@ -847,7 +870,7 @@ struct Core::Impl {
       run_probe(now);
     Instant next = deadline + cfg.probe_interval;
     while (next <= now) next += cfg.probe_interval;
-    schedule(next, [this, next](Instant t) { probe_tick(next, t); });
+    schedule_lax(next, [this, next](Instant t) { probe_tick(next, t); });
   }
 
   // Reaps Dead and Left nodes older than gossip_to_the_dead_time, then reshuffles.
@@ -1167,7 +1190,7 @@ struct Core::Impl {
   void push_pull_tick(Instant now, bool exchange) {
     if (exchange) push_pull_random(now);
     Instant next = now + push_pull_scale(cfg.push_pull_interval, est_num_nodes());
-    schedule(next, [this](Instant t) { push_pull_tick(t, true); });
+    schedule_lax(next, [this](Instant t) { push_pull_tick(t, true); });
   }
 
   // One periodic-style exchange with a random Alive member other than us, if any.
@@ -1412,18 +1435,18 @@ Core::Core(Config config, std::shared_ptr<const Codec> codec, Instant now)
   // Stagger the periodic tasks by a random fraction of their interval.
   if (s.cfg.probe_interval > Duration::zero()) {
     Instant first = now + s.random_stagger(s.cfg.probe_interval);
-    s.schedule(first, [&s, first](Instant t) { s.probe_tick(first, t); });
+    s.schedule_lax(first, [&s, first](Instant t) { s.probe_tick(first, t); });
   }
   if (s.cfg.push_pull_interval > Duration::zero()) {
     Instant first = now + s.random_stagger(s.cfg.push_pull_interval);
-    s.schedule(first, [&s](Instant t) { s.push_pull_tick(t, false); });
+    s.schedule_lax(first, [&s](Instant t) { s.push_pull_tick(t, false); });
   }
   if (s.cfg.gossip_interval > Duration::zero() && s.cfg.gossip_nodes > 0) {
     Instant first = now + s.random_stagger(s.cfg.gossip_interval);
     s.schedule(first, [&s, first](Instant t) { s.gossip_tick(first, t); });
   }
   if (s.cfg.queue_check_interval > Duration::zero())
-    s.schedule(now + s.cfg.queue_check_interval, [&s](Instant t) { s.queue_check_tick(t); });
+    s.schedule_lax(now + s.cfg.queue_check_interval, [&s](Instant t) { s.queue_check_tick(t); });
 }
 
 Core::~Core() = default;
@@ -1782,6 +1805,10 @@ Stats Core::stats() const {
 }
 
 const Config& Core::config() const { return impl_->cfg; }
+
+std::optional<Instant> Core::poll_exact_timeout() const {
+  return impl_->timers.next_exact();
+}
 
 std::optional<Instant> Core::poll_timeout() const {
   return impl_->timers.next();

@@ -207,6 +207,13 @@ class Core {
 
   // ---- outputs ------------------------------------------------------------------------
   std::optional<Instant> poll_timeout() const;
+  // The earliest deadline that times the protocol: every timer but the periodic probe,
+  // push/pull and queue-check ticks. Their phase is random anyway and a late one delays
+  // nothing else (the next probe tick is set from the last deadline, not from when it ran;
+  // push/pull and queue checks are many seconds apart), so a runtime may run them a little
+  // late to serve many nodes in one wake-up; the others (probe and suspicion timeouts,
+  // gossip rounds) should fire on time. nullopt, or a deadline at or after poll_timeout().
+  std::optional<Instant> poll_exact_timeout() const;
   std::optional<Transmit> poll_transmit();
   std::optional<StreamRequest> poll_stream();
   std::optional<Event> poll_event();

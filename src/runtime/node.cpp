@@ -228,8 +228,9 @@ struct State : std::enable_shared_from_this<State> {
   std::map<uint64_t, std::optional<core::PingResult>> pings;
   std::vector<core::MetricSample> samples;  // for Callbacks::on_metric
   bool closed = false;
-  // The core's next deadline as last registered with the ticker (nullopt after it fired).
-  std::optional<Instant> timer_target;
+  // The core's next deadlines (any, exact) as last registered with the ticker (nullopt
+  // after it fired).
+  std::optional<std::pair<std::optional<Instant>, std::optional<Instant>>> timer_target;
 
   // ---- handler accounting (life_mu) ---------------------------------------------------
   std::mutex life_mu;
@@ -295,10 +296,12 @@ struct State : std::enable_shared_from_this<State> {
     while (auto p = core->poll_ping_result()) {
       if (auto it = pings.find(p->id); it != pings.end()) it->second = *p;
     }
-    auto next = core->poll_timeout();
+    // The periodic ticks may run late, on the ticker's coarser grid; the exact deadlines not.
+    auto next = std::make_pair(core->poll_timeout(), core->poll_exact_timeout());
     if (next != timer_target) {
       timer_target = next;
-      ticker.set(tick, next ? std::optional(to_time(*next)) : std::nullopt);
+      auto at = [this](const std::optional<Instant>& t) { return t ? std::optional(to_time(*t)) : std::nullopt; };
+      ticker.set(tick, at(next.second), at(next.first));
     }
   }
 

@@ -73,27 +73,39 @@ void Ticker::unwatch(Entry& e, int fd) {
   e.watch_id = 0;
 }
 
-Ticker::Clock::time_point Ticker::slot(Clock::time_point when, Clock::time_point now, size_t nodes) {
+namespace {
+Ticker::Clock::time_point round_up(Ticker::Clock::time_point when, Ticker::Clock::duration step) {
+  auto t = when.time_since_epoch();
+  auto rem = t % step;
+  return Ticker::Clock::time_point(rem.count() == 0 ? t : t - rem + step);
+}
+}  // namespace
+
+Ticker::Clock::time_point Ticker::exact_slot(Clock::time_point when) { return round_up(when, kMinSlack); }
+
+Ticker::Clock::time_point Ticker::lax_slot(Clock::time_point when, size_t nodes) {
   using std::chrono::milliseconds;
-  // Far: a second holds 1 s / step slots, for `nodes` probe ticks a second.
+  // A second holds 1 s / step slots, for `nodes` probe ticks a second.
   auto per_second = static_cast<Clock::rep>(std::max<size_t>(nodes, 1));
-  Clock::duration bound = when - now >= kFarWait
-                              ? Clock::duration(std::chrono::seconds(1)) * static_cast<Clock::rep>(kNodesPerSlot) / per_second
-                              : (when - now) / 32;
+  Clock::duration bound = Clock::duration(std::chrono::seconds(1)) * static_cast<Clock::rep>(kNodesPerSlot) / per_second;
   Clock::duration step = kMinSlack;
   for (Clock::duration g : {Clock::duration(milliseconds(10)), Clock::duration(milliseconds(20)), kMaxSlack})
     if (bound >= g) step = g;
-  auto t = when.time_since_epoch();
-  auto rem = t % step;
-  return Clock::time_point(rem.count() == 0 ? t : t - rem + step);
+  return round_up(when, step);
 }
 
-void Ticker::set(Entry& e, std::optional<Clock::time_point> when) {
+std::optional<Ticker::Clock::time_point> Ticker::slot(std::optional<Clock::time_point> exact,
+                                                     std::optional<Clock::time_point> lax, size_t nodes) {
+  if (!lax) return exact ? std::optional(exact_slot(*exact)) : std::nullopt;
+  auto s = lax_slot(*lax, nodes);
+  return exact ? std::min(s, exact_slot(*exact)) : s;
+}
+
+void Ticker::set(Entry& e, std::optional<Clock::time_point> exact, std::optional<Clock::time_point> lax) {
   bool need_wake = false;
   {
     std::lock_guard<std::mutex> l(mu_);
-    std::optional<Clock::time_point> slot;
-    if (when) slot = Ticker::slot(*when, Clock::now(), watched_.size());
+    auto slot = Ticker::slot(exact, lax, watched_.size());
     if (e.active && slot && e.it->first == *slot) return;
     if (e.active) {
       due_.erase(e.it);

@@ -28,21 +28,25 @@ class Ticker {
  public:
   using Clock = std::chrono::steady_clock;
   // Timer slack, like the kernel's own, on grids counted from the clock's epoch, so that
-  // the nodes of a ticker share slots. Deadlines at least kFarWait away (the probe ticks, a
-  // second apart, registered when the last probe ended; suspicion timeouts) fire at most
-  // kMaxSlack late, on a grid coarse enough that a slot holds about kNodesPerSlot nodes'
-  // probe ticks: one wake-up then runs a batch of probes while the code and the ticker's
-  // state are still in cache, which at 128 nodes halves the CPU of an idle cluster, and
-  // a ticker with many nodes keeps a fine grid (a coarser one would only make bursts).
-  // Nearer deadlines (gossip rounds, which carry news hop by hop, and probe timeouts) fire
-  // at most 1/32 of their wait late. Never less than kMinSlack.
+  // the nodes of a ticker share slots. Exact deadlines (those that time the protocol:
+  // probe and suspicion timeouts, gossip rounds) fire at most kMinSlack late. Lax ones (the
+  // periodic probe, push/pull and queue-check ticks, whose phase is random anyway; see
+  // core::Core::poll_exact_timeout) fire at most kMaxSlack late, on a grid coarse enough
+  // that a slot holds about kNodesPerSlot nodes' probe ticks: one wake-up then runs a batch
+  // of probes while the code and the ticker's state are still in cache, which at 128 nodes
+  // halves the CPU of an idle cluster, and a ticker with many nodes keeps a fine grid (a
+  // coarser one would only make bursts).
   static constexpr Clock::duration kMinSlack = std::chrono::milliseconds(5);
   static constexpr Clock::duration kMaxSlack = std::chrono::milliseconds(50);
-  static constexpr Clock::duration kFarWait = std::chrono::milliseconds(800);
   static constexpr size_t kNodesPerSlot = 8;
-  // The slot a deadline `when`, registered at `now` by one of `nodes` nodes, fires in: `when`
-  // rounded up to a grid of 5, 10, 20 or 50 ms, as above.
-  static Clock::time_point slot(Clock::time_point when, Clock::time_point now, size_t nodes);
+  // The slot an exact deadline fires in: rounded up to the kMinSlack grid.
+  static Clock::time_point exact_slot(Clock::time_point when);
+  // The slot a lax deadline of one of `nodes` nodes fires in: rounded up to a grid of 5, 10,
+  // 20 or 50 ms, as above.
+  static Clock::time_point lax_slot(Clock::time_point when, size_t nodes);
+  // The earlier of the two (set() below); nullopt if both are.
+  static std::optional<Clock::time_point> slot(std::optional<Clock::time_point> exact,
+                                               std::optional<Clock::time_point> lax, size_t nodes);
 
   // A node's registration. `fire` and `readable` run on the ticker's thread, outside its
   // lock, while `owner` is held; the other fields are only touched under the ticker's lock.
@@ -60,9 +64,10 @@ class Ticker {
   Ticker(const Ticker&) = delete;
   Ticker& operator=(const Ticker&) = delete;
 
-  // Registers `when` (rounded up to the grid) for `e`, replacing its previous deadline;
-  // nullopt removes it. Cheap when the slot does not change.
-  void set(Entry& e, std::optional<Clock::time_point> when);
+  // Registers `e`'s next deadlines, replacing the previous ones: it fires in the earlier of
+  // exact_slot(exact) and lax_slot(lax); both nullopt removes it. Cheap when the slot does
+  // not change.
+  void set(Entry& e, std::optional<Clock::time_point> exact, std::optional<Clock::time_point> lax = std::nullopt);
   // Calls e.readable whenever `fd` has data (level-triggered), until unwatch(). False if
   // epoll refused the descriptor.
   bool watch(Entry& e, int fd);

@@ -86,36 +86,51 @@ TEST(Ticker, DeadlinesAreRoundedUpToTheGrid) {
   }
 }
 
-// The grid grows with the wait: a gossip round 200 ms away may be 5 ms late, a probe tick
-// about a second away up to 50 ms (and shares its slot with other nodes' ticks), but only
-// as coarse as a slot holding about 8 of the ticker's nodes' ticks needs; never early.
-TEST(Ticker, SlackGrowsWithTheWaitAndShrinksWithTheNodes) {
+// Exact deadlines (timeouts, gossip rounds) fire at most 5 ms late. Lax ones (the periodic
+// ticks) up to 50 ms, sharing their slot with other nodes' ticks, but only as coarse as a
+// slot holding about 8 of the ticker's nodes' ticks needs. Never early.
+TEST(Ticker, LaxDeadlinesShareACoarserGridTheMoreSoTheFewerNodes) {
   using std::chrono::milliseconds;
-  auto now = Clock::time_point(std::chrono::seconds(1000)) + std::chrono::microseconds(1234);
-  struct Case {
-    Clock::duration wait;
-    size_t nodes;
-    Clock::duration step;
-  };
-  for (auto [wait, nodes, step] :
-       {Case{milliseconds(1), 1, milliseconds(5)}, Case{milliseconds(200), 1, milliseconds(5)},
-        Case{milliseconds(319), 1, milliseconds(5)}, Case{milliseconds(320), 1, milliseconds(10)},
-        Case{milliseconds(500), 1, milliseconds(10)}, Case{milliseconds(640), 1, milliseconds(20)},
-        Case{milliseconds(799), 1, milliseconds(20)}, Case{milliseconds(800), 1, milliseconds(50)},
-        Case{milliseconds(950), 0, milliseconds(50)}, Case{milliseconds(950), 160, milliseconds(50)},
-        Case{milliseconds(950), 161, milliseconds(20)}, Case{milliseconds(950), 400, milliseconds(20)},
-        Case{milliseconds(950), 401, milliseconds(10)}, Case{milliseconds(950), 801, milliseconds(5)},
-        Case{std::chrono::seconds(30), 5000, milliseconds(5)}, Case{milliseconds(200), 5000, milliseconds(5)}}) {
-    auto when = now + wait;
-    auto s = Ticker::slot(when, now, nodes);
-    auto what = "wait " + std::to_string(wait.count()) + " nodes " + std::to_string(nodes);
+  const auto when = Clock::time_point(std::chrono::seconds(1000)) + std::chrono::microseconds(1234);
+  auto check = [&](Clock::time_point s, Clock::duration step, const std::string& what) {
     EXPECT_GE(s, when) << what;
     EXPECT_LT(s - when, step) << what;
     EXPECT_EQ(s.time_since_epoch() % step, Clock::duration::zero()) << what;
-  }
+  };
+  check(Ticker::exact_slot(when), milliseconds(5), "exact");
+  struct Case {
+    size_t nodes;
+    Clock::duration step;
+  };
+  for (auto [nodes, step] : {Case{0, milliseconds(50)}, Case{1, milliseconds(50)}, Case{160, milliseconds(50)},
+                             Case{161, milliseconds(20)}, Case{400, milliseconds(20)}, Case{401, milliseconds(10)},
+                             Case{800, milliseconds(10)}, Case{801, milliseconds(5)}, Case{5000, milliseconds(5)}})
+    check(Ticker::lax_slot(when, nodes), step, "lax, nodes " + std::to_string(nodes));
   // A deadline on the grid stays where it is.
   auto on_grid = Clock::time_point(std::chrono::seconds(2000));
-  EXPECT_EQ(Ticker::slot(on_grid, on_grid - std::chrono::seconds(1), 8), on_grid);
+  EXPECT_EQ(Ticker::lax_slot(on_grid, 8), on_grid);
+  EXPECT_EQ(Ticker::exact_slot(on_grid), on_grid);
+}
+
+// A node registers its earliest deadline (maybe a lax tick) and its earliest exact one: it
+// fires in the earlier slot, so a lax tick never holds back a timeout behind it, and an
+// exact deadline ahead of a tick keeps its fine grid.
+TEST(Ticker, EntryFiresInTheEarlierOfItsExactAndLaxSlots) {
+  using std::chrono::milliseconds;
+  const auto tick = Clock::time_point(std::chrono::seconds(1000)) + milliseconds(1);  // lax slot: +49 ms
+  EXPECT_EQ(Ticker::slot(tick + milliseconds(7), tick, 1), tick + milliseconds(9));      // the exact one's
+  EXPECT_EQ(Ticker::slot(tick + milliseconds(70), tick, 1), tick + milliseconds(49));    // the tick's
+  EXPECT_EQ(Ticker::slot(std::nullopt, tick, 1), tick + milliseconds(49));
+  EXPECT_EQ(Ticker::slot(tick + milliseconds(7), std::nullopt, 1), tick + milliseconds(9));
+  EXPECT_EQ(Ticker::slot(std::nullopt, std::nullopt, 1), std::nullopt);
+  // And the ticker uses it: an exact deadline set behind a later-slotted tick fires.
+  Ticker t;
+  Probe p;
+  auto now = Clock::now();
+  t.set(p.entry, now + milliseconds(30), now + milliseconds(20));
+  ASSERT_TRUE(eventually([&] { return p.count() == 1; }));
+  std::lock_guard<std::mutex> l(p.mu);
+  EXPECT_GE(p.fired[0], now + milliseconds(20));
 }
 
 TEST(Ticker, ExpiredOwnerIsSkipped) {

@@ -97,6 +97,32 @@ class ProbeTest : public ::testing::Test {
   std::unique_ptr<Core> a;
 };
 
+// The periodic probe tick is lax (a runtime may run it late to batch wake-ups, its phase is
+// random anyway); the probe's own timeouts are exact: poll_exact_timeout() leaves out the
+// first and reports the second.
+TEST_F(ProbeTest, ProbeTickIsLaxItsTimeoutsAreExact) {
+  add_peer("b", 2);
+  // With gossip and push/pull off, only the probe tick and the queue check are scheduled.
+  auto t = a->poll_timeout();
+  ASSERT_TRUE(t);
+  EXPECT_EQ(a->poll_exact_timeout(), std::nullopt);
+  now = *t;
+  a->handle_timeout(now);
+  const Ping* ping = nullptr;
+  auto sent = drain(*a, *codec);
+  for (auto& d : sent)
+    if (!d.msgs.empty()) ping = std::get_if<Ping>(&d.msgs[0]);
+  ASSERT_NE(ping, nullptr) << "the tick did not probe b";
+  // The probe runs: its direct-ack timeout is the earliest deadline, and exact.
+  EXPECT_EQ(a->poll_exact_timeout(), now + a->config().probe_timeout);
+  EXPECT_EQ(a->poll_timeout(), now + a->config().probe_timeout);
+  feed(Ack{ping->seq, {}}, addr_of(2));
+  // Acked: only the lax ticks are left, the next probe tick first.
+  EXPECT_EQ(a->poll_exact_timeout(), std::nullopt);
+  ASSERT_TRUE(a->poll_timeout());
+  EXPECT_EQ(*a->poll_timeout(), *t + a->config().probe_interval);
+}
+
 TEST_F(ProbeTest, RoundRobinOverAllPeers) {
   for (int i = 2; i <= 5; ++i) add_peer("n" + std::to_string(i), i);
   std::set<std::string> peers{"n2", "n3", "n4", "n5"};
