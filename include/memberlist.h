@@ -386,7 +386,9 @@ typedef struct ml_callbacks {
 /* ---- runtime --------------------------------------------------------------------------- */
 
 /* A pool of `threads` I/O threads (0 = 2) that memberlists can share, plus as many threads
- * that serve the nodes' UDP sockets and timers (each node on one of them, dealt in turn).
+ * that serve the nodes' UDP sockets and timers (each node on one of them: the first 256 share
+ * the first thread, so that probes between them wake one thread; later ones go to the
+ * least loaded).
  * The runtime lives until it is freed and every memberlist using it is destroyed. */
 ML_API ml_status ml_runtime_new(uint32_t threads, ml_runtime **out);
 ML_API void ml_runtime_free(ml_runtime *runtime);

@@ -664,7 +664,9 @@ internal static unsafe partial class Native
     public static partial uint ml_config_get_max_concurrent_streams(ml_config* config);
 
     // A pool of `threads` I/O threads (0 = 2) that memberlists can share, plus as many threads
-    // that serve the nodes' UDP sockets and timers (each node on one of them, dealt in turn).
+    // that serve the nodes' UDP sockets and timers (each node on one of them: the first 256 share
+    // the first thread, so that probes between them wake one thread; later ones go to the
+    // least loaded).
     // The runtime lives until it is freed and every memberlist using it is destroyed.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
