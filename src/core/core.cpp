@@ -196,9 +196,9 @@ class TimerHeap {
     for (auto& heap : heaps_) purge(heap);
   }
   std::optional<Instant> next() const {
-    const Entry* e = earliest();
-    if (!e) return std::nullopt;
-    return e->at;
+    int h = earliest();
+    if (h < 0) return std::nullopt;
+    return heaps_[h].front().at;
   }
   std::optional<Instant> next_exact() const {
     if (heaps_[0].empty()) return std::nullopt;
@@ -206,9 +206,9 @@ class TimerHeap {
   }
   // Takes the earliest timer if it is due at `now`.
   bool pop_due(Instant now, Fn& fn) {
-    const Entry* e = earliest();
-    if (!e || e->at > now) return false;
-    auto& heap = heaps_[e == &heaps_[0].front() ? 0 : 1];
+    int h = earliest();
+    if (h < 0 || heaps_[h].front().at > now) return false;
+    auto& heap = heaps_[h];
     std::pop_heap(heap.begin(), heap.end(), Later{});
     fn = std::move(heap.back().fn);
     release(heap.back().slot);
@@ -229,10 +229,11 @@ class TimerHeap {
   struct Later {
     bool operator()(const Entry& a, const Entry& b) const { return a.at != b.at ? a.at > b.at : a.seq > b.seq; }
   };
-  const Entry* earliest() const {
-    const Entry* best = nullptr;
-    for (const auto& heap : heaps_)
-      if (!heap.empty() && (!best || Later{}(*best, heap.front()))) best = &heap.front();
+  // The heap whose front is the earliest timer, or -1 if both are empty.
+  int earliest() const {
+    int best = -1;
+    for (int h = 0; h < 2; ++h)
+      if (!heaps_[h].empty() && (best < 0 || Later{}(heaps_[best].front(), heaps_[h].front()))) best = h;
     return best;
   }
   bool live(const Entry& e) const { return slots_[e.slot] == e.seq; }
