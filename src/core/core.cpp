@@ -213,7 +213,7 @@ class TimerHeap {
     fn = std::move(heap.back().fn);
     release(heap.back().slot);
     heap.pop_back();
-    for (auto& h : heaps_) purge(h);
+    purge(heap);  // the other heap's front is untouched, and live
     return true;
   }
 
