@@ -274,13 +274,20 @@ TEST_F(AppData, BlockingCallsRefuseFromCallbacksNonBlockingOnesWork) {
 }
 
 TEST_F(AppData, MetricSamplesReachTheListener) {
-  std::mutex mu;
-  std::map<std::string, int> seen;
+  // Shared with the listener: the node lives in the fixture until TearDown, so its callbacks
+  // may still run after this body returns (ASan caught a stack-use-after-return).
+  struct Seen {
+    std::mutex mu;
+    std::map<std::string, int> count;
+  };
+  auto shared = std::make_shared<Seen>();
+  std::mutex& mu = shared->mu;
+  std::map<std::string, int>& seen = shared->count;
   auto o = fast_options("m");
   Callbacks cb;
-  cb.on_metric = [&](const core::MetricSample& m) {
-    std::lock_guard<std::mutex> l(mu);
-    ++seen[m.name];
+  cb.on_metric = [shared](const core::MetricSample& m) {
+    std::lock_guard<std::mutex> l(shared->mu);
+    ++shared->count[m.name];
   };
   auto m = make_node(rt, o, cb);
   ASSERT_TRUE(m);

@@ -362,10 +362,11 @@ TEST_F(Secure, ConcurrentStreamBound) {
 }
 
 TEST_F(Secure, StreamAndDecompressionBounds) {
-  std::atomic<int> delivered{0};
+  // Shared with the callback: the fixture keeps the node until TearDown, after this body.
+  auto delivered = std::make_shared<std::atomic<int>>(0);
   Callbacks cb;
-  cb.on_notification = [&](const core::Notification& n) {
-    if (std::holds_alternative<core::UserMessage>(n)) ++delivered;
+  cb.on_notification = [delivered](const core::Notification& n) {
+    if (std::holds_alternative<core::UserMessage>(n)) ++*delivered;
   };
   auto oa = fast_options("a");
   oa.framing.max_stream_message = 64u << 10;
@@ -395,8 +396,8 @@ TEST_F(Secure, StreamAndDecompressionBounds) {
   }));
   // A message within the bounds still arrives; the refused ones never did.
   ASSERT_TRUE(b->send_reliable("a", std::vector<uint8_t>(1000, 7)).ok());
-  EXPECT_TRUE(eventually([&] { return delivered == 1; }));
-  EXPECT_EQ(delivered, 1);
+  EXPECT_TRUE(eventually([&] { return *delivered == 1; }));
+  EXPECT_EQ(*delivered, 1);
 }
 
 TEST_F(Secure, PushPullNodeCountBound) {
