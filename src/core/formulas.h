@@ -2,6 +2,7 @@
 #pragma once
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstddef>
 #include <cstdint>
@@ -18,18 +19,21 @@ inline Duration suspicion_timeout(int mult, size_t n, Duration interval) {
   return Duration(int64_t{mult} * scale_ms * interval.count() / 1000);
 }
 
-// mult * ceil(log10(n + 1))
+// mult * ceil(log10(n + 1)), in integers: ceil(log10(n + 1)) is the number of decimal
+// digits of n. Exact, and it keeps libm (and its tables' pages) off the gossip path.
 inline int retransmit_limit(int mult, size_t n) {
-  double node_scale = std::ceil(std::log10(static_cast<double>(n) + 1.0));
-  return mult * static_cast<int>(node_scale);
+  int digits = 0;
+  for (; n > 0; n /= 10) ++digits;
+  return mult * digits;
 }
 
-// interval for n <= 32, then one more interval each time the cluster doubles.
+// interval for n <= 32, then one more interval each time the cluster doubles:
+// ceil(log2(n) - log2(32)) + 1, in integers (ceil(log2(n)) is bit_width(n - 1)).
 inline Duration push_pull_scale(Duration interval, size_t n) {
   constexpr size_t kThreshold = 32;
   if (n <= kThreshold) return interval;
-  double mult = std::ceil(std::log2(static_cast<double>(n)) - std::log2(double{kThreshold})) + 1.0;
-  return Duration(static_cast<int64_t>(mult) * interval.count());
+  const int64_t mult = int64_t(std::bit_width(n - 1)) - std::bit_width(kThreshold - 1) + 1;
+  return Duration(mult * interval.count());
 }
 
 // Lifeguard: the suspicion timeout after n of k expected confirmations, minus what has

@@ -2,6 +2,8 @@
 // suspicion_test.go, awareness_test.go).
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/awareness.h"
 #include "core/formulas.h"
 
@@ -34,6 +36,24 @@ TEST(Formulas, PushPullScale) {
   for (size_t n = 33; n <= 64; ++n) EXPECT_EQ(push_pull_scale(1s, n), 2s) << n;
   for (size_t n = 65; n <= 128; ++n) EXPECT_EQ(push_pull_scale(1s, n), 3s) << n;
   EXPECT_EQ(push_pull_scale(1s, 129), 4s);
+}
+
+// The integer forms agree with the reference's floating-point ones (math.Ceil(math.Log10(..)),
+// math.Ceil(math.Log2(..) - math.Log2(32))) at every size up to 2^20 and at the powers of ten
+// and two (and their neighbours) above.
+TEST(Formulas, IntegerFormsMatchTheReferencesFloatingPoint) {
+  auto check = [](size_t n) {
+    int want_limit = 3 * static_cast<int>(std::ceil(std::log10(static_cast<double>(n) + 1.0)));
+    ASSERT_EQ(retransmit_limit(3, n), want_limit) << "n=" << n;
+    if (n > 32) {
+      double mult = std::ceil(std::log2(static_cast<double>(n)) - std::log2(32.0)) + 1.0;
+      ASSERT_EQ(push_pull_scale(1s, n), Duration(static_cast<int64_t>(mult) * 1'000'000)) << "n=" << n;
+    }
+  };
+  for (size_t n = 0; n <= (size_t{1} << 20); ++n) check(n);
+  for (size_t p = 10, q = 1u << 21; p < size_t{1} << 40; p *= 10, q *= 2) {
+    for (size_t n : {p - 1, p, p + 1, q - 1, q, q + 1}) check(n);
+  }
 }
 
 TEST(Formulas, RemainingSuspicionTime) {
