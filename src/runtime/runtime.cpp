@@ -89,7 +89,8 @@ Ticker::Clock::time_point Ticker::lax_slot(Clock::time_point when, size_t nodes)
   auto per_second = static_cast<Clock::rep>(std::max<size_t>(nodes, 1));
   Clock::duration bound = Clock::duration(std::chrono::seconds(1)) * static_cast<Clock::rep>(kNodesPerSlot) / per_second;
   Clock::duration step = kMinSlack;
-  for (Clock::duration g : {Clock::duration(milliseconds(10)), Clock::duration(milliseconds(20)), kMaxSlack})
+  for (Clock::duration g : {Clock::duration(milliseconds(10)), Clock::duration(milliseconds(20)),
+                            Clock::duration(milliseconds(50)), Clock::duration(milliseconds(100)), kMaxSlack})
     if (bound >= g) step = g;
   return round_up(when, step);
 }
