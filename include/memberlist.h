@@ -314,9 +314,26 @@ ML_API uint32_t ml_config_get_max_push_pull_nodes(const ml_config *config);
 /* Largest decompressed message (default 40 MiB). */
 ML_API ml_status ml_config_set_max_decompressed_size(ml_config *config, uint32_t bytes);
 ML_API uint32_t ml_config_get_max_decompressed_size(const ml_config *config);
-/* Most inbound streams (push/pulls) handled at once; more are closed (default 128). */
+/* Most inbound streams with a body over 1 KiB (push/pulls, reliable messages) read at once;
+ * more are closed after their header (1..65535, default 128, the reference's bound on
+ * push/pulls). TCP pings and other small messages are not counted, so that bulk traffic
+ * cannot get a healthy node's fallback ping refused. */
 ML_API ml_status ml_config_set_max_concurrent_streams(ml_config *config, uint32_t count);
 ML_API uint32_t ml_config_get_max_concurrent_streams(const ml_config *config);
+/* Most inbound TCP connections open at once, whatever they carry; more are closed at once
+ * (1..65535, default 512). */
+ML_API ml_status ml_config_set_max_inbound_connections(ml_config *config, uint32_t count);
+ML_API uint32_t ml_config_get_max_inbound_connections(const ml_config *config);
+/* Most callbacks (events, notifications, metric samples) queued for delivery to the host
+ * (1..16777216, default 65536). Callbacks run off the protocol's path: one that blocks lets
+ * the queue grow up to this bound, beyond which new ones are dropped and counted
+ * (memberlist.callbacks.dropped) and a WARN line says so. */
+ML_API ml_status ml_config_set_max_queued_callbacks(ml_config *config, uint32_t count);
+ML_API uint32_t ml_config_get_max_queued_callbacks(const ml_config *config);
+/* Most log lines queued for on_log (1..16777216, default 1024); beyond it they are dropped
+ * and counted (memberlist.log.dropped), so that a log flood cannot crowd out events. */
+ML_API ml_status ml_config_set_max_queued_log_lines(ml_config *config, uint32_t count);
+ML_API uint32_t ml_config_get_max_queued_log_lines(const ml_config *config);
 
 /* ---- callbacks ------------------------------------------------------------------------- */
 

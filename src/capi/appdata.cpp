@@ -176,6 +176,7 @@ ML_API size_t ml_memberlist_num_queued_broadcasts(ml_memberlist* ml) {
 
 ML_API ml_status ml_memberlist_keyring_add(ml_memberlist* ml, const uint8_t* key, size_t len) {
   ML_ON_HANDLE(ml, {
+    if (ml_status s = check_running(ml, "ml_memberlist_keyring_add", false)) return s;
     if (ml_status s = check_key(ml, key, len)) return s;
     core::Status st = ml->node->keyring_add({key, len});
     return st.ok() ? ML_OK : fail(ml, st);
@@ -184,6 +185,7 @@ ML_API ml_status ml_memberlist_keyring_add(ml_memberlist* ml, const uint8_t* key
 
 ML_API ml_status ml_memberlist_keyring_use(ml_memberlist* ml, const uint8_t* key, size_t len) {
   ML_ON_HANDLE(ml, {
+    if (ml_status s = check_running(ml, "ml_memberlist_keyring_use", false)) return s;
     if (ml_status s = check_key(ml, key, len)) return s;
     core::Status st = ml->node->keyring_use({key, len});
     return st.ok() ? ML_OK : fail(ml, st);
@@ -192,6 +194,7 @@ ML_API ml_status ml_memberlist_keyring_use(ml_memberlist* ml, const uint8_t* key
 
 ML_API ml_status ml_memberlist_keyring_remove(ml_memberlist* ml, const uint8_t* key, size_t len) {
   ML_ON_HANDLE(ml, {
+    if (ml_status s = check_running(ml, "ml_memberlist_keyring_remove", false)) return s;
     if (ml_status s = check_key(ml, key, len)) return s;
     core::Status st = ml->node->keyring_remove({key, len});
     // The keyring refuses to remove the primary key as "rejected"; the header promises
@@ -215,6 +218,7 @@ ML_API ml_status ml_memberlist_keyring_list(ml_memberlist* ml, ml_bytes_list** o
 ML_API ml_status ml_memberlist_set_gossip_verify(ml_memberlist* ml, uint32_t incoming,
                                                  uint32_t outgoing) {
   ML_ON_HANDLE(ml, {
+    if (ml_status s = check_running(ml, "ml_memberlist_set_gossip_verify", false)) return s;
     core::Status st = ml->node->set_gossip_verify(incoming != 0, outgoing != 0);
     return st.ok() ? ML_OK : fail(ml, st);
   });

@@ -15,9 +15,8 @@ using capi::guarded;
 namespace {
 
 // The memberlist whose callback (or hook) this thread is running, nullptr outside them.
+// (Whether it is inside the core, as in a hook, the runtime's CoreAccess knows.)
 thread_local const CallbackState* tls_in_callback = nullptr;
-// The same, only while a delegate hook runs (inside the core, under the node's lock).
-thread_local const CallbackState* tls_in_hook = nullptr;
 
 void log_to_stderr(uint32_t level, const std::string& msg) {
   static const char* const names[] = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR"};
@@ -44,7 +43,7 @@ class HookDelegate final : public core::Delegate {
     ml_buffer out;
     out.limit = limit;
     out.what = "node_meta";
-    if (!s_->run([&] { fn(s_->cb.user_data, &out, limit); }, true)) return std::nullopt;
+    if (!s_->run([&] { fn(s_->cb.user_data, &out, limit); })) return std::nullopt;
     return std::move(out.data);
   }
 
@@ -54,7 +53,7 @@ class HookDelegate final : public core::Delegate {
     ml_message_sink sink;
     sink.overhead = overhead;
     sink.remaining = limit;
-    s_->run([&] { fn(s_->cb.user_data, &sink, overhead, limit); }, true);
+    s_->run([&] { fn(s_->cb.user_data, &sink, overhead, limit); });
     return std::move(sink.messages);
   }
 
@@ -64,14 +63,14 @@ class HookDelegate final : public core::Delegate {
     ml_buffer out;
     out.limit = state_limit_;
     out.what = "local_state";
-    s_->run([&] { fn(s_->cb.user_data, join ? 1u : 0u, &out); }, true);
+    s_->run([&] { fn(s_->cb.user_data, join ? 1u : 0u, &out); });
     return std::move(out.data);
   }
 
   void merge_remote_state(std::span<const uint8_t> state, bool join) override {
     auto fn = s_->cb.merge_remote_state;
     if (!fn) return;
-    s_->run([&] { fn(s_->cb.user_data, state.data(), state.size(), join ? 1u : 0u); }, true);
+    s_->run([&] { fn(s_->cb.user_data, state.data(), state.size(), join ? 1u : 0u); });
   }
 
   core::Status notify_merge(const std::vector<core::NodeInfo>& peers) override {
@@ -84,7 +83,7 @@ class HookDelegate final : public core::Delegate {
     reason.limit = kReasonLimit;
     reason.what = "notify_merge reason";
     int32_t rc = 0;
-    s_->run([&] { rc = fn(s_->cb.user_data, &list, &reason); }, true);
+    s_->run([&] { rc = fn(s_->cb.user_data, &list, &reason); });
     return rc == 0 ? core::Status::success() : veto("notify_merge", reason);
   }
 
@@ -96,7 +95,7 @@ class HookDelegate final : public core::Delegate {
     reason.limit = kReasonLimit;
     reason.what = "notify_alive reason";
     int32_t rc = 0;
-    s_->run([&] { rc = fn(s_->cb.user_data, &node, &reason); }, true);
+    s_->run([&] { rc = fn(s_->cb.user_data, &node, &reason); });
     return rc == 0 ? core::Status::success() : veto("notify_alive", reason);
   }
 
@@ -106,7 +105,7 @@ class HookDelegate final : public core::Delegate {
     ml_buffer out;
     out.limit = ack_limit_;
     out.what = "ack_payload";
-    s_->run([&] { fn(s_->cb.user_data, &out); }, true);
+    s_->run([&] { fn(s_->cb.user_data, &out); });
     return std::move(out.data);
   }
 
@@ -126,28 +125,23 @@ bool in_own_callback(const ml_memberlist* ml) noexcept {
   return ml->callbacks && tls_in_callback == ml->callbacks.get();
 }
 
-bool in_own_hook(const ml_memberlist* ml) noexcept {
-  return ml->callbacks && tls_in_hook == ml->callbacks.get();
-}
+bool in_own_hook(const ml_memberlist* ml) noexcept { return ml->node && ml->node->in_core(); }
 
 template <class F>
-bool CallbackState::run(F&& f, bool hook) {
+bool CallbackState::run(F&& f) {
   {
     std::lock_guard lock(mu);
     if (closed) return false;
     ++active;
   }
   const CallbackState* saved = tls_in_callback;
-  const CallbackState* saved_hook = tls_in_hook;
   tls_in_callback = this;
-  if (hook) tls_in_hook = this;
   try {
-    f();  // host code; nothing of ours is locked here (a hook runs under the node's lock)
+    f();  // host code; nothing of ours is locked here (a hook runs inside the core)
   } catch (...) {
     // a C++ host threw through a C callback: never let it reach the runtime's threads
   }
   tls_in_callback = saved;
-  tls_in_hook = saved_hook;
   // Read before we stop counting as active: once active drops, a destroy may free `owner`.
   ml_memberlist* deferred = owner && owner->destroy_deferred.exchange(false) ? owner : nullptr;
   {

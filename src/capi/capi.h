@@ -29,6 +29,9 @@ struct ErrorBuffer {
 
 // The thread-local message returned by ml_last_error().
 ErrorBuffer& thread_error() noexcept;
+// ml_memberlist_last_error: this thread's last failure on `ml` if it had one, else a
+// thread-local copy of the handle's last failure on any thread. Never shared between threads.
+const char* handle_error(const ml_memberlist* ml) noexcept;
 
 ml_status to_status(core::Errc code) noexcept;
 
@@ -117,10 +120,10 @@ struct CallbackState {
   void deliver_metric(const core::MetricSample& sample);
   // Runs host code: counted as active (a destroy waits for it), marked as this memberlist's
   // own callback (blocking calls refuse), a destroy called inside it deferred until it
-  // returns. Delegate hooks also go through here with hook = true. Returns false if the
-  // memberlist is closing (f was not called). Defined in callbacks.cpp.
+  // returns. Delegate hooks also go through here. Returns false if the memberlist is closing
+  // (f was not called). Defined in callbacks.cpp.
   template <class F>
-  bool run(F&& f, bool hook = false);
+  bool run(F&& f);
   // Stops new callbacks and waits for running ones (other than the caller's own).
   void close_and_wait();
   void free_user_data() noexcept;
@@ -137,7 +140,9 @@ struct ml_memberlist {
   std::shared_ptr<memberlist::capi::CallbackState> callbacks;
   std::atomic<bool> shut_down{false};
   std::atomic<bool> destroy_deferred{false};  // destroy was called from our own callback
-  std::mutex error_mu;
+  uint64_t generation = 0;  // unique per handle: a thread's error names the handle by it
+  // The last failure of any thread (ml_memberlist_last_error on a thread that had none).
+  mutable std::mutex error_mu;
   memberlist::capi::ErrorBuffer error;
   // API calls running on this handle: a destroy (e.g. deferred from a callback while another
   // thread is blocked in join) waits for them before freeing anything they use.
@@ -173,8 +178,9 @@ namespace memberlist::capi {
 
 // This thread runs one of this memberlist's callbacks (or hooks): blocking calls refuse.
 bool in_own_callback(const ml_memberlist* ml) noexcept;
-// A delegate hook of this memberlist is running on this thread: the calls the header lists
-// as refused inside hooks (update_node, set_meta, send_reliable) check it.
+// A delegate hook of this memberlist is running on this thread (it is inside the core): the
+// calls the header lists as refused inside hooks (update_node, set_meta, send_reliable)
+// check it.
 bool in_own_hook(const ml_memberlist* ml) noexcept;
 // Tears the handle down (memberlist.cpp); must not run on one of its own callbacks.
 void destroy_now(ml_memberlist* ml) noexcept;

@@ -62,6 +62,9 @@ constexpr uint64_t kMinStreamBound = 1024;
   X(uint32_t, max_decompressed_size, opts.framing.max_decompressed, kMinStreamBound,           \
     UINT32_MAX)                                                                                \
   X(uint32_t, max_concurrent_streams, opts.max_concurrent_streams, 1, 65535)                  \
+  X(uint32_t, max_inbound_connections, opts.max_inbound_connections, 1, 65535)                \
+  X(uint32_t, max_queued_callbacks, opts.max_queued_callbacks, 1, 1u << 24)                   \
+  X(uint32_t, max_queued_log_lines, opts.max_queued_log_lines, 1, 1u << 24)                   \
   X(uint32_t, post_join_push_pulls, opts.core.post_join_push_pulls, 0,                         \
     core::kMaxPostJoinPushPulls)
 

@@ -32,13 +32,39 @@ ml_status fail(ml_status status, std::string_view msg, std::string_view detail) 
   return status;
 }
 
+namespace {
+// This thread's last failure on a handle (named by its generation: an address may be reused
+// by a later handle).
+struct HandleError {
+  uint64_t generation = 0;
+  ErrorBuffer text;
+};
+HandleError& thread_handle_error() noexcept {
+  thread_local HandleError e;
+  return e;
+}
+}  // namespace
+
 ml_status fail(ml_memberlist* ml, ml_status status, std::string_view msg,
                std::string_view detail) noexcept {
   if (ml) {
+    auto& mine = thread_handle_error();
+    mine.generation = ml->generation;
+    mine.text.set(msg, detail);
     std::lock_guard lock(ml->error_mu);
     ml->error.set(msg, detail);
   }
   return fail(status, msg, detail);
+}
+
+const char* handle_error(const ml_memberlist* ml) noexcept {
+  auto& mine = thread_handle_error();
+  if (mine.generation == ml->generation) return mine.text.text;
+  // Another thread's failure: copied here, so that no other thread rewrites what we return.
+  thread_local ErrorBuffer copy;
+  std::lock_guard lock(ml->error_mu);
+  copy = ml->error;
+  return copy.text;
 }
 
 ml_status fail(ml_memberlist* ml, const core::Status& st) noexcept {

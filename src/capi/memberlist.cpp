@@ -62,12 +62,14 @@ namespace memberlist::capi {
 
 // Tears the handle down; must not run on one of its own callbacks.
 void destroy_now(ml_memberlist* ml) noexcept {
-  ml->callbacks->close_and_wait();
+  // Shut down first, with the callbacks still open: the outcomes of broadcasts still queued
+  // (ML_BROADCAST_DROPPED) and the membership events already queued reach the host.
   try {
     if (ml->node) ml->node->shutdown();  // also makes blocking calls in flight return
   } catch (...) {
     // shutting down is best effort here; the node is released anyway
   }
+  ml->callbacks->close_and_wait();
   {
     std::unique_lock lock(ml->calls_mu);
     ml->calls_idle.wait(lock, [&] { return ml->calls == 0; });
@@ -119,9 +121,17 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
       uint32_t v = callbacks->version;
       if (v == 0)
         return fail(ML_E_VERSION, "callbacks->version is 0; set it to ML_CALLBACKS_VERSION");
-      // A newer caller: read the fields this library knows.
-      size_t n = kCallbacksSize[v < ML_CALLBACKS_VERSION ? v : ML_CALLBACKS_VERSION];
-      std::memcpy(&state->cb, callbacks, n);
+      // A newer header's table may hold callbacks this library cannot call: refuse it rather
+      // than ignore them without a word (as libgit2 does).
+      if (v > ML_CALLBACKS_VERSION) {
+        char msg[160];
+        std::snprintf(msg, sizeof msg,
+                      "callbacks->version is %u but this library knows versions 1 to %u: "
+                      "link against a newer libmemberlist",
+                      v, static_cast<unsigned>(ML_CALLBACKS_VERSION));
+        return fail(ML_E_VERSION, msg);
+      }
+      std::memcpy(&state->cb, callbacks, kCallbacksSize[v]);
     }
     state->log_level = config->log_level;
 
@@ -152,6 +162,8 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
     }
 
     auto ml = std::make_unique<ml_memberlist>();
+    static std::atomic<uint64_t> generations{0};
+    ml->generation = ++generations;
     ml->runtime = runtime ? runtime->runtime : default_runtime();
     ml->callbacks = state;
     state->owner = ml.get();
@@ -204,7 +216,7 @@ ML_API void ml_memberlist_destroy(ml_memberlist* ml) {
 }
 
 ML_API const char* ml_memberlist_last_error(const ml_memberlist* ml) {
-  return ml ? ml->error.text : "memberlist is NULL";
+  return ml ? capi::handle_error(ml) : "memberlist is NULL";
 }
 
 ML_API ml_status ml_memberlist_join(ml_memberlist* ml, const char* const* addresses, size_t count,

@@ -1,7 +1,8 @@
 // The Boost.Asio runtime: a thread pool shared by many memberlists, and Node, which owns
 // one core::Core, its UDP and TCP sockets on one port, and its timer, and drives the core
-// exactly as the simulator does. Host callbacks run on a per-node serial executor, never
-// while the node's lock is held.
+// exactly as the simulator does. Host callbacks are queued (bounded) and run on the
+// runtime's callback threads, one at a time per node, never inside the core and never on a
+// thread the protocol needs (src/runtime/state.h has the whole threading model).
 #pragma once
 
 #include <array>
@@ -19,9 +20,10 @@ namespace memberlist::runtime {
 using core::Duration;
 using core::Status;
 
-// A fixed pool of threads running one io_context (streams, callbacks), plus as many threads
-// that read the nodes' UDP sockets and run their timers (Tickers); share it between many
-// nodes. Nodes fill the first ticker up to `nodes_per_ticker` (nodes that share a thread
+// A fixed pool of threads running one io_context (streams), as many threads that read the
+// nodes' UDP sockets and run their timers (Tickers), and as many that run the host's
+// callbacks (so that a callback that blocks never holds up the protocol); share it between
+// many nodes. Nodes fill the first ticker up to `nodes_per_ticker` (nodes that share a thread
 // exchange probes in one wake-up), then go to the ticker with the fewest.
 class Runtime {
  public:
@@ -63,8 +65,18 @@ struct Options {
   // line and a counter (RuntimeStats::refused_sources for packets and streams; the core's
   // memberlist.node.rejected for alive messages). A bad entry fails create() naming it.
   std::vector<std::string> allowed_cidrs;
-  // Inbound streams handled at once; more are closed at once (the reference's 128).
+  // Inbound streams with a body over 1 KiB (push/pulls, reliable messages) read at once; more
+  // are closed after their header (the reference's 128, which it applies to push/pulls).
+  // TCP pings and other small messages are not counted: refusing a fallback ping because
+  // bulk streams hold the slots would get a healthy node suspected.
   size_t max_concurrent_streams = 128;
+  // Inbound connections open at once, whatever they carry; more are closed at once.
+  size_t max_inbound_connections = 512;
+  // Host callbacks (events, notifications, metric samples) queued for delivery; beyond it new
+  // ones are dropped and counted (RuntimeStats::callbacks_dropped). Log lines have their own
+  // bound, so that a log flood cannot crowd out membership events.
+  size_t max_queued_callbacks = 65536;
+  size_t max_queued_log_lines = 1024;
 };
 
 // Transport counters of one node: input the core never saw, output it never sent.
@@ -76,17 +88,23 @@ struct RuntimeStats {
   uint64_t refused_streams = 0;  // inbound streams closed at once (max_concurrent_streams open)
   uint64_t refused_sources = 0;  // datagrams and streams from outside allowed_cidrs
   uint64_t handoff_dropped = 0;  // datagrams dropped: handoff queue full
+  uint64_t callbacks_dropped = 0;  // events, notifications, samples dropped: queue full
+  uint64_t log_lines_dropped = 0;  // log lines dropped: queue full
+  size_t callbacks_queued = 0;     // callbacks and log lines waiting for delivery now
   uint64_t frame_error(wire::FrameError e) const { return frame_errors[static_cast<size_t>(e)]; }
 };
 
+// Run one at a time per node, in order, on the runtime's callback threads (never inside the
+// core). A callback that throws is reported as a log line. At shutdown the callbacks still
+// queued are discarded, except membership events and broadcast outcomes.
 struct Callbacks {
   std::function<void(const core::Event&)> on_event;
   std::function<void(core::LogLevel, const std::string&)> on_log;
-  // User messages, broadcasts, conflicts, ping completions (core::Notification), on the
-  // same serial executor as on_event, after the events drained with them.
+  // User messages, broadcasts, conflicts, ping completions (core::Notification), in the same
+  // queue as on_event, after the events drained with them.
   std::function<void(const core::Notification&)> on_notification;
-  // Every metric sample as the core records it (core::Metrics listener), on the same
-  // serial executor, after the events drained with it; never under the node's lock.
+  // Every metric sample as the core records it (core::Metrics listener), in the same queue,
+  // after the events drained with it.
   std::function<void(const core::MetricSample&)> on_metric;
   // Least severe level handed to on_log; lines below it are not even formatted. A value
   // above Error (the C API's ML_LOG_OFF = 5) silences everything. Without on_log, lines of
@@ -128,15 +146,20 @@ class Node : public std::enable_shared_from_this<Node> {
   Status leave(Duration timeout);
   // Stops sockets and timers without leaving; idempotent. Datagrams already queued for
   // sending (a leave's last retransmissions) are sent first (waits at most 2 s), and queued
-  // broadcasts end with BroadcastDone Dropped. Waits for running callbacks and runs the
-  // queued ones: no callback starts after it returns. Queries (members(), ...)
-  // keep answering from the last state. Needs a free pool thread: do not call it from a
-  // callback of another node on a one-thread runtime.
+  // broadcasts end with BroadcastDone Dropped. Of the callbacks still queued, membership
+  // events and broadcast outcomes are delivered and the rest discarded; waits for the
+  // running one: no callback starts after it returns. Queries (members(), ...) keep
+  // answering from the last state; commands return Errc::state. Needs a free pool thread:
+  // do not call it from a callback of another node on a one-thread runtime.
   Status shutdown();
   // True on the thread that is running one of this node's callbacks (blocking calls refuse).
-  // Delegate hooks (Options::core.delegate) run inside the core under the node's lock: the
-  // queries above work from there too, and join/ping/leave/shutdown return Errc::state.
   bool in_callback() const;
+  // True on a thread inside this node's core: a Delegate hook (Options::core.delegate) is
+  // running. Hooks run on whichever thread entered the core (a runtime thread, or the
+  // caller's inside create, join, ping, leave, update_node, set_meta...), one at a time.
+  // From there the queries and the non-blocking commands (send_best_effort,
+  // queue_broadcast) work; the blocking calls return Errc::state.
+  bool in_core() const;
 
   // ---- application data -------------------------------------------------------------
   // Sets the local metadata and announces it; waits until the news has propagated (and its

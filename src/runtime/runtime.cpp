@@ -1,5 +1,6 @@
-// Runtime: a fixed pool of threads running one io_context, and as many Tickers (the nodes' UDP
-// sockets and timers, each on a thread of its own).
+// Runtime: a fixed pool of threads running one io_context (streams), one running the host's
+// callbacks, and as many Tickers (the nodes' UDP sockets and timers, each on a thread of its
+// own).
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -187,8 +188,9 @@ void Ticker::run() {
 
 bool Runtime::Impl::on_pool_thread() const {
   auto me = std::this_thread::get_id();
-  return std::any_of(threads.begin(), threads.end(),
-                     [&](const std::thread& t) { return t.get_id() == me; });
+  auto is_me = [&](const std::thread& t) { return t.get_id() == me; };
+  return std::any_of(threads.begin(), threads.end(), is_me) ||
+         std::any_of(cb_threads.begin(), cb_threads.end(), is_me);
 }
 
 bool Runtime::Impl::on_ticker_thread() const {
@@ -209,45 +211,55 @@ Ticker& Runtime::Impl::pick_ticker() {
   return *fewest;
 }
 
+namespace {
+// Runs `ioc` until stopped. A handler that throws must not take the pool (and the host)
+// down: every handler of ours catches its own errors, so this only guards against bugs.
+void run_pool_thread(boost::asio::io_context* ioc) {
+  for (;;) {
+    try {
+      ioc->run();
+      return;
+    } catch (...) {
+    }
+  }
+}
+}  // namespace
+
 Runtime::Runtime(unsigned threads, size_t nodes_per_ticker) : impl_(std::make_unique<Impl>()) {
   if (threads == 0) threads = 1;
   impl_->nodes_per_ticker = std::max<size_t>(nodes_per_ticker, 1);
   for (unsigned i = 0; i < threads; ++i) impl_->tickers.push_back(std::make_unique<Ticker>());
   for (unsigned i = 0; i < threads; ++i) {
-    impl_->threads.emplace_back([ioc = impl_->ioc.get()] {
-      // A handler that throws must not take the pool (and the host) down: every handler of
-      // ours catches its own errors, so this only guards against bugs.
-      for (;;) {
-        try {
-          ioc->run();
-          return;
-        } catch (...) {
-        }
-      }
-    });
+    impl_->threads.emplace_back(run_pool_thread, impl_->ioc.get());
+    impl_->cb_threads.emplace_back(run_pool_thread, impl_->cb_ioc.get());
   }
 }
 
 Runtime::~Runtime() {
   impl_->work.reset();
+  impl_->cb_work.reset();
   impl_->ioc->stop();
+  impl_->cb_ioc->stop();
   bool self = impl_->on_pool_thread() || impl_->on_ticker_thread();
-  for (auto& t : impl_->threads) {
-    if (t.get_id() == std::this_thread::get_id()) {
-      t.detach();
-    } else {
-      t.join();
+  for (auto* pool : {&impl_->threads, &impl_->cb_threads}) {
+    for (auto& t : *pool) {
+      if (t.get_id() == std::this_thread::get_id()) {
+        t.detach();
+      } else {
+        t.join();
+      }
     }
   }
   // Destroyed from one of its own threads (the last Node released inside a handler): that
-  // thread is still inside io_context::run, so the io_context must outlive it.
+  // thread is still inside io_context::run, so the io_contexts must outlive it.
   if (self) {
     // A ticker's thread may be this one: it stops after the current batch and that ticker
-    // is leaked, like the io_context; the others are stopped and destroyed.
+    // is leaked, like the io_contexts; the others are stopped and destroyed.
     for (auto& t : impl_->tickers) {
       if (t->on_thread()) t.release()->stop_detached();
     }
     (void)impl_->ioc.release();
+    (void)impl_->cb_ioc.release();
   }
 }
 

@@ -110,6 +110,11 @@ struct Runtime::Impl {
   std::vector<std::unique_ptr<Ticker>> tickers;
   size_t nodes_per_ticker = Runtime::kNodesPerTicker;
   std::vector<std::thread> threads;
+  // The host's callbacks: an io_context of their own, so that a callback that blocks holds
+  // one of these threads, never one that reads sockets or serves streams.
+  std::unique_ptr<boost::asio::io_context> cb_ioc = std::make_unique<boost::asio::io_context>();
+  boost::asio::executor_work_guard<boost::asio::io_context::executor_type> cb_work{cb_ioc->get_executor()};
+  std::vector<std::thread> cb_threads;
 
   Ticker& pick_ticker();
   bool on_pool_thread() const;

@@ -124,10 +124,11 @@ TEST(BadInput, TooManyIdleConnectionsAreRefusedNotFatal) {
   auto rt = std::make_shared<Runtime>(2);
   auto o = fast_options("a");
   o.core.tcp_timeout = std::chrono::seconds(20);  // the idle ones stay until we close them
+  o.max_inbound_connections = 128;
   auto a = make_node(rt, o);
   auto b = make_node(rt, fast_options("b"));
   ASSERT_TRUE(a && b);
-  // 150 connections that never send anything: more than the 128 handled at once.
+  // 150 connections that never send anything: more than the 128 allowed at once.
   asio::io_context ioc;
   std::vector<tcp::socket> idle;
   tcp::endpoint to(asio::ip::make_address("127.0.0.1"), a->advertise_address().port);

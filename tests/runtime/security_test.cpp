@@ -5,6 +5,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
 #include <condition_variable>
 #include <thread>
 
@@ -335,9 +336,9 @@ TEST_F(Secure, AllowListRefusesOutsiders) {
 
 // ---- bounds ---------------------------------------------------------------------------------
 
-TEST_F(Secure, ConcurrentStreamBound) {
+TEST_F(Secure, InboundConnectionBound) {
   auto o = fast_options("a");
-  o.max_concurrent_streams = 1;
+  o.max_inbound_connections = 1;
   o.core.tcp_timeout = std::chrono::seconds(30);  // the idle stream stays open meanwhile
   auto a = make_node(rt, o);
   ASSERT_TRUE(a);
@@ -355,10 +356,74 @@ TEST_F(Secure, ConcurrentStreamBound) {
   EXPECT_TRUE(ec);
   EXPECT_TRUE(eventually([&] { return a->runtime_stats().refused_streams >= 1; }));
   EXPECT_TRUE(eventually([&] { return metric(*a, "memberlist.tcp.refused_streams") >= 1; }));
-  o.max_concurrent_streams = 0;
+  o.max_inbound_connections = 0;
   o.core.name = "zero";
   Status cs;
   EXPECT_FALSE(Node::create(rt, o, {}, cs));
+}
+
+// Issue 13.6: bulk streams holding every slot of max_concurrent_streams must not get small
+// ones (TCP fallback pings, small messages) refused; only other bulk streams are.
+TEST_F(Secure, BulkStreamsDoNotStarveSmallOnes) {
+  auto o = fast_options("a");
+  o.max_concurrent_streams = 1;
+  o.core.tcp_timeout = std::chrono::seconds(30);  // the stalled stream stays open meanwhile
+  auto delivered = std::make_shared<std::atomic<int>>(0);
+  Callbacks cb;
+  cb.on_notification = [delivered](const core::Notification& n) {
+    if (std::holds_alternative<core::UserMessage>(n)) ++*delivered;
+  };
+  auto a = make_node(rt, o, cb);
+  auto b = make_node(rt, fast_options("b"));
+  ASSERT_TRUE(a && b);
+  nodes = {a, b};
+  Status st;
+  ASSERT_EQ(b->join({addr_of(*a)}, st), 1) << st.message;
+  asio::io_context ioc;
+  tcp::endpoint to(asio::ip::make_address("127.0.0.1"), a->advertise_address().port);
+  // A 100 KiB stream that sends its header and a little of its body, then stalls.
+  auto bulk_header = [] {
+    const uint32_t len = 100 << 10;
+    return std::array<uint8_t, 8>{uint8_t(len >> 24), uint8_t(len >> 16), uint8_t(len >> 8), uint8_t(len), 1, 2, 3, 4};
+  };
+  tcp::socket stalled(ioc), second(ioc);
+  stalled.connect(to);
+  asio::write(stalled, asio::buffer(bulk_header()));
+  // Small streams still go through: a TCP ping (as a prober's fallback sends it)...
+  {
+    auto codec = wire::make_flatbuffers_codec();
+    tcp::socket ping(ioc);
+    ping.connect(to);
+    core::Bytes payload = codec->encode(core::Ping{7, "a", {}, "tester"});
+    asio::write(ping, asio::buffer(wire::seal_stream_message(wire::FramingOptions{}, payload)));
+    std::array<uint8_t, wire::kStreamHeaderSize> header{};
+    asio::read(ping, asio::buffer(header));
+    size_t len = 0;
+    ASSERT_TRUE(wire::parse_stream_header(wire::FramingOptions{}, header, len).ok());
+    core::Bytes body(len), reply;
+    asio::read(ping, asio::buffer(body));
+    ASSERT_TRUE(wire::open_stream_message(wire::FramingOptions{}, body, reply).ok());
+    std::vector<core::Message> msgs;
+    ASSERT_TRUE(codec->decode(reply, msgs).ok());
+    ASSERT_EQ(msgs.size(), 1u);
+    const auto* ack = std::get_if<core::Ack>(&msgs[0]);
+    ASSERT_NE(ack, nullptr);
+    EXPECT_EQ(ack->seq, 7u);
+  }
+  // ...and reliable messages.
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(b->send_reliable("a", core::Bytes(200, uint8_t(i))).ok());
+  }
+  EXPECT_TRUE(eventually([&] { return delivered->load() >= 5; })) << delivered->load();
+  EXPECT_EQ(a->runtime_stats().refused_streams, 0u);
+  // Another bulk stream is refused after its header: the node closes it and counts it.
+  second.connect(to);
+  asio::write(second, asio::buffer(bulk_header()));
+  std::array<uint8_t, 16> buf{};
+  boost::system::error_code ec;
+  second.read_some(asio::buffer(buf), ec);
+  EXPECT_TRUE(ec);
+  EXPECT_TRUE(eventually([&] { return a->runtime_stats().refused_streams >= 1; }));
 }
 
 TEST_F(Secure, StreamAndDecompressionBounds) {

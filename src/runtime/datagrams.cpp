@@ -1,0 +1,194 @@
+// UDP: reading the socket on the ticker's thread, the handoff queue, sealing and sending;
+// and the timer tick, which enters the core the same way a datagram does.
+#include <sys/socket.h>
+
+#include <boost/asio/post.hpp>
+#include <cerrno>
+
+#include "runtime/state.h"
+
+namespace memberlist::runtime {
+
+namespace {
+constexpr size_t kUdpBufferSize = 65536;
+// Datagrams handed to the core per turn of the proc strand.
+constexpr int kInboxBatch = 64;
+// Datagrams read from one socket per readiness report (a ticker serves many nodes).
+constexpr int kReadBatch = 16;
+}  // namespace
+
+// Seals and sends datagrams from the calling thread; once closing, they are dropped. Sealing
+// (encryption, compression) runs outside send_mu, which only keeps close() out of the send.
+void State::send_datagrams(const std::vector<core::Transmit>& tx, uint64_t batch) {
+  auto fr_now = framing();
+  core::Bytes sealed;
+  for (const auto& t : tx) {
+    if (closing) break;
+    udp::endpoint ep;
+    if (!detail::to_endpoint(t.to, v6, ep)) {
+      log->debug("cannot send to {} from an IPv4 socket", t.to.to_string());
+      ++dropped_sends;
+      continue;
+    }
+    if (auto st = wire::seal_packet(*fr_now, t.payload, sealed); !st.ok()) {
+      count(st.kind);
+      log->warn("cannot seal a datagram to {}: {}", t.to.to_string(), st.message);
+      continue;
+    }
+    // The socket is non-blocking: a full send buffer drops the datagram (UDP may lose it
+    // anyway) instead of stalling every node sharing this thread.
+    std::error_code ec;
+    {
+      std::lock_guard<std::mutex> l(send_mu);
+      if (closing) break;
+      ec = udp_sock.send_to(sealed, ep);
+    }
+    if (ec) {
+      ++dropped_sends;
+      log->debug("send to {} failed: {}", t.to.to_string(), ec.message());
+    } else {
+      m_udp_sent += sealed.size();
+    }
+  }
+  sends.done(batch);
+}
+
+// Ticker thread: our socket is readable. Reads a bounded batch (epoll reports the rest
+// again); the socket is only read under send_mu, so that close() cannot race with it.
+void State::on_readable() {
+  auto o = op();
+  if (!o) return;
+  // One receive buffer for every node: they are all read on this thread. Left
+  // uninitialized, so that only the pages datagrams were written to become resident.
+  thread_local std::unique_ptr<uint8_t[]> rx_buf(new uint8_t[kUdpBufferSize]);
+  const std::span<uint8_t> rx(rx_buf.get(), kUdpBufferSize);
+  for (int i = 0; i < kReadBatch; ++i) {
+    ssize_t n;
+    int err = 0;
+    bool odd_source = false;  // an address that is neither IPv4 nor IPv6
+    {
+      std::lock_guard<std::mutex> l(send_mu);
+      if (closing) return;
+      auto len = static_cast<socklen_t>(rx_from.capacity());
+      n = ::recvfrom(udp_sock.native_handle(), rx.data(), rx.size(), MSG_DONTWAIT, rx_from.data(), &len);
+      if (n < 0) {
+        err = errno;
+      } else {
+        odd_source = len > rx_from.capacity();
+        if (!odd_source) rx_from.resize(len);
+      }
+    }
+    if (odd_source) continue;
+    if (n < 0) {
+      if (err == EAGAIN || err == EWOULDBLOCK) return;
+      // e.g. ICMP port unreachable reported on the socket: not fatal.
+      log->debug("udp receive: {}", std::error_code(err, std::generic_category()).message());
+      continue;
+    }
+    on_datagram(std::span<const uint8_t>(rx.data(), static_cast<size_t>(n)));
+  }
+}
+
+// Ticker thread: the allow-list, opening the frame, then the core: right here when nothing
+// is queued before it and the core's lock is free (no hand-off to another thread), else
+// through the handoff queue, so that the ticker never waits for a node's lock (a slow
+// delegate hook must not stop the sockets from being read).
+void State::on_datagram(std::span<const uint8_t> data) {
+  m_udp_received += data.size();
+  if (!allow.allows(rx_from.address())) {
+    refused_source("datagram", rx_from.address());
+    return;
+  }
+  Inbound d{rx_from, {}};
+  auto st = wire::open_packet(*framing(), data, d.data);
+  if (!st.ok()) {
+    count(st.kind);
+    log->debug("dropped datagram from {}: {}", rx_from.address().to_string(), st.message);
+    return;
+  }
+  std::unique_lock<std::mutex> q(inbox_mu);
+  if (run_inline && inbox.empty() && !proc_scheduled) {
+    std::unique_lock<std::mutex> l(mu, std::try_to_lock);
+    if (l.owns_lock()) {
+      q.unlock();
+      CoreAccess access(this, std::move(l));
+      return handle_payload(access, d);
+    }
+  }
+  if (inbox.size() >= opt.handoff_queue_depth) {
+    ++handoff_dropped;
+    log->debug("handoff queue full ({}), dropping a datagram from {}", inbox.size(), rx_from.address().to_string());
+    return;
+  }
+  inbox.push_back(std::move(d));
+  if (proc_scheduled) return;
+  auto o = op();
+  if (!o) return;
+  proc_scheduled = true;
+  asio::post(proc, [this, o] { process_inbox(); });
+}
+
+// Hands one opened datagram to the core.
+void State::handle_payload(CoreAccess& access, const Inbound& d) {
+  auto from = detail::to_core(d.from.address(), d.from.port());
+  enter(access, [&](core::Core& c) { c.handle_packet(from, d.data, now()); });
+}
+
+// Counted always; logged at warn for the 1st, 2nd, 4th, 8th... so a flood cannot flood
+// the log, at debug otherwise.
+void State::refused_source(const char* what, const asio::ip::address& from) {
+  uint64_t n = ++refused_sources;
+  auto level = (n & (n - 1)) == 0 ? spdlog::level::warn : spdlog::level::debug;
+  log->log(level, "refused a {} from {}: not in the allowed CIDRs ({} refused so far)", what, from.to_string(), n);
+}
+
+// proc strand: hands the queued datagrams to the core, oldest first; a batch at a time, so
+// that timer expiries queued behind it are not starved by a flood.
+void State::process_inbox() {
+  for (int batch = 0;; ++batch) {
+    Inbound d;
+    {
+      std::lock_guard<std::mutex> l(inbox_mu);
+      if (inbox.empty() || closing) {
+        proc_scheduled = false;
+        return;
+      }
+      if (batch == kInboxBatch) {
+        if (auto o = op()) {
+          asio::post(proc, [this, o] { process_inbox(); });
+        } else {
+          proc_scheduled = false;
+        }
+        return;
+      }
+      d = std::move(inbox.front());
+      inbox.pop_front();
+    }
+    CoreAccess access(this, mu);
+    handle_payload(access, d);
+  }
+}
+
+// Our slot of the runtime's Ticker came (a ticker thread, running other nodes' slots too):
+// run the core's due timers right here if the lock is free, else on the proc strand, so
+// that one busy node does not hold up the others.
+void State::on_tick() {
+  auto o = op();
+  if (!o) return;
+  auto expire = [this](core::Core& c) {
+    // The ticker dropped our entry: forget it so that drain() registers the next one even
+    // if it is the same deadline.
+    timer_target.reset();
+    c.handle_timeout(now());
+  };
+  if (run_inline) {
+    std::unique_lock<std::mutex> l(mu, std::try_to_lock);
+    if (l.owns_lock()) {
+      CoreAccess access(this, std::move(l));
+      return enter(access, expire);
+    }
+  }
+  asio::post(proc, [this, o, expire] { with_core(expire); });
+}
+
+}  // namespace memberlist::runtime

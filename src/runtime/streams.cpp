@@ -1,0 +1,304 @@
+// TCP: the acceptor, inbound streams (one message in, an optional reply out) and outbound
+// streams (connect, one message out, an optional reply in), all on the node's io strand.
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/write.hpp>
+
+#include "runtime/state.h"
+
+namespace memberlist::runtime {
+
+namespace {
+// Stream bodies up to this size (TCP pings, small user messages) are not counted against
+// max_concurrent_streams: they cost little, and a TCP fallback ping refused because
+// reliable messages or push/pulls hold every slot would get a healthy node suspected.
+constexpr size_t kSmallStream = 1024;
+
+// The 1st, 2nd, 4th, 8th... of a kind at `first`, the others at debug: a flood cannot flood
+// the log.
+spdlog::level::level_enum thinned(uint64_t n, spdlog::level::level_enum first) {
+  return (n & (n - 1)) == 0 ? first : spdlog::level::debug;
+}
+}  // namespace
+
+// ---- outbound stream ----------------------------------------------------------------------
+
+// connect -> write one sealed message -> [read one reply] -> core.handle_stream_response.
+struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
+  OutStream(std::shared_ptr<State> st, Op o, core::StreamRequest r)
+      : s(std::move(st)), op(std::move(o)), req(std::move(r)), sock(s->io), deadline(s->io) {}
+  ~OutStream() override { s->conns.erase(this); }
+
+  std::shared_ptr<State> s;
+  Op op;
+  core::StreamRequest req;
+  tcp::socket sock;
+  asio::steady_timer deadline;
+  core::Bytes out;
+  std::array<uint8_t, wire::kStreamHeaderSize> header{};
+  core::Bytes body;
+  bool done = false;
+  bool timed_out = false;
+
+  void abort() override { fail(Status::error(Errc::state, "node shut down")); }
+
+  void start() {
+    s->conns.insert(this);
+    auto self = shared_from_this();
+    deadline.expires_at(s->to_time(req.deadline));
+    deadline.async_wait([self](error_code ec) {
+      if (ec) return;
+      self->timed_out = true;
+      error_code ignored;
+      self->sock.close(ignored);  // completes the pending operation with an error
+    });
+    tcp::endpoint ep(detail::to_ip(req.to), req.to.port);
+    if (auto st = wire::seal_stream_message(*s->framing(), req.payload, out); !st.ok()) {
+      s->count(st.kind);
+      return fail(st);
+    }
+    ++s->m_tcp_connect;
+    // From the bound address, when it is a specific one: peers (and their allow-lists) see
+    // the same source as for our datagrams.
+    if (!s->bind_ip.is_unspecified() && s->bind_ip.is_v4() == ep.address().is_v4()) {
+      error_code ec;
+      sock.open(ep.protocol(), ec);
+      if (!ec) sock.bind(tcp::endpoint(s->bind_ip, 0), ec);
+      if (ec) return fail_io("bind", ec);
+    }
+    sock.async_connect(ep, [self](error_code ec) {
+      if (ec) return self->fail_io("connect", ec);
+      self->s->m_tcp_sent += self->out.size();
+      asio::async_write(self->sock, asio::buffer(self->out), [self](error_code ec, size_t) {
+        if (ec) return self->fail_io("write", ec);
+        if (!self->req.expect_reply) return self->finish(Status::success());
+        self->read_reply();
+      });
+    });
+  }
+
+  void read_reply() {
+    auto self = shared_from_this();
+    asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t n) {
+      self->s->m_tcp_received += n;
+      if (ec) return self->fail_io("read", ec);
+      size_t len = 0;
+      auto st = wire::parse_stream_header(*self->s->framing(), self->header, len);
+      if (!st.ok()) {
+        self->s->count(st.kind);
+        return self->fail(st);
+      }
+      // Grows with what arrives, in steps of at most 64 KiB: a header alone costs nothing.
+      asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
+                       asio::transfer_exactly(len), [self](error_code ec, size_t n) {
+                         self->s->m_tcp_received += n;
+                         if (ec) return self->fail_io("read", ec);
+                         self->finish(Status::success());
+                       });
+    });
+  }
+
+  void fail_io(const char* what, error_code ec) {
+    if (timed_out) {
+      return fail(Status::error(Errc::timeout, "stream to " + req.to.to_string() + " timed out"));
+    }
+    fail(Status::error(Errc::io, std::string(what) + " " + req.to.to_string() + ": " + ec.message()));
+  }
+  void fail(Status st) {
+    if (done) return;
+    s->log->debug("stream {} to {}: {}", req.id, req.to.to_string(), st.message);
+    complete(std::move(st), {});
+  }
+  void finish(Status transport) {
+    if (done) return;
+    core::Bytes payload;
+    if (req.expect_reply) {
+      auto st = wire::open_stream_message(*s->framing(), body, payload);
+      if (!st.ok()) {
+        s->count(st.kind);
+        return fail(Status::error(Errc::protocol, "bad reply from " + req.to.to_string() + ": " + st.message));
+      }
+    }
+    complete(std::move(transport), payload);
+  }
+  void complete(Status transport, std::span<const uint8_t> reply) {
+    done = true;
+    s->conns.erase(this);
+    deadline.cancel();
+    error_code ignored;
+    sock.close(ignored);
+    s->stream_done(req.id, transport, reply);
+  }
+};
+
+void State::start_stream(core::StreamRequest req) {
+  auto o = op();
+  if (!o) return;
+  auto c = std::make_shared<OutStream>(shared_from_this(), std::move(o), std::move(req));
+  c->start();
+}
+
+void State::stream_done(uint64_t id, const Status& transport, std::span<const uint8_t> reply) {
+  with_core([&](core::Core& c) {
+    Status r = c.handle_stream_response(id, transport, reply, now());
+    if (auto it = joins.find(id); it != joins.end()) it->second = std::move(r);
+  });
+}
+
+// ---- inbound stream -----------------------------------------------------------------------
+
+// header -> body (deadline tcp_timeout) -> core.handle_stream -> [reply] -> close.
+struct InStream final : Conn, std::enable_shared_from_this<InStream> {
+  InStream(std::shared_ptr<State> st, Op o, tcp::socket so)
+      : s(std::move(st)), op(std::move(o)), sock(std::move(so)), deadline(s->io) {}
+  ~InStream() override {
+    s->conns.erase(this);
+    --s->inbound_conns;
+    if (large) --s->large_streams;
+  }
+
+  std::shared_ptr<State> s;
+  Op op;
+  tcp::socket sock;
+  asio::steady_timer deadline;
+  core::Address from;
+  std::array<uint8_t, wire::kStreamHeaderSize> header{};
+  core::Bytes body;
+  core::Bytes out;
+  bool large = false;  // counted in State::large_streams
+
+  void abort() override { close(); }
+  void close() {
+    s->conns.erase(this);
+    deadline.cancel();
+    error_code ignored;
+    sock.close(ignored);
+  }
+
+  void start() {
+    s->conns.insert(this);
+    ++s->inbound_conns;
+    error_code ec;
+    auto peer = sock.remote_endpoint(ec);
+    if (ec) return close();
+    from = detail::to_core(peer.address(), peer.port());
+    auto self = shared_from_this();
+    deadline.expires_after(s->opt.core.tcp_timeout);
+    deadline.async_wait([self](error_code ec) {
+      if (ec) return;
+      self->s->log->debug("stream from {} timed out", self->from.to_string());
+      error_code ignored;
+      self->sock.close(ignored);
+    });
+    asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t n) {
+      self->s->m_tcp_received += n;
+      if (ec) return self->drop("read", ec);
+      size_t len = 0;
+      auto st = wire::parse_stream_header(*self->s->framing(), self->header, len);
+      if (!st.ok()) {
+        self->s->count(st.kind);
+        self->s->log->warn("refused stream from {}: {}", self->from.to_string(), st.message);
+        return self->close();
+      }
+      if (len > kSmallStream) {
+        if (self->s->large_streams >= self->s->opt.max_concurrent_streams) {
+          uint64_t n = ++self->s->refused_streams;
+          self->s->log->log(thinned(n, spdlog::level::warn),
+                            "too many inbound streams ({}), refused one of {} bytes from {} ({} refused so far)",
+                            self->s->large_streams, len, self->from.to_string(), n);
+          return self->close();
+        }
+        self->large = true;
+        ++self->s->large_streams;
+      }
+      asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
+                       asio::transfer_exactly(len), [self](error_code ec, size_t n) {
+                         self->s->m_tcp_received += n;
+                         if (ec) return self->drop("read", ec);
+                         self->handle();
+                       });
+    });
+  }
+
+  void handle() {
+    core::Bytes payload;
+    auto st = wire::open_stream_message(*s->framing(), body, payload);
+    if (!st.ok()) {
+      s->count(st.kind);
+      s->log->debug("bad stream message from {}: {}", from.to_string(), st.message);
+      return close();
+    }
+    auto reply = s->inbound_message(from, payload);
+    if (!reply || s->closing) return close();
+    if (auto st = wire::seal_stream_message(*s->framing(), *reply, out); !st.ok()) {
+      s->count(st.kind);
+      s->log->warn("cannot seal the reply to {}: {}", from.to_string(), st.message);
+      return close();
+    }
+    auto self = shared_from_this();
+    s->m_tcp_sent += out.size();
+    asio::async_write(sock, asio::buffer(out), [self](error_code ec, size_t) {
+      if (ec) return self->drop("write", ec);
+      error_code ignored;
+      self->sock.shutdown(tcp::socket::shutdown_send, ignored);
+      self->close();
+    });
+  }
+
+  void drop(const char* what, error_code ec) {
+    if (ec != asio::error::operation_aborted && ec != asio::error::eof) {
+      s->log->debug("stream from {}: {} failed: {}", from.to_string(), what, ec.message());
+    } else if (ec == asio::error::eof) {
+      s->log->debug("stream from {}: closed early", from.to_string());
+    }
+    close();
+  }
+};
+
+std::optional<core::Bytes> State::inbound_message(const core::Address& from, std::span<const uint8_t> payload) {
+  std::optional<core::Bytes> reply;
+  with_core([&](core::Core& c) { reply = c.handle_stream(from, payload, now()); });
+  return reply;
+}
+
+void State::accept() {
+  auto o = op();
+  if (!o) return;
+  // The new socket gets the acceptor's executor: this node's io strand.
+  acceptor.async_accept([this, o](error_code ec, tcp::socket sock) {
+    if (closing || ec == asio::error::operation_aborted) return;
+    if (ec) {
+      // Back off 5 ms doubling to 1 s, as the reference does (e.g. out of descriptors).
+      accept_backoff = accept_backoff.count() == 0 ? std::chrono::milliseconds(5)
+                                                   : std::min<Duration>(accept_backoff * 2, std::chrono::seconds(1));
+      log->warn("accept failed: {} (retrying in {} ms)", ec.message(), accept_backoff.count() / 1000);
+      auto o2 = op();
+      if (!o2) return;
+      backoff_timer.expires_after(accept_backoff);
+      backoff_timer.async_wait([this, o2](error_code ec) {
+        if (!ec && !closing) accept();
+      });
+      return;
+    }
+    accept_backoff = Duration{};
+    ++m_tcp_accept;
+    error_code pe;
+    auto peer = sock.remote_endpoint(pe);
+    if (!pe && !allow.allows(peer.address())) {
+      refused_source("stream", peer.address());
+      error_code ignored;
+      sock.close(ignored);
+    } else if (inbound_conns >= opt.max_inbound_connections) {
+      uint64_t n = ++refused_streams;
+      log->log(thinned(n, spdlog::level::warn), "too many inbound connections ({}), closing a new one ({} refused so far)",
+               inbound_conns, n);
+      error_code ignored;
+      sock.close(ignored);
+    } else if (auto o2 = op()) {
+      std::make_shared<InStream>(shared_from_this(), std::move(o2), std::move(sock))->start();
+    }
+    accept();
+  });
+}
+
+}  // namespace memberlist::runtime
