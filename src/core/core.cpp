@@ -32,7 +32,25 @@ void Core::Impl::queue_check_tick(Instant now) {
   metrics.set_gauge("memberlist.queue.broadcasts", static_cast<double>(queue.size()));
   metrics.set_gauge("memberlist.queue.user_broadcasts", static_cast<double>(user_queue.size()));
   sample_node_instances();
-  schedule_lax(now + cfg.queue_check_interval, [this](Instant t) { queue_check_tick(t); });
+  schedule(now + cfg.queue_check_interval, TimerKind::QueueCheck);
+}
+
+// Every timer runs from here; the kinds and their payloads are listed in core.h.
+void Core::Impl::fire(const TimerHeap::Fired& t, Instant now) {
+  switch (t.kind) {
+    case TimerKind::ProbeTick: probe_tick(t.at, now); return;
+    case TimerKind::PushPullStagger: push_pull_tick(now, false); return;
+    case TimerKind::PushPullTick: push_pull_tick(now, true); return;
+    case TimerKind::QueueCheck: queue_check_tick(now); return;
+    case TimerKind::GossipTick: gossip_tick(t.at, now); return;
+    case TimerKind::ProbeTimeout: probe_direct_timeout(now); return;
+    case TimerKind::ProbeReap: probe_reaped(now); return;
+    case TimerKind::ProbeTcpWait: probe_tcp_wait_over(now); return;
+    case TimerKind::Suspicion: suspicion_expired(t.node, now); return;
+    case TimerKind::IndirectPingTimeout: indirect_ping_timeout(t.seq); return;
+    case TimerKind::PingTimeout: ping_timeout(t.seq, t.node); return;
+    case TimerKind::JoinPushPull: push_pull_random(now); return;
+  }
 }
 
 void Core::Impl::handle_message(const Address& from, const Message& m, Instant now) {
@@ -82,18 +100,18 @@ Core::Core(Config config, std::shared_ptr<const Codec> codec, Instant now)
   // Stagger the periodic tasks by a random fraction of their interval.
   if (s.cfg.probe_interval > Duration::zero()) {
     Instant first = now + s.random_stagger(s.cfg.probe_interval);
-    s.schedule_lax(first, [&s, first](Instant t) { s.probe_tick(first, t); });
+    s.schedule(first, TimerKind::ProbeTick);
   }
   if (s.cfg.push_pull_interval > Duration::zero()) {
     Instant first = now + s.random_stagger(s.cfg.push_pull_interval);
-    s.schedule_lax(first, [&s](Instant t) { s.push_pull_tick(t, false); });
+    s.schedule(first, TimerKind::PushPullStagger);
   }
   if (s.cfg.gossip_interval > Duration::zero() && s.cfg.gossip_nodes > 0) {
     Instant first = now + s.random_stagger(s.cfg.gossip_interval);
-    s.schedule(first, [&s, first](Instant t) { s.gossip_tick(first, t); });
+    s.schedule(first, TimerKind::GossipTick);
   }
   if (s.cfg.queue_check_interval > Duration::zero())
-    s.schedule_lax(now + s.cfg.queue_check_interval, [&s](Instant t) { s.queue_check_tick(t); });
+    s.schedule(now + s.cfg.queue_check_interval, TimerKind::QueueCheck);
 }
 
 Core::~Core() = default;
@@ -139,8 +157,8 @@ Status Core::handle_stream_response(uint64_t id, const Status& transport, std::s
 void Core::handle_timeout(Instant now) {
   Impl::ResumeGossip resume{*impl_, now};
   Impl& s = *impl_;
-  TimerHeap::Fn fn;
-  while (s.timers.pop_due(now, fn)) fn(now);
+  TimerHeap::Fired t;  // reused: see pop_due
+  while (s.timers.pop_due(now, t)) s.fire(t, now);
 }
 
 uint64_t Core::join(const Address& to, Instant now) { return impl_->start_push_pull(to, true, now); }
@@ -320,6 +338,8 @@ const Config& Core::config() const { return impl_->cfg; }
 std::optional<Instant> Core::poll_exact_timeout() const {
   return impl_->timers.next_exact();
 }
+
+std::vector<TimerInfo> Core::pending_timers() const { return impl_->timers.pending(); }
 
 std::optional<Instant> Core::poll_timeout() const {
   return impl_->timers.next();

@@ -92,7 +92,7 @@ void Core::Impl::gossip_tick(Instant deadline, Instant now) {
 void Core::Impl::schedule_gossip(Instant now) {
   Instant next = gossip_grid + cfg.gossip_interval;
   if (next <= now) next += ((now - next) / cfg.gossip_interval + 1) * cfg.gossip_interval;
-  schedule(next, [this, next](Instant t) { gossip_tick(next, t); });
+  schedule(next, TimerKind::GossipTick);
 }
 
 void Core::Impl::gossip(Instant now) {

@@ -249,13 +249,10 @@ struct Core::Impl {
     return Duration(static_cast<int64_t>(rng() % static_cast<uint64_t>(interval.count())));
   }
 
-  uint64_t schedule(Instant at, std::function<void(Instant)> fn) {
-    return timers.add(at, std::move(fn));
-  }
-  // A periodic tick whose phase is arbitrary (probe, push/pull, queue check): a runtime
-  // may run it a little late (Core::poll_exact_timeout).
-  uint64_t schedule_lax(Instant at, std::function<void(Instant)> fn) {
-    return timers.add(at, std::move(fn), true);
+  // A timer of `kind` at `at`; fire() runs it. `seq` and `node` are the payload some kinds
+  // carry (see TimerKind).
+  uint64_t schedule(Instant at, TimerKind kind, uint32_t seq = 0, std::string_view node = {}) {
+    return timers.add(at, kind, seq, node);
   }
 
   void cancel(uint64_t& id) {
@@ -390,13 +387,16 @@ struct Core::Impl {
   void probe_reaped(Instant now);
   void end_probe(int awareness_delta, Instant now);
   void probe_failed(Instant now);
+  void probe_tcp_wait_over(Instant now);
   Status tcp_ping_done(uint64_t id, const PendingStream& ps, const Status& transport,
                        std::span<const uint8_t> reply, Instant now);
   void handle_ack(const Ack& a, Instant now);
   void handle_nack(const Nack& n);
   void handle_ping(const Address& from, const Ping& p);
   void handle_indirect_ping(const Address& from, const IndirectPing& ind, Instant now);
+  void indirect_ping_timeout(uint32_t seq);
   uint64_t ping(const std::string& name, const Address& addr, Instant now);
+  void ping_timeout(uint32_t seq, const std::string& name);
 
   // ---- gossip (§3.6, gossip.cpp) ----------------------------------------------------------
   void gossip_tick(Instant deadline, Instant now);
@@ -444,6 +444,7 @@ struct Core::Impl {
   }
 
   void handle_message(const Address& from, const Message& m, Instant now);
+  void fire(const TimerHeap::Fired& t, Instant now);
   void sample_node_instances();
   void queue_check_tick(Instant now);
 };

@@ -190,8 +190,7 @@ void Core::Impl::suspect_node(const Suspect& s, Instant now) {
   sus.start = now;
   sus.confirmed.insert(s.from);
   Duration timeout = k < 1 ? sus.min : sus.max;
-  const std::string name = s.node;
-  sus.timer = schedule(now + timeout, [this, name](Instant t) { suspicion_expired(name, t); });
+  sus.timer = schedule(now + timeout, TimerKind::Suspicion, 0, s.node);
   r->suspicion = std::make_unique<Suspicion>(std::move(sus));
 }
 
@@ -203,10 +202,8 @@ bool Core::Impl::confirm(NodeRec& r, const std::string& from, Instant now) {
   s.confirmations++;
   Duration remaining = remaining_suspicion_time(s.confirmations, s.k, now - s.start, s.min, s.max);
   cancel(s.timer);
-  const std::string name = r.info.name;
   // Overdue timers fire at `now`, on the next handle_timeout.
-  s.timer = schedule(remaining > Duration::zero() ? now + remaining : now,
-                     [this, name](Instant t) { suspicion_expired(name, t); });
+  s.timer = schedule(remaining > Duration::zero() ? now + remaining : now, TimerKind::Suspicion, 0, r.info.name);
   return true;
 }
 

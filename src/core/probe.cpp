@@ -17,7 +17,7 @@ void Core::Impl::probe_tick(Instant deadline, Instant now) {
     run_probe(now);
   Instant next = deadline + cfg.probe_interval;
   while (next <= now) next += cfg.probe_interval;
-  schedule_lax(next, [this, next](Instant t) { probe_tick(next, t); });
+  schedule(next, TimerKind::ProbeTick);
 }
 
 void Core::Impl::run_probe(Instant now) {
@@ -61,8 +61,8 @@ void Core::Impl::probe_node(const NodeInfo& node, Instant now) {
   }
   AckHandler h{ProbeAck{}, 0};
   ack_handlers[p.seq] = h;
-  p.direct_timer = schedule(now + cfg.probe_timeout, [this](Instant t) { probe_direct_timeout(t); });
-  p.reap_timer = schedule(now + p.interval, [this](Instant t) { probe_reaped(t); });
+  p.direct_timer = schedule(now + cfg.probe_timeout, TimerKind::ProbeTimeout, p.seq);
+  p.reap_timer = schedule(now + p.interval, TimerKind::ProbeReap, p.seq);
   probe = std::move(p);
 }
 
@@ -117,13 +117,16 @@ void Core::Impl::probe_reaped(Instant now) {
   p.acks_timed_out = true;
   if (p.tcp_stream != 0) {
     // The TCP ping's deadline is now; wait for the driver to report it, but not forever.
-    p.tcp_wait_timer = schedule(now + cfg.probe_timeout, [this](Instant t) {
-      probe->tcp_wait_timer = 0;
-      probe->tcp_stream = 0;
-      probe_failed(t);
-    });
+    p.tcp_wait_timer = schedule(now + cfg.probe_timeout, TimerKind::ProbeTcpWait, p.seq);
     return;
   }
+  probe_failed(now);
+}
+
+// The TCP fallback ping did not report in time.
+void Core::Impl::probe_tcp_wait_over(Instant now) {
+  probe->tcp_wait_timer = 0;
+  probe->tcp_stream = 0;
   probe_failed(now);
 }
 
@@ -212,15 +215,18 @@ void Core::Impl::handle_indirect_ping(const Address& from, const IndirectPing& i
   const Address reply_to = ind.source.empty() ? from : ind.source;
   const uint32_t seq = ++seq_no;
   AckHandler h{RelayAck{ind.seq, reply_to, ind.nack}, 0};
-  h.timer = schedule(now + cfg.probe_timeout, [this, seq](Instant) {
-    auto it = ack_handlers.find(seq);
-    if (it == ack_handlers.end()) return;
-    RelayAck relay = std::get<RelayAck>(it->second.kind);
-    ack_handlers.erase(it);
-    if (relay.nack) send_with_piggyback(relay.reply_to, Nack{relay.orig_seq});
-  });
+  h.timer = schedule(now + cfg.probe_timeout, TimerKind::IndirectPingTimeout, seq);
   ack_handlers[seq] = std::move(h);
   send_with_piggyback(ind.target, make_ping(seq, ind.node));
+}
+
+// No ack for the ping we relayed: tell the prober, if it takes nacks.
+void Core::Impl::indirect_ping_timeout(uint32_t seq) {
+  auto it = ack_handlers.find(seq);
+  if (it == ack_handlers.end()) return;
+  RelayAck relay = std::get<RelayAck>(it->second.kind);
+  ack_handlers.erase(it);
+  if (relay.nack) send_with_piggyback(relay.reply_to, Nack{relay.orig_seq});
 }
 
 Status Core::Impl::tcp_ping_done(uint64_t id, const PendingStream& ps, const Status& transport,
@@ -259,14 +265,20 @@ uint64_t Core::Impl::ping(const std::string& name, const Address& addr, Instant 
   const uint64_t id = ++next_ping_id;
   const uint32_t seq = ++seq_no;
   AckHandler h{PingAck{id, now}, 0};
-  h.timer = schedule(now + cfg.probe_timeout, [this, seq, id, name](Instant) {
-    ack_handlers.erase(seq);
-    log(LogLevel::Debug, "Failed UDP ping: " + name + " (timeout reached)");
-    ping_results.push_back(PingResult{id, false, {}});
-  });
+  h.timer = schedule(now + cfg.probe_timeout, TimerKind::PingTimeout, seq, name);
   ack_handlers[seq] = std::move(h);
   send_with_piggyback(addr, make_ping(seq, name));
   return id;
+}
+
+void Core::Impl::ping_timeout(uint32_t seq, const std::string& name) {
+  // The handler is there: an ack would have cancelled this timer with it.
+  auto it = ack_handlers.find(seq);
+  if (it == ack_handlers.end()) return;
+  const uint64_t id = std::get<PingAck>(it->second.kind).id;
+  ack_handlers.erase(it);
+  log(LogLevel::Debug, "Failed UDP ping: " + name + " (timeout reached)");
+  ping_results.push_back(PingResult{id, false, {}});
 }
 
 }  // namespace memberlist::core

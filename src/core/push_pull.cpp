@@ -14,7 +14,7 @@ namespace memberlist::core {
 void Core::Impl::push_pull_tick(Instant now, bool exchange) {
   if (exchange) push_pull_random(now);
   Instant next = now + push_pull_scale(cfg.push_pull_interval, est_num_nodes());
-  schedule_lax(next, [this](Instant t) { push_pull_tick(t, true); });
+  schedule(next, TimerKind::PushPullTick);
 }
 
 // One periodic-style exchange with a random Alive member other than us, if any.
@@ -43,7 +43,7 @@ void Core::Impl::start_join_burst(Instant now) {
   for (int i = 0; i < cfg.post_join_push_pulls; ++i, at *= 2) {
     // Jitter of +-G/2 keeps simultaneous joiners from all pulling at the same instant.
     const Duration jitter = random_stagger(g) - g / 2;
-    burst_timers.push_back(schedule(now + at + jitter, [this](Instant t) { push_pull_random(t); }));
+    burst_timers.push_back(schedule(now + at + jitter, TimerKind::JoinPushPull));
   }
 }
 
