@@ -26,9 +26,25 @@ BroadcastOutcome outcome_of(FinishReason r) {
 
 }  // namespace
 
+// What an origin's record buys: a broadcast of it that reaches us again is not delivered
+// again. Forgetting the record costs that, for copies still travelling: one would be
+// delivered a second time (and an older named one after a newer). Copies travel only while
+// some node still retransmits them, which every node does a few times right after it first
+// gets a broadcast; so origins are forgotten once not heard from for
+// gossip_to_the_dead_time, the age after which the reference forgets dead nodes too.
+// Before that, only the limit (Config::max_broadcast_origins) evicts, the least recently
+// heard first, which takes more origins broadcasting within gossip_to_the_dead_time than
+// the limit (4096 by default); memberlist.broadcast.origins_evicted counts both reasons.
+void Core::Impl::expire_seen_origins(Instant now) {
+  if (size_t n = seen.expire(now, cfg.gossip_to_the_dead_time))
+    metrics.incr("memberlist.broadcast.origins_evicted", static_cast<double>(n), {{"reason", "idle"}});
+}
+
 SeenEpoch& Core::Impl::seen_epoch(const std::string& origin, uint32_t epoch, Instant now) {
-  OriginSeen& o = seen[origin];
-  o.last = now;
+  expire_seen_origins(now);
+  const uint64_t evicted = seen.evicted_by_limit();
+  SeenOrigins::Origin& o = seen.touch(origin, now);
+  if (seen.evicted_by_limit() != evicted) metrics.incr("memberlist.broadcast.origins_evicted", 1, {{"reason", "limit"}});
   auto it = std::find_if(o.epochs.begin(), o.epochs.end(), [&](const SeenEpoch& e) { return e.epoch == epoch; });
   if (it == o.epochs.begin() && it != o.epochs.end()) return *it;
   SeenEpoch e;
@@ -39,7 +55,7 @@ SeenEpoch& Core::Impl::seen_epoch(const std::string& origin, uint32_t epoch, Ins
     e.epoch = epoch;
   }
   o.epochs.push_front(std::move(e));
-  if (o.epochs.size() > OriginSeen::kMaxEpochs) o.epochs.pop_back();
+  if (o.epochs.size() > SeenOrigins::Origin::kMaxEpochs) o.epochs.pop_back();
   return o.epochs.front();
 }
 

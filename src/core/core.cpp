@@ -329,6 +329,7 @@ Stats Core::stats() const {
   out.dead = impl_->by_state[static_cast<size_t>(NodeState::Dead)];
   out.left = impl_->by_state[static_cast<size_t>(NodeState::Left)];
   out.broadcast_queue = impl_->queue.size();
+  out.broadcast_origins = impl_->seen.size();
   out.conflicts = impl_->conflicts;
   return out;
 }

@@ -104,6 +104,7 @@ struct Stats {
   uint64_t bad_messages = 0;  // malformed or unexpected input dropped
   uint64_t conflicts = 0;     // alive messages ignored: same name, another address
   size_t broadcast_queue = 0;
+  size_t broadcast_origins = 0;  // origins remembered for de-duplication of broadcasts
 };
 
 // What a pending timer of the core will do when it fires (Core::pending_timers()).

@@ -29,6 +29,7 @@
 #include "core/core.h"
 #include "core/name_index.h"
 #include "core/queue.h"
+#include "core/seen_origins.h"
 #include "core/timers.h"
 
 namespace memberlist::core {
@@ -39,39 +40,6 @@ inline double ms(Duration d) { return std::chrono::duration<double, std::milli>(
 
 inline NodeInfo info_of(const Alive& a) { return NodeInfo{a.node, a.addr, a.meta, NodeState::Alive, a.incarnation, a.vsn}; }
 inline NodeInfo info_of(const PushNodeState& n) { return NodeInfo{n.name, n.addr, n.meta, n.state, n.incarnation, n.vsn}; }
-
-// Which application broadcasts of one origin (in one epoch) this node has seen: every seq
-// up to `floor`, plus the ones in `above`. Seqs are given out 1, 2, 3... by the origin, so
-// the set stays small; if more than kWindow arrive out of order, the oldest gaps are given
-// up (a message that late would be dropped, never delivered twice).
-struct SeenEpoch {
-  static constexpr size_t kWindow = 4096;
-  static constexpr size_t kMaxNames = 4096;
-  uint32_t epoch = 0;
-  uint32_t floor = 0;
-  std::set<uint32_t> above;
-  std::map<std::string, uint32_t> latest_named;  // newest seq seen per broadcast name
-
-  // Marks `seq` seen; false if it was already.
-  bool first_time(uint32_t seq) {
-    if (seq <= floor || !above.insert(seq).second) return false;
-    while (above.size() > kWindow) {
-      floor = *above.begin();
-      above.erase(above.begin());
-    }
-    while (!above.empty() && *above.begin() == floor + 1) {
-      floor++;
-      above.erase(above.begin());
-    }
-    return true;
-  }
-};
-
-struct OriginSeen {
-  static constexpr size_t kMaxEpochs = 4;
-  std::deque<SeenEpoch> epochs;  // most recently used first
-  Instant last{};
-};
 
 struct Core::Impl {
   // ---- state --------------------------------------------------------------------------
@@ -149,7 +117,7 @@ struct Core::Impl {
   uint32_t broadcast_epoch = 0;
   uint32_t broadcast_seq = 0;
   uint64_t next_broadcast_id = 0;
-  std::map<std::string, OriginSeen> seen;
+  SeenOrigins seen;  // whose broadcasts we have seen (app_broadcasts.cpp)
 
   std::vector<std::unique_ptr<NodeRec>> nodes;  // probe order
   NameIndex<NodeRec> node_map;
@@ -192,6 +160,7 @@ struct Core::Impl {
         awareness(cfg.awareness_max_multiplier),
         queue(cfg.retransmit_mult),
         user_queue(cfg.retransmit_mult),
+        seen(cfg.max_broadcast_origins),
         rng(cfg.seed) {
     // A UserMsg's size over its payload's, padding included: the worst of a few sizes.
     for (size_t n = 1; n <= 8; ++n) {
@@ -434,6 +403,7 @@ struct Core::Impl {
   // ---- application broadcasts (app_broadcasts.cpp) ------------------------------------------
   SeenEpoch& seen_epoch(const std::string& origin, uint32_t epoch, Instant now);
   void handle_user_broadcast(const UserBroadcast& m, Instant now);
+  void expire_seen_origins(Instant now);
   Status queue_broadcast(std::string name, Bytes payload, uint64_t& id);
 
   // ---- user messages, inputs, metrics (core.cpp) ----------------------------------------------

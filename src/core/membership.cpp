@@ -265,16 +265,7 @@ void Core::Impl::reset_nodes(Instant now) {
   shuffle(nodes);
   self_pos = static_cast<size_t>(std::find_if(nodes.begin(), nodes.end(), [&](const auto& p) { return is_self(*p); }) -
                                  nodes.begin());
-  // Forget which broadcasts of an origin we have seen once it has been gone (reaped, or
-  // never known) for gossip_to_the_dead_time since its last broadcast reached us: every
-  // node retransmits a broadcast a few times right after it first gets it, so no copy
-  // can still be travelling by then.
-  for (auto it = seen.begin(); it != seen.end();) {
-    if (find(it->first) == nullptr && now - it->second.last > cfg.gossip_to_the_dead_time)
-      it = seen.erase(it);
-    else
-      ++it;
-  }
+  expire_seen_origins(now);
 }
 
 Status Core::Impl::update_meta(Bytes meta, Instant now, uint64_t* token) {
