@@ -73,6 +73,12 @@ struct Config {
   // Bounds on what a push/pull may carry (the reference's maxPushStateNodes); a larger
   // one is refused (Errc::too_large) before anything is merged.
   size_t max_push_nodes = 1u << 20;
+  // Origins whose application broadcasts are remembered for de-duplication (at least 1).
+  // An origin is forgotten gossip_to_the_dead_time after its last broadcast reached us, or
+  // earlier, least recently heard first, when more origins than this broadcast within that
+  // time; a copy of a forgotten origin's broadcast still travelling would then be delivered
+  // again. Raise it for clusters with more broadcasting nodes.
+  size_t max_broadcast_origins = 4096;
   // The IP allow-list (the reference's CIDRsAllowed): an alive message putting a node at an
   // address this refuses is ignored ("Rejected node" log line, memberlist.node.rejected
   // counter). Null = every address is allowed. Set by the driver from its CIDR list.

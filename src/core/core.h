@@ -104,6 +104,30 @@ struct Stats {
   uint64_t bad_messages = 0;  // malformed or unexpected input dropped
   uint64_t conflicts = 0;     // alive messages ignored: same name, another address
   size_t broadcast_queue = 0;
+  size_t broadcast_origins = 0;  // origins remembered for de-duplication of broadcasts
+};
+
+// What a pending timer of the core will do when it fires (Core::pending_timers()).
+enum class TimerKind : uint8_t {
+  ProbeTick = 0,        // the next probe round
+  PushPullStagger = 1,  // the end of the start-up stagger; push/pull ticks follow
+  PushPullTick = 2,     // the next periodic push/pull
+  QueueCheck = 3,       // the next sample of the queue and member gauges
+  GossipTick = 4,       // the next gossip round
+  ProbeTimeout = 5,     // no direct ack for probe `seq` within probe_timeout: go indirect
+  ProbeReap = 6,        // the end of probe `seq`'s wait for acks (its scaled interval)
+  ProbeTcpWait = 7,     // the last wait for probe `seq`'s TCP fallback ping to report
+  Suspicion = 8,        // the suspicion of `node` expires: it is declared dead
+  IndirectPingTimeout = 9,  // as a helper of an indirect probe, no ack for our ping `seq`
+  PingTimeout = 10,     // no ack for ping() `seq` to `node`
+  JoinPushPull = 11,    // one push/pull of the post-join burst
+};
+
+struct TimerInfo {
+  TimerKind kind = TimerKind::ProbeTick;
+  Instant deadline{};
+  uint32_t seq = 0;  // the ack sequence number of probe and ping timers, else 0
+  std::string node;  // Suspicion and PingTimeout, else empty
 };
 
 class Core {
@@ -219,6 +243,11 @@ class Core {
   std::optional<Event> poll_event();
   std::optional<PingResult> poll_ping_result();
   std::optional<Notification> poll_notification();
+
+  // ---- diagnostics --------------------------------------------------------------------
+  // Every pending timer, earliest first (ties in the order they fire), for tests and
+  // debugging.
+  std::vector<TimerInfo> pending_timers() const;
 
  private:
   struct Impl;

@@ -104,6 +104,12 @@ TEST(Config, ApplicationDataKnobs) {
   EXPECT_NE(v.validate().message.find("queue_check_interval"), std::string::npos);
   v.queue_check_interval = 0s;  // off
   EXPECT_TRUE(v.validate().ok());
+  EXPECT_EQ(c.max_broadcast_origins, 4096u);
+  v = c;
+  v.max_broadcast_origins = 0;
+  EXPECT_NE(v.validate().message.find("max_broadcast_origins"), std::string::npos);
+  v.max_broadcast_origins = 1;
+  EXPECT_TRUE(v.validate().ok());
 }
 
 TEST(Config, VsnVector) {
