@@ -48,7 +48,7 @@ func create(t *testing.T, c *Config) *Memberlist {
 	if err != nil {
 		t.Fatalf("Create(%s): %v", c.Name, err)
 	}
-	t.Cleanup(func() { m.Shutdown() })
+	t.Cleanup(func() { m.Close() })
 	return m
 }
 
@@ -156,13 +156,20 @@ func TestThreeNodeCluster(t *testing.T) {
 	waitFor(t, "a sees b dead", func() bool { return ra.has(NodeLeave, "go-b", StateDead) })
 	waitFor(t, "a alone", func() bool { return a.NumMembers() == 1 })
 
-	// Calls after Shutdown fail cleanly.
-	var e *Error
-	if _, err := b.Join([]string{seed.Address()}); !errors.As(err, &e) || e.Status != StatusClosed {
-		t.Errorf("Join after Shutdown: %v", err)
+	// After Shutdown the queries answer from the last state and the commands fail; after
+	// Close every call fails with ErrClosed.
+	if _, err := b.Join([]string{seed.Address()}); err == nil {
+		t.Error("Join after Shutdown succeeded")
+	}
+	if b.LocalNode() == nil || b.NumMembers() == 0 || len(b.Members()) == 0 {
+		t.Error("the queries after Shutdown should answer from the last state")
+	}
+	b.Close()
+	if _, err := b.Join([]string{seed.Address()}); err != ErrClosed {
+		t.Errorf("Join after Close: %v", err)
 	}
 	if b.Members() != nil || b.LocalNode() != nil {
-		t.Error("Members/LocalNode after Shutdown should be nil")
+		t.Error("Members/LocalNode after Close should be nil")
 	}
 }
 
@@ -285,6 +292,11 @@ func TestHandlesFreedOnShutdownAndFailedCreate(t *testing.T) {
 	}
 	m.Shutdown()
 	m.Shutdown() // idempotent
+	if liveHandles.Load() != before+1 {
+		t.Fatal("Shutdown freed the handle: Close (or the collector) should")
+	}
+	m.Close()
+	m.Close() // idempotent
 	bad := fastConfig("go-free-bad")
 	bad.BindAddr = "192.0.2.1" // not a local address: bind fails
 	if _, err := Create(bad); err == nil {
@@ -341,11 +353,11 @@ func TestGCStress(t *testing.T) {
 		}
 		waitFor(t, "guest joined", allHave(4))
 		m.Leave(5 * time.Second)
-		m.Shutdown()
+		m.Close()
 		waitFor(t, "guest left", allHave(3))
 	}
 	for _, m := range nodes {
-		m.Shutdown()
+		m.Close()
 	}
 	if liveHandles.Load() != before {
 		t.Errorf("handles leaked: %d, want %d", liveHandles.Load(), before)
@@ -378,7 +390,7 @@ func BenchmarkEventCallback(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer m.Shutdown()
+	defer m.Close()
 	c := &counter{}
 	b.ResetTimer()
 	per, err := benchEventRoundTrip(m, c, b.N)
