@@ -383,12 +383,14 @@ func (m *Memberlist) shutdown() error {
 // that callback returns. Every later call fails with ErrClosed; the queries without an error
 // result return nothing (nil, 0, or -1 for GetHealthScore). Idempotent.
 func (m *Memberlist) Close() error {
-	ml, err := m.acquire() // Close's own use of ml, below
-	if err != nil {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
 		return nil
 	}
-	m.mu.Lock()
 	m.closed = true
+	m.inflight++ // Close's own use of ml, below
+	ml := m.ml
 	m.mu.Unlock()
 	// Stopping first makes blocking calls in flight (Join, Leave, Ping) return soon, so the
 	// last of them frees the handle. From our own callback this fails (StatusState): the
