@@ -331,7 +331,7 @@ func (s *callbackState) guard(what string, f func()) (cbErr *CallbackError) {
 	defer func() {
 		if !returned {
 			fmt.Fprintf(os.Stderr, "memberlist: %s called runtime.Goexit (t.Fatal, t.FailNow, "+
-				"t.Skip?) on a library thread: the Go runtime will abort the process; report "+
+				"t.Skip?) in a callback from C: the Go runtime will abort the process; report "+
 				"failures through a channel or t.Error instead\n", what)
 		}
 	}()
