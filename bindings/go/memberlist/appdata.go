@@ -358,10 +358,10 @@ func (b *BroadcastQueue) Close() {
 
 //export goMemberlistQueueDone
 func goMemberlistQueueDone(userData C.uintptr_t, outcome C.uint32_t) {
-	defer recoverCallback("BroadcastQueue done")
 	h := cgo.Handle(userData)
 	d := h.Value().(*queuedDone)
 	delete(d.q.pending, h)
 	h.Delete()
-	d.fn(BroadcastOutcome(outcome))
+	var noState *callbackState // the queue has no Config: a panic goes to stderr
+	noState.guard("BroadcastQueue done callback", func() { d.fn(BroadcastOutcome(outcome)) })
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/cgo"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -18,7 +19,10 @@ import (
 // EventDelegate receives membership events, as hashicorp/memberlist's does. Methods run on
 // a library thread, one at a time, in order; the *Node is the delegate's to keep. They may
 // call non-blocking Memberlist methods (Members, NumMembers, LocalNode, GetHealthScore);
-// Join, Ping and Leave of the same memberlist fail there with StatusState.
+// Join, Ping and Leave of the same memberlist fail there with StatusState. A panic is
+// recovered and reported (Config.OnCallbackError); runtime.Goexit, which t.Fatal calls,
+// aborts the process: see "Callbacks" in the package doc. The same holds for every
+// delegate below.
 type EventDelegate interface {
 	NotifyJoin(*Node)
 	NotifyLeave(*Node)
@@ -49,7 +53,8 @@ type NodeEventType int
 // protocol on a library thread: they must be quick and must not block; from there the
 // queries and QueueBroadcast / SendBestEffort work, while Join, Ping, Leave, UpdateNode,
 // SetMeta and SendReliable fail with StatusState. NotifyMsg is delivered like events. The
-// byte slices passed in are the delegate's to keep.
+// byte slices passed in are the delegate's to keep. Never call runtime.Goexit (t.Fatal)
+// here: it aborts the process (see "Callbacks" in the package doc).
 type Delegate interface {
 	// NodeMeta returns the local node's metadata, at most limit bytes (longer is refused).
 	NodeMeta(limit int) []byte
@@ -125,6 +130,8 @@ type callbackState struct {
 	ping      PingDelegate
 	broadcast BroadcastDelegate
 	metric    func(name string, kind MetricKind, value float64)
+	onError   func(*CallbackError)
+	errCount  atomic.Uint64 // callbacks that panicked
 }
 
 // hooks is the ML_GO_* mask of the trampolines this state needs.
@@ -168,52 +175,52 @@ func appendBuffer(out *C.ml_buffer, b []byte) {
 
 //export goMemberlistNodeMeta
 func goMemberlistNodeMeta(userData C.uintptr_t, out *C.ml_buffer, limit C.size_t) {
-	defer recoverCallback("Delegate.NodeMeta")
-	appendBuffer(out, stateOf(userData).delegate.NodeMeta(int(limit)))
+	st := stateOf(userData)
+	st.guard("Delegate.NodeMeta", func() { appendBuffer(out, st.delegate.NodeMeta(int(limit))) })
 }
 
 //export goMemberlistGetBroadcasts
 func goMemberlistGetBroadcasts(userData C.uintptr_t, sink *C.ml_message_sink, overhead, limit C.size_t) {
-	defer recoverCallback("Delegate.GetBroadcasts")
-	for _, msg := range stateOf(userData).delegate.GetBroadcasts(int(overhead), int(limit)) {
-		var p *C.uint8_t
-		if len(msg) > 0 {
-			p = (*C.uint8_t)(unsafe.Pointer(&msg[0]))
+	st := stateOf(userData)
+	st.guard("Delegate.GetBroadcasts", func() {
+		for _, msg := range st.delegate.GetBroadcasts(int(overhead), int(limit)) {
+			var p *C.uint8_t
+			if len(msg) > 0 {
+				p = (*C.uint8_t)(unsafe.Pointer(&msg[0]))
+			}
+			if C.ml_message_sink_add(sink, p, C.size_t(len(msg))) != C.ML_OK {
+				return
+			}
 		}
-		if C.ml_message_sink_add(sink, p, C.size_t(len(msg))) != C.ML_OK {
-			return
-		}
-	}
+	})
 }
 
 //export goMemberlistLocalState
 func goMemberlistLocalState(userData C.uintptr_t, join C.uint32_t, out *C.ml_buffer) {
-	defer recoverCallback("Delegate.LocalState")
-	appendBuffer(out, stateOf(userData).delegate.LocalState(join != 0))
+	st := stateOf(userData)
+	st.guard("Delegate.LocalState", func() { appendBuffer(out, st.delegate.LocalState(join != 0)) })
 }
 
 //export goMemberlistMergeRemoteState
 func goMemberlistMergeRemoteState(userData C.uintptr_t, data *C.uint8_t, n C.size_t, join C.uint32_t) {
-	defer recoverCallback("Delegate.MergeRemoteState")
-	stateOf(userData).delegate.MergeRemoteState(goBytes(data, n), join != 0)
+	st := stateOf(userData)
+	st.guard("Delegate.MergeRemoteState", func() { st.delegate.MergeRemoteState(goBytes(data, n), join != 0) })
 }
 
 //export goMemberlistMessage
 func goMemberlistMessage(userData C.uintptr_t, data *C.uint8_t, n C.size_t) {
-	defer recoverCallback("Delegate.NotifyMsg")
-	stateOf(userData).delegate.NotifyMsg(goBytes(data, n))
+	st := stateOf(userData)
+	st.guard("Delegate.NotifyMsg", func() { st.delegate.NotifyMsg(goBytes(data, n)) })
 }
 
 // veto turns a hook's error into the library's non-zero answer plus a reason. A panic
 // vetoes too (the safe side for an admission hook).
-func veto(reason *C.ml_buffer, what string, f func() error) (rc C.int32_t) {
-	defer func() {
-		if r := recover(); r != nil {
-			fmt.Fprintf(os.Stderr, "memberlist: recovered panic in %s: %v\n", what, r)
-			rc = 1
-		}
-	}()
-	if err := f(); err != nil {
+func (s *callbackState) veto(reason *C.ml_buffer, what string, f func() error) C.int32_t {
+	var err error
+	if cbErr := s.guard(what, func() { err = f() }); cbErr != nil {
+		err = cbErr
+	}
+	if err != nil {
 		appendBuffer(reason, []byte(err.Error()))
 		return 1
 	}
@@ -222,96 +229,171 @@ func veto(reason *C.ml_buffer, what string, f func() error) (rc C.int32_t) {
 
 //export goMemberlistNotifyMerge
 func goMemberlistNotifyMerge(userData C.uintptr_t, peers *C.ml_node_list, reason *C.ml_buffer) C.int32_t {
-	return veto(reason, "MergeDelegate", func() error {
-		return stateOf(userData).merge.NotifyMerge(nodesFromList(peers))
+	st := stateOf(userData)
+	return st.veto(reason, "MergeDelegate.NotifyMerge", func() error {
+		return st.merge.NotifyMerge(nodesFromList(peers))
 	})
 }
 
 //export goMemberlistNotifyAlive
 func goMemberlistNotifyAlive(userData C.uintptr_t, peer *C.ml_node, reason *C.ml_buffer) C.int32_t {
-	return veto(reason, "AliveDelegate", func() error {
+	st := stateOf(userData)
+	return st.veto(reason, "AliveDelegate.NotifyAlive", func() error {
 		if peer == nil {
 			return errors.New("no node")
 		}
-		return stateOf(userData).alive.NotifyAlive(nodeFromC(peer))
+		return st.alive.NotifyAlive(nodeFromC(peer))
 	})
 }
 
 //export goMemberlistAckPayload
 func goMemberlistAckPayload(userData C.uintptr_t, out *C.ml_buffer) {
-	defer recoverCallback("PingDelegate.AckPayload")
-	appendBuffer(out, stateOf(userData).ping.AckPayload())
+	st := stateOf(userData)
+	st.guard("PingDelegate.AckPayload", func() { appendBuffer(out, st.ping.AckPayload()) })
 }
 
 //export goMemberlistPingComplete
 func goMemberlistPingComplete(userData C.uintptr_t, node *C.ml_node, rttUs C.uint64_t, data *C.uint8_t, n C.size_t) {
-	defer recoverCallback("PingDelegate.NotifyPingComplete")
-	if node != nil {
-		stateOf(userData).ping.NotifyPingComplete(nodeFromC(node),
-			time.Duration(rttUs)*time.Microsecond, goBytes(data, n))
+	st := stateOf(userData)
+	if node == nil {
+		return
 	}
+	st.guard("PingDelegate.NotifyPingComplete", func() {
+		st.ping.NotifyPingComplete(nodeFromC(node), time.Duration(rttUs)*time.Microsecond, goBytes(data, n))
+	})
 }
 
 //export goMemberlistConflict
 func goMemberlistConflict(userData C.uintptr_t, existing, other *C.ml_node) {
-	defer recoverCallback("ConflictDelegate")
-	if existing != nil && other != nil {
-		stateOf(userData).conflict.NotifyConflict(nodeFromC(existing), nodeFromC(other))
+	st := stateOf(userData)
+	if existing == nil || other == nil {
+		return
 	}
+	st.guard("ConflictDelegate.NotifyConflict", func() {
+		st.conflict.NotifyConflict(nodeFromC(existing), nodeFromC(other))
+	})
 }
 
 //export goMemberlistBroadcast
 func goMemberlistBroadcast(userData C.uintptr_t, origin, name *C.char, data *C.uint8_t, n C.size_t) {
-	defer recoverCallback("BroadcastDelegate.NotifyBroadcast")
-	stateOf(userData).broadcast.NotifyBroadcast(C.GoString(origin), C.GoString(name), goBytes(data, n))
+	st := stateOf(userData)
+	st.guard("BroadcastDelegate.NotifyBroadcast", func() {
+		st.broadcast.NotifyBroadcast(C.GoString(origin), C.GoString(name), goBytes(data, n))
+	})
 }
 
 //export goMemberlistBroadcastDone
 func goMemberlistBroadcastDone(userData C.uintptr_t, id C.uint64_t, outcome C.uint32_t) {
-	defer recoverCallback("BroadcastDelegate.NotifyBroadcastDone")
-	stateOf(userData).broadcast.NotifyBroadcastDone(uint64(id), BroadcastOutcome(outcome))
+	st := stateOf(userData)
+	st.guard("BroadcastDelegate.NotifyBroadcastDone", func() {
+		st.broadcast.NotifyBroadcastDone(uint64(id), BroadcastOutcome(outcome))
+	})
 }
 
 //export goMemberlistMetric
 func goMemberlistMetric(userData C.uintptr_t, name *C.char, kind C.uint32_t, value C.double) {
-	defer recoverCallback("MetricSink")
-	stateOf(userData).metric(C.GoString(name), MetricKind(kind), float64(value))
+	st := stateOf(userData)
+	st.guard("MetricSink", func() { st.metric(C.GoString(name), MetricKind(kind), float64(value)) })
 }
 
 // liveHandles counts handles not yet deleted by user_data_free (checked by the tests).
 var liveHandles atomic.Int64
 
-// recoverCallback stops a panic from unwinding into C (which would crash the process).
-func recoverCallback(what string) {
-	if r := recover(); r != nil {
-		fmt.Fprintf(os.Stderr, "memberlist: recovered panic in %s: %v\n", what, r)
+// CallbackError is a panic recovered from a callback: it never reaches C (which would crash
+// the process). It goes to Config.OnCallbackError, or to stderr without one, and is counted
+// by Memberlist.CallbackErrors.
+type CallbackError struct {
+	Callback string // the method that panicked: "Delegate.MergeRemoteState", ...
+	Value    any    // what it panicked with (nil for panic(nil))
+	Stack    []byte // the panicking goroutine's stack
+}
+
+func (e *CallbackError) Error() string {
+	v := fmt.Sprint(e.Value)
+	if e.Value == nil {
+		v = "panic(nil)"
 	}
+	return fmt.Sprintf("memberlist: panic in %s: %s", e.Callback, v)
+}
+
+// Unwrap returns the panic value if it is an error.
+func (e *CallbackError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// guard runs a callback's Go side: a panic (panic(nil) included) is recovered, reported and
+// returned. runtime.Goexit cannot be stopped on a thread that came from C: the runtime aborts
+// the process once the deferred calls have run, so guard only says why on stderr first.
+// s may be nil (the standalone broadcast queue): reports then go to stderr.
+func (s *callbackState) guard(what string, f func()) (cbErr *CallbackError) {
+	returned := false
+	defer func() {
+		if !returned {
+			fmt.Fprintf(os.Stderr, "memberlist: %s called runtime.Goexit (t.Fatal, t.FailNow, "+
+				"t.Skip?) in a callback from C: the Go runtime will abort the process; report "+
+				"failures through a channel or t.Error instead\n", what)
+		}
+	}()
+	panicked := true
+	func() {
+		defer func() {
+			if panicked { // recover returns nil for panic(nil) and Goexit alike: decided below
+				cbErr = &CallbackError{Callback: what, Value: recover(), Stack: debug.Stack()}
+			}
+		}()
+		f()
+		panicked = false
+	}()
+	returned = true // not a Goexit: that never gets here
+	if cbErr != nil {
+		s.report(cbErr)
+	}
+	return cbErr
+}
+
+// report counts a callback's panic and hands it to OnCallbackError or stderr.
+func (s *callbackState) report(e *CallbackError) {
+	var onError func(*CallbackError)
+	if s != nil {
+		s.errCount.Add(1)
+		onError = s.onError
+	}
+	if onError == nil {
+		fmt.Fprintf(os.Stderr, "%v\n", e)
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "memberlist: OnCallbackError panicked (%v) reporting: %v\n", r, e)
+		}
+	}()
+	onError(e)
 }
 
 //export goMemberlistEvent
 func goMemberlistEvent(userData C.uintptr_t, event C.uint32_t, node *C.ml_node) {
-	defer recoverCallback("EventDelegate")
-	st := cgo.Handle(userData).Value().(*callbackState)
+	st := stateOf(userData)
 	if st.events == nil || node == nil {
 		return
 	}
 	n := nodeFromC(node)
 	switch NodeEventType(event) {
 	case NodeJoin:
-		st.events.NotifyJoin(n)
+		st.guard("EventDelegate.NotifyJoin", func() { st.events.NotifyJoin(n) })
 	case NodeLeave:
-		st.events.NotifyLeave(n)
+		st.guard("EventDelegate.NotifyLeave", func() { st.events.NotifyLeave(n) })
 	case NodeUpdate:
-		st.events.NotifyUpdate(n)
+		st.guard("EventDelegate.NotifyUpdate", func() { st.events.NotifyUpdate(n) })
 	}
 }
 
 //export goMemberlistLog
 func goMemberlistLog(userData C.uintptr_t, level C.uint32_t, msg *C.char, n C.size_t) {
-	defer recoverCallback("Logger")
-	st := cgo.Handle(userData).Value().(*callbackState)
+	st := stateOf(userData)
 	if st.log != nil && msg != nil {
-		st.log(LogLevel(level), C.GoStringN(msg, C.int(n)))
+		line := C.GoStringN(msg, C.int(n))
+		st.guard("Logger", func() { st.log(LogLevel(level), line) })
 	}
 }
 

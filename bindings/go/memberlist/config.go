@@ -101,7 +101,12 @@ type Config struct {
 	LogLevel   LogLevel
 	Logger     *log.Logger // takes precedence over LogOutput
 	LogOutput  io.Writer   // both nil: the library prints WARN and above to stderr
-	Runtime    *Runtime    // nil: the process-wide default runtime
+	Runtime    *Runtime    // nil: the process-wide default runtime; Create refuses a closed one
+
+	// OnCallbackError receives every panic recovered from the callbacks above (nil: they
+	// are printed to stderr). It runs on the callback's thread under the callbacks' rules:
+	// quick, never blocking (send to a buffered channel in a select with a default case).
+	OnCallbackError func(*CallbackError)
 }
 
 // DefaultLANConfig is hashicorp's DefaultLANConfig, read from the library.

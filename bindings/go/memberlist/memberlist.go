@@ -5,6 +5,7 @@
 //	conf := memberlist.DefaultLocalConfig()
 //	conf.Name, conf.BindPort = "node-a", 0
 //	list, err := memberlist.Create(conf)
+//	defer list.Close()
 //	n, err := list.Join([]string{"127.0.0.1:7946"})
 //	for _, m := range list.Members() { fmt.Println(m.Name, m.Address()) }
 //	list.Leave(time.Second); list.Shutdown()
@@ -13,9 +14,39 @@
 // install prefix's lib/pkgconfig and, unless the library is in a system directory,
 // CGO_LDFLAGS=-Wl,-rpath,<libdir> (or LD_LIBRARY_PATH at run time).
 //
-// Every Memberlist method may be called from any goroutine. Callbacks (EventDelegate,
-// Logger) run on a library thread, one at a time; a panic in them is recovered and printed.
-// Call Shutdown when done: it frees the native memberlist (there is no finalizer).
+// Every Memberlist method may be called from any goroutine. Shutdown stops the node; the
+// queries still answer from the last state and the commands fail. Close frees the native
+// memberlist (the garbage collector also frees one that was shut down and is no longer
+// referenced; a running one is never freed behind your back); every call after Close fails
+// with ErrClosed.
+//
+// # Callbacks
+//
+// The delegates in Config (EventDelegate, Delegate, MergeDelegate, AliveDelegate,
+// ConflictDelegate, PingDelegate, BroadcastDelegate), MetricSink, the Logger and
+// OnCallbackError are called by the library, under these rules:
+//
+//   - Notifications (EventDelegate, NotifyMsg, BroadcastDelegate, NotifyPingComplete,
+//     NotifyConflict, MetricSink, the Logger) run on a library thread, one at a time, in
+//     order. The hooks (NodeMeta, GetBroadcasts, LocalState, MergeRemoteState, NotifyMerge,
+//     NotifyAlive, AckPayload) run inside the protocol, possibly on the goroutine of the
+//     call that triggers them (Create, Join, UpdateNode, Ping). All of them must be quick:
+//     a blocked notification holds up the ones after it, a blocked hook the protocol.
+//   - From a callback, the queries (Members, NumMembers, LocalNode, GetHealthScore,
+//     Metrics), QueueBroadcast and SendBestEffort work. Join, Ping, Leave, UpdateNode,
+//     SetMeta and SendReliable of the same memberlist fail with StatusState (they would
+//     wait for the callback). Shutdown and Close return at once and complete after the
+//     callback and the protocol step that ran it.
+//   - A panic is recovered; it never reaches C. It is counted (Memberlist.CallbackErrors)
+//     and passed to Config.OnCallbackError as a *CallbackError (printed to stderr without
+//     one); panic(nil) too. A panic in NotifyMerge or NotifyAlive vetoes.
+//   - runtime.Goexit cannot be stopped in a callback: on a thread that came from C the Go
+//     runtime aborts the process ("fatal error: internal lockOSThread error"), and the
+//     binding can only print which callback did it. So t.Fatal, t.FailNow, t.Skip and
+//     t.SkipNow (which call it) must not run in a callback: in tests use t.Error, or send
+//     the failure on a channel and call t.Fatal in the test's goroutine.
+//   - Once the native memberlist is freed (Close returned with no other call in flight, or
+//     the last call in flight returned after Close) no callback of it runs any more.
 package memberlist
 
 /*
@@ -26,6 +57,7 @@ package memberlist
 import "C"
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/cgo"
@@ -111,16 +143,32 @@ func (r *Runtime) Close() {
 
 // Memberlist is one cluster member.
 type Memberlist struct {
-	// mu guards ml against Shutdown: calls hold it shared, Shutdown exclusively, and only
-	// to clear the pointer (destroy waits for callbacks, which may call methods).
-	mu sync.RWMutex
-	ml *C.ml_memberlist
+	st *callbackState // what the callbacks see; its error count outlives Close
+
+	// A call must never wait for Close, nor Close free the native memberlist under a call
+	// using it (a hook may call back in while a Join that triggered it is blocked): calls
+	// count themselves in flight, Close marks the memberlist closed, and whoever drops the
+	// count to zero destroys it (as C#'s SafeHandle does).
+	mu       sync.Mutex
+	ml       *C.ml_memberlist
+	inflight int
+	closed   bool
+	stopped  bool // Shutdown succeeded: the finalizer may free it
 }
+
+// ErrClosed is returned by every call on a Memberlist after Close.
+var ErrClosed error = &Error{StatusClosed, "the Memberlist is closed (Close was called)"}
 
 // Create binds the sockets, starts the protocol and fires NotifyJoin for the local node.
 func Create(conf *Config) (*Memberlist, error) {
 	if err := versionErr(); err != nil {
 		return nil, err
+	}
+	var rt *C.ml_runtime
+	if conf.Runtime != nil {
+		if rt = conf.Runtime.rt; rt == nil {
+			return nil, &Error{StatusClosed, "Config.Runtime is closed"}
+		}
 	}
 	runtime.LockOSThread() // ml_last_error is thread-local
 	defer runtime.UnlockOSThread()
@@ -132,21 +180,31 @@ func Create(conf *Config) (*Memberlist, error) {
 
 	state := &callbackState{events: conf.Events, log: conf.logFunc(), delegate: conf.Delegate,
 		merge: conf.Merge, alive: conf.Alive, conflict: conf.Conflict, ping: conf.Ping,
-		broadcast: conf.Broadcasts, metric: conf.MetricSink}
+		broadcast: conf.Broadcasts, metric: conf.MetricSink, onError: conf.OnCallbackError}
 	h := cgo.NewHandle(state)
 	liveHandles.Add(1)
 	var cb C.ml_callbacks
 	C.ml_go_callbacks(&cb, C.uintptr_t(h), state.hooks())
-	var rt *C.ml_runtime
-	if conf.Runtime != nil {
-		rt = conf.Runtime.rt
-	}
 	var ml *C.ml_memberlist
 	// On failure the library calls user_data_free, which deletes the handle.
 	if err := lastError(C.ml_memberlist_create(&ml, rt, cfg, &cb)); err != nil {
 		return nil, err
 	}
-	return &Memberlist{ml: ml}, nil
+	m := &Memberlist{st: state, ml: ml}
+	runtime.SetFinalizer(m, (*Memberlist).finalize)
+	return m, nil
+}
+
+// finalize frees a memberlist that was shut down and is no longer referenced. A running one
+// is left running, as a goroutine would be: a network node must not vanish because a
+// reference went out of scope.
+func (m *Memberlist) finalize() {
+	m.mu.Lock()
+	stopped := m.stopped
+	m.mu.Unlock()
+	if stopped {
+		go m.Close() // destroy may wait for callbacks: not on the finalizer goroutine
+	}
 }
 
 func boolU32(b bool) C.uint32_t {
@@ -156,17 +214,41 @@ func boolU32(b bool) C.uint32_t {
 	return 0
 }
 
-var errShutdown = &Error{StatusClosed, "memberlist is shut down"}
-
-// use runs f with the native pointer, or fails once Shutdown has run.
-func (m *Memberlist) use(f func(ml *C.ml_memberlist) C.ml_status) error {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.ml == nil {
-		return errShutdown
+// acquire counts a call in flight and returns the native pointer, or ErrClosed.
+func (m *Memberlist) acquire() (*C.ml_memberlist, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
 	}
-	if st := f(m.ml); st != C.ML_OK {
-		return &Error{Status(st), C.GoString(C.ml_memberlist_last_error(m.ml))}
+	m.inflight++
+	return m.ml, nil
+}
+
+// release ends a call; the last one out after Close destroys the native memberlist (from
+// one of its own callbacks the library completes that once the callback returns).
+func (m *Memberlist) release() {
+	m.mu.Lock()
+	m.inflight--
+	var ml *C.ml_memberlist
+	if m.closed && m.inflight == 0 {
+		ml, m.ml = m.ml, nil
+	}
+	m.mu.Unlock()
+	if ml != nil {
+		C.ml_memberlist_destroy(ml)
+	}
+}
+
+// use runs f with the native pointer, or fails with ErrClosed after Close.
+func (m *Memberlist) use(f func(ml *C.ml_memberlist) C.ml_status) error {
+	ml, err := m.acquire()
+	if err != nil {
+		return err
+	}
+	defer m.release()
+	if st := f(ml); st != C.ML_OK {
+		return &Error{Status(st), C.GoString(C.ml_memberlist_last_error(ml))}
 	}
 	return nil
 }
@@ -190,8 +272,8 @@ func (m *Memberlist) Join(existing []string) (int, error) {
 	return int(joined), err
 }
 
-// Members returns the alive and suspect members, the local node included (nil after
-// Shutdown).
+// Members returns the alive and suspect members, the local node included (the last ones
+// known after Shutdown, nil after Close).
 func (m *Memberlist) Members() []*Node {
 	var nodes []*Node
 	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
@@ -207,7 +289,7 @@ func (m *Memberlist) Members() []*Node {
 	return nodes
 }
 
-// NumMembers returns the number of alive and suspect members.
+// NumMembers returns the number of alive and suspect members (0 after Close).
 func (m *Memberlist) NumMembers() int {
 	var n C.size_t
 	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
@@ -217,7 +299,7 @@ func (m *Memberlist) NumMembers() int {
 	return int(n)
 }
 
-// LocalNode returns the local node (its Port is the one actually bound; nil after Shutdown).
+// LocalNode returns the local node (its Port is the one actually bound; nil after Close).
 func (m *Memberlist) LocalNode() *Node {
 	var out *Node
 	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
@@ -232,7 +314,8 @@ func (m *Memberlist) LocalNode() *Node {
 	return out
 }
 
-// GetHealthScore returns Lifeguard's health score: 0 is healthy, higher is worse.
+// GetHealthScore returns Lifeguard's health score: 0 is healthy, higher is worse (-1 after
+// Close).
 func (m *Memberlist) GetHealthScore() int {
 	score := C.int32_t(-1)
 	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
@@ -261,19 +344,65 @@ func (m *Memberlist) Leave(timeout time.Duration) error {
 	return m.use(func(ml *C.ml_memberlist) C.ml_status { return C.ml_memberlist_leave(ml, ms) })
 }
 
-// Shutdown stops the node without leaving (peers detect a failure unless Leave ran first)
-// and frees it once running callbacks returned (later, if called from one of its own
-// callbacks). Further calls fail with StatusClosed. Idempotent.
+// Shutdown stops the node without leaving (peers detect a failure unless Leave ran first).
+// Afterwards the queries (Members, NumMembers, LocalNode, GetHealthScore, Metrics,
+// Keyring().GetKeys) answer from the last state, and the commands (Join, Ping, Leave,
+// UpdateNode, SetMeta, Send*, QueueBroadcast, key changes, SetGossipVerify) fail.
+// Called from one of the node's own callbacks, it returns at once and the node stops from
+// another goroutine once the protocol step that ran the callback is over. Idempotent; nil
+// after Close. Close (or the garbage collector, once a shut-down Memberlist is no longer
+// referenced) frees the native memberlist.
 func (m *Memberlist) Shutdown() error {
-	m.mu.Lock()
-	ml := m.ml
-	m.ml = nil
-	m.mu.Unlock()
-	if ml != nil {
-		C.ml_memberlist_destroy(ml)
+	err := m.shutdown()
+	var e *Error
+	if errors.As(err, &e) && e.Status == StatusState {
+		// Inside one of our callbacks the library cannot stop the node (the step that called
+		// us may hold the node's lock): do it from another goroutine, which waits for that step.
+		go m.shutdown()
+		return nil
 	}
+	return err
+}
+
+func (m *Memberlist) shutdown() error {
+	err := m.use(func(ml *C.ml_memberlist) C.ml_status { return C.ml_memberlist_shutdown(ml) })
+	if err == ErrClosed {
+		return nil
+	}
+	if err == nil {
+		m.mu.Lock()
+		m.stopped = true
+		m.mu.Unlock()
+	}
+	return err
+}
+
+// Close shuts the node down if needed (without leaving) and frees the native memberlist once
+// no call is using it: right away, or when the last call in flight returns (Close does not
+// wait for those). Called from one of the node's own callbacks, the freeing completes after
+// that callback returns. Every later call fails with ErrClosed; the queries without an error
+// result return nothing (nil, 0, or -1 for GetHealthScore). Idempotent.
+func (m *Memberlist) Close() error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.closed = true
+	m.inflight++ // Close's own use of ml, below
+	ml := m.ml
+	m.mu.Unlock()
+	// Stopping first makes blocking calls in flight (Join, Leave, Ping) return soon, so the
+	// last of them frees the handle. From our own callback this fails (StatusState): the
+	// destroy then stops the node.
+	C.ml_memberlist_shutdown(ml)
+	m.release()
 	return nil
 }
+
+// CallbackErrors returns how many callbacks of this memberlist panicked (each one also went
+// to Config.OnCallbackError, or to stderr without it). It still answers after Close.
+func (m *Memberlist) CallbackErrors() uint64 { return m.st.errCount.Load() }
 
 // nodesFromList copies a borrowed node list.
 func nodesFromList(list *C.ml_node_list) []*Node {

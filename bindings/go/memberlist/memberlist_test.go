@@ -48,7 +48,7 @@ func create(t *testing.T, c *Config) *Memberlist {
 	if err != nil {
 		t.Fatalf("Create(%s): %v", c.Name, err)
 	}
-	t.Cleanup(func() { m.Shutdown() })
+	t.Cleanup(func() { m.Close() })
 	return m
 }
 
@@ -135,12 +135,9 @@ func TestThreeNodeCluster(t *testing.T) {
 			t.Errorf("c sees a as %+v", n)
 		}
 	}
-	if !ra.has(NodeJoin, "go-a", StateAlive) {
-		t.Error("no join event for the local node at create")
-	}
-	if !rb.has(NodeJoin, "go-c", StateAlive) {
-		t.Error("b saw no join of c")
-	}
+	// Events are delivered after the membership changed, from a queue: wait for them.
+	waitFor(t, "the join event of the local node at create", func() bool { return ra.has(NodeJoin, "go-a", StateAlive) })
+	waitFor(t, "b sees c join", func() bool { return rb.has(NodeJoin, "go-c", StateAlive) })
 	ra.mu.Lock()
 	if ra.threads[me] {
 		t.Error("a callback ran on the test's thread")
@@ -156,13 +153,20 @@ func TestThreeNodeCluster(t *testing.T) {
 	waitFor(t, "a sees b dead", func() bool { return ra.has(NodeLeave, "go-b", StateDead) })
 	waitFor(t, "a alone", func() bool { return a.NumMembers() == 1 })
 
-	// Calls after Shutdown fail cleanly.
-	var e *Error
-	if _, err := b.Join([]string{seed.Address()}); !errors.As(err, &e) || e.Status != StatusClosed {
-		t.Errorf("Join after Shutdown: %v", err)
+	// After Shutdown the queries answer from the last state and the commands fail; after
+	// Close every call fails with ErrClosed.
+	if _, err := b.Join([]string{seed.Address()}); err == nil {
+		t.Error("Join after Shutdown succeeded")
+	}
+	if b.LocalNode() == nil || b.NumMembers() == 0 || len(b.Members()) == 0 {
+		t.Error("the queries after Shutdown should answer from the last state")
+	}
+	b.Close()
+	if _, err := b.Join([]string{seed.Address()}); err != ErrClosed {
+		t.Errorf("Join after Close: %v", err)
 	}
 	if b.Members() != nil || b.LocalNode() != nil {
-		t.Error("Members/LocalNode after Shutdown should be nil")
+		t.Error("Members/LocalNode after Close should be nil")
 	}
 }
 
@@ -172,8 +176,16 @@ func TestPingAndErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "a knows b", func() bool { return a.NumMembers() == 2 })
-	if rtt, err := a.Ping("go-ping-b"); err != nil || rtt <= 0 || rtt > 5*time.Second {
-		t.Errorf("Ping: %v, %v", rtt, err)
+	// One UDP ping may be lost or answered after its timeout on a loaded machine: ping until
+	// one is answered.
+	var rtt time.Duration
+	waitFor(t, "a ping answered", func() bool {
+		var err error
+		rtt, err = a.Ping("go-ping-b")
+		return err == nil
+	})
+	if rtt <= 0 {
+		t.Errorf("Ping: rtt %v", rtt)
 	}
 	var e *Error
 	if _, err := a.Ping("nobody"); !errors.As(err, &e) || e.Status != StatusNotFound {
@@ -285,6 +297,11 @@ func TestHandlesFreedOnShutdownAndFailedCreate(t *testing.T) {
 	}
 	m.Shutdown()
 	m.Shutdown() // idempotent
+	if liveHandles.Load() != before+1 {
+		t.Fatal("Shutdown freed the handle: Close (or the collector) should")
+	}
+	m.Close()
+	m.Close() // idempotent
 	bad := fastConfig("go-free-bad")
 	bad.BindAddr = "192.0.2.1" // not a local address: bind fails
 	if _, err := Create(bad); err == nil {
@@ -341,22 +358,24 @@ func TestGCStress(t *testing.T) {
 		}
 		waitFor(t, "guest joined", allHave(4))
 		m.Leave(5 * time.Second)
-		m.Shutdown()
+		m.Close()
 		waitFor(t, "guest left", allHave(3))
 	}
+	// Events arrive from a queue after the membership changed, and Close drops the ones not
+	// delivered yet: wait for them first.
+	events := func() int {
+		recs[0].mu.Lock()
+		defer recs[0].mu.Unlock()
+		return len(recs[0].events)
+	}
+	waitFor(t, "node a's join and leave events", func() bool { return events() >= 3+2*cycles })
 	for _, m := range nodes {
-		m.Shutdown()
+		m.Close()
 	}
 	if liveHandles.Load() != before {
 		t.Errorf("handles leaked: %d, want %d", liveHandles.Load(), before)
 	}
-	recs[0].mu.Lock()
-	events := len(recs[0].events)
-	recs[0].mu.Unlock()
-	if events < 3+2*cycles {
-		t.Errorf("node a saw %d events, want at least %d", events, 3+2*cycles)
-	}
-	t.Logf("%d log lines, %d events at node a", logLines.Load(), events)
+	t.Logf("%d log lines, %d events at node a", logLines.Load(), events())
 }
 
 type writerFunc func([]byte)
@@ -378,7 +397,7 @@ func BenchmarkEventCallback(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer m.Shutdown()
+	defer m.Close()
 	c := &counter{}
 	b.ResetTimer()
 	per, err := benchEventRoundTrip(m, c, b.N)

@@ -30,7 +30,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer list.Shutdown()
+	defer list.Close()
 	fmt.Println(conf.Name, "listening on", list.LocalNode().Address())
 	if len(os.Args) > 2 {
 		n, err := list.Join(os.Args[2:])
