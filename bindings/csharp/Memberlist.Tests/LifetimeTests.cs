@@ -96,6 +96,51 @@ public class LifetimeTests
         }
     }
 
+    /// <summary>One create/dispose cycle with every hook installed, a broadcast queued and a
+    /// BroadcastQueue message pending; returns weak references to everything the cycle handed
+    /// to the binding.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static WeakReference[] Cycle(int i)
+    {
+        var hooks = new AppDataTests.Hooks($"cs-cycle-{i}");
+        var outcomes = new List<BroadcastOutcome>();
+        Action<BroadcastOutcome> done = outcomes.Add; // a new delegate per cycle (a lambda without captures is cached)
+        var m = AppDataTests.CreateWith(hooks, null, (_, _, _) => { });
+        m.QueueBroadcast(null, [1, 2, 3]);
+        var q = new BroadcastQueue(1);
+        q.Push(null, [4], done);
+        q.Dispose();
+        m.Dispose();
+        return [new(m), new(hooks), new(done)];
+    }
+
+    private static int OpenDescriptors() => Directory.GetFiles("/proc/self/fd").Length;
+
+    /// <summary>Issue 20.7: RSS grew 9.2 MB over 500 cycles. Measured, that is the runtime
+    /// warming up (code pages, JIT, the GC's allocation budget) and levels off; this counts what
+    /// a leak would leave behind instead: GCHandles, live objects, descriptors.</summary>
+    [Fact]
+    public void CreateDisposeCyclesLeakNothing()
+    {
+        lock (GcStressTests.LiveLock)
+        {
+            const int cycles = 200;
+            Cycle(-1); // first use: the default runtime, lazily opened descriptors
+            CollectFully();
+            int live = Volatile.Read(ref CallbackState.Live), rooted = Volatile.Read(ref Memberlist.Rooted);
+            int fds = OpenDescriptors();
+            var weak = new List<WeakReference>();
+            for (int i = 0; i < cycles; i++)
+                weak.AddRange(Cycle(i));
+            CollectFully();
+            Assert.Equal(live, Volatile.Read(ref CallbackState.Live));
+            Assert.Equal(rooted, Volatile.Read(ref Memberlist.Rooted));
+            Assert.Equal([], weak.Where(w => w.IsAlive).Select(w => w.Target?.GetType().Name).Distinct());
+            // A few descriptors of the runtime's own may open meanwhile; one per cycle would be 200.
+            Assert.InRange(OpenDescriptors(), 0, fds + 8);
+        }
+    }
+
     // ---- every public member, through reflection ----
 
     private static readonly NullabilityInfoContext Nullability = new();
