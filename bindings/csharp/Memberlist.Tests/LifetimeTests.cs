@@ -83,6 +83,31 @@ public class LifetimeTests
         }
     }
 
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void DropQueueWithAMessage(Action<BroadcastOutcome> done)
+    {
+        var q = new BroadcastQueue(1);
+        q.Push(null, [1], done);
+    }
+
+    [Fact]
+    public void UndisposedBroadcastQueueRunsItsCallbacksOffTheFinalizerThread()
+    {
+        int thread = 0;
+        BroadcastOutcome? outcome = null;
+        DropQueueWithAMessage(o =>
+        {
+            outcome = o;
+            Volatile.Write(ref thread, Environment.CurrentManagedThreadId);
+        });
+        FinalizerProbe.Drop();
+        CollectFully();
+        WaitFor("the dropped message's callback", () => Volatile.Read(ref thread) != 0);
+        Assert.Equal(BroadcastOutcome.Dropped, outcome);
+        Assert.NotEqual(0, Volatile.Read(ref FinalizerProbe.ThreadId));
+        Assert.NotEqual(FinalizerProbe.ThreadId, thread);
+    }
+
     [Fact]
     public void CreateWithADisposedConfigOrRuntimeLeaksNoHandle()
     {
