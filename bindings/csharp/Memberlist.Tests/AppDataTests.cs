@@ -74,7 +74,13 @@ public class AppDataTests
         Action<string, MetricKind, double>? metrics = null)
     {
         using var c = FastConfig(h.Name);
-        c.RetransmitMult = 8; // epidemic broadcasts: a miss by chance becomes negligible
+        // Broadcast delivery is epidemic, so chance in general; here it is not: with
+        // GossipNodes above the cluster size every gossip round sends to every peer (suspect or
+        // dead ones included, for GossipToTheDeadTime), so each peer is sent each broadcast
+        // RetransmitMult * ceil(log10(n + 1)) / (n - 1) times: at least twice up to 5 nodes.
+        c.RetransmitMult = 8;
+        c.GossipNodes = 8;
+        c.GossipToTheDeadTime = TimeSpan.FromSeconds(60);
         tweak?.Invoke(c);
         return Memberlist.Create(c, new MemberlistDelegates
         {

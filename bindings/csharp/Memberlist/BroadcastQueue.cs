@@ -32,6 +32,7 @@ public sealed unsafe class BroadcastQueue : IDisposable
     /// inside the call that removes it.</summary>
     public void Push(string? name, byte[] message, Action<BroadcastOutcome>? done = null)
     {
+        ArgumentNullException.ThrowIfNull(message);
         using var q = _handle.Use();
         // The GCHandle keeps the delegate alive until the library calls Done, which frees it.
         var handle = done is null ? default : GCHandle.Alloc(done);

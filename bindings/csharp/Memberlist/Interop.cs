@@ -40,9 +40,33 @@ internal abstract unsafe class NativeHandle<T> : SafeHandle where T : unmanaged
     protected NativeHandle() : base(IntPtr.Zero, ownsHandle: true) { }
     public override bool IsInvalid => handle == IntPtr.Zero;
 
+    /// <summary>True while the finalizer (not Dispose) releases the handle.</summary>
+    protected bool Finalizing { get; private set; }
+
+    protected override void Dispose(bool disposing)
+    {
+        if (!disposing)
+            Finalizing = true;
+        base.Dispose(disposing);
+    }
+
+    /// <summary>Runs a free that may wait for host callbacks or run host code; when finalizing,
+    /// on a pool thread: the process has one finalizer thread, and a callback being waited for
+    /// might itself wait for finalizers (GC.WaitForPendingFinalizers, a lock a finalizer needs).</summary>
+    protected void FreeOffFinalizer(Action<IntPtr> free)
+    {
+        if (Finalizing)
+            ThreadPool.UnsafeQueueUserWorkItem(free, handle, preferLocal: false);
+        else
+            free(handle);
+    }
+
     /// <summary>The pointer, kept valid until the lease is disposed (ObjectDisposedException
     /// once the handle is closed).</summary>
     public Lease Use() => new(this);
+
+    /// <summary>A lease on <paramref name="h"/>, or an empty one (null pointer) for null.</summary>
+    public static Lease UseOrNull(NativeHandle<T>? h) => h is null ? default : new(h);
 
     public readonly ref struct Lease
     {
@@ -55,7 +79,7 @@ internal abstract unsafe class NativeHandle<T> : SafeHandle where T : unmanaged
             _owner = owner;
             Ptr = (T*)owner.DangerousGetHandle();
         }
-        public void Dispose() => _owner.DangerousRelease();
+        public void Dispose() => _owner?.DangerousRelease();
     }
 }
 
@@ -73,7 +97,11 @@ internal sealed unsafe class MemberlistHandle : NativeHandle<ml_memberlist>
 {
     // Waits for running callbacks, then calls user_data_free (deferred by the library when
     // this runs inside one of the memberlist's own callbacks).
-    protected override bool ReleaseHandle() { Native.ml_memberlist_destroy((ml_memberlist*)handle); return true; }
+    protected override bool ReleaseHandle()
+    {
+        FreeOffFinalizer(static p => Native.ml_memberlist_destroy((ml_memberlist*)p));
+        return true;
+    }
 }
 
 internal sealed unsafe class NodeHandle : NativeHandle<ml_node>
@@ -98,7 +126,12 @@ internal sealed unsafe class MetricsHandle : NativeHandle<ml_metrics>
 
 internal sealed unsafe class BroadcastQueueHandle : NativeHandle<ml_broadcast_queue>
 {
-    protected override bool ReleaseHandle() { Native.ml_broadcast_queue_free((ml_broadcast_queue*)handle); return true; }
+    // Runs the done callbacks of the messages still queued (host code).
+    protected override bool ReleaseHandle()
+    {
+        FreeOffFinalizer(static p => Native.ml_broadcast_queue_free((ml_broadcast_queue*)p));
+        return true;
+    }
 }
 
 internal static unsafe class Util

@@ -5,13 +5,46 @@ using LibMemberlist.Interop;
 namespace LibMemberlist;
 
 /// <summary>One cluster member. Every method may be called from any thread, concurrently.
-/// Dispose shuts it down without leaving (peers detect a failure; call <see cref="Leave"/>
-/// first for a graceful exit) and frees it once running callbacks have returned.</summary>
+/// <para>A running node stays alive like a running <see cref="Thread"/>: it is not collected
+/// when the last reference to it is dropped, and keeps answering its peers until
+/// <see cref="Shutdown"/> or <see cref="Dispose"/> (keep a reference to be able to call them).
+/// After Shutdown it is an ordinary object again: the finalizer frees a node that was shut
+/// down but not disposed.</para>
+/// <para>After <see cref="Shutdown"/> the queries (<see cref="Members"/>, <see cref="NumMembers"/>,
+/// <see cref="LocalNode"/>, <see cref="HealthScore"/>, <see cref="Metrics"/>, <see cref="Keys"/>,
+/// ...) answer from the last state and the commands (Join, Ping, Leave, UpdateNode, SetMeta, the
+/// Send methods, QueueBroadcast, the key changes, SetGossipVerify) throw
+/// <see cref="MemberlistException"/>. After <see cref="Dispose"/> every member but Dispose
+/// throws <see cref="ObjectDisposedException"/>.</para>
+/// <para>Dispose shuts it down without leaving (peers detect a failure; call <see cref="Leave"/>
+/// first for a graceful exit) and frees it once running callbacks have returned. A null
+/// argument where none is allowed throws <see cref="ArgumentNullException"/>.</para></summary>
 public sealed unsafe class Memberlist : IDisposable
 {
     private readonly MemberlistHandle _handle;
 
-    private Memberlist(MemberlistHandle handle) => _handle = handle;
+    /// <summary>A strong GCHandle to this object while the node runs (zero once released).</summary>
+    private IntPtr _root;
+
+    /// <summary>Memberlists rooted because they run (checked by the tests).</summary>
+    internal static int Rooted;
+
+    private Memberlist(MemberlistHandle handle)
+    {
+        _handle = handle;
+        _root = GCHandle.ToIntPtr(GCHandle.Alloc(this));
+        Interlocked.Increment(ref Rooted);
+    }
+
+    /// <summary>Lets the GC collect this object once unreferenced (the node has stopped).</summary>
+    private void Unroot()
+    {
+        var root = Interlocked.Exchange(ref _root, IntPtr.Zero);
+        if (root == IntPtr.Zero)
+            return;
+        GCHandle.FromIntPtr(root).Free();
+        Interlocked.Decrement(ref Rooted);
+    }
 
     /// <summary>Receives exceptions thrown by host callbacks (they are caught before they can
     /// reach native code). Default: written to stderr.</summary>
@@ -24,31 +57,31 @@ public sealed unsafe class Memberlist : IDisposable
     /// prints WARN and above to stderr).</param>
     /// <param name="runtime">Thread pool to run on; null = the process-wide default.</param>
     public static Memberlist Create(MemberlistConfig config, IEventDelegate? events = null,
-        Action<LogLevel, string>? log = null, MemberlistRuntime? runtime = null) =>
-        Create(config, new MemberlistDelegates { Events = events, Log = log }, runtime);
+        Action<LogLevel, string>? log = null, MemberlistRuntime? runtime = null)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        return Create(config, new MemberlistDelegates { Events = events, Log = log }, runtime);
+    }
 
     /// <summary>Binds the sockets, starts the protocol and fires NotifyJoin for the local node,
     /// with every hook of <paramref name="delegates"/> installed.</summary>
     public static Memberlist Create(MemberlistConfig config, MemberlistDelegates delegates,
         MemberlistRuntime? runtime = null)
     {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(delegates);
         Util.CheckVersion();
-        var callbacks = Callbacks.Make(new CallbackState(delegates));
+        // Everything that can throw (a disposed config or runtime) comes before the GCHandle:
+        // from its allocation on, only the library frees it.
+        var handle = new MemberlistHandle();
         using var cfg = config.Handle.Use();
+        using var rt = RuntimeHandle.UseOrNull(runtime?.Handle);
+        var callbacks = Callbacks.Make(new CallbackState(delegates));
         ml_memberlist* ml;
-        int status;
-        if (runtime is null)
-        {
-            status = Native.ml_memberlist_create(&ml, null, cfg.Ptr, &callbacks);
-        }
-        else
-        {
-            using var rt = runtime.Handle.Use();
-            status = Native.ml_memberlist_create(&ml, rt.Ptr, cfg.Ptr, &callbacks);
-        }
         // On failure the library already called user_data_free (the GCHandle is freed).
-        Util.Check(status);
-        return new Memberlist(Util.Wrap<MemberlistHandle, ml_memberlist>(ml));
+        Util.Check(Native.ml_memberlist_create(&ml, rt.Ptr, cfg.Ptr, &callbacks));
+        Marshal.InitHandle(handle, (IntPtr)ml);
+        return new Memberlist(handle);
     }
 
     /// <summary>Throws for a failed call on this memberlist, with its per-handle message.</summary>
@@ -62,6 +95,9 @@ public sealed unsafe class Memberlist : IDisposable
     /// name, optionally prefixed "name/"); returns how many were reached. Throws if none was.</summary>
     public int Join(params string[] addresses)
     {
+        ArgumentNullException.ThrowIfNull(addresses);
+        if (Array.IndexOf(addresses, null) >= 0)
+            throw new ArgumentException("an address is null", nameof(addresses));
         var native = new IntPtr[addresses.Length];
         try
         {
@@ -127,6 +163,7 @@ public sealed unsafe class Memberlist : IDisposable
     /// (Status NotFound for an unknown name, Timeout without an answer).</summary>
     public TimeSpan Ping(string nodeName)
     {
+        ArgumentNullException.ThrowIfNull(nodeName);
         using var ml = _handle.Use();
         ulong rttUs;
         Check(ml.Ptr, Native.ml_memberlist_ping(ml.Ptr, nodeName, &rttUs));
@@ -141,11 +178,13 @@ public sealed unsafe class Memberlist : IDisposable
         Check(ml.Ptr, Native.ml_memberlist_leave(ml.Ptr, Util.Millis(timeout, "timeout")));
     }
 
-    /// <summary>Stops the sockets and timers without leaving. Idempotent.</summary>
+    /// <summary>Stops the sockets and timers without leaving. The queries keep answering from the last state, the commands throw; the object is no
+    /// longer kept alive by the running node (see the class summary). Idempotent.</summary>
     public void Shutdown()
     {
-        using var ml = _handle.Use();
-        Check(ml.Ptr, Native.ml_memberlist_shutdown(ml.Ptr));
+        using (var ml = _handle.Use())
+            Check(ml.Ptr, Native.ml_memberlist_shutdown(ml.Ptr));
+        Unroot();
     }
 
     // ---- metadata ----
@@ -161,6 +200,7 @@ public sealed unsafe class Memberlist : IDisposable
     /// <summary>Sets the local metadata and announces it, waiting as <see cref="UpdateNode"/>.</summary>
     public void SetMeta(byte[] meta, TimeSpan timeout)
     {
+        ArgumentNullException.ThrowIfNull(meta);
         using var ml = _handle.Use();
         fixed (byte* p = meta)
             Check(ml.Ptr, Native.ml_memberlist_set_meta(ml.Ptr, p, (nuint)meta.Length, Util.Millis(timeout, "timeout")));
@@ -171,6 +211,8 @@ public sealed unsafe class Memberlist : IDisposable
     /// <summary>One UDP datagram to a member (Status TooLarge if it cannot fit one).</summary>
     public void SendBestEffort(string nodeName, byte[] message)
     {
+        ArgumentNullException.ThrowIfNull(nodeName);
+        ArgumentNullException.ThrowIfNull(message);
         using var ml = _handle.Use();
         fixed (byte* p = message)
             Check(ml.Ptr, Native.ml_memberlist_send_best_effort(ml.Ptr, nodeName, p, (nuint)message.Length));
@@ -179,6 +221,8 @@ public sealed unsafe class Memberlist : IDisposable
     /// <summary>Over a TCP stream to a member; returns once written.</summary>
     public void SendReliable(string nodeName, byte[] message)
     {
+        ArgumentNullException.ThrowIfNull(nodeName);
+        ArgumentNullException.ThrowIfNull(message);
         using var ml = _handle.Use();
         fixed (byte* p = message)
             Check(ml.Ptr, Native.ml_memberlist_send_reliable(ml.Ptr, nodeName, p, (nuint)message.Length));
@@ -187,6 +231,8 @@ public sealed unsafe class Memberlist : IDisposable
     /// <summary>One UDP datagram to "host:port", a member or not.</summary>
     public void SendToAddress(string address, byte[] message)
     {
+        ArgumentNullException.ThrowIfNull(address);
+        ArgumentNullException.ThrowIfNull(message);
         using var ml = _handle.Use();
         fixed (byte* p = message)
             Check(ml.Ptr, Native.ml_memberlist_send_to_address(ml.Ptr, address, p, (nuint)message.Length));
@@ -199,6 +245,7 @@ public sealed unsafe class Memberlist : IDisposable
     /// passed to NotifyBroadcastDone.</summary>
     public ulong QueueBroadcast(string? name, byte[] message)
     {
+        ArgumentNullException.ThrowIfNull(message);
         using var ml = _handle.Use();
         ulong id;
         fixed (byte* p = message)
@@ -218,6 +265,7 @@ public sealed unsafe class Memberlist : IDisposable
 
     private void Key(KeyOp op, byte[] key)
     {
+        ArgumentNullException.ThrowIfNull(key);
         using var ml = _handle.Use();
         fixed (byte* p = key)
             Check(ml.Ptr, op(ml.Ptr, p, (nuint)key.Length));
@@ -280,7 +328,14 @@ public sealed unsafe class Memberlist : IDisposable
         finally { Native.ml_string_free(text); }
     }
 
-    public void Dispose() => _handle.Dispose();
+    /// <summary>Shuts the node down (without leaving) if it runs, waits for running callbacks
+    /// and frees it; from inside one of its own callbacks the freeing happens once that callback
+    /// returns. Idempotent.</summary>
+    public void Dispose()
+    {
+        Unroot();
+        _handle.Dispose();
+    }
 
     internal static void Report(Exception e)
     {
@@ -359,6 +414,10 @@ internal sealed class CallbackState(MemberlistDelegates d)
 
     /// <summary>GCHandles not yet freed by user_data_free (checked by the tests).</summary>
     public static int Live;
+
+    /// <summary>Managed id of the thread that ran the last user_data_free (checked by the tests:
+    /// never the finalizer thread).</summary>
+    public static int LastFreeThread;
 }
 
 /// <summary>The static trampolines: plain function pointers to UnmanagedCallersOnly methods, so
@@ -583,6 +642,7 @@ internal static unsafe class Callbacks
         try
         {
             GCHandle.FromIntPtr((IntPtr)userData).Free();
+            Volatile.Write(ref CallbackState.LastFreeThread, Environment.CurrentManagedThreadId);
             Interlocked.Decrement(ref CallbackState.Live);
         }
         catch (Exception e)

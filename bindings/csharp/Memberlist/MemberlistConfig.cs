@@ -4,7 +4,7 @@ namespace LibMemberlist;
 
 /// <summary>A configuration starting from one of the reference's presets. Setting a property
 /// calls the library's setter, which throws <see cref="MemberlistException"/> (Invalid,
-/// TooLarge) naming the knob for a refused value. A config is a plain value used by one thread
+/// TooLarge) naming the knob for a refused value, and ArgumentNullException for null. A config is a plain value used by one thread
 /// at a time; <see cref="Memberlist.Create"/> copies it.</summary>
 public sealed unsafe class MemberlistConfig : IDisposable
 {
@@ -61,14 +61,22 @@ public sealed unsafe class MemberlistConfig : IDisposable
     public string Name
     {
         get => Get(c => Util.Utf8(Native.ml_config_get_name(c)));
-        set => Set((c, v) => Native.ml_config_set_name(c, v), value);
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            Set((c, v) => Native.ml_config_set_name(c, v), value);
+        }
     }
 
     /// <summary>IPv4 or IPv6 literal to bind UDP and TCP to.</summary>
     public string BindAddress
     {
         get => Get(c => Util.Utf8(Native.ml_config_get_bind_addr(c)));
-        set => Set((c, v) => Native.ml_config_set_bind_addr(c, v), value);
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            Set((c, v) => Native.ml_config_set_bind_addr(c, v), value);
+        }
     }
 
     /// <summary>Port for UDP and TCP; 0 lets the system pick one.</summary>
@@ -82,7 +90,11 @@ public sealed unsafe class MemberlistConfig : IDisposable
     public string AdvertiseAddress
     {
         get => Get(c => Util.Utf8(Native.ml_config_get_advertise_addr(c)));
-        set => Set((c, v) => Native.ml_config_set_advertise_addr(c, v), value);
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            Set((c, v) => Native.ml_config_set_advertise_addr(c, v), value);
+        }
     }
 
     /// <summary>Port peers should use (0 = the bound port).</summary>
@@ -157,8 +169,11 @@ public sealed unsafe class MemberlistConfig : IDisposable
     }
 
     /// <summary>Disables the TCP fallback ping towards one node; may be called several times.</summary>
-    public void DisableTcpPingsForNode(string name) =>
+    public void DisableTcpPingsForNode(string name)
+    {
+        ArgumentNullException.ThrowIfNull(name);
         Set((c, v) => Native.ml_config_disable_tcp_pings_for_node(c, v), name);
+    }
 
     /// <summary>1 turns off Lifeguard's local health awareness.</summary>
     public uint AwarenessMaxMultiplier
@@ -217,6 +232,7 @@ public sealed unsafe class MemberlistConfig : IDisposable
         get => Get(c => { nuint len; byte* p = Native.ml_config_get_meta(c, &len); return Util.Bytes(p, len); });
         set
         {
+            ArgumentNullException.ThrowIfNull(value);
             using var c = Handle.Use();
             fixed (byte* p = value)
                 Util.Check(Native.ml_config_set_meta(c.Ptr, p, (nuint)value.Length));
@@ -307,7 +323,11 @@ public sealed unsafe class MemberlistConfig : IDisposable
     public string Label
     {
         get => Get(c => Util.Utf8(Native.ml_config_get_label(c)));
-        set => Set((c, v) => Native.ml_config_set_label(c, v), value);
+        set
+        {
+            ArgumentNullException.ThrowIfNull(value);
+            Set((c, v) => Native.ml_config_set_label(c, v), value);
+        }
     }
 
     /// <summary>Inbound traffic carries no label; this node's label is assumed.</summary>
@@ -321,6 +341,7 @@ public sealed unsafe class MemberlistConfig : IDisposable
     /// turns encryption on; every key is tried to decrypt.</summary>
     public void AddKey(byte[] key)
     {
+        ArgumentNullException.ThrowIfNull(key);
         using var c = Handle.Use();
         fixed (byte* p = key)
             Util.Check(Native.ml_config_add_key(c.Ptr, p, (nuint)key.Length));
@@ -359,7 +380,11 @@ public sealed unsafe class MemberlistConfig : IDisposable
 
     /// <summary>Accepts nodes, packets and streams only from this CIDR range ("10.0.0.0/8");
     /// may be called several times (none: everyone is accepted).</summary>
-    public void AddAllowedCidr(string cidr) => Set((c, v) => Native.ml_config_add_allowed_cidr(c, v), cidr);
+    public void AddAllowedCidr(string cidr)
+    {
+        ArgumentNullException.ThrowIfNull(cidr);
+        Set((c, v) => Native.ml_config_add_allowed_cidr(c, v), cidr);
+    }
 
     /// <summary>Number of CIDR ranges added.</summary>
     public uint AllowedCidrCount => Get(Native.ml_config_get_allowed_cidr_count);
