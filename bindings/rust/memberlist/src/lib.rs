@@ -10,16 +10,18 @@
 //! ```
 //!
 //! Threads: every [`Memberlist`] method may be called from any thread (the header promises
-//! it), so `Memberlist` is `Send + Sync`. Callbacks run on a library thread, one at a time;
-//! a panic inside one is caught and does not cross into C. [`Config`] is a plain value: `Send`,
-//! not `Sync`.
+//! it), so `Memberlist` is `Send + Sync`. [`Config`] is a plain value: `Send`, not `Sync`.
+//! Callbacks, what they may call, what a panic in one does and what shutdown does to them:
+//! see [`Handlers`].
 
 use memberlist_sys as sys;
+use std::any::Any;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr::{self, NonNull};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 // ---- errors ------------------------------------------------------------------------------
@@ -592,6 +594,25 @@ type DoneFn = Box<dyn Fn(u64, BroadcastOutcome) + Send + Sync + 'static>;
 type ConflictFn = Box<dyn Fn(Node, Node) + Send + Sync + 'static>;
 type PingFn = Box<dyn Fn(Node, Duration, &[u8]) + Send + Sync + 'static>;
 type MetricFn = Box<dyn Fn(&str, MetricKind, f64) + Send + Sync + 'static>;
+type CallbackErrorFn = Box<dyn Fn(CallbackError) + Send + Sync + 'static>;
+
+/// A callback that panicked, as passed to [`Handlers::on_callback_error`]. The panic was
+/// caught where the callback returns to the library (unwinding into C would abort).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackError {
+    /// The [`Handlers`] method that registered the callback: "on_event", "notify_merge", ...
+    pub callback: &'static str,
+    /// The panic message (`panic!`'s text, or a note if the payload was not a string).
+    pub message: String,
+}
+
+impl fmt::Display for CallbackError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "memberlist callback {} panicked: {}", self.callback, self.message)
+    }
+}
+
+impl std::error::Error for CallbackError {}
 
 /// A broadcast queued with [`Memberlist::queue_broadcast`] somewhere in the cluster, as
 /// delivered (once) to [`Handlers::on_broadcast`].
@@ -653,13 +674,29 @@ impl MetricKind {
 ///
 /// Notifications (`on_event`, `on_log`, `on_message`, `on_broadcast`, `on_broadcast_done`,
 /// `on_conflict`, `on_ping_complete`, `on_metric`) run on a library thread, one at a time, in
-/// the order things happened; calling non-blocking [`Memberlist`] methods from them works.
-/// Hooks (`node_meta`, `get_broadcasts`, `local_state`, `merge_remote_state`,
-/// `notify_merge`, `notify_alive`, `ack_payload`) run synchronously inside the protocol: keep
-/// them quick; from there queries, `queue_broadcast` and `send_best_effort` work while join,
-/// ping, leave, shutdown, update_node, set_meta and send_reliable fail with
-/// [`ErrorKind::State`]. A panic is caught instead of crossing into C (a panicking
-/// `notify_merge`/`notify_alive` vetoes).
+/// the order things happened. Hooks (`node_meta`, `get_broadcasts`, `local_state`,
+/// `merge_remote_state`, `notify_merge`, `notify_alive`, `ack_payload`) run synchronously
+/// inside the protocol: keep them quick and never block in them.
+///
+/// What a callback may call on its own memberlist: the queries (`members`, `num_members`,
+/// `local_node`, `health_score`, `metrics`, `keyring_keys`), `queue_broadcast` and
+/// `send_best_effort` work; join, ping, leave, shutdown, update_node, set_meta and
+/// send_reliable fail with [`ErrorKind::State`] instead of waiting on themselves. Dropping
+/// the last owner of the [`Memberlist`] inside its own callback is allowed: the destroy is
+/// deferred until the callback returns, and only then are these closures dropped.
+///
+/// A panic never crosses into C (that would abort the process): it is caught where the
+/// callback returns, even when its payload's `Drop` panics again, counted by
+/// [`Memberlist::callback_errors`] and passed to [`Handlers::on_callback_error`]. A
+/// panicking `notify_merge`/`notify_alive` vetoes with the panic message as the reason; a
+/// panicking hook that returns data gives none. (A crate built with `panic = "abort"`
+/// aborts before anything can be caught.)
+///
+/// Shutdown ([`Memberlist::shutdown`], or dropping the `Memberlist`) does not wait for the
+/// backlog: messages, ping completions, metric samples and log lines still queued are
+/// discarded; membership events and broadcast outcomes queued before it are still delivered;
+/// no callback starts after it returns. Dropping waits for a callback that is running, then
+/// drops the closures exactly once.
 #[derive(Default)]
 pub struct Handlers {
     on_event: Option<EventFn>,
@@ -677,6 +714,9 @@ pub struct Handlers {
     on_conflict: Option<ConflictFn>,
     on_ping_complete: Option<PingFn>,
     on_metric: Option<MetricFn>,
+    on_callback_error: Option<CallbackErrorFn>,
+    /// Panics caught so far; shared with the Memberlist ([`Memberlist::callback_errors`]).
+    errors: Arc<AtomicU64>,
 }
 
 impl Handlers {
@@ -768,6 +808,24 @@ impl Handlers {
         self.on_metric = Some(Box::new(f));
         self
     }
+    /// Another callback of this memberlist panicked: `f` runs on that callback's thread right
+    /// after the panic was caught, under the same rules as the callback. A panic inside `f`
+    /// is caught and ignored. [`Memberlist::callback_errors`] counts these with or without
+    /// `f`; without it the panic shows only where the panic hook prints it (stderr).
+    pub fn on_callback_error(mut self, f: impl Fn(CallbackError) + Send + Sync + 'static) -> Self {
+        self.on_callback_error = Some(Box::new(f));
+        self
+    }
+
+    /// Counts a caught panic and hands it to the error hook, whose own panic stops here.
+    fn report(&self, err: CallbackError) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+        if let Some(f) = &self.on_callback_error {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(err))) {
+                drop_payload(payload);
+            }
+        }
+    }
 
     /// The C table; user_data owns the boxed Handlers until user_data_free. Only the hooks
     /// the host set are installed (a NULL hook costs the library nothing).
@@ -826,11 +884,45 @@ impl Handlers {
     }
 }
 
-/// Runs `f` with the Handlers behind user_data; a panic stops here (unwinding out of an
-/// extern "C" fn aborts) and yields `on_panic`.
-unsafe fn guarded<R>(user_data: *mut c_void, on_panic: R, f: impl FnOnce(&Handlers) -> R) -> R {
+/// The text of a panic payload (`panic!` makes a &str or a String).
+fn panic_message(payload: &(dyn Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(the panic payload is not a string)".to_string()
+    }
+}
+
+/// Drops a caught panic's payload. Its Drop may panic again, and that panic must not unwind
+/// into C either: it is caught, and its own payload is forgotten rather than risk a third.
+fn drop_payload(payload: Box<dyn Any + Send>) {
+    if let Err(again) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+        std::mem::forget(again);
+    }
+}
+
+/// Runs `f` with the Handlers behind user_data. A panic stops here (unwinding out of an
+/// extern "C" fn aborts): it is reported (see [`Handlers::on_callback_error`]) and its
+/// message returned as the error.
+unsafe fn guarded<R>(
+    user_data: *mut c_void,
+    callback: &'static str,
+    f: impl FnOnce(&Handlers) -> R,
+) -> std::result::Result<R, String> {
     let handlers = &*(user_data as *const Handlers);
-    catch_unwind(AssertUnwindSafe(|| f(handlers))).unwrap_or(on_panic)
+    catch_unwind(AssertUnwindSafe(|| f(handlers))).map_err(|payload| {
+        let message = panic_message(&*payload);
+        drop_payload(payload);
+        handlers.report(CallbackError { callback, message: message.clone() });
+        message
+    })
+}
+
+/// `guarded` for callbacks that return nothing to the library.
+unsafe fn notify(user_data: *mut c_void, callback: &'static str, f: impl FnOnce(&Handlers)) {
+    let _ = guarded(user_data, callback, f);
 }
 
 unsafe fn append(out: *mut sys::ml_buffer, bytes: &[u8]) {
@@ -840,7 +932,7 @@ unsafe fn append(out: *mut sys::ml_buffer, bytes: &[u8]) {
 }
 
 unsafe extern "C" fn event_trampoline(user_data: *mut c_void, event: u32, node: *const sys::ml_node) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "on_event", |h| {
         if let (Some(f), false) = (&h.on_event, node.is_null()) {
             let kind = match event {
                 sys::ML_EVENT_JOIN => EventKind::Join,
@@ -854,7 +946,7 @@ unsafe extern "C" fn event_trampoline(user_data: *mut c_void, event: u32, node: 
 }
 
 unsafe extern "C" fn log_trampoline(user_data: *mut c_void, level: u32, msg: *const c_char, len: usize) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "on_log", |h| {
         if let (Some(f), false) = (&h.on_log, msg.is_null()) {
             let bytes = bytes_from(msg as *const u8, len);
             f(LogLevel::from_raw(level), &String::from_utf8_lossy(bytes));
@@ -863,7 +955,7 @@ unsafe extern "C" fn log_trampoline(user_data: *mut c_void, level: u32, msg: *co
 }
 
 unsafe extern "C" fn node_meta_trampoline(user_data: *mut c_void, out: *mut sys::ml_buffer, limit: usize) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "node_meta", |h| {
         if let Some(f) = &h.node_meta {
             append(out, &f(limit));
         }
@@ -876,7 +968,7 @@ unsafe extern "C" fn get_broadcasts_trampoline(
     overhead: usize,
     limit: usize,
 ) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "get_broadcasts", |h| {
         if let Some(f) = &h.get_broadcasts {
             for msg in f(overhead, limit) {
                 if sys::ml_message_sink_add(sink, msg.as_ptr(), msg.len()) != sys::ML_OK as i32 {
@@ -888,7 +980,7 @@ unsafe extern "C" fn get_broadcasts_trampoline(
 }
 
 unsafe extern "C" fn local_state_trampoline(user_data: *mut c_void, join: u32, out: *mut sys::ml_buffer) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "local_state", |h| {
         if let Some(f) = &h.local_state {
             append(out, &f(join != 0));
         }
@@ -896,7 +988,7 @@ unsafe extern "C" fn local_state_trampoline(user_data: *mut c_void, join: u32, o
 }
 
 unsafe extern "C" fn merge_remote_state_trampoline(user_data: *mut c_void, data: *const u8, len: usize, join: u32) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "merge_remote_state", |h| {
         if let Some(f) = &h.merge_remote_state {
             f(bytes_from(data, len), join != 0);
         }
@@ -904,8 +996,14 @@ unsafe extern "C" fn merge_remote_state_trampoline(user_data: *mut c_void, data:
 }
 
 /// An admission hook's answer: Err vetoes with a reason; a panic vetoes too.
-unsafe fn veto(user_data: *mut c_void, reason: *mut sys::ml_buffer, f: impl FnOnce(&Handlers) -> std::result::Result<(), String>) -> i32 {
-    match guarded(user_data, Err("the hook panicked".to_string()), f) {
+unsafe fn veto(
+    user_data: *mut c_void,
+    callback: &'static str,
+    reason: *mut sys::ml_buffer,
+    f: impl FnOnce(&Handlers) -> std::result::Result<(), String>,
+) -> i32 {
+    let answer = guarded(user_data, callback, f).unwrap_or_else(|panic| Err(format!("the hook panicked: {panic}")));
+    match answer {
         Ok(()) => 0,
         Err(why) => {
             append(reason, why.as_bytes());
@@ -919,7 +1017,7 @@ unsafe extern "C" fn notify_merge_trampoline(
     peers: *const sys::ml_node_list,
     reason: *mut sys::ml_buffer,
 ) -> i32 {
-    veto(user_data, reason, |h| match &h.notify_merge {
+    veto(user_data, "notify_merge", reason, |h| match &h.notify_merge {
         Some(f) => f(&nodes_from_list(peers)),
         None => Ok(()),
     })
@@ -930,14 +1028,14 @@ unsafe extern "C" fn notify_alive_trampoline(
     peer: *const sys::ml_node,
     reason: *mut sys::ml_buffer,
 ) -> i32 {
-    veto(user_data, reason, |h| match (&h.notify_alive, peer.is_null()) {
+    veto(user_data, "notify_alive", reason, |h| match (&h.notify_alive, peer.is_null()) {
         (Some(f), false) => f(&Node::from_raw(peer)),
         _ => Ok(()),
     })
 }
 
 unsafe extern "C" fn ack_payload_trampoline(user_data: *mut c_void, out: *mut sys::ml_buffer) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "ack_payload", |h| {
         if let Some(f) = &h.ack_payload {
             append(out, &f());
         }
@@ -945,7 +1043,7 @@ unsafe extern "C" fn ack_payload_trampoline(user_data: *mut c_void, out: *mut sy
 }
 
 unsafe extern "C" fn message_trampoline(user_data: *mut c_void, data: *const u8, len: usize) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "on_message", |h| {
         if let Some(f) = &h.on_message {
             f(bytes_from(data, len));
         }
@@ -959,7 +1057,7 @@ unsafe extern "C" fn broadcast_trampoline(
     data: *const u8,
     len: usize,
 ) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "on_broadcast", |h| {
         if let Some(f) = &h.on_broadcast {
             f(Broadcast { origin: string_from(origin), name: string_from(name), data: bytes_from(data, len).to_vec() });
         }
@@ -967,7 +1065,7 @@ unsafe extern "C" fn broadcast_trampoline(
 }
 
 unsafe extern "C" fn broadcast_done_trampoline(user_data: *mut c_void, id: u64, outcome: u32) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "on_broadcast_done", |h| {
         if let Some(f) = &h.on_broadcast_done {
             f(id, BroadcastOutcome::from_raw(outcome));
         }
@@ -975,7 +1073,7 @@ unsafe extern "C" fn broadcast_done_trampoline(user_data: *mut c_void, id: u64, 
 }
 
 unsafe extern "C" fn conflict_trampoline(user_data: *mut c_void, existing: *const sys::ml_node, other: *const sys::ml_node) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "on_conflict", |h| {
         if let (Some(f), false, false) = (&h.on_conflict, existing.is_null(), other.is_null()) {
             f(Node::from_raw(existing), Node::from_raw(other));
         }
@@ -989,7 +1087,7 @@ unsafe extern "C" fn ping_complete_trampoline(
     payload: *const u8,
     len: usize,
 ) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "on_ping_complete", |h| {
         if let (Some(f), false) = (&h.on_ping_complete, node.is_null()) {
             f(Node::from_raw(node), Duration::from_micros(rtt_us), bytes_from(payload, len));
         }
@@ -997,7 +1095,7 @@ unsafe extern "C" fn ping_complete_trampoline(
 }
 
 unsafe extern "C" fn metric_trampoline(user_data: *mut c_void, name: *const c_char, kind: u32, value: f64) {
-    guarded(user_data, (), |h| {
+    notify(user_data, "on_metric", |h| {
         if let (Some(f), false) = (&h.on_metric, name.is_null()) {
             f(&CStr::from_ptr(name).to_string_lossy(), MetricKind::from_raw(kind), value);
         }
@@ -1006,7 +1104,9 @@ unsafe extern "C" fn metric_trampoline(user_data: *mut c_void, name: *const c_ch
 
 unsafe extern "C" fn free_trampoline(user_data: *mut c_void) {
     // Dropping the closures may run arbitrary Drop code: keep it inside catch_unwind too.
-    let _ = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(user_data as *mut Handlers))));
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| drop(Box::from_raw(user_data as *mut Handlers)))) {
+        drop_payload(payload);
+    }
 }
 
 /// Copies a borrowed node list.
@@ -1085,6 +1185,8 @@ impl Drop for Runtime {
 /// and frees it; call [`Memberlist::leave`] first for a graceful exit.
 pub struct Memberlist {
     raw: NonNull<sys::ml_memberlist>,
+    /// The Handlers' count of caught panics.
+    errors: Arc<AtomicU64>,
 }
 
 // The header: "Every ml_memberlist function may be called from any thread, concurrently."
@@ -1105,12 +1207,19 @@ impl Memberlist {
 
     fn create_raw(runtime: *mut sys::ml_runtime, config: &Config, handlers: Handlers) -> Result<Self> {
         check_library_version()?;
+        let errors = handlers.errors.clone();
         let callbacks = handlers.into_raw();
         let mut raw = ptr::null_mut();
         // On failure the library has already called user_data_free: nothing to free here.
         check(unsafe { sys::ml_memberlist_create(&mut raw, runtime, config.raw.as_ptr(), &callbacks) })?;
         let raw = NonNull::new(raw).ok_or_else(|| Error::new(sys::ML_E_INTERNAL, "NULL memberlist"))?;
-        Ok(Memberlist { raw })
+        Ok(Memberlist { raw, errors })
+    }
+
+    /// How many of this memberlist's callbacks have panicked so far (each panic was caught
+    /// and passed to [`Handlers::on_callback_error`] if set).
+    pub fn callback_errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
     }
 
     fn ptr(&self) -> *mut sys::ml_memberlist {
@@ -1190,7 +1299,12 @@ impl Memberlist {
         self.check(unsafe { sys::ml_memberlist_leave(self.ptr(), ms) })
     }
 
-    /// Stops the sockets and timers without leaving. Idempotent.
+    /// Stops the sockets and timers without leaving (peers will detect a failure). Idempotent.
+    /// Queued notifications are dropped as [`Handlers`] says; no callback starts after it
+    /// returns. Afterwards the queries (`members`, `num_members`, `local_node`,
+    /// `health_score`, `metrics`, `keyring_keys`) answer from the last state, and commands
+    /// (join, ping, leave, update_node, set_meta, send_*, queue_broadcast, keyring changes,
+    /// set_gossip_verify) fail with [`ErrorKind::State`].
     pub fn shutdown(&self) -> Result<()> {
         self.check(unsafe { sys::ml_memberlist_shutdown(self.ptr()) })
     }
@@ -1347,7 +1461,9 @@ unsafe impl Send for BroadcastQueue {}
 unsafe extern "C" fn queue_done_trampoline(user_data: *mut c_void, outcome: u32) {
     // Called exactly once per pushed message: the box is ours to take back.
     let done = Box::from_raw(user_data as *mut QueueDoneFn);
-    let _ = catch_unwind(AssertUnwindSafe(move || done(BroadcastOutcome::from_raw(outcome))));
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(move || done(BroadcastOutcome::from_raw(outcome)))) {
+        drop_payload(payload);
+    }
 }
 
 impl BroadcastQueue {

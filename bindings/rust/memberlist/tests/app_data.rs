@@ -277,9 +277,14 @@ fn panicking_hooks_do_not_cross_into_c() {
 #[test]
 fn encrypted_cluster_converges_and_rotates_keys() {
     let (k1, k2, k3) = ([1u8; 32], [2u8; 16], [3u8; 24]);
+    // The broadcast below must reach both peers. With three nodes every gossip round sends to
+    // both (gossip_nodes 3 by default), but the Local preset's retransmit_mult 2 hands it out
+    // only twice in all, one datagram per peer; 8 gives each peer four copies, so a datagram
+    // lost on a loaded machine (a full socket buffer or handoff queue) does not lose it.
     let cfg = |name: &str| {
         fast_config(name)
-            .with_label("rust-secure")
+            .with_retransmit_mult(8)
+            .and_then(|c| c.with_label("rust-secure"))
             .and_then(|c| c.with_key(&k1))
             .and_then(|c| c.with_key(&k2))
             .unwrap()
