@@ -654,7 +654,10 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_decompressed_size(ml_config* config);
 
-    // Most inbound streams (push/pulls) handled at once; more are closed (default 128).
+    // Most inbound streams with a body over 1 KiB (push/pulls, reliable messages) read at once;
+    // more are closed after their header (1..65535, default 128, the reference's bound on
+    // push/pulls). TCP pings and other small messages are not counted, so that bulk traffic
+    // cannot get a healthy node's fallback ping refused.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_max_concurrent_streams(ml_config* config, uint count);
@@ -662,6 +665,38 @@ internal static unsafe partial class Native
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_concurrent_streams(ml_config* config);
+
+    // Most inbound TCP connections open at once, whatever they carry; more are closed at once
+    // (1..65535, default 512).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_inbound_connections(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_inbound_connections(ml_config* config);
+
+    // Most callbacks (events, notifications, metric samples) queued for delivery to the host
+    // (1..16777216, default 65536). Callbacks run off the protocol's path: one that blocks lets
+    // the queue grow up to this bound, beyond which new ones are dropped and counted
+    // (memberlist.callbacks.dropped) and a WARN line says so.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_queued_callbacks(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_queued_callbacks(ml_config* config);
+
+    // Most log lines queued for on_log (1..16777216, default 1024); beyond it they are dropped
+    // and counted (memberlist.log.dropped), so that a log flood cannot crowd out events.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_queued_log_lines(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_queued_log_lines(ml_config* config);
 
     // A pool of `threads` I/O threads (0 = 2) that memberlists can share, plus as many threads
     // that serve the nodes' UDP sockets and timers (each node on one of them: the first 256 share

@@ -470,6 +470,24 @@ extern "C" {
 extern "C" {
     pub fn ml_config_get_max_concurrent_streams(config: *const ml_config) -> u32;
 }
+extern "C" {
+    pub fn ml_config_set_max_inbound_connections(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_inbound_connections(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_queued_callbacks(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_queued_callbacks(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_queued_log_lines(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_queued_log_lines(config: *const ml_config) -> u32;
+}
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct ml_callbacks {

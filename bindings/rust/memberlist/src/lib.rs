@@ -1304,7 +1304,7 @@ impl Memberlist {
     /// returns. Afterwards the queries (`members`, `num_members`, `local_node`,
     /// `health_score`, `metrics`, `keyring_keys`) answer from the last state, and commands
     /// (join, ping, leave, update_node, set_meta, send_*, queue_broadcast, keyring changes,
-    /// set_gossip_verify) fail with [`ErrorKind::State`].
+    /// set_gossip_verify) fail with [`ErrorKind::Closed`].
     pub fn shutdown(&self) -> Result<()> {
         self.check(unsafe { sys::ml_memberlist_shutdown(self.ptr()) })
     }

@@ -186,7 +186,7 @@ fn after_shutdown_queries_answer_and_commands_fail_with_state() {
     assert!(!a.metrics().unwrap().is_empty());
     assert_eq!(a.keyring_keys().unwrap(), keys.map(|k| k.to_vec()));
 
-    // Commands: State.
+    // Commands: Closed (ML_E_CLOSED: the memberlist is shut down).
     let t = Duration::from_millis(100);
     let results: Vec<(&str, memberlist::Result<()>)> = vec![
         ("join", a.join(&[b_addr.as_str()]).map(drop)),
@@ -206,12 +206,12 @@ fn after_shutdown_queries_answer_and_commands_fail_with_state() {
     let wrong: Vec<String> = results
         .into_iter()
         .filter_map(|(what, r)| match r {
-            Err(e) if e.kind() == ErrorKind::State => None,
+            Err(e) if e.kind() == ErrorKind::Closed => None,
             Err(e) => Some(format!("{what}: {e}")),
             Ok(()) => Some(format!("{what}: succeeded")),
         })
         .collect();
-    assert!(wrong.is_empty(), "commands after shutdown must fail with State:\n{}", wrong.join("\n"));
+    assert!(wrong.is_empty(), "commands after shutdown must fail with Closed:\n{}", wrong.join("\n"));
 }
 
 struct DropFlag(Arc<AtomicUsize>);
