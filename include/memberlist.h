@@ -12,12 +12,23 @@
  *    whose lifetime the function documents.
  *  - Durations are milliseconds (uint32_t) unless the name says otherwise.
  *  - Every ml_memberlist function may be called from any thread, concurrently.
- *  - Callbacks of one memberlist run on a library thread, one at a time, in the order the
- *    events happened, and never while the library holds an internal lock: calling any
- *    non-blocking function (members, local node, health score, ...) from inside a callback
- *    works. The blocking calls join, ping, leave and shutdown return ML_E_STATE when made
- *    from that memberlist's own callback; ml_memberlist_destroy called there is deferred
- *    until the callback returns.
+ *  - Notifications (on_event, on_log, on_message, on_broadcast, on_broadcast_done,
+ *    on_conflict, on_ping_complete, on_metric) of one memberlist run on the library's
+ *    callback threads, one at a time, in the order the events happened, never while the
+ *    library holds an internal lock and never on a thread the protocol needs: a callback that
+ *    blocks delays only this memberlist's later callbacks, which queue up to
+ *    ml_config_set_max_queued_callbacks (then they are dropped and counted). Calling any
+ *    non-blocking function (members, local node, health score, ...) from them works; the
+ *    blocking calls join, ping, leave and shutdown return ML_E_STATE there;
+ *    ml_memberlist_destroy called there is deferred until the callback returns.
+ *  - Hooks (node_meta ... ack_payload in ml_callbacks) run synchronously inside the protocol
+ *    on whichever thread entered it: a library thread, or the caller's own thread inside
+ *    ml_memberlist_create, join, ping, leave, update_node and set_meta. Hooks of one
+ *    memberlist never run concurrently with each other, but may run concurrently with its
+ *    notifications.
+ *  - After ml_memberlist_shutdown the queries (members, num_members, local_node,
+ *    health_score, metrics, prometheus, keyring_list) answer from the last state and every
+ *    other call on the memberlist returns ML_E_CLOSED.
  *  - Nothing the network sends and nothing passed through this header aborts the process:
  *    bad input yields an error status, a log line and a counter.
  *
@@ -343,7 +354,8 @@ ML_API uint32_t ml_config_get_max_queued_log_lines(const ml_config *config);
 #define ML_CALLBACKS_VERSION ML_CALLBACKS_VERSION_2
 
 /* Set version to ML_CALLBACKS_VERSION and leave unused members NULL (zero the struct first).
- * Fields are only ever appended; a library reads only the fields the version declares. */
+ * Fields are only ever appended; a library reads only the fields the version declares, and
+ * refuses a version newer than it knows (ML_E_VERSION) rather than ignore callbacks. */
 typedef struct ml_callbacks {
   uint32_t version;
   void *user_data;
@@ -417,10 +429,12 @@ ML_API void ml_runtime_free(ml_runtime *runtime);
  * copied; callbacks may be NULL. */
 ML_API ml_status ml_memberlist_create(ml_memberlist **out, ml_runtime *runtime,
                                       const ml_config *config, const ml_callbacks *callbacks);
-/* Shuts down if needed (without leaving), waits for running callbacks, calls user_data_free
- * and frees the handle. */
+/* Shuts down if needed (without leaving), delivers the outcomes of the broadcasts still queued
+ * (ML_BROADCAST_DROPPED) and the membership events already queued, waits for running
+ * callbacks, calls user_data_free and frees the handle. */
 ML_API void ml_memberlist_destroy(ml_memberlist *ml);
-/* Message of the last failed call on this memberlist; valid until the next call on it. */
+/* Message of this thread's last failed call on this memberlist (if this thread had none, a
+ * copy of the last failure of any thread); valid until this thread's next call on it. */
 ML_API const char *ml_memberlist_last_error(const ml_memberlist *ml);
 
 /* Joins a cluster through existing members: each entry is "host", "host:port",
@@ -445,7 +459,10 @@ ML_API ml_status ml_memberlist_ping(ml_memberlist *ml, const char *node_name, ui
  * passed (ML_E_TIMEOUT; the leave still goes on). The node keeps answering until shutdown
  * but cannot rejoin. */
 ML_API ml_status ml_memberlist_leave(ml_memberlist *ml, uint32_t timeout_ms);
-/* Stops the sockets and timers without leaving: peers will detect a failure. Idempotent. */
+/* Stops the sockets and timers without leaving: peers will detect a failure. Idempotent.
+ * Of the callbacks still queued, membership events and broadcast outcomes are delivered and
+ * the rest (messages, pings, metric samples, log lines) discarded; none starts after it
+ * returns. */
 ML_API ml_status ml_memberlist_shutdown(ml_memberlist *ml);
 
 /* -- metadata ------------------------------------------------------------------------------ */

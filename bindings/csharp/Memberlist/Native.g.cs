@@ -718,13 +718,15 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_create(ml_memberlist** @out, ml_runtime* runtime, ml_config* config, ml_callbacks* callbacks);
 
-    // Shuts down if needed (without leaving), waits for running callbacks, calls user_data_free
-    // and frees the handle.
+    // Shuts down if needed (without leaving), delivers the outcomes of the broadcasts still queued
+    // (ML_BROADCAST_DROPPED) and the membership events already queued, waits for running
+    // callbacks, calls user_data_free and frees the handle.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial void ml_memberlist_destroy(ml_memberlist* ml);
 
-    // Message of the last failed call on this memberlist; valid until the next call on it.
+    // Message of this thread's last failed call on this memberlist (if this thread had none, a
+    // copy of the last failure of any thread); valid until this thread's next call on it.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial byte* ml_memberlist_last_error(ml_memberlist* ml);
@@ -772,6 +774,9 @@ internal static unsafe partial class Native
     public static partial int ml_memberlist_leave(ml_memberlist* ml, uint timeout_ms);
 
     // Stops the sockets and timers without leaving: peers will detect a failure. Idempotent.
+    // Of the callbacks still queued, membership events and broadcast outcomes are delivered and
+    // the rest (messages, pings, metric samples, log lines) discarded; none starts after it
+    // returns.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_shutdown(ml_memberlist* ml);
