@@ -244,7 +244,10 @@ fn dropped_from_its_own_callback_frees_the_closures_after_it_returns() {
     let addr = a.local_node().unwrap().address;
     *slot.lock().unwrap() = Some(a);
     let peer = Memberlist::create(&fast_config("rust-self-drop-peer"), Handlers::new()).unwrap();
-    peer.join(&[addr.as_str()]).unwrap();
+    // The join's answer may never come: `a` sees the peer (and drops itself) as soon as it has
+    // merged the peer's state, which can be before its reply is written. The callback is what
+    // this test checks, so the join's result is not.
+    let _ = peer.join(&[addr.as_str()]);
     let freed_inside = rx.recv_timeout(DEADLINE).expect("the callback dropped the memberlist");
     assert_eq!(freed_inside, 0, "the closures were dropped while their callback ran");
     wait_until("the closures are dropped once the callback returned", || drops.load(Ordering::SeqCst) == 1);
