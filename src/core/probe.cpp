@@ -248,7 +248,13 @@ Status Core::Impl::tcp_ping_done(uint64_t id, const PendingStream& ps, const Sta
       ok = true;
     }
   }
-  if (!ok) log(LogLevel::Error, "Failed fallback TCP ping: " + result.message);
+  // As in the reference: a node that is down or cut off is what this ping is for, so failing
+  // to reach it is no error (DEBUG); a peer that answers with something else than our ack is.
+  if (!ok) {
+    const bool transport_failed = result.code == Errc::io || result.code == Errc::timeout;
+    log(transport_failed ? LogLevel::Debug : LogLevel::Error,
+        "Failed fallback TCP ping to " + ps.to.to_string() + ": " + result.message);
+  }
   // Only the probe that sent it cares; a late reply after the probe ended is ignored.
   if (probe && probe->tcp_stream == id) {
     probe->tcp_stream = 0;

@@ -138,8 +138,7 @@ void State::handle_payload(CoreAccess& access, const Inbound& d) {
 // the log, at debug otherwise.
 void State::refused_source(const char* what, const asio::ip::address& from) {
   uint64_t n = ++refused_sources;
-  auto level = (n & (n - 1)) == 0 ? spdlog::level::warn : spdlog::level::debug;
-  log->log(level, "refused a {} from {}: not in the allowed CIDRs ({} refused so far)", what, from.to_string(), n);
+  log->log(thinned(n, spdlog::level::warn), "refused a {} from {}: not in the allowed CIDRs ({} refused so far)", what, from.to_string(), n);
 }
 
 // proc strand: hands the queued datagrams to the core, oldest first; a batch at a time, so

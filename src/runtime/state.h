@@ -66,6 +66,12 @@ inline constexpr size_t kMaxDatagram = 65507;
 // How long join()/ping()/send_reliable() wait beyond the core's own deadlines.
 inline constexpr Duration kWaitSlack = std::chrono::seconds(5);
 
+// The 1st, 2nd, 4th, 8th... of a kind at `first`, the others at debug: a flood of refusals
+// cannot flood the log.
+inline spdlog::level::level_enum thinned(uint64_t n, spdlog::level::level_enum first) {
+  return (n & (n - 1)) == 0 ? first : spdlog::level::debug;
+}
+
 struct State;
 
 // Keeps the State alive and counts as one pending handler until destroyed.

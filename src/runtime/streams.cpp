@@ -13,12 +13,6 @@ namespace {
 // max_concurrent_streams: they cost little, and a TCP fallback ping refused because
 // reliable messages or push/pulls hold every slot would get a healthy node suspected.
 constexpr size_t kSmallStream = 1024;
-
-// The 1st, 2nd, 4th, 8th... of a kind at `first`, the others at debug: a flood cannot flood
-// the log.
-spdlog::level::level_enum thinned(uint64_t n, spdlog::level::level_enum first) {
-  return (n & (n - 1)) == 0 ? first : spdlog::level::debug;
-}
 }  // namespace
 
 // ---- outbound stream ----------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // Small clusters on 127.0.0.1 (and [::1]): join, failure, leave, ping, callbacks.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <condition_variable>
 
 #include "helpers.h"
 #include "wire/keyring.h"
@@ -503,6 +504,77 @@ TEST(Callbacks, DelegateHookMayQueryItsNode) {
   EXPECT_TRUE(eventually([&] { return delegate->queries > 0 && a->num_members() == 2; }));
   EXPECT_EQ(delegate->refused.load(), delegate->queries.load());
   self.set(nullptr);
+}
+
+// A host callback that blocks (a full channel, a slow logger, a lock in the application) holds
+// one callback thread, never the threads that answer probes: for the 10 s it blocks, no node
+// of the 5 is suspected, and the other nodes' notifications still arrive.
+TEST(Callbacks, HostCallbackBlockingTenSecondsSuspectsNobody) {
+  auto rt = std::make_shared<Runtime>(2);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool armed = false, blocking = false, released = false, blocked_once = false;
+  bool delivered_while_blocked = false;
+  auto is_update_of = [](const core::Event& e, const std::string& name) {
+    return e.type == EventType::Update && e.node.name == name;
+  };
+  Callbacks blocker;
+  blocker.on_event = [&](const core::Event& e) {
+    std::unique_lock<std::mutex> l(mu);
+    if (!armed || blocked_once || !is_update_of(e, "n1")) return;
+    blocked_once = blocking = true;
+    cv.wait_for(l, 10s, [&] { return released; });
+    blocking = false;
+  };
+  Callbacks witness;  // another node's notifications, while the first one's callback blocks
+  witness.on_event = [&](const core::Event& e) {
+    std::lock_guard<std::mutex> l(mu);
+    if (blocking && is_update_of(e, "n3")) delivered_while_blocked = true;
+  };
+  std::vector<std::shared_ptr<Node>> ns;
+  for (int i = 0; i < 5; ++i) {
+    // Tolerant timeouts: this is about a stalled host, not about a loaded machine.
+    auto o = fast_options("n" + std::to_string(i));
+    o.core.probe_interval = 1s;
+    o.core.probe_timeout = 500ms;
+    o.core.suspicion_mult = 4;
+    ns.push_back(make_node(rt, o, i == 0 ? blocker : i == 2 ? witness : Callbacks{}));
+    ASSERT_TRUE(ns.back());
+  }
+  Status st;
+  for (int i = 1; i < 5; ++i) EXPECT_EQ(ns[i]->join({addr_of(*ns[0])}, st), 1) << st.message;
+  ASSERT_TRUE(eventually([&] {
+    return std::all_of(ns.begin(), ns.end(), [](auto& n) { return n->num_members() == 5; });
+  })) << "cluster did not converge";
+  {
+    std::lock_guard<std::mutex> l(mu);
+    armed = true;
+  }
+  ASSERT_TRUE(ns[1]->update_meta(core::Bytes{'x'}, 5s).ok());
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> l(mu);
+    return blocked_once;
+  })) << "n0 never got n1's update";
+  ASSERT_TRUE(ns[3]->update_meta(core::Bytes{'y'}, 5s).ok());  // news for n2 during the block
+  // The block ends by itself after 10 s; meanwhile the protocol runs on.
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> l(mu);
+    return !blocking;
+  }, 60s));
+  {
+    std::lock_guard<std::mutex> l(mu);
+    EXPECT_TRUE(delivered_while_blocked) << "n2's notification waited for n0's callback";
+  }
+  for (auto& n : ns) {
+    EXPECT_EQ(n->stats().suspicions, 0u) << n->local_node().name << " suspected someone";
+    EXPECT_EQ(n->stats().probe_failures, 0u) << n->local_node().name;
+    EXPECT_EQ(n->num_members(), 5u);
+  }
+  {
+    std::lock_guard<std::mutex> l(mu);
+    released = true;
+  }
+  cv.notify_all();
 }
 
 TEST(Runtime, ManyNodesShareOnePoolAndDestroyInAnyOrder) {

@@ -33,7 +33,10 @@ class ProbeTest : public ::testing::Test {
     return cfg;
   }
   void make(Config cfg) {
-    cfg.log = [this](LogLevel, std::string_view l) { logs.emplace_back(l); };
+    cfg.log = [this](LogLevel level, std::string_view l) {
+      logs.emplace_back(l);
+      if (level == LogLevel::Error) errors.emplace_back(l);
+    };
     a = std::make_unique<Core>(std::move(cfg), codec, now);
     drain(*a, *codec);
   }
@@ -94,6 +97,7 @@ class ProbeTest : public ::testing::Test {
   std::shared_ptr<TestCodec> codec = std::make_shared<TestCodec>();
   Instant now{1000s};
   std::vector<std::string> logs;
+  std::vector<std::string> errors;  // the lines logged at ERROR
   std::unique_ptr<Core> a;
 };
 
@@ -194,6 +198,8 @@ TEST_F(ProbeTest, FailedProbeWithoutHelpersSuspects) {
   EXPECT_EQ(a->health_score(), 1);  // no nack-capable helpers: +1
   EXPECT_TRUE(logged("Suspect b has failed, no acks received"));
   EXPECT_TRUE(logged("Failed fallback TCP ping"));
+  // A node that cannot be reached is what the fallback is for: not an error (as in the reference).
+  EXPECT_TRUE(errors.empty()) << errors.front();
 }
 
 TEST_F(ProbeTest, TcpFallbackSavesTheNode) {
@@ -223,6 +229,9 @@ TEST_F(ProbeTest, TcpAckWithWrongSeqDoesNotCount) {
   EXPECT_FALSE(s.ok());
   run(p.at + 1s);
   EXPECT_EQ(state("b"), NodeState::Suspect);
+  // A peer that answers with the wrong ack is a real fault: logged at ERROR.
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("doesn't match ping"), std::string::npos) << errors[0];
 }
 
 TEST_F(ProbeTest, TcpFallbackDisabledGlobally) {
