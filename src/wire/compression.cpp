@@ -1,5 +1,6 @@
 #include "wire/compression.h"
 
+#include <algorithm>
 #include <string>
 
 #include <zlib.h>
@@ -70,20 +71,31 @@ core::Status inflate_bytes(std::span<const uint8_t> in, size_t size, core::Bytes
   if (in.size() > UINT32_MAX || size > UINT32_MAX) return fail("too large");
   thread_local Inflater f;
   if (!f.ok || inflateReset(&f.z) != Z_OK) return fail("zlib: cannot initialize");
-  out.resize(size);
-  f.z.next_in = const_cast<Bytef*>(in.data());
+  f.z.next_in = const_cast<Bytef*>(in.data());  // zlib's API is not const-correct
   f.z.avail_in = static_cast<uInt>(in.size());
+  // The buffer grows with what zlib produces (doubling), never to the declared size up front:
+  // garbage that claims megabytes costs what it really inflates to, not what it claims.
+  out.clear();
+  out.resize(std::min(size, std::max(kInflateFirstStep, in.size() * 4)));
   f.z.next_out = out.data();
-  f.z.avail_out = static_cast<uInt>(size);
-  const int rc = inflate(&f.z, Z_FINISH);
-  if (rc == Z_STREAM_END) {
-    if (f.z.total_out != size) return fail("output shorter than the declared size");
-    if (f.z.avail_in != 0) return fail("trailing bytes after the compressed data");
-    return {};
+  f.z.avail_out = static_cast<uInt>(out.size());
+  for (;;) {
+    const int rc = inflate(&f.z, Z_NO_FLUSH);
+    if (rc == Z_STREAM_END) break;
+    if (rc != Z_OK && rc != Z_BUF_ERROR) return fail(std::string("zlib: ") + zError(rc));
+    if (f.z.avail_out == 0) {
+      if (out.size() == size) return fail("output larger than the declared size");
+      const size_t produced = f.z.total_out;
+      out.resize(std::min(size, out.size() * 2));
+      f.z.next_out = out.data() + produced;
+      f.z.avail_out = static_cast<uInt>(out.size() - produced);
+    } else if (f.z.avail_in == 0) {
+      return fail("zlib: " + std::string(zError(Z_DATA_ERROR)) + " (truncated stream)");
+    }
   }
-  if (rc == Z_BUF_ERROR && f.z.avail_out == 0) return fail("output larger than the declared size");
-  if (rc == Z_BUF_ERROR) return fail("zlib: " + std::string(zError(Z_DATA_ERROR)) + " (truncated stream)");
-  return fail(std::string("zlib: ") + zError(rc));
+  if (f.z.total_out != size) return fail("output shorter than the declared size");
+  if (f.z.avail_in != 0) return fail("trailing bytes after the compressed data");
+  return {};
 }
 
 }  // namespace memberlist::wire::detail

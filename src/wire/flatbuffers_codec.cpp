@@ -38,6 +38,9 @@ constexpr flatbuffers::uoffset_t kMaxTables = kMaxPushNodes + 64;
 constexpr size_t kPackHeaderOverhead = 2;
 constexpr size_t kPackPartOverhead = 3;
 constexpr size_t kPackMaxParts = 127;
+// The most parts a received compound may hold: the reference's limit (its count is one byte).
+// Every part can make us reply, so a compound of many small parts is refused whole.
+constexpr uint32_t kMaxCompoundParts = 255;
 // The Vsn a message leaves out (see the schema): what a node sends with default settings.
 const fb::Vsn kDefaultVsn(1, 5, 2, 0, 0, 0);
 
@@ -477,6 +480,9 @@ Status decode_one(std::span<const uint8_t> msg, std::vector<core::Message>& out)
 Status decode_compound(std::span<const uint8_t> rest, std::vector<core::Message>& out) {
   uint32_t count = 0;
   if (!get_varint(rest, count)) return malformed("compound without a part count");
+  if (count > kMaxCompoundParts) {
+    return malformed("compound of " + std::to_string(count) + " parts (limit " + std::to_string(kMaxCompoundParts) + ")");
+  }
   size_t bad = 0;
   Status first_error;
   for (size_t i = 0; i < count; ++i) {

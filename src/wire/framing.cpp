@@ -18,6 +18,8 @@
 
 #include <boost/crc.hpp>
 
+#include <algorithm>
+
 #include "wire/compression.h"
 #include "wire/crypto.h"
 #include "wire/wire.h"
@@ -107,8 +109,8 @@ void seal_inner(const FramingOptions& opt, Kind kind, std::span<const uint8_t> p
   inner.insert(inner.end(), payload.begin(), payload.end());
   // Below kMinCompress bytes zlib's own 6 bytes plus our 5 leave almost nothing to gain, and
   // trying costs more CPU than the rest of a probe (pings and acks are ~40 bytes).
-  if (opt.compress && inner.size() >= kMinCompress && inner.size() <= opt.max_decompressed &&
-      inner.size() <= UINT32_MAX) {
+  const size_t most = kind == Kind::packet ? std::min(opt.max_decompressed, kMaxInflatedPacket) : opt.max_decompressed;
+  if (opt.compress && inner.size() >= kMinCompress && inner.size() <= most && inner.size() <= UINT32_MAX) {
     Bytes z;
     if (detail::deflate_bytes(inner, z) && 5 + z.size() < inner.size()) {
       Bytes layer;
@@ -219,9 +221,11 @@ FrameStatus open_frame(const FramingOptions& opt, Kind kind, std::span<const uin
   if (at(rest, Tag::compressed)) {
     if (rest.size() < 5) return fail(FrameError::malformed, what + ": truncated compressed layer");
     const size_t size = get_u32(rest.subspan(1));
-    if (size > opt.max_decompressed) {
+    // A datagram never held more than one datagram's worth before it was compressed.
+    const size_t limit = kind == Kind::packet ? std::min(opt.max_decompressed, kMaxInflatedPacket) : opt.max_decompressed;
+    if (size > limit) {
       return fail(FrameError::too_large, what + ": decompressed size " + std::to_string(size) +
-                                             " exceeds the limit of " + std::to_string(opt.max_decompressed));
+                                             " exceeds the limit of " + std::to_string(limit));
     }
     const Status s = detail::inflate_bytes(rest.subspan(5), size, inflated);
     if (!s.ok()) return fail(FrameError::decompress_failed, what + ": " + s.message);

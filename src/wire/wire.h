@@ -24,6 +24,9 @@ std::shared_ptr<const core::Codec> make_flatbuffers_codec();
 
 // A label is at most this long (its length is one byte on the wire).
 inline constexpr size_t kMaxLabelSize = 255;
+// The most a compressed datagram may inflate to: senders compress a datagram they sized to
+// udp_buffer_size (at most 65,507 bytes), so anything larger is forged.
+inline constexpr size_t kMaxInflatedPacket = 64 * 1024;
 
 // What a node writes around each message and what it accepts. Defaults: no label, no CRC,
 // no compression, no keyring -- plain frames, as before these layers existed.
@@ -32,7 +35,8 @@ inline constexpr size_t kMaxLabelSize = 255;
 struct FramingOptions {
   // Bounds on sizes read from the network (reference values).
   size_t max_stream_message = 20u << 20;  // largest stream message body accepted (bytes, as sent)
-  size_t max_decompressed = 40u << 20;    // largest size a compressed layer may inflate to
+  size_t max_decompressed = 40u << 20;    // largest size a compressed stream message may inflate to
+                                          // (datagrams: also at most kMaxInflatedPacket)
 
   // Cluster label: written on every datagram and stream message, and bound into the
   // encryption as associated data. At most kMaxLabelSize bytes; "" = no label.

@@ -260,14 +260,21 @@ TEST(WireCompound, PackSize) {
   EXPECT_EQ(codec().pack({}).size(), 2u);
 }
 
-// More parts than pack_max_parts() still make a correct compound (two count bytes).
+// More parts than pack_max_parts() still make a correct compound (two count bytes), up to
+// the reference's 255; a compound of more is refused whole (each part may cost a reply).
 TEST(WireCompound, MorePartsThanTheMaximum) {
   std::vector<Bytes> parts;
-  for (uint32_t i = 1; i <= 1000; ++i) parts.push_back(codec().encode(Nack{i}));
+  for (uint32_t i = 1; i <= 255; ++i) parts.push_back(codec().encode(Nack{i}));
   std::vector<Message> out;
   ASSERT_TRUE(codec().decode(codec().pack(parts), out).ok());
   ASSERT_EQ(out.size(), parts.size());
-  EXPECT_EQ(std::get<Nack>(out.back()).seq, 1000u);
+  EXPECT_EQ(std::get<Nack>(out.back()).seq, 255u);
+  parts.push_back(codec().encode(Nack{256}));
+  out.clear();
+  const Status s = codec().decode(codec().pack(parts), out);
+  EXPECT_EQ(s.code, Errc::protocol);
+  EXPECT_NE(s.message.find("256 parts"), std::string::npos) << s.message;
+  EXPECT_TRUE(out.empty());
 }
 
 // A datagram cut anywhere inside a compound: the parts before the cut still decode, and the

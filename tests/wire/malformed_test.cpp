@@ -283,10 +283,13 @@ TEST(WireMalformed, CompoundPartsOutOfRange) {
     EXPECT_NE(s.message.find("after the last"), std::string::npos) << s.message;
     EXPECT_EQ(out.size(), 1u);  // the part itself is fine
   }
-  {  // A count far beyond the bytes there are.
+  {  // A count far beyond the bytes there are; beyond the 255 parts a compound may have.
     std::vector<Message> out;
-    const Status s = decode(Bytes{fb::MessageType_Compound, 0xff, 0xff, 0xff, 0xff, 0x0f}, out);
-    EXPECT_NE(s.message.find("4294967295 of 4294967295"), std::string::npos) << s.message;
+    Status s = decode(raw_compound(100, {with_len(nack)}), out);
+    EXPECT_NE(s.message.find("99 of 100"), std::string::npos) << s.message;
+    out.clear();
+    s = decode(Bytes{fb::MessageType_Compound, 0xff, 0xff, 0xff, 0xff, 0x0f}, out);
+    EXPECT_NE(s.message.find("4294967295 parts (limit 255)"), std::string::npos) << s.message;
   }
 }
 

@@ -455,6 +455,31 @@ Bytes deflated(const Bytes& in) {
   return z;
 }
 
+// Garbage that declares megabytes costs what it really inflates to: the output buffer grows
+// with zlib's output, it is never sized from the declared length.
+TEST(WireSecurity, InflateAllocatesWhatItProducesNotWhatIsDeclared) {
+  std::mt19937 rng(7);
+  Bytes noise(41000);
+  for (auto& b : noise) b = static_cast<uint8_t>(rng());
+  const Bytes z = deflated(noise);  // a valid stream of 41 KB that claims 20 MiB
+  Bytes out;
+  core::Status st = detail::inflate_bytes(z, 20u << 20, out);
+  EXPECT_FALSE(st.ok());
+  EXPECT_NE(st.message.find("shorter than the declared size"), std::string::npos) << st.message;
+  EXPECT_LT(out.capacity(), size_t{1} << 20);
+  // Corrupt data fails at once, as cheaply.
+  out = Bytes{};
+  Bytes junk = z;
+  for (size_t i = 2; i < junk.size(); i += 7) junk[i] ^= 0x5a;
+  EXPECT_FALSE(detail::inflate_bytes(junk, 20u << 20, out).ok());
+  EXPECT_LT(out.capacity(), size_t{1} << 20);
+  // A real stream still inflates to its full declared size, however large.
+  Bytes zeros(30u << 20, 0);
+  out = Bytes{};
+  ASSERT_TRUE(detail::inflate_bytes(deflated(zeros), zeros.size(), out).ok());
+  EXPECT_EQ(out, zeros);
+}
+
 TEST(WireSecurity, DecompressionBounds) {
   const FramingOptions opt;
   Bytes payload;
@@ -463,20 +488,29 @@ TEST(WireSecurity, DecompressionBounds) {
   big[0] = 0x01;  // the plain tag
   const Bytes bomb = deflated(big);
   EXPECT_LT(bomb.size(), 100000u);
-  FrameStatus s = open_packet(opt, compressed_frame(static_cast<uint32_t>(big.size()), bomb), payload);
+  FrameStatus s = open_stream_message(opt, compressed_frame(static_cast<uint32_t>(big.size()), bomb), payload);
   EXPECT_EQ(s.kind, FrameError::too_large);
   EXPECT_EQ(s.code, Errc::too_large);
+  EXPECT_NE(s.message.find(std::to_string(40u << 20)), std::string::npos) << s.message;
   // The knob: a smaller limit refuses a smaller bomb.
   FramingOptions small = opt;
   small.max_decompressed = 50000;
   Bytes zeros(100000, 0);
   zeros[0] = 0x01;
-  s = open_packet(small, compressed_frame(100000, deflated(zeros)), payload);
+  s = open_stream_message(small, compressed_frame(100000, deflated(zeros)), payload);
   EXPECT_EQ(s.kind, FrameError::too_large);
-  ASSERT_TRUE(open_packet(opt, compressed_frame(100000, deflated(zeros)), payload).ok());
+  ASSERT_TRUE(open_stream_message(opt, compressed_frame(100000, deflated(zeros)), payload).ok());
   EXPECT_EQ(payload.size(), 99999u);
+  // A datagram inflates to at most 64 KiB, whatever the stream limit: nobody sends more.
+  s = open_packet(opt, compressed_frame(100000, deflated(zeros)), payload);
+  EXPECT_EQ(s.kind, FrameError::too_large);
+  EXPECT_NE(s.message.find("65536"), std::string::npos) << s.message;
+  Bytes most(kMaxInflatedPacket, 0);
+  most[0] = 0x01;
+  ASSERT_TRUE(open_packet(opt, compressed_frame(kMaxInflatedPacket, deflated(most)), payload).ok());
+  EXPECT_EQ(payload.size(), kMaxInflatedPacket - 1);
   // A declared size that deflate cannot reach from so few bytes: refused before allocating.
-  s = open_packet(opt, compressed_frame(30u << 20, deflated(Bytes{0x01, 'a'})), payload);
+  s = open_stream_message(opt, compressed_frame(30u << 20, deflated(Bytes{0x01, 'a'})), payload);
   EXPECT_EQ(s.kind, FrameError::decompress_failed);
   EXPECT_NE(s.message.find("impossible"), std::string::npos) << s.message;
   // Declared sizes that do not match the data.
