@@ -338,5 +338,10 @@ public class LifetimeTests
         // The blocking commands the library refuses today (the rest is the library's to enforce).
         Assert.Throws<MemberlistException>(() => b.Join(a.LocalNode.Address));
         Assert.Throws<MemberlistException>(() => b.Ping("cs-after-a"));
+        // Commands after shutdown fail with Closed (ML_E_CLOSED), the key changes included.
+        foreach (var command in new Action[] {
+                     () => b.AddKey(new byte[16]), () => b.UseKey(key), () => b.RemoveKey(key),
+                     () => b.SetGossipVerify(true, true) })
+            Assert.Equal(MemberlistStatus.Closed, Assert.Throws<MemberlistException>(command).Status);
     }
 }

@@ -225,6 +225,19 @@ func TestAfterShutdownAndClose(t *testing.T) {
 	if _, err := b.Ping("go-after-a"); err == nil {
 		t.Error("Ping after Shutdown succeeded")
 	}
+	// Commands fail with StatusClosed after Shutdown, as the library returns ML_E_CLOSED.
+	shutKey := make([]byte, 16)
+	for name, call := range map[string]func() error{
+		"AddKey":          func() error { return b.Keyring().AddKey(shutKey) },
+		"UseKey":          func() error { return b.Keyring().UseKey(shutKey) },
+		"RemoveKey":       func() error { return b.Keyring().RemoveKey(shutKey) },
+		"SetGossipVerify": func() error { return b.SetGossipVerify(true, true) },
+	} {
+		var e *Error
+		if err := call(); !errors.As(err, &e) || e.Status != StatusClosed {
+			t.Errorf("%s after Shutdown: %v, want StatusClosed", name, err)
+		}
+	}
 	if err := b.Shutdown(); err != nil {
 		t.Errorf("second Shutdown: %v", err)
 	}
