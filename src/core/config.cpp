@@ -77,6 +77,7 @@ Status Config::validate() const {
   if (queue_check_interval < Duration::zero()) return bad("queue_check_interval", "must not be negative");
   if (max_push_nodes < 1) return bad("max_push_nodes", "must be at least 1");
   if (max_broadcast_origins < 1) return bad("max_broadcast_origins", "must be at least 1");
+  if (max_replies_per_packet < 1) return bad("max_replies_per_packet", "must be at least 1");
   if (meta_max_size > 65535) return bad("meta_max_size", "must not exceed 65535");
   if (meta.size() > meta_max_size)
     return bad("meta", "is " + std::to_string(meta.size()) + " bytes, the limit (meta_max_size) is " +

@@ -79,6 +79,12 @@ struct Config {
   // time; a copy of a forgotten origin's broadcast still travelling would then be delivered
   // again. Raise it for clusters with more broadcasting nodes.
   size_t max_broadcast_origins = 4096;
+  // What one received datagram may make the node send: the acks to its pings and the probes
+  // its indirect ping requests start. Further pings in the same datagram are dropped
+  // (memberlist.bad_messages{reason="reply_budget"}): a compound of many pings naming another
+  // address would otherwise turn one small datagram into a flood towards that address. A
+  // real datagram carries one ping or one request.
+  uint32_t max_replies_per_packet = 4;
   // The IP allow-list (the reference's CIDRsAllowed): an alive message putting a node at an
   // address this refuses is ignored ("Rejected node" log line, memberlist.node.rejected
   // counter). Null = every address is allowed. Set by the driver from its CIDR list.

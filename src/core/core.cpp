@@ -124,7 +124,9 @@ void Core::handle_packet(const Address& from, std::span<const uint8_t> data, Ins
     impl_->bad("decode");
     impl_->log(LogLevel::Error, "Failed to decode packet: " + s.message + " from=" + from.to_string());
   }
+  impl_->replies_left = impl_->cfg.max_replies_per_packet;
   for (const Message& m : msgs) impl_->handle_message(from, m, now);
+  impl_->replies_left = UINT32_MAX;
 }
 
 std::optional<Bytes> Core::handle_stream(const Address& from, std::span<const uint8_t> data, Instant now) {

@@ -185,6 +185,33 @@ struct Core::Impl {
     return f(*delegate);
   }
 
+  // Incarnations above this are refused. A node adds one only when it refutes or updates
+  // itself, so no real node gets near; without the bound, one forged message could push a
+  // node to UINT32_MAX, where its refutation wraps to 0 (the reference wraps).
+  static constexpr uint32_t kMaxIncarnation = (1u << 31) - 1;
+  bool incarnation_refused(uint32_t inc, const std::string& node, const char* what) {
+    if (inc <= kMaxIncarnation) return false;
+    log(LogLevel::Warn, std::string("Ignoring a ") + what + " message for '" + node + "': incarnation " +
+                            std::to_string(inc) + " is beyond " + std::to_string(kMaxIncarnation));
+    bad("bad_incarnation");
+    return true;
+  }
+  // Whether a node with these versions could be a member with us: the pairwise form of
+  // verify_protocol. A node that cannot would fail every later push/pull through us.
+  Status speaks_with_us(const Vsn& v) const;
+
+  // Replies the datagram being handled may still cause (Config::max_replies_per_packet);
+  // unlimited outside handle_packet (a stream carries one request).
+  uint32_t replies_left = UINT32_MAX;
+  bool take_reply() {
+    if (replies_left == 0) {
+      bad("reply_budget");
+      return false;
+    }
+    --replies_left;
+    return true;
+  }
+
   // Malformed or unexpected input: counted in total and by reason.
   void bad(const char* reason) {
     st.bad_messages++;

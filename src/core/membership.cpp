@@ -70,6 +70,14 @@ void Core::Impl::alive_node(const Alive& a, bool bootstrap, Instant now, Transmi
     bad("bad_vsn");
     return;
   }
+  if (incarnation_refused(a.incarnation, a.node, "alive")) return;
+  if (a.node != cfg.name) {
+    if (Status v = speaks_with_us(a.vsn); !v.ok()) {
+      log(LogLevel::Warn, "Ignoring an alive message for '" + a.node + "' (" + a.addr.to_string() + "): " + v.message);
+      bad("incompatible_vsn");
+      return;
+    }
+  }
   if (a.node.empty() && !bootstrap) {
     bad("empty_name");
     return;
@@ -155,6 +163,7 @@ void Core::Impl::alive_node(const Alive& a, bool bootstrap, Instant now, Transmi
 }
 
 void Core::Impl::suspect_node(const Suspect& s, Instant now) {
+  if (incarnation_refused(s.incarnation, s.node, "suspect")) return;
   NodeRec* r = find(s.node);
   if (r == nullptr) return;
   if (s.incarnation < r->info.incarnation) return;
@@ -224,6 +233,7 @@ void Core::Impl::suspicion_expired(const std::string& name, Instant now) {
 }
 
 void Core::Impl::dead_node(const Dead& d, Instant now) {
+  if (incarnation_refused(d.incarnation, d.node, "dead")) return;
   NodeRec* r = find(d.node);
   if (r == nullptr) return;
   if (d.incarnation < r->info.incarnation) return;

@@ -199,6 +199,7 @@ void Core::Impl::handle_ping(const Address& from, const Ping& p) {
     bad("wrong_node");
     return;
   }
+  if (!take_reply()) return;
   Ack ack{p.seq, {}};
   if (delegate) {
     ack.payload = hook([](Delegate& d) { return d.ack_payload(); });
@@ -212,6 +213,7 @@ void Core::Impl::handle_ping(const Address& from, const Ping& p) {
 }
 
 void Core::Impl::handle_indirect_ping(const Address& from, const IndirectPing& ind, Instant now) {
+  if (!take_reply()) return;
   const Address reply_to = ind.source.empty() ? from : ind.source;
   const uint32_t seq = ++seq_no;
   AckHandler h{RelayAck{ind.seq, reply_to, ind.nack}, 0};

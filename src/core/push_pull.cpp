@@ -71,6 +71,25 @@ uint64_t Core::Impl::start_push_pull(const Address& to, bool join, Instant now) 
   return id;
 }
 
+Status Core::Impl::speaks_with_us(const Vsn& v) const {
+  const Vsn me = cfg.vsn();
+  auto within = [](uint8_t x, uint8_t lo, uint8_t hi) { return lo <= x && x <= hi; };
+  if (!within(v.pcur, v.pmin, v.pmax) || !within(v.dcur, v.dmin, v.dmax)) {
+    return Status::error(Errc::rejected, "its current versions are outside its own ranges");
+  }
+  if (!within(v.pcur, me.pmin, me.pmax) || !within(me.pcur, v.pmin, v.pmax)) {
+    return Status::error(Errc::rejected, "protocol version " + std::to_string(v.pcur) + " (range [" +
+                                             std::to_string(v.pmin) + ", " + std::to_string(v.pmax) +
+                                             "]) is incompatible with ours (" + std::to_string(me.pcur) + ")");
+  }
+  if (!within(v.dcur, me.dmin, me.dmax) || !within(me.dcur, v.dmin, v.dmax)) {
+    return Status::error(Errc::rejected, "delegate protocol version " + std::to_string(v.dcur) + " (range [" +
+                                             std::to_string(v.dmin) + ", " + std::to_string(v.dmax) +
+                                             "]) is incompatible with ours (" + std::to_string(me.dcur) + ")");
+  }
+  return Status::success();
+}
+
 Status Core::Impl::verify_protocol(const std::vector<PushNodeState>& remote) const {
   uint8_t maxpmin = 0, minpmax = 255, maxdmin = 0, mindmax = 255;
   auto widen = [&](const Vsn& v) {

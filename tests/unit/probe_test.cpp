@@ -202,6 +202,30 @@ TEST_F(ProbeTest, FailedProbeWithoutHelpersSuspects) {
   EXPECT_TRUE(errors.empty()) << errors.front();
 }
 
+// One datagram full of pings naming another address makes at most max_replies_per_packet
+// acks: output per received datagram is bounded, whatever it holds.
+TEST_F(ProbeTest, OneDatagramCausesAtMostItsReplyBudget) {
+  std::vector<Bytes> parts;
+  for (uint32_t i = 0; i < 100; ++i) parts.push_back(codec->encode(Ping{i, "", addr_of(7), ""}));
+  for (uint32_t i = 0; i < 100; ++i) parts.push_back(codec->encode(IndirectPing{i, addr_of(8), "x", false, addr_of(7), ""}));
+  a->handle_packet(addr_of(9), codec->pack(parts), now);
+  size_t acks = 0, probes = 0;
+  for (auto& d : drain(*a, *codec)) {
+    for (auto& m : d.msgs) {
+      if (std::holds_alternative<Ack>(m)) ++acks;
+      if (std::holds_alternative<Ping>(m)) ++probes;
+    }
+  }
+  EXPECT_EQ(acks + probes, Config{}.max_replies_per_packet);
+  EXPECT_EQ(acks, Config{}.max_replies_per_packet);  // in the order they came
+  EXPECT_EQ(a->stats().bad_messages, 200u - Config{}.max_replies_per_packet);
+  // The budget is per datagram: the next one is answered.
+  feed(Ping{500, "", {}, ""});
+  auto out = drain(*a, *codec);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Ack>(out[0].msgs.at(0)).seq, 500u);
+}
+
 TEST_F(ProbeTest, TcpFallbackSavesTheNode) {
   add_peer("b", 2);
   Out p = next_probe_of("b", {});

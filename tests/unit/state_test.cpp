@@ -225,6 +225,53 @@ TEST_F(StateTest, AliveWithBadVsnIgnored) {
   EXPECT_EQ(a->stats().bad_messages, 3u);
 }
 
+// A node whose versions cannot work with ours is not stored: it would make every later
+// push/pull through us fail until it was declared dead.
+TEST_F(StateTest, AliveIncompatibleWithUsIgnored) {
+  Alive bad = alive("b", 2, 1);
+  bad.vsn = Vsn{34, 34, 34, 0, 0, 0};  // a protocol version from nowhere
+  feed(bad);
+  bad.vsn = Vsn{1, 5, 6, 0, 0, 0};  // current version outside its own range
+  feed(bad);
+  bad.vsn = kVsn;
+  bad.vsn.dmin = bad.vsn.dmax = bad.vsn.dcur = 1;  // a delegate protocol we don't speak
+  feed(bad);
+  EXPECT_FALSE(node("b"));
+  EXPECT_EQ(a->stats().bad_messages, 3u);
+  EXPECT_TRUE(logged("is incompatible with ours"));
+  // Push/pulls go on working (they check every known node's versions).
+  PushPull remote;
+  remote.nodes = {{"x", addr_of(5), {}, 1, NodeState::Alive, kVsn}};
+  ASSERT_TRUE(a->handle_stream(addr_of(9), codec->encode(remote), now));
+  EXPECT_TRUE(node("x"));
+  // A compatible neighbour version is fine.
+  Alive ok = alive("c", 3, 1);
+  ok.vsn.pcur = 5;
+  feed(ok);
+  EXPECT_TRUE(node("c"));
+}
+
+// Incarnations beyond 2^31-1 are refused, so a refutation can never wrap to 0.
+TEST_F(StateTest, IncarnationsBeyondTheBoundAreRefused) {
+  const uint32_t most = (1u << 31) - 1;
+  feed(alive("b", 2, 1u << 31));
+  EXPECT_FALSE(node("b"));
+  feed(alive("b", 2, most));
+  ASSERT_TRUE(node("b"));
+  EXPECT_EQ(node("b")->incarnation, most);
+  const uint64_t bad_before = a->stats().bad_messages;
+  feed(Dead{UINT32_MAX, "b", "c"});
+  feed(Suspect{UINT32_MAX, "b", "c"});
+  EXPECT_EQ(state("b"), NodeState::Alive);
+  EXPECT_EQ(a->stats().bad_messages, bad_before + 2);
+  // About us: a forged alive at the maximum is refused, one at the bound is refuted above it.
+  feed(Alive{UINT32_MAX, "a", addr_of(1), {}, kVsn});
+  EXPECT_LT(node("a")->incarnation, 100u);
+  feed(Suspect{most, "a", "c"});
+  EXPECT_EQ(node("a")->incarnation, most + 1);
+  EXPECT_EQ(state("a"), NodeState::Alive);
+}
+
 TEST_F(StateTest, SuspectUnknownNodeIgnored) {
   feed(Suspect{1, "nobody", "c"});
   EXPECT_EQ(a->all_nodes().size(), 1u);
