@@ -92,6 +92,13 @@ void Core::Impl::handle_user_broadcast(const UserBroadcast& m, Instant now) {
     user_queue.queue_unique(std::move(enc));
   else
     user_queue.queue_named(broadcast_key(m.origin, m.name), std::move(enc));
+  bound_user_queue();
+}
+
+void Core::Impl::bound_user_queue() {
+  if (size_t n = user_queue.prune(cfg.max_queued_broadcasts, cfg.max_queued_broadcast_bytes)) {
+    metrics.incr("memberlist.user.broadcasts.dropped", static_cast<double>(n));
+  }
 }
 
 Status Core::Impl::queue_broadcast(std::string name, Bytes payload, uint64_t& id) {
@@ -113,6 +120,7 @@ Status Core::Impl::queue_broadcast(std::string name, Bytes payload, uint64_t& id
   else
     user_queue.queue_named(broadcast_key(cfg.name, name), std::move(enc), std::move(done));
   metrics.incr("memberlist.user.broadcasts.queued");
+  bound_user_queue();
   return Status::success();
 }
 

@@ -78,6 +78,9 @@ Status Config::validate() const {
   if (max_push_nodes < 1) return bad("max_push_nodes", "must be at least 1");
   if (max_broadcast_origins < 1) return bad("max_broadcast_origins", "must be at least 1");
   if (max_replies_per_packet < 1) return bad("max_replies_per_packet", "must be at least 1");
+  if (max_queued_broadcasts < 1) return bad("max_queued_broadcasts", "must be at least 1");
+  if (max_queued_broadcast_bytes < udp_buffer_size)
+    return bad("max_queued_broadcast_bytes", "must hold at least one datagram (udp_buffer_size)");
   if (meta_max_size > 65535) return bad("meta_max_size", "must not exceed 65535");
   if (meta.size() > meta_max_size)
     return bad("meta", "is " + std::to_string(meta.size()) + " bytes, the limit (meta_max_size) is " +

@@ -85,6 +85,13 @@ struct Config {
   // address would otherwise turn one small datagram into a flood towards that address. A
   // real datagram carries one ping or one request.
   uint32_t max_replies_per_packet = 4;
+  // The application broadcasts the node holds for gossip, its own and those it forwards:
+  // at most this many, of at most this many bytes in all. Beyond, the most-transmitted go
+  // first (they have done most of their job; our own then finish with Dropped), counted in
+  // memberlist.user.broadcasts.dropped. Without it, peers (or anyone, without a key) could
+  // make the node hold every broadcast they invent until gossip drains it, a few a second.
+  size_t max_queued_broadcasts = 4096;
+  size_t max_queued_broadcast_bytes = 4u << 20;
   // The IP allow-list (the reference's CIDRsAllowed): an alive message putting a node at an
   // address this refuses is ignored ("Rejected node" log line, memberlist.node.rejected
   // counter). Null = every address is allowed. Set by the driver from its CIDR list.

@@ -432,6 +432,8 @@ struct Core::Impl {
   void handle_user_broadcast(const UserBroadcast& m, Instant now);
   void expire_seen_origins(Instant now);
   Status queue_broadcast(std::string name, Bytes payload, uint64_t& id);
+  // Holds the application broadcasts to max_queued_broadcasts / _bytes.
+  void bound_user_queue();
 
   // ---- user messages, inputs, metrics (core.cpp) ----------------------------------------------
   void handle_user_msg(const Address& from, const UserMsg& m) {

@@ -14,17 +14,20 @@ void run(std::vector<std::pair<TransmitLimitedQueue::Done, FinishReason>>& hooks
 }  // namespace
 
 void TransmitLimitedQueue::insert(Item item) {
+  bytes_ += item.msg.size();
   auto it = items_.insert(std::move(item)).first;
   if (it->kind == Kind::Named) by_name_[it->name] = it;
 }
 
 void TransmitLimitedQueue::insert(Set::node_type node) {
+  bytes_ += node.value().msg.size();
   auto it = items_.insert(std::move(node)).position;
   if (it->kind == Kind::Named) by_name_[it->name] = it;
 }
 
 TransmitLimitedQueue::Set::node_type TransmitLimitedQueue::take_node(Set::iterator it) {
   if (it->kind == Kind::Named) by_name_.erase(std::string_view(it->name));
+  bytes_ -= it->msg.size();
   return items_.extract(it);
 }
 
@@ -121,13 +124,16 @@ std::vector<Bytes> TransmitLimitedQueue::get_broadcasts(size_t overhead, size_t 
   return out;
 }
 
-void TransmitLimitedQueue::prune(size_t max_retain) {
+size_t TransmitLimitedQueue::prune(size_t max_retain, size_t max_bytes) {
   std::vector<std::pair<Done, FinishReason>> finished;
-  while (items_.size() > max_retain) {
+  size_t dropped = 0;
+  while (items_.size() > max_retain || bytes_ > max_bytes) {
     Item item = take(std::prev(items_.end()));
     if (item.done) finished.emplace_back(std::move(item.done), FinishReason::Dropped);
+    ++dropped;
   }
   run(finished);
+  return dropped;
 }
 
 void TransmitLimitedQueue::reset() {
@@ -136,6 +142,7 @@ void TransmitLimitedQueue::reset() {
     if (item.done) finished.emplace_back(item.done, FinishReason::Dropped);
   items_.clear();
   by_name_.clear();
+  bytes_ = 0;
   run(finished);
 }
 

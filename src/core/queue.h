@@ -56,8 +56,10 @@ class TransmitLimitedQueue {
   // The same with the cluster size from set_num_nodes().
   std::vector<Bytes> get_broadcasts(size_t overhead, size_t limit);
   size_t size() const { return items_.size(); }
-  // Drops the most-transmitted (then smallest, oldest) until at most `max_retain` remain.
-  void prune(size_t max_retain);
+  size_t bytes() const { return bytes_; }  // of the queued messages
+  // Drops the most-transmitted (then smallest, oldest) until at most `max_retain` remain and
+  // they hold at most `max_bytes`. Returns how many it dropped.
+  size_t prune(size_t max_retain, size_t max_bytes = SIZE_MAX);
   // Drops everything.
   void reset();
 
@@ -107,6 +109,7 @@ class TransmitLimitedQueue {
   int retransmit_mult_;
   uint64_t next_id_ = 1;
   Set items_;
+  size_t bytes_ = 0;  // the sum of items_' message sizes
   // Named items by name; keys view the items' own names (a set node never moves, even
   // while extracted). Only looked up, never iterated.
   std::unordered_map<std::string_view, Set::iterator> by_name_;

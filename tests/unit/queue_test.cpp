@@ -104,6 +104,28 @@ TEST(Queue, PruneDropsMostTransmittedFirst) {
   EXPECT_EQ(str(q.get_broadcasts(0, 100, 10).at(0)), "fresh");
 }
 
+TEST(Queue, BytesAreTrackedAndPruneHoldsThemToo) {
+  TransmitLimitedQueue q(10);
+  q.queue(msg("aaaa"));
+  q.queue(msg("bbbbbbbb"), "b");
+  q.queue(msg("cc"));
+  EXPECT_EQ(q.bytes(), 14u);
+  q.queue(msg("bb"), "b");  // replaces the named one
+  EXPECT_EQ(q.bytes(), 8u);
+  q.get_broadcasts(0, 100, 10);  // transmitted once, still queued
+  EXPECT_EQ(q.bytes(), 8u);
+  q.queue(msg("dddd"));
+  // 12 bytes: the transmitted ones go first (smallest, then oldest, first among them) until
+  // 6 bytes or less remain: cc, bb, then aaaa.
+  EXPECT_EQ(q.prune(10, 6), 3u);
+  EXPECT_EQ(q.bytes(), 4u);
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_EQ(q.prune(10, 6), 0u);
+  EXPECT_EQ(str(q.get_broadcasts(0, 100, 10).at(0)), "dddd");
+  q.reset();
+  EXPECT_EQ(q.bytes(), 0u);
+}
+
 TEST(Queue, ResetFinishesEverything) {
   TransmitLimitedQueue q(3);
   int finished = 0;

@@ -85,5 +85,26 @@ TEST_F(SeenOriginsTest, DefaultLimitEvictsNothingWithinTheWindow) {
   EXPECT_EQ(hear("o0", 1), 0u);
 }
 
+// Issue 14 item 3: broadcasts invented by peers are forwarded, but the queue that holds them
+// for gossip stays within max_queued_broadcasts / max_queued_broadcast_bytes.
+TEST_F(SeenOriginsTest, ForwardedBroadcastsStayWithinTheQueueBounds) {
+  Config cfg = test_config("a", 1);
+  cfg.max_queued_broadcasts = 100;
+  cfg.max_queued_broadcast_bytes = 1u << 20;
+  make(cfg);
+  for (uint32_t seq = 1; seq <= 5000; ++seq) hear("flooder", seq);
+  EXPECT_EQ(a->num_queued_broadcasts(), 100u);
+  EXPECT_EQ(a->metrics().counter("memberlist.user.broadcasts.dropped"), 4900);
+  // The byte bound, with larger broadcasts.
+  cfg.max_queued_broadcasts = 100000;
+  cfg.max_queued_broadcast_bytes = 20000;
+  make(cfg);
+  for (uint32_t seq = 1; seq <= 1000; ++seq) {
+    a->handle_packet(addr_of(9), codec->encode(UserBroadcast{"big", 1, seq, "", Bytes(500, 'x')}), now);
+  }
+  EXPECT_LE(a->num_queued_broadcasts() * 500, 20000u);
+  EXPECT_GT(a->num_queued_broadcasts(), 30u);
+}
+
 }  // namespace
 }  // namespace memberlist::test
