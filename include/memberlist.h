@@ -234,8 +234,8 @@ ML_API uint32_t ml_config_get_indirect_checks(const ml_config *config);
  * 0 is refused. */
 ML_API ml_status ml_config_set_retransmit_mult(ml_config *config, uint32_t mult);
 ML_API uint32_t ml_config_get_retransmit_mult(const ml_config *config);
-/* A suspect is declared dead after suspicion_mult * max(1, log10(n)) * probe_interval (the
- * minimum suspicion timeout), 1..64 (default 4; WAN 6, Local 3); 0 is refused. */
+/* The minimum time a suspect has to refute before it is declared dead is suspicion_mult *
+ * max(1, log10(n)) * probe_interval, 1..64 (default 4; WAN 6, Local 3); 0 is refused. */
 ML_API ml_status ml_config_set_suspicion_mult(ml_config *config, uint32_t mult);
 ML_API uint32_t ml_config_get_suspicion_mult(const ml_config *config);
 /* The maximum suspicion timeout, as a multiple of the minimum one, shortened as other
@@ -277,8 +277,8 @@ ML_API uint32_t ml_config_get_gossip_interval_ms(const ml_config *config);
  * as gossip_interval_ms 0 does. */
 ML_API ml_status ml_config_set_gossip_nodes(ml_config *config, uint32_t count);
 ML_API uint32_t ml_config_get_gossip_nodes(const ml_config *config);
-/* How long a dead or left node is still gossiped to and kept before it is forgotten,
- * 0..86400000 (default 30000; WAN 60000, Local 15000). It is also how long a broadcast
+/* How long a dead node is still gossiped to, and a dead or left node kept before it is
+ * forgotten, 0..86400000 (default 30000; WAN 60000, Local 15000). It is also how long a broadcast
  * origin is remembered for on_broadcast's de-duplication (see max_broadcast_origins): below
  * the time a broadcast keeps travelling (a few gossip intervals), a late copy is delivered
  * again. 0: dead nodes are neither gossiped to nor kept, and copies of a broadcast arriving
