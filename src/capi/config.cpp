@@ -22,6 +22,9 @@ namespace {
 constexpr uint64_t kMaxMs = 24ull * 3600 * 1000;  // no duration knob makes sense beyond a day
 constexpr uint64_t kMaxMult = 64;
 constexpr size_t kMaxNameLen = 255;
+// The core's 64-byte minimum budget plus the least framing create() counts (header and
+// encryption, wire::packet_overhead): a smaller udp_buffer_size could never be used.
+constexpr uint64_t kMinUdpBufferSize = 64 + wire::kFrameHeaderOverhead + wire::kEncryptionOverhead;
 // Smaller stream bounds would refuse the protocol's own push/pull of a small cluster.
 constexpr uint64_t kMinStreamBound = 1024;
 
@@ -45,7 +48,7 @@ constexpr uint64_t kMinStreamBound = 1024;
   X(uint32_t, gossip_interval_ms, opts.core.gossip_interval, 0, kMaxMs)                        \
   X(uint32_t, gossip_nodes, opts.core.gossip_nodes, 0, 1024)                                   \
   X(uint32_t, gossip_to_the_dead_time_ms, opts.core.gossip_to_the_dead_time, 0, kMaxMs)        \
-  X(uint32_t, udp_buffer_size, opts.core.udp_buffer_size, 64, 65507)                           \
+  X(uint32_t, udp_buffer_size, opts.core.udp_buffer_size, kMinUdpBufferSize, 65507)            \
   X(uint32_t, dead_node_reclaim_time_ms, opts.core.dead_node_reclaim_time, 0, kMaxMs)          \
   X(uint32_t, handoff_queue_depth, opts.handoff_queue_depth, 1, 1u << 20)                      \
   X(uint32_t, meta_max_size, opts.core.meta_max_size, 0, 65535)                                \
@@ -66,7 +69,8 @@ constexpr uint64_t kMinStreamBound = 1024;
   X(uint32_t, max_queued_callbacks, opts.max_queued_callbacks, 1, 1u << 24)                   \
   X(uint32_t, max_queued_log_lines, opts.max_queued_log_lines, 1, 1u << 24)                   \
   X(uint32_t, post_join_push_pulls, opts.core.post_join_push_pulls, 0,                         \
-    core::kMaxPostJoinPushPulls)
+    core::kMaxPostJoinPushPulls)                                                               \
+  X(uint32_t, max_broadcast_origins, opts.core.max_broadcast_origins, 1, 1u << 24)
 
 // Field <-> API value: durations cross as milliseconds, flags as 0/1.
 template <class T>

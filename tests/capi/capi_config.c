@@ -33,7 +33,7 @@ static const knob32 knobs[] = {
     K(gossip_interval_ms, 0, 86400000, 200, 500, 100),
     K(gossip_nodes, 0, 1024, 3, 4, 3),
     K(gossip_to_the_dead_time_ms, 0, 86400000, 30000, 60000, 15000),
-    K(udp_buffer_size, 64, 65507, 1400, 1400, 1400),
+    K(udp_buffer_size, 95, 65507, 1400, 1400, 1400),
     K(dead_node_reclaim_time_ms, 0, 86400000, 0, 0, 0),
     K(handoff_queue_depth, 1, 1u << 20, 1024, 1024, 1024),
     K(meta_max_size, 0, 65535, 512, 512, 512),
@@ -50,6 +50,7 @@ static const knob32 knobs[] = {
     K(max_decompressed_size, 1024, UINT32_MAX, 40u << 20, 40u << 20, 40u << 20),
     K(max_concurrent_streams, 1, 65535, 128, 128, 128),
     K(post_join_push_pulls, 0, 10, 3, 3, 3),
+    K(max_broadcast_origins, 1, 1u << 24, 4096, 4096, 4096),
 };
 
 /* Knobs that are flags: any non-zero value reads back as 1. */

@@ -288,6 +288,10 @@ public class AppDataTests
         c.PostJoinPushPulls = 0;
         Assert.Equal(0u, c.PostJoinPushPulls);
         Assert.Throws<MemberlistException>(() => c.PostJoinPushPulls = 11);
+        Assert.Equal(4096u, c.MaxBroadcastOrigins);
+        c.MaxBroadcastOrigins = 16;
+        Assert.Equal(16u, c.MaxBroadcastOrigins);
+        Assert.Throws<MemberlistException>(() => c.MaxBroadcastOrigins = 0);
         c.AddAllowedCidr("127.0.0.0/8");
         Assert.Equal("lbl", c.Label);
         Assert.False(c.GossipVerifyIncoming);

@@ -316,6 +316,14 @@ public sealed unsafe class MemberlistConfig : IDisposable
         set => Set(Native.ml_config_set_max_concurrent_streams, value);
     }
 
+    /// <summary>Broadcast origins remembered for de-duplicating broadcasts (1..16777216,
+    /// default 4096); past it the least recently heard is forgotten.</summary>
+    public uint MaxBroadcastOrigins
+    {
+        get => Get(Native.ml_config_get_max_broadcast_origins);
+        set => Set(Native.ml_config_set_max_broadcast_origins, value);
+    }
+
     // ---- security and framing ----
 
     /// <summary>Cluster label (0..255 bytes), carried on every packet and stream and bound into

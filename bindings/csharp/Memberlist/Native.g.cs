@@ -69,8 +69,17 @@ internal unsafe struct ml_callbacks
     public delegate* unmanaged[Cdecl]<void*, uint, ml_buffer*, void> local_state;
     // State a peer sent in a push/pull (only when it sent some).
     public delegate* unmanaged[Cdecl]<void*, byte*, nuint, uint, void> merge_remote_state;
-    // Before a join merges a peer's nodes: non-zero vetoes (the join fails with ML_E_REJECTED
-    // and nothing is merged); a reason may be appended to `reason`.
+    // Called on both sides of a join's push/pull, before anything of it is merged, with the
+    // other side's nodes in `peers` (not on periodic push/pulls, as in the reference): on the
+    // member contacted, with the joiner's nodes; on the joining node, with the nodes the member
+    // answered. Non-zero refuses the merge; a reason may be appended to `reason`.
+    // Refused by the member contacted: it merges nothing and answers with the reason instead of
+    // its state, so the joiner merges nothing either and that address counts as not reached
+    // (ml_memberlist_join fails with ML_E_REJECTED and the reason if no address was reached).
+    // Refused by the joiner: it merges nothing and that address counts as not reached likewise,
+    // but the member contacted has already merged the joiner (it merges after answering), so it
+    // will probe and gossip to the joiner, which may then learn of members from that gossip
+    // (notify_alive can keep them out).
     public delegate* unmanaged[Cdecl]<void*, ml_node_list*, ml_buffer*, int> notify_merge;
     // Before a node is let in or changed by an alive message: non-zero keeps it out.
     public delegate* unmanaged[Cdecl]<void*, ml_node*, ml_buffer*, int> notify_alive;
@@ -80,9 +89,12 @@ internal unsafe struct ml_callbacks
     // A user message arrived (best effort or reliable).
     public delegate* unmanaged[Cdecl]<void*, byte*, nuint, void> on_message;
     // A broadcast queued with ml_memberlist_queue_broadcast on node `origin` arrived; each one is
-    // delivered once. name is "" for unnamed broadcasts.
+    // delivered at most once while its origin is remembered (see
+    // ml_config_set_max_broadcast_origins), and possibly never (see
+    // ml_memberlist_queue_broadcast). name is "" for unnamed broadcasts.
     public delegate* unmanaged[Cdecl]<void*, byte*, byte*, byte*, nuint, void> on_broadcast;
-    // A broadcast this node queued is done (ML_BROADCAST_*).
+    // A broadcast this node queued left its queue (ML_BROADCAST_*): DELIVERED once this node
+    // has sent it its whole retransmit budget, which says nothing about who received it.
     public delegate* unmanaged[Cdecl]<void*, ulong, uint, void> on_broadcast_done;
     // A node with the name of a known node but another address showed up; it was ignored.
     public delegate* unmanaged[Cdecl]<void*, ml_node*, ml_node*, void> on_conflict;
@@ -259,8 +271,12 @@ internal static unsafe partial class Native
     public static partial int ml_message_sink_add(ml_message_sink* sink, byte* data, nuint len);
 
     // The reference's presets: LAN (DefaultLANConfig), WAN and Local (loopback, fast timers).
-    // Every value can be changed with the setters below; a setter refuses an out-of-range value
-    // with ML_E_INVALID and a message naming the knob.
+    // Every value can be changed with the setters below. Each numeric setter's comment gives
+    // its range as lo..hi (both included), its LAN default and what 0 means; a value outside
+    // the range is refused with ML_E_INVALID and a message naming the knob, and leaves the
+    // config unchanged. Flags take any value: 0 is off, anything else on (read back as 1).
+    // Where knobs constrain each other, ml_memberlist_create checks them (ML_E_INVALID), as
+    // their comments say. Durations are milliseconds, at most 86400000 (a day).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_new_lan(ml_config** @out);
@@ -300,7 +316,7 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial byte* ml_config_get_bind_addr(ml_config* config);
 
-    // Port for UDP and TCP (default 7946); 0 lets the system pick one, reported by
+    // Port for UDP and TCP, 0..65535 (default 7946); 0 lets the system pick one, reported by
     // ml_memberlist_local_node.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
@@ -319,7 +335,7 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial byte* ml_config_get_advertise_addr(ml_config* config);
 
-    // Port peers should use (0 = the bound port).
+    // Port peers should use, 0..65535; 0 (default) means the bound port.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_advertise_port(ml_config* config, ushort port);
@@ -328,7 +344,7 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial ushort ml_config_get_advertise_port(ml_config* config);
 
-    // Protocol version spoken, 1..5 (default 2).
+    // Protocol version spoken, 1..5 (default 2); 0 is refused.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_protocol_version(ml_config* config, uint version);
@@ -337,7 +353,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_protocol_version(ml_config* config);
 
-    // Delegate protocol version, min and max carried in the version vector (default 0).
+    // Delegate protocol version, min and max carried in the version vector (default 0, 0, 0):
+    // any bytes with min <= version <= max, else ML_E_INVALID.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_delegate_protocol(ml_config* config, byte version, byte min, byte max);
@@ -346,6 +363,9 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial void ml_config_get_delegate_protocol(ml_config* config, byte* version, byte* min, byte* max);
 
+    // Deadline of a TCP connect and of each stream exchange (push/pull, reliable message,
+    // fallback ping), 1..86400000 (default 10000; WAN 30000, Local 1000); 0 is refused (every
+    // stream would time out at once).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_tcp_timeout_ms(ml_config* config, uint ms);
@@ -354,6 +374,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_tcp_timeout_ms(ml_config* config);
 
+    // Members asked to probe a node that missed its direct ack, 0..64 (default 3; Local 1);
+    // 0: no indirect probes, only the TCP fallback ping.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_indirect_checks(ml_config* config, uint count);
@@ -362,6 +384,9 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_indirect_checks(ml_config* config);
 
+    // Each node that has a broadcast (membership news, ml_memberlist_queue_broadcast) sends it
+    // retransmit_mult * ceil(log10(n + 1)) times in a cluster of n, 1..64 (default 4; Local 2);
+    // 0 is refused.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_retransmit_mult(ml_config* config, uint mult);
@@ -370,6 +395,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_retransmit_mult(ml_config* config);
 
+    // The minimum time a suspect has to refute before it is declared dead is suspicion_mult *
+    // max(1, log10(n)) * probe_interval, 1..64 (default 4; WAN 6, Local 3); 0 is refused.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_suspicion_mult(ml_config* config, uint mult);
@@ -378,7 +405,9 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_suspicion_mult(ml_config* config);
 
-    // 1 turns off Lifeguard's suspicion acceleration (max timeout == min timeout).
+    // The maximum suspicion timeout, as a multiple of the minimum one, shortened as other
+    // members confirm the suspicion, 1..64 (default 6); 1 turns off Lifeguard's suspicion
+    // acceleration (max timeout == min timeout); 0 is refused.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_suspicion_max_timeout_mult(ml_config* config, uint mult);
@@ -387,7 +416,9 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_suspicion_max_timeout_mult(ml_config* config);
 
-    // 0 disables periodic push/pull.
+    // Period of the full state sync with a random member, scaled up in large clusters,
+    // 0..86400000 (default 30000; WAN 60000, Local 15000); 0 disables periodic push/pull (joins
+    // still push/pull; post_join_push_pulls then does nothing).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_push_pull_interval_ms(ml_config* config, uint ms);
@@ -396,7 +427,9 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_push_pull_interval_ms(ml_config* config);
 
-    // 0 disables probing.
+    // Period of the failure detector's probes, 0..86400000 (default 1000; WAN 5000); 0 disables
+    // probing. Suspicion timeouts scale with it: at 0, a suspect reported by another member is
+    // declared dead at once.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_probe_interval_ms(ml_config* config, uint ms);
@@ -405,6 +438,10 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_probe_interval_ms(ml_config* config);
 
+    // How long a probe waits for the direct ack before asking other members, and then for
+    // their answers and the TCP fallback ping, 1..86400000 (default 500; WAN 3000, Local 200);
+    // 0 is refused (every probe would fail). Keep it below probe_interval (not checked, as in
+    // the reference).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_probe_timeout_ms(ml_config* config, uint ms);
@@ -413,7 +450,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_probe_timeout_ms(ml_config* config);
 
-    // Non-zero disables the TCP fallback ping for every node.
+    // Flag, 0..UINT32_MAX (default 0): non-zero disables the TCP fallback ping for every node;
+    // 0 keeps it.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_disable_tcp_pings(ml_config* config, uint disable);
@@ -427,7 +465,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_disable_tcp_pings_for_node(ml_config* config, string name);
 
-    // 1 turns off Lifeguard's local health awareness.
+    // Lifeguard: a node that misses acks stretches its probe interval and timeout up to this
+    // many times, 1..64 (default 8); 1 turns off local health awareness; 0 is refused.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_awareness_max_multiplier(ml_config* config, uint mult);
@@ -436,7 +475,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_awareness_max_multiplier(ml_config* config);
 
-    // 0 disables gossip.
+    // Period of the gossip rounds, 0..86400000 (default 200; WAN 500, Local 100); 0 disables
+    // gossip: news then travels only piggybacked on probes and acks.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_gossip_interval_ms(ml_config* config, uint ms);
@@ -445,6 +485,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_gossip_interval_ms(ml_config* config);
 
+    // Random members each gossip round sends to, 0..1024 (default 3; WAN 4); 0 disables gossip
+    // as gossip_interval_ms 0 does.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_gossip_nodes(ml_config* config, uint count);
@@ -453,6 +495,12 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_gossip_nodes(ml_config* config);
 
+    // How long a dead node is still gossiped to, and a dead or left node kept before it is
+    // forgotten, 0..86400000 (default 30000; WAN 60000, Local 15000). It is also how long a broadcast
+    // origin is remembered for on_broadcast's de-duplication (see max_broadcast_origins): below
+    // the time a broadcast keeps travelling (a few gossip intervals), a late copy is delivered
+    // again. 0: dead nodes are neither gossiped to nor kept, and copies of a broadcast arriving
+    // after the first are delivered again.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_gossip_to_the_dead_time_ms(ml_config* config, uint ms);
@@ -461,7 +509,13 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_gossip_to_the_dead_time_ms(ml_config* config);
 
-    // Largest datagram the library builds (default 1400).
+    // Largest datagram the library builds, framing included, 95..65507 (default 1400); 0 is refused
+    // (as is anything below 95). Gossip packets are filled up to it, and it bounds
+    // ml_memberlist_send_best_effort, ml_memberlist_queue_broadcast and the metadata. The framing
+    // takes 31 bytes (2, plus 29 for encryption, always counted since a key may be installed at
+    // run time), 5 more with enable_checksum and 2 + its length with a label;
+    // ml_memberlist_create refuses a size that leaves less than 64 bytes after it (so at least
+    // 100 with the default checksum).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_udp_buffer_size(ml_config* config, uint bytes);
@@ -470,7 +524,10 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_udp_buffer_size(ml_config* config);
 
-    // 0 (default): a dead node's name never moves to another address until it is reaped.
+    // 0..86400000; 0 (default): the name of a node that failed (dead, not left) does not move to
+    // another address until it is forgotten; otherwise a node of that name at another address
+    // is let in once the dead one has been dead this long. A node that left may come back at
+    // another address at any time.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_dead_node_reclaim_time_ms(ml_config* config, uint ms);
@@ -479,7 +536,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_dead_node_reclaim_time_ms(ml_config* config);
 
-    // Inbound datagrams waiting to be processed before new ones are dropped (default 1024).
+    // Inbound datagrams waiting to be processed before new ones are dropped, 1..1048576
+    // (default 1024); 0 is refused.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_handoff_queue_depth(ml_config* config, uint depth);
@@ -488,7 +546,9 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_handoff_queue_depth(ml_config* config);
 
-    // Largest node metadata accepted (default 512, as the reference).
+    // Largest node metadata accepted, 0..65535 (default 512, as the reference); 0: no metadata
+    // (ml_config_set_meta and the node_meta hook can give only 0 bytes). Metadata must also fit
+    // an alive message within udp_buffer_size.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_meta_max_size(ml_config* config, uint bytes);
@@ -508,7 +568,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial byte* ml_config_get_meta(ml_config* config, nuint* len);
 
-    // Least severe level passed to the log callback (default ML_LOG_INFO).
+    // Least severe level passed to the log callback, 0..5 (ML_LOG_TRACE..ML_LOG_OFF, default 2,
+    // ML_LOG_INFO); 0 is ML_LOG_TRACE, ML_LOG_OFF passes nothing.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_log_level(ml_config* config, uint level);
@@ -517,7 +578,7 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_log_level(ml_config* config);
 
-    // Seed of the protocol's randomness; 0 (default) picks one at random.
+    // Seed of the protocol's randomness, 0..UINT64_MAX; 0 (default) picks one at random.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_seed(ml_config* config, ulong seed);
@@ -526,9 +587,10 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial ulong ml_config_get_seed(ml_config* config);
 
-    // Extra push/pulls with random members shortly after a successful join (default 3, 0..10),
+    // Extra push/pulls with random members shortly after a successful join, 0..10 (default 3),
     // at 2, 4 and 8 gossip intervals: a joining cluster converges in a few gossip rounds instead
-    // of waiting for the periodic push/pull. 0 restores hashicorp/memberlist's behaviour.
+    // of waiting for the periodic push/pull. 0 restores hashicorp/memberlist's behaviour; they
+    // need push_pull_interval_ms and gossip_interval_ms non-zero.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_post_join_push_pulls(ml_config* config, uint count);
@@ -538,7 +600,8 @@ internal static unsafe partial class Native
     public static partial uint ml_config_get_post_join_push_pulls(ml_config* config);
 
     // -- application data limits (defaults as the reference) --
-    // Largest user message sent or accepted reliably over TCP (default 20 MiB).
+    // Largest user message sent or accepted reliably over TCP, 1..UINT32_MAX (default 20971520,
+    // 20 MiB); 0 is refused.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_max_user_msg_size(ml_config* config, uint bytes);
@@ -558,7 +621,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial byte* ml_config_get_label(ml_config* config);
 
-    // Non-zero: inbound traffic carries no label and this node's label is assumed.
+    // Flag, 0..UINT32_MAX (default 0): non-zero means inbound traffic carries no label and this
+    // node's label is assumed; 0 checks the label.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_skip_inbound_label_check(ml_config* config, uint skip);
@@ -579,8 +643,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_key_count(ml_config* config);
 
-    // With keys: non-zero (default) refuses plaintext input; 0 accepts it (for switching a
-    // running cluster to encryption).
+    // Flag, 0..UINT32_MAX (default 1): with keys, non-zero refuses plaintext input; 0 accepts
+    // it (for switching a running cluster to encryption).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_gossip_verify_incoming(ml_config* config, uint verify);
@@ -589,7 +653,7 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_gossip_verify_incoming(ml_config* config);
 
-    // With keys: non-zero (default) encrypts output; 0 sends plaintext.
+    // Flag, 0..UINT32_MAX (default 1): with keys, non-zero encrypts output; 0 sends plaintext.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_gossip_verify_outgoing(ml_config* config, uint verify);
@@ -598,7 +662,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_gossip_verify_outgoing(ml_config* config);
 
-    // Non-zero (default) compresses packets and streams when that makes them smaller.
+    // Flag, 0..UINT32_MAX (default 1): non-zero compresses packets and streams when that makes
+    // them smaller; 0 never compresses.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_enable_compression(ml_config* config, uint enable);
@@ -607,7 +672,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_enable_compression(ml_config* config);
 
-    // Non-zero (default) adds a CRC32 checksum to every UDP packet.
+    // Flag, 0..UINT32_MAX (default 1): non-zero adds a CRC32 checksum to every UDP packet; 0
+    // sends none (inbound checksums are verified either way).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_enable_checksum(ml_config* config, uint enable);
@@ -617,7 +683,8 @@ internal static unsafe partial class Native
     public static partial uint ml_config_get_enable_checksum(ml_config* config);
 
     // Accepts nodes, packets and streams only from these CIDR ranges ("10.0.0.0/8",
-    // "fd00::/8"; a bare address means /32 or /128); may be called several times. None (default): everyone is accepted.
+    // "fd00::/8"; a bare address means /32 or /128); may be called several times. None
+    // (default): everyone is accepted.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_add_allowed_cidr(ml_config* config, string cidr);
@@ -627,7 +694,9 @@ internal static unsafe partial class Native
     public static partial uint ml_config_get_allowed_cidr_count(ml_config* config);
 
     // -- bounds on what the network may make this node hold (defaults as the reference) --
-    // Largest stream message (push/pull state, reliable message) accepted (default 20 MiB).
+    // Largest stream message (push/pull state, reliable message) accepted, 1024..UINT32_MAX
+    // (default 20971520, 20 MiB); 0 is refused, as is anything below 1024 (the protocol's own
+    // push/pull would not fit).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_max_stream_size(ml_config* config, uint bytes);
@@ -636,7 +705,7 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_stream_size(ml_config* config);
 
-    // Most nodes accepted in one push/pull (default 1048576).
+    // Most nodes accepted in one push/pull, 1..UINT32_MAX (default 1048576); 0 is refused.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_max_push_pull_nodes(ml_config* config, uint count);
@@ -645,7 +714,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_push_pull_nodes(ml_config* config);
 
-    // Largest decompressed message (default 40 MiB).
+    // Largest decompressed message, 1024..UINT32_MAX (default 41943040, 40 MiB); 0 is refused, as
+    // is anything below 1024.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_max_decompressed_size(ml_config* config, uint bytes);
@@ -656,8 +726,8 @@ internal static unsafe partial class Native
 
     // Most inbound streams with a body over 1 KiB (push/pulls, reliable messages) read at once;
     // more are closed after their header (1..65535, default 128, the reference's bound on
-    // push/pulls). TCP pings and other small messages are not counted, so that bulk traffic
-    // cannot get a healthy node's fallback ping refused.
+    // push/pulls; 0 is refused). TCP pings and other small messages are not counted, so that
+    // bulk traffic cannot get a healthy node's fallback ping refused.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_max_concurrent_streams(ml_config* config, uint count);
@@ -667,7 +737,7 @@ internal static unsafe partial class Native
     public static partial uint ml_config_get_max_concurrent_streams(ml_config* config);
 
     // Most inbound TCP connections open at once, whatever they carry; more are closed at once
-    // (1..65535, default 512).
+    // (1..65535, default 512; 0 is refused).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_max_inbound_connections(ml_config* config, uint count);
@@ -677,8 +747,8 @@ internal static unsafe partial class Native
     public static partial uint ml_config_get_max_inbound_connections(ml_config* config);
 
     // Most callbacks (events, notifications, metric samples) queued for delivery to the host
-    // (1..16777216, default 65536). Callbacks run off the protocol's path: one that blocks lets
-    // the queue grow up to this bound, beyond which new ones are dropped and counted
+    // (1..16777216, default 65536; 0 is refused). Callbacks run off the protocol's path: one that
+    // blocks lets the queue grow up to this bound, beyond which new ones are dropped and counted
     // (memberlist.callbacks.dropped) and a WARN line says so.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
@@ -688,8 +758,9 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_queued_callbacks(ml_config* config);
 
-    // Most log lines queued for on_log (1..16777216, default 1024); beyond it they are dropped
-    // and counted (memberlist.log.dropped), so that a log flood cannot crowd out events.
+    // Most log lines queued for on_log (1..16777216, default 1024; 0 is refused); beyond it they
+    // are dropped and counted (memberlist.log.dropped), so that a log flood cannot crowd out
+    // events.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_max_queued_log_lines(ml_config* config, uint count);
@@ -697,6 +768,21 @@ internal static unsafe partial class Native
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_queued_log_lines(ml_config* config);
+
+    // Broadcast origins (nodes that queued broadcasts) remembered for on_broadcast's
+    // de-duplication, 1..16777216 (default 4096); 0 is refused. An origin is forgotten
+    // gossip_to_the_dead_time after its last broadcast reached this node, or earlier, least
+    // recently heard first, when more origins than this broadcast within that time (both
+    // counted in memberlist.broadcast.origins_evicted); a copy of a forgotten origin's broadcast
+    // still travelling would then be delivered again. Raise it for clusters with more
+    // broadcasting nodes.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_broadcast_origins(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_broadcast_origins(ml_config* config);
 
     // A pool of `threads` I/O threads (0 = 2) that memberlists can share, plus as many threads
     // that serve the nodes' UDP sockets and timers (each node on one of them: the first 256 share
@@ -732,9 +818,13 @@ internal static unsafe partial class Native
     public static partial byte* ml_memberlist_last_error(ml_memberlist* ml);
 
     // Joins a cluster through existing members: each entry is "host", "host:port",
-    // "[v6addr]:port" or a DNS name, optionally prefixed "name/". Blocks until every address was
-    // tried. *joined (may be NULL) receives how many were reached; the call fails only if none
-    // was.
+    // "[v6addr]:port" or a DNS name, optionally prefixed "name/" (hashicorp's form). The name
+    // must not be empty but is otherwise not used: it is not compared with the name of the node
+    // that answers (hashicorp hands it to its transport, whose default ignores it too). Blocks
+    // until every address was tried (a DNS name may resolve to several). *joined (may be NULL)
+    // receives how many were reached; the call fails only if none was, with the status the
+    // failures share if they share one (ML_E_REJECTED if every peer refused, see notify_merge),
+    // else ML_E_IO.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_join(ml_memberlist* ml, byte** addresses, nuint count, uint* joined);
@@ -795,7 +885,12 @@ internal static unsafe partial class Native
     public static partial int ml_memberlist_set_meta(ml_memberlist* ml, byte* data, nuint len, uint timeout_ms);
 
     // -- user messages -------------------------------------------------------------------------
-    // One UDP datagram to a member; ML_E_TOO_LARGE if it cannot fit one datagram.
+    // One UDP datagram to a member, best effort: no ack, it may be lost. The encoded message plus
+    // the framing must fit udp_buffer_size, so len may be at most udp_buffer_size minus the
+    // framing (see ml_config_set_udp_buffer_size: 36 bytes with the default checksum, 31 without,
+    // plus 2 + its length with a label) minus 25 bytes of message encoding: 1339 bytes with the
+    // defaults. Longer is refused with ML_E_TOO_LARGE and nothing is sent (use send_reliable).
+    // ML_E_NOT_FOUND for an unknown member.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_send_best_effort(ml_memberlist* ml, string node_name, byte* data, nuint len);
@@ -806,16 +901,26 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_send_reliable(ml_memberlist* ml, string node_name, byte* data, nuint len);
 
-    // One UDP datagram to "host:port" (a member or not).
+    // One UDP datagram to "host:port" (a member or not), bounded as send_best_effort.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_send_to_address(ml_memberlist* ml, string address, byte* data, nuint len);
 
     // -- broadcasts ----------------------------------------------------------------------------
-    // Queues a broadcast that spreads to every member (each delivers it once, through
-    // on_broadcast). name NULL or "": unique; otherwise a newer broadcast with the same name
-    // replaces the older one everywhere. *id (may be NULL) identifies it in on_broadcast_done.
-    // ML_E_TOO_LARGE if it cannot fit one datagram (use send_reliable).
+    // Queues a broadcast for gossip, best effort. This node piggybacks it on its gossip and probe
+    // packets, each to one member, until it has sent it retransmit_mult * ceil(log10(n + 1))
+    // times (n: the cluster size); each member that receives it delivers it through on_broadcast
+    // and forwards it the same way. Every member alive meanwhile receives it with high
+    // probability, but nothing guarantees it (lost datagrams, partitions, members that join
+    // after it stopped travelling): use send_reliable for what must arrive.
+    // on_broadcast_done(id, outcome) tells when this node is done with it: ML_BROADCAST_DELIVERED
+    // once it sent its whole budget (not a receipt), ML_BROADCAST_REPLACED if a newer broadcast
+    // with the same name was queued here first, ML_BROADCAST_DROPPED if the memberlist shut down
+    // first. *id (may be NULL) identifies it there.
+    // name NULL or "": unique; otherwise (at most 255 bytes, else ML_E_INVALID) a newer
+    // broadcast with the same name replaces the older one in every queue it reaches, and a member
+    // that delivered the newer one does not deliver the older. ML_E_TOO_LARGE if it does not fit
+    // a gossip datagram of udp_buffer_size (use send_reliable).
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_queue_broadcast(ml_memberlist* ml, string name, byte* data, nuint len, ulong* id);
@@ -853,7 +958,10 @@ internal static unsafe partial class Native
     public static partial int ml_memberlist_set_gossip_verify(ml_memberlist* ml, uint incoming, uint outgoing);
 
     // -- metrics -------------------------------------------------------------------------------
-    // A snapshot of every metric (names as hashicorp/memberlist: "memberlist.msg.alive", ...).
+    // A snapshot of the metrics recorded so far (names as hashicorp/memberlist:
+    // "memberlist.msg.alive", ...). A series appears with its first sample: one that never had
+    // any (say "memberlist.msg.dead" before any node died) is absent rather than 0, so look it up
+    // with ml_metrics_find and read SIZE_MAX as "0 so far".
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_metrics(ml_memberlist* ml, ml_metrics** @out);
@@ -896,7 +1004,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial void ml_metrics_free(ml_metrics* metrics);
 
-    // Every metric as Prometheus text exposition; free *out with ml_string_free.
+    // The metrics recorded so far (as ml_memberlist_metrics) as Prometheus text exposition;
+    // free *out with ml_string_free.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_prometheus(ml_memberlist* ml, byte** @out, nuint* len);

@@ -649,8 +649,8 @@ func TestSecurityConfig(t *testing.T) {
 	if !c.GossipVerifyIncoming || !c.GossipVerifyOutgoing || !c.EnableCompression || !c.EnableChecksum {
 		t.Errorf("preset security defaults: %+v", c)
 	}
-	if c.PostJoinPushPulls != 3 || c.MaxUserMsgSize == 0 || c.MaxConcurrentStreams != 128 {
-		t.Errorf("preset bounds: post-join %d, max msg %d, streams %d", c.PostJoinPushPulls, c.MaxUserMsgSize, c.MaxConcurrentStreams)
+	if c.PostJoinPushPulls != 3 || c.MaxUserMsgSize == 0 || c.MaxConcurrentStreams != 128 || c.MaxBroadcastOrigins != 4096 {
+		t.Errorf("preset bounds: post-join %d, max msg %d, streams %d, origins %d", c.PostJoinPushPulls, c.MaxUserMsgSize, c.MaxConcurrentStreams, c.MaxBroadcastOrigins)
 	}
 	c.Label, c.SecretKey, c.Keys = "lbl", make([]byte, 16), [][]byte{make([]byte, 32)}
 	c.CIDRsAllowed = []string{"127.0.0.0/8", "::1"}
@@ -663,6 +663,7 @@ func TestSecurityConfig(t *testing.T) {
 		"7-byte key":      func(c *Config) { c.SecretKey = make([]byte, 7) },
 		"bad CIDR":        func(c *Config) { c.CIDRsAllowed = []string{"not a cidr"} },
 		"11 post-joins":   func(c *Config) { c.PostJoinPushPulls = 11 },
+		"0 origins":       func(c *Config) { c.MaxBroadcastOrigins = 0 },
 		"256-byte label":  func(c *Config) { c.Label = strings.Repeat("x", 256) },
 		"negative bounds": func(c *Config) { c.MaxStreamSize = -1 },
 	} {

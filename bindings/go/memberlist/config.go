@@ -77,6 +77,7 @@ type Config struct {
 	MaxPushPullNodes     int // most nodes accepted in one push/pull
 	MaxDecompressedSize  int // largest decompressed message
 	MaxConcurrentStreams int // most inbound streams handled at once
+	MaxBroadcastOrigins  int // broadcast origins remembered for de-duplication (default 4096)
 
 	// Security and framing.
 	Label                 string   // cluster label, carried on every packet and stream
@@ -170,6 +171,7 @@ func preset(ctor func(**C.ml_config) C.ml_status) *Config {
 		MaxPushPullNodes:        int(C.ml_config_get_max_push_pull_nodes(cfg)),
 		MaxDecompressedSize:     int(C.ml_config_get_max_decompressed_size(cfg)),
 		MaxConcurrentStreams:    int(C.ml_config_get_max_concurrent_streams(cfg)),
+		MaxBroadcastOrigins:     int(C.ml_config_get_max_broadcast_origins(cfg)),
 		Label:                   C.GoString(C.ml_config_get_label(cfg)),
 		SkipInboundLabelCheck:   C.ml_config_get_skip_inbound_label_check(cfg) != 0,
 		GossipVerifyIncoming:    C.ml_config_get_gossip_verify_incoming(cfg) != 0,
@@ -299,6 +301,9 @@ func (c *Config) toC() (*C.ml_config, error) {
 		},
 		func() C.ml_status {
 			return C.ml_config_set_max_concurrent_streams(cfg, u32(c.MaxConcurrentStreams, "MaxConcurrentStreams"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_broadcast_origins(cfg, u32(c.MaxBroadcastOrigins, "MaxBroadcastOrigins"))
 		},
 		str(func(c *C.ml_config, s *C.char) C.ml_status { return C.ml_config_set_label(c, s) }, c.Label),
 		func() C.ml_status {

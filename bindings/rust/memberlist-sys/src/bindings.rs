@@ -488,6 +488,12 @@ extern "C" {
 extern "C" {
     pub fn ml_config_get_max_queued_log_lines(config: *const ml_config) -> u32;
 }
+extern "C" {
+    pub fn ml_config_set_max_broadcast_origins(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_broadcast_origins(config: *const ml_config) -> u32;
+}
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct ml_callbacks {

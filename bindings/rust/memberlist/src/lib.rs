@@ -429,6 +429,11 @@ knobs! {
     max_concurrent_streams, set_max_concurrent_streams, with_max_concurrent_streams: u32 => u32,
         ml_config_set_max_concurrent_streams, ml_config_get_max_concurrent_streams,
         to(v) v, from(r) r;
+    /// Broadcast origins remembered for de-duplicating `on_broadcast` (1..16777216, default
+    /// 4096); past it the least recently heard is forgotten.
+    max_broadcast_origins, set_max_broadcast_origins, with_max_broadcast_origins: u32 => u32,
+        ml_config_set_max_broadcast_origins, ml_config_get_max_broadcast_origins,
+        to(v) v, from(r) r;
     /// Inbound traffic carries no label; this node's label is assumed.
     skip_inbound_label_check, set_skip_inbound_label_check, with_skip_inbound_label_check:
         bool => u32, ml_config_set_skip_inbound_label_check,

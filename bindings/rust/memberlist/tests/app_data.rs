@@ -339,6 +339,10 @@ fn config_security_knobs_round_trip() {
     c.set_post_join_push_pulls(0).unwrap();
     assert_eq!(c.post_join_push_pulls(), 0);
     assert_eq!(c.set_post_join_push_pulls(11).unwrap_err().kind(), ErrorKind::Invalid);
+    assert_eq!(c.max_broadcast_origins(), 4096);
+    c.set_max_broadcast_origins(16).unwrap();
+    assert_eq!(c.max_broadcast_origins(), 16);
+    assert_eq!(c.set_max_broadcast_origins(0).unwrap_err().kind(), ErrorKind::Invalid);
     c.add_allowed_cidr("127.0.0.0/8").unwrap();
     assert_eq!(c.label(), "lbl");
     assert!(!c.gossip_verify_incoming() && c.gossip_verify_outgoing());
