@@ -70,7 +70,10 @@ constexpr uint64_t kMinStreamBound = 1024;
   X(uint32_t, max_queued_log_lines, opts.max_queued_log_lines, 1, 1u << 24)                   \
   X(uint32_t, post_join_push_pulls, opts.core.post_join_push_pulls, 0,                         \
     core::kMaxPostJoinPushPulls)                                                               \
-  X(uint32_t, max_broadcast_origins, opts.core.max_broadcast_origins, 1, 1u << 24)
+  X(uint32_t, max_broadcast_origins, opts.core.max_broadcast_origins, 1, 1u << 24)             \
+  X(uint32_t, max_replies_per_packet, opts.core.max_replies_per_packet, 1, 255)                \
+  X(uint32_t, max_queued_broadcasts, opts.core.max_queued_broadcasts, 1, 1u << 24)             \
+  X(uint32_t, max_queued_broadcast_bytes, opts.core.max_queued_broadcast_bytes, 65536, UINT32_MAX)
 
 // Field <-> API value: durations cross as milliseconds, flags as 0/1.
 template <class T>

@@ -149,12 +149,6 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
         if (!st.ok()) return fail(nullptr, st);
       }
     }
-    // The C API bounds a best-effort message by udp_buffer_size alone: the encoded message
-    // plus the framing (as the runtime counts it, encryption included) must fit. Too small
-    // a size is left to the runtime, which refuses it naming udp_buffer_size.
-    const size_t overhead = wire::packet_overhead(opts.framing, true);
-    if (opts.core.udp_buffer_size >= overhead + 64)
-      opts.core.max_best_effort_size = opts.core.udp_buffer_size - overhead;
     if (wants_delegate(state->cb))
       opts.core.delegate = capi::make_delegate(state, opts.framing.max_stream_message,
                                                opts.core.udp_buffer_size);

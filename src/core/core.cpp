@@ -236,7 +236,7 @@ Status Core::send_best_effort(const Address& to, Bytes payload, Instant now) {
   Bytes enc = s.codec->encode(UserMsg{std::move(payload)});
   if (enc.size() > s.cfg.max_best_effort_size)
     return Status::error(Errc::too_large, "user message of " + std::to_string(n) + " bytes encodes to " +
-                                              std::to_string(enc.size()) + " bytes, over max_best_effort_size (" +
+                                              std::to_string(enc.size()) + " bytes, more than a best-effort datagram carries (" +
                                               std::to_string(s.cfg.max_best_effort_size) + "); use send_reliable");
   s.metrics.incr("memberlist.user.messages.sent");
   s.transmits.push_back({to, std::move(enc)});

@@ -51,6 +51,9 @@ static const knob32 knobs[] = {
     K(max_concurrent_streams, 1, 65535, 128, 128, 128),
     K(post_join_push_pulls, 0, 10, 3, 3, 3),
     K(max_broadcast_origins, 1, 1u << 24, 4096, 4096, 4096),
+    K(max_replies_per_packet, 1, 255, 4, 4, 4),
+    K(max_queued_broadcasts, 1, 1u << 24, 4096, 4096, 4096),
+    K(max_queued_broadcast_bytes, 65536, UINT32_MAX, 4u << 20, 4u << 20, 4u << 20),
 };
 
 /* Knobs that are flags: any non-zero value reads back as 1. */

@@ -69,6 +69,9 @@ static const knob knobs[] = {
     K32(max_queued_callbacks),
     K32(max_queued_log_lines),
     K32(max_broadcast_origins),
+    K32(max_replies_per_packet),
+    K32(max_queued_broadcasts),
+    K32(max_queued_broadcast_bytes),
 };
 #define NKNOBS (sizeof knobs / sizeof knobs[0])
 
