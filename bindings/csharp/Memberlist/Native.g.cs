@@ -511,7 +511,8 @@ internal static unsafe partial class Native
 
     // Largest datagram the library builds, framing included, 95..65507 (default 1400); 0 is refused
     // (as is anything below 95). Gossip packets are filled up to it, and it bounds
-    // ml_memberlist_send_best_effort, ml_memberlist_queue_broadcast and the metadata. The framing
+    // ml_memberlist_queue_broadcast and the metadata (not ml_memberlist_send_best_effort, which
+    // sends one datagram of its own, as the reference's SendBestEffort does). The framing
     // takes 31 bytes (2, plus 29 for encryption, always counted since a key may be installed at
     // run time), 5 more with enable_checksum and 2 + its length with a label;
     // ml_memberlist_create refuses a size that leaves less than 64 bytes after it (so at least
@@ -784,6 +785,42 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_broadcast_origins(ml_config* config);
 
+    // Replies one received datagram may cause: acks to the pings it carries and probes for the
+    // indirect ping requests it carries, 1..255 (default 4); 0 is refused. Further ones in the same
+    // datagram are dropped and counted (memberlist.bad_messages, reason "reply_budget"): without
+    // the bound, one small compound of pings naming another address would turn this node into an
+    // amplifier towards it. A real datagram carries one ping or one request.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_replies_per_packet(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_replies_per_packet(ml_config* config);
+
+    // Most application broadcasts held for gossip, this node's own (ml_memberlist_queue_broadcast)
+    // and those it forwards, 1..16777216 (default 4096); 0 is refused. Beyond it (or beyond
+    // max_queued_broadcast_bytes), the most-transmitted are dropped first (they have done most of
+    // their work; this node's own then finish with ML_BROADCAST_DROPPED), counted in
+    // memberlist.user.broadcasts.dropped.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_queued_broadcasts(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_queued_broadcasts(ml_config* config);
+
+    // Most bytes of application broadcasts held for gossip (as max_queued_broadcasts),
+    // 65536..4294967295 (default 4194304); 0 is refused, as is anything below one datagram.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_queued_broadcast_bytes(ml_config* config, uint bytes);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_queued_broadcast_bytes(ml_config* config);
+
     // A pool of `threads` I/O threads (0 = 2) that memberlists can share, plus as many threads
     // that serve the nodes' UDP sockets and timers (each node on one of them: the first 256 share
     // the first thread, so that probes between them wake one thread; later ones go to the
@@ -885,12 +922,12 @@ internal static unsafe partial class Native
     public static partial int ml_memberlist_set_meta(ml_memberlist* ml, byte* data, nuint len, uint timeout_ms);
 
     // -- user messages -------------------------------------------------------------------------
-    // One UDP datagram to a member, best effort: no ack, it may be lost. The encoded message plus
-    // the framing must fit udp_buffer_size, so len may be at most udp_buffer_size minus the
-    // framing (see ml_config_set_udp_buffer_size: 36 bytes with the default checksum, 31 without,
-    // plus 2 + its length with a label) minus 25 bytes of message encoding: 1339 bytes with the
-    // defaults. Longer is refused with ML_E_TOO_LARGE and nothing is sent (use send_reliable).
-    // ML_E_NOT_FOUND for an unknown member.
+    // One UDP datagram to a member, best effort: no ack, it may be lost. Its own datagram, not
+    // bounded by udp_buffer_size (as the reference's SendBestEffort): the encoded message may take
+    // 65000 bytes, so len may be at most 64975 (25 bytes of message encoding), whatever the
+    // framing. Longer is refused with ML_E_TOO_LARGE and nothing is sent (use send_reliable).
+    // Datagrams larger than the path's MTU are fragmented by IP, and lost whole if one fragment
+    // is. ML_E_NOT_FOUND for an unknown member.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_send_best_effort(ml_memberlist* ml, string node_name, byte* data, nuint len);

@@ -494,6 +494,27 @@ extern "C" {
 extern "C" {
     pub fn ml_config_get_max_broadcast_origins(config: *const ml_config) -> u32;
 }
+extern "C" {
+    pub fn ml_config_set_max_replies_per_packet(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_replies_per_packet(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_queued_broadcasts(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_queued_broadcasts(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_queued_broadcast_bytes(
+        config: *mut ml_config,
+        bytes: u32,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_queued_broadcast_bytes(config: *const ml_config) -> u32;
+}
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct ml_callbacks {
