@@ -434,6 +434,36 @@ knobs! {
     max_broadcast_origins, set_max_broadcast_origins, with_max_broadcast_origins: u32 => u32,
         ml_config_set_max_broadcast_origins, ml_config_get_max_broadcast_origins,
         to(v) v, from(r) r;
+    /// Inbound TCP connections open at once, whatever they carry (1..65535, default 512); more
+    /// are closed at once.
+    max_inbound_connections, set_max_inbound_connections, with_max_inbound_connections:
+        u32 => u32, ml_config_set_max_inbound_connections,
+        ml_config_get_max_inbound_connections, to(v) v, from(r) r;
+    /// Callbacks (events, notifications, metric samples) queued for delivery (1..16777216,
+    /// default 65536); past it new ones are dropped and counted.
+    max_queued_callbacks, set_max_queued_callbacks, with_max_queued_callbacks: u32 => u32,
+        ml_config_set_max_queued_callbacks, ml_config_get_max_queued_callbacks,
+        to(v) v, from(r) r;
+    /// Log lines queued for the log callback (1..16777216, default 1024); past it they are
+    /// dropped and counted, so that a log flood cannot crowd out events.
+    max_queued_log_lines, set_max_queued_log_lines, with_max_queued_log_lines: u32 => u32,
+        ml_config_set_max_queued_log_lines, ml_config_get_max_queued_log_lines,
+        to(v) v, from(r) r;
+    /// Replies (acks, indirect probes) one received datagram may cause (1..255, default 4);
+    /// further ones are dropped, so that this node cannot be used as an amplifier.
+    max_replies_per_packet, set_max_replies_per_packet, with_max_replies_per_packet:
+        u32 => u32, ml_config_set_max_replies_per_packet,
+        ml_config_get_max_replies_per_packet, to(v) v, from(r) r;
+    /// Application broadcasts held for gossip, own and forwarded (1..16777216, default 4096);
+    /// past it the most-transmitted are dropped first.
+    max_queued_broadcasts, set_max_queued_broadcasts, with_max_queued_broadcasts: u32 => u32,
+        ml_config_set_max_queued_broadcasts, ml_config_get_max_queued_broadcasts,
+        to(v) v, from(r) r;
+    /// Bytes of application broadcasts held for gossip (65536..4294967295, default 4194304);
+    /// past it the most-transmitted are dropped first.
+    max_queued_broadcast_bytes, set_max_queued_broadcast_bytes,
+        with_max_queued_broadcast_bytes: u32 => u32, ml_config_set_max_queued_broadcast_bytes,
+        ml_config_get_max_queued_broadcast_bytes, to(v) v, from(r) r;
     /// Inbound traffic carries no label; this node's label is assumed.
     skip_inbound_label_check, set_skip_inbound_label_check, with_skip_inbound_label_check:
         bool => u32, ml_config_set_skip_inbound_label_check,

@@ -343,6 +343,32 @@ fn config_security_knobs_round_trip() {
     c.set_max_broadcast_origins(16).unwrap();
     assert_eq!(c.max_broadcast_origins(), 16);
     assert_eq!(c.set_max_broadcast_origins(0).unwrap_err().kind(), ErrorKind::Invalid);
+    // The resource bounds: default, round trip, and the value just below the range refused.
+    use memberlist::Config;
+    type Get = fn(&Config) -> u32;
+    type Set = fn(&mut Config, u32) -> memberlist::Result<()>;
+    let bounds: [(&str, Get, Set, u32, u32, u32); 6] = [
+        ("max_inbound_connections", Config::max_inbound_connections,
+            Config::set_max_inbound_connections, 512, 8, 0),
+        ("max_queued_callbacks", Config::max_queued_callbacks,
+            Config::set_max_queued_callbacks, 65536, 16, 0),
+        ("max_queued_log_lines", Config::max_queued_log_lines,
+            Config::set_max_queued_log_lines, 1024, 16, 0),
+        ("max_replies_per_packet", Config::max_replies_per_packet,
+            Config::set_max_replies_per_packet, 4, 1, 0),
+        ("max_queued_broadcasts", Config::max_queued_broadcasts,
+            Config::set_max_queued_broadcasts, 4096, 16, 0),
+        ("max_queued_broadcast_bytes", Config::max_queued_broadcast_bytes,
+            Config::set_max_queued_broadcast_bytes, 4194304, 65536, 65535),
+    ];
+    for (name, get, set, default, good, bad) in bounds {
+        assert_eq!(get(&c), default, "{name} default");
+        set(&mut c, good).unwrap();
+        assert_eq!(get(&c), good, "{name} round trip");
+        assert_eq!(set(&mut c, bad).unwrap_err().kind(), ErrorKind::Invalid, "{name} {bad}");
+        assert_eq!(get(&c), good, "{name} kept after the refusal");
+    }
+    assert_eq!(c.set_max_queued_broadcast_bytes(0).unwrap_err().kind(), ErrorKind::Invalid);
     c.add_allowed_cidr("127.0.0.0/8").unwrap();
     assert_eq!(c.label(), "lbl");
     assert!(!c.gossip_verify_incoming() && c.gossip_verify_outgoing());
