@@ -673,4 +673,36 @@ func TestSecurityConfig(t *testing.T) {
 			t.Errorf("%s: %v", what, err)
 		}
 	}
+
+	// The resource bounds: default, a round trip through the library, and the value just
+	// below the range refused.
+	for _, b := range []struct {
+		name           string
+		field          func(*Config) *int
+		def, good, low int
+	}{
+		{"MaxInboundConnections", func(c *Config) *int { return &c.MaxInboundConnections }, 512, 8, 0},
+		{"MaxQueuedCallbacks", func(c *Config) *int { return &c.MaxQueuedCallbacks }, 65536, 16, 0},
+		{"MaxQueuedLogLines", func(c *Config) *int { return &c.MaxQueuedLogLines }, 1024, 16, 0},
+		{"MaxRepliesPerPacket", func(c *Config) *int { return &c.MaxRepliesPerPacket }, 4, 1, 0},
+		{"MaxQueuedBroadcasts", func(c *Config) *int { return &c.MaxQueuedBroadcasts }, 4096, 16, 0},
+		{"MaxQueuedBroadcastBytes", func(c *Config) *int { return &c.MaxQueuedBroadcastBytes }, 4194304, 65536, 65535},
+	} {
+		c := DefaultLocalConfig()
+		if got := *b.field(c); got != b.def {
+			t.Errorf("%s default: %d, want %d", b.name, got, b.def)
+		}
+		*b.field(c) = b.good
+		back, err := c.throughC()
+		if err != nil {
+			t.Fatalf("%s %d: %v", b.name, b.good, err)
+		}
+		if got := *b.field(back); got != b.good {
+			t.Errorf("%s round trip: %d, want %d", b.name, got, b.good)
+		}
+		*b.field(c) = b.low
+		if err := c.Validate(); !errors.As(err, &e) || e.Status != StatusInvalid {
+			t.Errorf("%s %d: %v", b.name, b.low, err)
+		}
+	}
 }

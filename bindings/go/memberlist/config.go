@@ -78,6 +78,24 @@ type Config struct {
 	MaxDecompressedSize  int // largest decompressed message
 	MaxConcurrentStreams int // most inbound streams handled at once
 	MaxBroadcastOrigins  int // broadcast origins remembered for de-duplication (default 4096)
+	// Most inbound TCP connections open at once, whatever they carry; more are closed at
+	// once (1..65535, default 512).
+	MaxInboundConnections int
+	// Most callbacks (events, notifications, metric samples) queued for delivery; beyond it
+	// new ones are dropped and counted (1..16777216, default 65536).
+	MaxQueuedCallbacks int
+	// Most log lines queued for the logger; beyond it they are dropped and counted, so that
+	// a log flood cannot crowd out events (1..16777216, default 1024).
+	MaxQueuedLogLines int
+	// Most replies (acks, indirect probes) one received datagram may cause; further ones are
+	// dropped, so that this node cannot be used as an amplifier (1..255, default 4).
+	MaxRepliesPerPacket int
+	// Most application broadcasts held for gossip, own and forwarded; beyond it the
+	// most-transmitted are dropped first (1..16777216, default 4096).
+	MaxQueuedBroadcasts int
+	// Most bytes of application broadcasts held for gossip, as MaxQueuedBroadcasts
+	// (65536..4294967295, default 4194304).
+	MaxQueuedBroadcastBytes int
 
 	// Security and framing.
 	Label                 string   // cluster label, carried on every packet and stream
@@ -131,6 +149,11 @@ func preset(ctor func(**C.ml_config) C.ml_status) *Config {
 		panic(fmt.Sprintf("memberlist: creating a preset config failed: %v", Status(st)))
 	}
 	defer C.ml_config_free(cfg)
+	return fromC(cfg)
+}
+
+// fromC reads every knob the header has a getter for into a Config.
+func fromC(cfg *C.ml_config) *Config {
 	ms := func(v C.uint32_t) time.Duration { return time.Duration(v) * time.Millisecond }
 	var dv, dmin, dmax C.uint8_t
 	C.ml_config_get_delegate_protocol(cfg, &dv, &dmin, &dmax)
@@ -172,6 +195,12 @@ func preset(ctor func(**C.ml_config) C.ml_status) *Config {
 		MaxDecompressedSize:     int(C.ml_config_get_max_decompressed_size(cfg)),
 		MaxConcurrentStreams:    int(C.ml_config_get_max_concurrent_streams(cfg)),
 		MaxBroadcastOrigins:     int(C.ml_config_get_max_broadcast_origins(cfg)),
+		MaxInboundConnections:   int(C.ml_config_get_max_inbound_connections(cfg)),
+		MaxQueuedCallbacks:      int(C.ml_config_get_max_queued_callbacks(cfg)),
+		MaxQueuedLogLines:       int(C.ml_config_get_max_queued_log_lines(cfg)),
+		MaxRepliesPerPacket:     int(C.ml_config_get_max_replies_per_packet(cfg)),
+		MaxQueuedBroadcasts:     int(C.ml_config_get_max_queued_broadcasts(cfg)),
+		MaxQueuedBroadcastBytes: int(C.ml_config_get_max_queued_broadcast_bytes(cfg)),
 		Label:                   C.GoString(C.ml_config_get_label(cfg)),
 		SkipInboundLabelCheck:   C.ml_config_get_skip_inbound_label_check(cfg) != 0,
 		GossipVerifyIncoming:    C.ml_config_get_gossip_verify_incoming(cfg) != 0,
@@ -305,6 +334,24 @@ func (c *Config) toC() (*C.ml_config, error) {
 		func() C.ml_status {
 			return C.ml_config_set_max_broadcast_origins(cfg, u32(c.MaxBroadcastOrigins, "MaxBroadcastOrigins"))
 		},
+		func() C.ml_status {
+			return C.ml_config_set_max_inbound_connections(cfg, u32(c.MaxInboundConnections, "MaxInboundConnections"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_queued_callbacks(cfg, u32(c.MaxQueuedCallbacks, "MaxQueuedCallbacks"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_queued_log_lines(cfg, u32(c.MaxQueuedLogLines, "MaxQueuedLogLines"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_replies_per_packet(cfg, u32(c.MaxRepliesPerPacket, "MaxRepliesPerPacket"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_queued_broadcasts(cfg, u32(c.MaxQueuedBroadcasts, "MaxQueuedBroadcasts"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_queued_broadcast_bytes(cfg, u32(c.MaxQueuedBroadcastBytes, "MaxQueuedBroadcastBytes"))
+		},
 		str(func(c *C.ml_config, s *C.char) C.ml_status { return C.ml_config_set_label(c, s) }, c.Label),
 		func() C.ml_status {
 			return C.ml_config_set_skip_inbound_label_check(cfg, boolU32(c.SkipInboundLabelCheck))
@@ -363,6 +410,19 @@ func (c *Config) logFunc() func(LogLevel, string) {
 		return nil
 	}
 	return func(level LogLevel, msg string) { logger.Printf("[%s] memberlist: %s", level, msg) }
+}
+
+// throughC is the config as the library holds it after toC, read back with fromC, so that
+// tests can check that a field reaches its setter.
+func (c *Config) throughC() (*Config, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cfg, err := c.toC()
+	if err != nil {
+		return nil, err
+	}
+	defer C.ml_config_free(cfg)
+	return fromC(cfg), nil
 }
 
 // Validate reports the error Create would return for the config's values, without
