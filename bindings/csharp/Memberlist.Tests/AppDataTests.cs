@@ -292,6 +292,25 @@ public class AppDataTests
         c.MaxBroadcastOrigins = 16;
         Assert.Equal(16u, c.MaxBroadcastOrigins);
         Assert.Throws<MemberlistException>(() => c.MaxBroadcastOrigins = 0);
+        // The resource bounds: default, round trip, and the value just below the range refused.
+        var bounds = new (string Name, Func<uint> Get, Action<uint> Set, uint Default, uint Good, uint Low)[]
+        {
+            ("MaxInboundConnections", () => c.MaxInboundConnections, v => c.MaxInboundConnections = v, 512, 8, 0),
+            ("MaxQueuedCallbacks", () => c.MaxQueuedCallbacks, v => c.MaxQueuedCallbacks = v, 65536, 16, 0),
+            ("MaxQueuedLogLines", () => c.MaxQueuedLogLines, v => c.MaxQueuedLogLines = v, 1024, 16, 0),
+            ("MaxRepliesPerPacket", () => c.MaxRepliesPerPacket, v => c.MaxRepliesPerPacket = v, 4, 1, 0),
+            ("MaxQueuedBroadcasts", () => c.MaxQueuedBroadcasts, v => c.MaxQueuedBroadcasts = v, 4096, 16, 0),
+            ("MaxQueuedBroadcastBytes", () => c.MaxQueuedBroadcastBytes, v => c.MaxQueuedBroadcastBytes = v, 4194304, 65536, 65535),
+        };
+        foreach (var b in bounds)
+        {
+            Assert.True(b.Default == b.Get(), $"{b.Name} default: {b.Get()}");
+            b.Set(b.Good);
+            Assert.True(b.Good == b.Get(), $"{b.Name} round trip: {b.Get()}");
+            var e = Assert.Throws<MemberlistException>(() => b.Set(b.Low));
+            Assert.Equal(MemberlistStatus.Invalid, e.Status);
+            Assert.True(b.Good == b.Get(), $"{b.Name} kept after the refusal: {b.Get()}");
+        }
         c.AddAllowedCidr("127.0.0.0/8");
         Assert.Equal("lbl", c.Label);
         Assert.False(c.GossipVerifyIncoming);

@@ -324,6 +324,55 @@ public sealed unsafe class MemberlistConfig : IDisposable
         set => Set(Native.ml_config_set_max_broadcast_origins, value);
     }
 
+    /// <summary>Inbound TCP connections open at once, whatever they carry (1..65535, default
+    /// 512); more are closed at once.</summary>
+    public uint MaxInboundConnections
+    {
+        get => Get(Native.ml_config_get_max_inbound_connections);
+        set => Set(Native.ml_config_set_max_inbound_connections, value);
+    }
+
+    /// <summary>Callbacks (events, notifications, metric samples) queued for delivery
+    /// (1..16777216, default 65536); past it new ones are dropped and counted.</summary>
+    public uint MaxQueuedCallbacks
+    {
+        get => Get(Native.ml_config_get_max_queued_callbacks);
+        set => Set(Native.ml_config_set_max_queued_callbacks, value);
+    }
+
+    /// <summary>Log lines queued for the log callback (1..16777216, default 1024); past it they
+    /// are dropped and counted, so that a log flood cannot crowd out events.</summary>
+    public uint MaxQueuedLogLines
+    {
+        get => Get(Native.ml_config_get_max_queued_log_lines);
+        set => Set(Native.ml_config_set_max_queued_log_lines, value);
+    }
+
+    /// <summary>Replies (acks, indirect probes) one received datagram may cause (1..255,
+    /// default 4); further ones are dropped, so that this node cannot be used as an
+    /// amplifier.</summary>
+    public uint MaxRepliesPerPacket
+    {
+        get => Get(Native.ml_config_get_max_replies_per_packet);
+        set => Set(Native.ml_config_set_max_replies_per_packet, value);
+    }
+
+    /// <summary>Application broadcasts held for gossip, own and forwarded (1..16777216, default
+    /// 4096); past it the most-transmitted are dropped first.</summary>
+    public uint MaxQueuedBroadcasts
+    {
+        get => Get(Native.ml_config_get_max_queued_broadcasts);
+        set => Set(Native.ml_config_set_max_queued_broadcasts, value);
+    }
+
+    /// <summary>Bytes of application broadcasts held for gossip (65536..4294967295, default
+    /// 4194304); past it the most-transmitted are dropped first.</summary>
+    public uint MaxQueuedBroadcastBytes
+    {
+        get => Get(Native.ml_config_get_max_queued_broadcast_bytes);
+        set => Set(Native.ml_config_set_max_queued_broadcast_bytes, value);
+    }
+
     // ---- security and framing ----
 
     /// <summary>Cluster label (0..255 bytes), carried on every packet and stream and bound into
