@@ -380,8 +380,8 @@ ML_API uint32_t ml_config_get_max_stream_size(const ml_config *config);
 /* Most nodes accepted in one push/pull, 1..UINT32_MAX (default 1048576); 0 is refused. */
 ML_API ml_status ml_config_set_max_push_pull_nodes(ml_config *config, uint32_t count);
 ML_API uint32_t ml_config_get_max_push_pull_nodes(const ml_config *config);
-/* Largest decompressed stream message, 1024..UINT32_MAX (default 41943040, 40 MiB); 0 is
- * refused, as is anything below 1024. A datagram inflates to at most 64 KiB whatever this is
+/* Largest decompressed stream message, 1024..UINT32_MAX (default 41943040, 40 MiB);
+ * 0 is refused, as is anything below 1024. A datagram inflates to at most 64 KiB whatever this is
  * (nobody compresses more into one), and memory grows with what really inflates, never with
  * the size a message claims. */
 ML_API ml_status ml_config_set_max_decompressed_size(ml_config *config, uint32_t bytes);

@@ -715,8 +715,8 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_push_pull_nodes(ml_config* config);
 
-    // Largest decompressed stream message, 1024..UINT32_MAX (default 41943040, 40 MiB); 0 is
-    // refused, as is anything below 1024. A datagram inflates to at most 64 KiB whatever this is
+    // Largest decompressed stream message, 1024..UINT32_MAX (default 41943040, 40 MiB);
+    // 0 is refused, as is anything below 1024. A datagram inflates to at most 64 KiB whatever this is
     // (nobody compresses more into one), and memory grows with what really inflates, never with
     // the size a message claims.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
