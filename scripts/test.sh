@@ -2,12 +2,13 @@
 # The whole test command: installs what is missing, builds, and runs every test suite —
 # C++ unit, wire, simulator and runtime tests and the C ABI tests (ctest), a short fuzz run of
 # every decoder and framing layer, the same tests again under AddressSanitizer +
-# UndefinedBehaviorSanitizer, then the Rust, Go and C# bindings' suites.
+# UndefinedBehaviorSanitizer and under ThreadSanitizer, then the Rust, Go and C# bindings'
+# suites. Each suite's wall time is printed with its result.
 # Exits non-zero if any suite failed.
 #   scripts/test.sh                 # build in ./build
 #   ML_BUILD_DIR=/tmp/b scripts/test.sh
 #   ML_FUZZ_SECONDS=60 scripts/test.sh   # longer fuzz runs (default 10 s per target)
-#   ML_SKIP_SANITIZERS=1 scripts/test.sh # skip the sanitizer build (quicker local runs)
+#   ML_SKIP_SANITIZERS=1 scripts/test.sh # skip the sanitizer builds (quicker local runs)
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build="${ML_BUILD_DIR:-$root/build}"
@@ -22,12 +23,15 @@ failed=0
 failed_names=()
 run_suite() {
   local name=$1; shift
+  local start=$SECONDS
   echo "==== $name"
   if "$@"; then
     passed=$((passed + 1))
+    echo "==== $name: passed in $((SECONDS - start)) s"
   else
     failed=$((failed + 1))
     failed_names+=("$name")
+    echo "==== $name: FAILED after $((SECONDS - start)) s"
   fi
 }
 
@@ -35,6 +39,7 @@ run_suite "ctest (C++ and C ABI)" ctest --test-dir "$build" --output-on-failure 
 run_suite "fuzz (${ML_FUZZ_SECONDS:-10} s per target)" "$root/fuzz/run.sh" "${ML_FUZZ_SECONDS:-10}"
 if [ -z "${ML_SKIP_SANITIZERS:-}" ]; then
   run_suite "ctest under ASan+UBSan" "$root/scripts/test-sanitizers.sh" asan
+  run_suite "ctest under TSan" "$root/scripts/test-sanitizers.sh" tsan
 fi
 if [ -x "$root/scripts/test-bindings.sh" ]; then
   # The bindings build against an installed copy, as their users do.

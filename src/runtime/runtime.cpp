@@ -260,6 +260,10 @@ Runtime::~Runtime() {
     }
     (void)impl_->ioc.release();
     (void)impl_->cb_ioc.release();
+  } else {
+    // A ticker's thread may still hold the last reference to a node's State (see run()),
+    // whose strands belong to the io_contexts: stop the tickers before those are destroyed.
+    impl_->tickers.clear();
   }
 }
 

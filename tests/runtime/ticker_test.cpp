@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/strand.hpp>
 
 #include "runtime/runtime_impl.h"
 #include "helpers.h"
@@ -212,6 +213,54 @@ TEST(Ticker, RuntimeFillsOneTickerThenSpreadsItsNodes) {
   }));
   nodes.clear();  // every socket is unwatched again
   EXPECT_EQ(tickers[0]->watched() + tickers[1]->watched(), 0u);
+}
+
+// Sets a flag of the test's when the io_context it was added to is destroyed (~io_context
+// shuts its services down first).
+struct GoneFlag : boost::asio::execution_context::service {
+  using key_type = GoneFlag;
+  static inline boost::asio::execution_context::id id;
+  explicit GoneFlag(boost::asio::execution_context& ctx) : service(ctx) {}
+  std::atomic<bool>* gone = nullptr;
+  void shutdown() override { gone->store(true); }
+};
+
+// A ticker's thread holds a reference to each node it is running until its batch is done,
+// so it may drop a node's last one after the node and the runtime were released. The node's
+// State has strands on the runtime's io_contexts: the runtime must stop its tickers before
+// destroying those (it used to destroy the callback io_context first, and ThreadSanitizer
+// saw the State's strand lock the destroyed context's mutex).
+TEST(Ticker, RuntimeStopsItsTickersBeforeDestroyingItsIoContexts) {
+  std::atomic<bool> cb_gone{false}, fired{false}, owner_dead{false}, died_after_cb{false};
+  struct Owner {  // stands for a node's State
+    boost::asio::strand<boost::asio::io_context::executor_type> cbx;
+    std::atomic<bool>* cb_gone;
+    std::atomic<bool>* dead;
+    std::atomic<bool>* late;
+    ~Owner() {
+      late->store(cb_gone->load());
+      dead->store(true);
+    }
+  };
+  Ticker::Entry entry;  // outlives the runtime, as a State's entry outlives its ticker's pass
+  auto rt = std::make_shared<Runtime>(1);
+  auto& cb_ioc = *rt->impl().cb_ioc;
+  boost::asio::use_service<GoneFlag>(cb_ioc).gone = &cb_gone;
+  auto owner = std::make_shared<Owner>(Owner{boost::asio::make_strand(cb_ioc), &cb_gone, &owner_dead, &died_after_cb});
+  entry.owner = owner;
+  entry.fire = [&] {
+    fired = true;
+    // Keep the ticker in its batch until the callback io_context is gone (the bug) or for
+    // a second (the runtime waits for this thread before it destroys anything).
+    auto limit = Clock::now() + 1s;
+    while (!cb_gone && Clock::now() < limit) std::this_thread::sleep_for(1ms);
+  };
+  rt->impl().tickers[0]->set(entry, Clock::now());
+  ASSERT_TRUE(eventually([&] { return fired.load(); }));
+  owner.reset();  // the ticker's batch holds the last reference now
+  rt.reset();
+  EXPECT_TRUE(owner_dead.load());
+  EXPECT_FALSE(died_after_cb.load()) << "the owner outlived the runtime's callback io_context";
 }
 
 }  // namespace
