@@ -124,11 +124,6 @@ ML_API ml_status ml_memberlist_send_best_effort(ml_memberlist* ml, const char* n
     if (ml_status s = check_bytes(ml, "ml_memberlist_send_best_effort", data, len)) return s;
     if (ml_status s = check_running(ml, "ml_memberlist_send_best_effort", false)) return s;
     core::Status st = ml->node->send_best_effort(node_name, bytes(data, len));
-    if (st.code == core::Errc::too_large)
-      return fail(ml, ML_E_TOO_LARGE,
-                  "ml_memberlist_send_best_effort: the message does not fit one datagram of "
-                  "udp_buffer_size with the framing: ",
-                  st.message);
     return st.ok() ? ML_OK : fail(ml, st);
   });
 }
@@ -151,11 +146,6 @@ ML_API ml_status ml_memberlist_send_to_address(ml_memberlist* ml, const char* ad
     if (ml_status s = check_bytes(ml, "ml_memberlist_send_to_address", data, len)) return s;
     if (ml_status s = check_running(ml, "ml_memberlist_send_to_address", false)) return s;
     core::Status st = ml->node->send_to_address(address, bytes(data, len));
-    if (st.code == core::Errc::too_large)
-      return fail(ml, ML_E_TOO_LARGE,
-                  "ml_memberlist_send_to_address: the message does not fit one datagram of "
-                  "udp_buffer_size with the framing: ",
-                  st.message);
     return st.ok() ? ML_OK : fail(ml, st);
   });
 }

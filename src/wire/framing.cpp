@@ -102,6 +102,12 @@ std::string quoted(std::string_view s) {
 
 constexpr size_t kMinCompress = 64;
 
+// The most a compressed layer may inflate to: a datagram never held more than one datagram's
+// worth before it was compressed, whatever the stream limit.
+size_t inflate_limit(const FramingOptions& opt, Kind kind) {
+  return kind == Kind::packet ? std::min(opt.max_decompressed, kMaxInflatedPacket) : opt.max_decompressed;
+}
+
 // Everything inside the encryption: [crc32]? [compressed]? plain payload.
 void seal_inner(const FramingOptions& opt, Kind kind, std::span<const uint8_t> payload, Bytes& inner) {
   inner.reserve(1 + payload.size());
@@ -109,8 +115,8 @@ void seal_inner(const FramingOptions& opt, Kind kind, std::span<const uint8_t> p
   inner.insert(inner.end(), payload.begin(), payload.end());
   // Below kMinCompress bytes zlib's own 6 bytes plus our 5 leave almost nothing to gain, and
   // trying costs more CPU than the rest of a probe (pings and acks are ~40 bytes).
-  const size_t most = kind == Kind::packet ? std::min(opt.max_decompressed, kMaxInflatedPacket) : opt.max_decompressed;
-  if (opt.compress && inner.size() >= kMinCompress && inner.size() <= most && inner.size() <= UINT32_MAX) {
+  if (opt.compress && inner.size() >= kMinCompress && inner.size() <= inflate_limit(opt, kind) &&
+      inner.size() <= UINT32_MAX) {
     Bytes z;
     if (detail::deflate_bytes(inner, z) && 5 + z.size() < inner.size()) {
       Bytes layer;
@@ -221,8 +227,7 @@ FrameStatus open_frame(const FramingOptions& opt, Kind kind, std::span<const uin
   if (at(rest, Tag::compressed)) {
     if (rest.size() < 5) return fail(FrameError::malformed, what + ": truncated compressed layer");
     const size_t size = get_u32(rest.subspan(1));
-    // A datagram never held more than one datagram's worth before it was compressed.
-    const size_t limit = kind == Kind::packet ? std::min(opt.max_decompressed, kMaxInflatedPacket) : opt.max_decompressed;
+    const size_t limit = inflate_limit(opt, kind);
     if (size > limit) {
       return fail(FrameError::too_large, what + ": decompressed size " + std::to_string(size) +
                                              " exceeds the limit of " + std::to_string(limit));
