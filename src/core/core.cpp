@@ -67,8 +67,7 @@ void Core::Impl::handle_message(const Address& from, const Message& m, Instant n
         else if constexpr (std::is_same_v<T, UserMsg>) handle_user_msg(from, msg);
         else if constexpr (std::is_same_v<T, UserBroadcast>) handle_user_broadcast(msg, now);
         else {
-          log(LogLevel::Warn, "Unexpected message in a packet from=" + from.to_string());
-          bad("unexpected_type");
+          bad("unexpected_type", LogLevel::Warn, "Unexpected message in a packet from=" + from.to_string());
         }
       },
       m);
@@ -121,8 +120,7 @@ void Core::handle_packet(const Address& from, std::span<const uint8_t> data, Ins
   std::vector<Message> msgs;
   Status s = impl_->codec->decode(data, msgs);
   if (!s.ok()) {
-    impl_->bad("decode");
-    impl_->log(LogLevel::Error, "Failed to decode packet: " + s.message + " from=" + from.to_string());
+    impl_->bad("decode", LogLevel::Error, "Failed to decode packet: " + s.message + " from=" + from.to_string());
   }
   impl_->replies_left = impl_->cfg.max_replies_per_packet;
   for (const Message& m : msgs) impl_->handle_message(from, m, now);

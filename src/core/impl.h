@@ -191,9 +191,9 @@ struct Core::Impl {
   static constexpr uint32_t kMaxIncarnation = (1u << 31) - 1;
   bool incarnation_refused(uint32_t inc, const std::string& node, const char* what) {
     if (inc <= kMaxIncarnation) return false;
-    log(LogLevel::Warn, std::string("Ignoring a ") + what + " message for '" + node + "': incarnation " +
-                            std::to_string(inc) + " is beyond " + std::to_string(kMaxIncarnation));
-    bad("bad_incarnation");
+    bad("bad_incarnation", LogLevel::Warn,
+        std::string("Ignoring a ") + what + " message for '" + node + "': incarnation " + std::to_string(inc) +
+            " is beyond " + std::to_string(kMaxIncarnation));
     return true;
   }
   // Whether a node with these versions could be a member with us: the pairwise form of
@@ -212,10 +212,21 @@ struct Core::Impl {
     return true;
   }
 
-  // Malformed or unexpected input: counted in total and by reason.
-  void bad(const char* reason) {
+  // Malformed or unexpected input: counted in total and by reason; returns how many of this
+  // reason so far.
+  uint64_t bad(const char* reason) {
     st.bad_messages++;
-    metrics.incr("memberlist.bad_messages", 1, {{"reason", reason}});
+    MetricLabels labels{{"reason", reason}};
+    metrics.incr("memberlist.bad_messages", 1, labels);
+    return static_cast<uint64_t>(metrics.counter("memberlist.bad_messages", labels));
+  }
+  // The same, logged at `level` (the reference's) for the 1st, 2nd, 4th... of its reason
+  // with the count so far, and at debug otherwise: one line per datagram under a flood
+  // would cost more than the datagram.
+  void bad(const char* reason, LogLevel level, const std::string& msg) {
+    uint64_t n = bad(reason);
+    if (!keeps_level(n)) return log(LogLevel::Debug, msg);
+    log(level, n == 1 ? msg : msg + " (" + std::to_string(n) + " of this kind so far)");
   }
 
   void apply_awareness(int delta) {

@@ -63,18 +63,17 @@ void Core::Impl::refute(NodeRec& me, uint32_t accused) {
 void Core::Impl::alive_node(const Alive& a, bool bootstrap, Instant now, TransmitLimitedQueue::Done done) {
   if (left && a.node == cfg.name) return;
   if (a.vsn.pmin == 0 || a.vsn.pmax == 0 || a.vsn.pmin > a.vsn.pmax) {
-    log(LogLevel::Warn, "Ignoring an alive message for '" + a.node + "' (" + a.addr.to_string() +
-                            ") because protocol version(s) are wrong: " + std::to_string(a.vsn.pmin) +
-                            " <= " + std::to_string(a.vsn.pcur) + " <= " + std::to_string(a.vsn.pmax) +
-                            " should be >0");
-    bad("bad_vsn");
+    bad("bad_vsn", LogLevel::Warn,
+        "Ignoring an alive message for '" + a.node + "' (" + a.addr.to_string() +
+            ") because protocol version(s) are wrong: " + std::to_string(a.vsn.pmin) + " <= " +
+            std::to_string(a.vsn.pcur) + " <= " + std::to_string(a.vsn.pmax) + " should be >0");
     return;
   }
   if (incarnation_refused(a.incarnation, a.node, "alive")) return;
   if (a.node != cfg.name) {
     if (Status v = speaks_with_us(a.vsn); !v.ok()) {
-      log(LogLevel::Warn, "Ignoring an alive message for '" + a.node + "' (" + a.addr.to_string() + "): " + v.message);
-      bad("incompatible_vsn");
+      bad("incompatible_vsn", LogLevel::Warn,
+          "Ignoring an alive message for '" + a.node + "' (" + a.addr.to_string() + "): " + v.message);
       return;
     }
   }
@@ -98,8 +97,11 @@ void Core::Impl::alive_node(const Alive& a, bool bootstrap, Instant now, Transmi
   }
   // The allow-list, for a new node or a new address of a known one (as the reference).
   if (!local && (r == nullptr || r->info.addr != a.addr) && cfg.address_allowed && !cfg.address_allowed(a.addr)) {
-    log(LogLevel::Warn, "Rejected node " + a.node + " (" + a.addr.to_string() + "): address not allowed");
     metrics.incr("memberlist.node.rejected");
+    auto n = static_cast<uint64_t>(metrics.counter("memberlist.node.rejected"));
+    log(keeps_level(n) ? LogLevel::Warn : LogLevel::Debug,
+        "Rejected node " + a.node + " (" + a.addr.to_string() + "): address not allowed (" + std::to_string(n) +
+            " so far)");
     return;
   }
   bool updates_addr = false;
@@ -122,9 +124,10 @@ void Core::Impl::alive_node(const Alive& a, bool bootstrap, Instant now, Transmi
                               r->info.addr.to_string() + " to " + a.addr.to_string());
       updates_addr = true;
     } else {
-      log(LogLevel::Error, "Conflicting address for " + a.node + ". Mine: " + r->info.addr.to_string() +
-                               " Theirs: " + a.addr.to_string() + " Old state: " + to_string(r->info.state));
       conflicts++;
+      log(keeps_level(conflicts) ? LogLevel::Error : LogLevel::Debug,
+          "Conflicting address for " + a.node + ". Mine: " + r->info.addr.to_string() + " Theirs: " +
+              a.addr.to_string() + " Old state: " + to_string(r->info.state));
       notifications.push_back(Conflict{r->info, info_of(a)});
       return;
     }

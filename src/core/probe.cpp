@@ -195,8 +195,7 @@ void Core::Impl::handle_nack(const Nack& n) {
 
 void Core::Impl::handle_ping(const Address& from, const Ping& p) {
   if (!p.node.empty() && p.node != cfg.name) {
-    log(LogLevel::Warn, "Got ping for unexpected node '" + p.node + "' from=" + from.to_string());
-    bad("wrong_node");
+    bad("wrong_node", LogLevel::Warn, "Got ping for unexpected node '" + p.node + "' from=" + from.to_string());
     return;
   }
   if (!take_reply()) return;

@@ -161,16 +161,14 @@ std::optional<Bytes> Core::Impl::handle_stream(const Address& from, std::span<co
   std::vector<Message> msgs;
   Status decoded = codec->decode(data, msgs);  // not `st`: that is the member with our stats
   if (!decoded.ok() || msgs.size() != 1) {
-    bad("stream_decode");
     std::string why = decoded.ok() ? "expected exactly one message" : decoded.message;
-    log(LogLevel::Error, "Failed to receive stream: " + why + " from=" + from.to_string());
+    bad("stream_decode", LogLevel::Error, "Failed to receive stream: " + why + " from=" + from.to_string());
     return codec->encode(ErrResp{why});
   }
   const Message& m = msgs[0];
   if (const auto* ping = std::get_if<Ping>(&m)) {
     if (!ping->node.empty() && ping->node != cfg.name) {
-      log(LogLevel::Warn, "Got ping for unexpected node " + ping->node + " from=" + from.to_string());
-      bad("wrong_node");
+      bad("wrong_node", LogLevel::Warn, "Got ping for unexpected node " + ping->node + " from=" + from.to_string());
       return std::nullopt;
     }
     return codec->encode(Ack{ping->seq, {}});
@@ -189,16 +187,15 @@ std::optional<Bytes> Core::Impl::handle_stream(const Address& from, std::span<co
   }
   if (const auto* um = std::get_if<UserMsg>(&m)) {
     if (um->payload.size() > cfg.max_user_msg_size) {
-      bad("user_msg_too_large");
-      log(LogLevel::Error, "User message of " + std::to_string(um->payload.size()) + " bytes is over max_user_msg_size (" +
-                                 std::to_string(cfg.max_user_msg_size) + ") from=" + from.to_string());
+      bad("user_msg_too_large", LogLevel::Error,
+          "User message of " + std::to_string(um->payload.size()) + " bytes is over max_user_msg_size (" +
+              std::to_string(cfg.max_user_msg_size) + ") from=" + from.to_string());
       return std::nullopt;
     }
     handle_user_msg(from, *um);
     return std::nullopt;
   }
-  bad("unexpected_type");
-  log(LogLevel::Error, "Received invalid msg type on a stream from=" + from.to_string());
+  bad("unexpected_type", LogLevel::Error, "Received invalid msg type on a stream from=" + from.to_string());
   return codec->encode(ErrResp{"unexpected message type on a stream"});
 }
 

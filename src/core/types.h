@@ -74,4 +74,8 @@ struct Status {
 
 enum class LogLevel : uint8_t { Trace = 0, Debug = 1, Info = 2, Warn = 3, Error = 4 };
 
+// Whether the n-th (from 1) of a repeated kind of line keeps its level: the 1st, 2nd, 4th,
+// 8th...; the others go to debug, so that a flood of bad input cannot flood the log.
+constexpr bool keeps_level(uint64_t n) { return (n & (n - 1)) == 0; }
+
 }  // namespace memberlist::core
