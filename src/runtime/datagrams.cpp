@@ -101,11 +101,7 @@ void State::on_datagram(std::span<const uint8_t> data) {
   }
   Inbound d{rx_from, {}};
   auto st = wire::open_packet(*framing(), data, d.data);
-  if (!st.ok()) {
-    count(st.kind);
-    log->debug("dropped datagram from {}: {}", rx_from.address().to_string(), st.message);
-    return;
-  }
+  if (!st.ok()) return refused_frame("datagram", rx_from.address().to_string(), st);
   std::unique_lock<std::mutex> q(inbox_mu);
   if (run_inline && inbox.empty() && !proc_scheduled) {
     std::unique_lock<std::mutex> l(mu, std::try_to_lock);
@@ -132,6 +128,14 @@ void State::on_datagram(std::span<const uint8_t> data) {
 void State::handle_payload(CoreAccess& access, const Inbound& d) {
   auto from = detail::to_core(d.from.address(), d.from.port());
   enter(access, [&](core::Core& c) { c.handle_packet(from, d.data, now()); });
+}
+
+// The reference logs a bad checksum at WARN and every other bad frame at ERR.
+void State::refused_frame(const char* what, const std::string& from, const wire::FrameStatus& st) {
+  uint64_t n = count(st.kind);
+  auto level = st.kind == wire::FrameError::bad_crc ? spdlog::level::warn : spdlog::level::err;
+  log->log(thinned(n, level), "refused a {} from {}: {} ({} {} so far)", what, from, st.message, n,
+           wire::to_string(st.kind));
 }
 
 // Counted always; logged at warn for the 1st, 2nd, 4th, 8th... so a flood cannot flood

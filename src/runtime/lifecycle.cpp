@@ -129,6 +129,11 @@ Status State::start() {
   if (opt.max_concurrent_streams < 1) return Status::error(Errc::invalid, "invalid option max_concurrent_streams: must be at least 1");
   if (opt.handoff_queue_depth < 1) return Status::error(Errc::invalid, "invalid option handoff_queue_depth: must be at least 1");
   if (opt.max_inbound_connections < 1) return Status::error(Errc::invalid, "invalid option max_inbound_connections: must be at least 1");
+  if (opt.max_inbound_connections_per_source < 1)
+    return Status::error(Errc::invalid, "invalid option max_inbound_connections_per_source: must be at least 1");
+  if (opt.max_inbound_stream_bytes < kSmallStream)
+    return Status::error(Errc::invalid, "invalid option max_inbound_stream_bytes: must be at least " +
+                                            std::to_string(kSmallStream));
   if (opt.max_queued_callbacks < 1) return Status::error(Errc::invalid, "invalid option max_queued_callbacks: must be at least 1");
   if (auto st = detail::AllowList::parse(opt.allowed_cidrs, allow); !st.ok()) return st;
   // What the framing adds must fit in udp_buffer_size: the core fills the rest. Encryption

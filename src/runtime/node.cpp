@@ -79,6 +79,14 @@ void State::flush_transport_metrics() {
   gained(refused_sources, flushed_drops[3], "memberlist.refused_sources");
   gained(delivery.dropped_items(), flushed_drops[4], "memberlist.callbacks.dropped");
   gained(delivery.dropped_log_lines(), flushed_drops[5], "memberlist.log.dropped");
+  for (size_t i = 1; i < frame_errors.size(); ++i) {
+    uint64_t v = frame_errors[i];
+    if (v > flushed_frame_errors[i]) {
+      core->metrics().incr("memberlist.frame_errors", static_cast<double>(v - flushed_frame_errors[i]),
+                           {{"kind", wire::to_string(static_cast<wire::FrameError>(i))}});
+    }
+    flushed_frame_errors[i] = v;
+  }
 }
 
 namespace {

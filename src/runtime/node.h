@@ -72,6 +72,13 @@ struct Options {
   size_t max_concurrent_streams = 128;
   // Inbound connections open at once, whatever they carry; more are closed at once.
   size_t max_inbound_connections = 512;
+  // Of those, from one IP address: one source cannot hold every slot and lock out the joins,
+  // push/pulls and fallback pings of the others.
+  size_t max_inbound_connections_per_source = 32;
+  // Stream bodies over 1 KiB being read at once, in bytes, as their headers declare them (a
+  // reservation: stalled senders cannot make the node hold more). A stream that would go
+  // over it is closed after its header. At least max_stream_message would be sensible.
+  size_t max_inbound_stream_bytes = 64u << 20;
   // Host callbacks (events, notifications, metric samples) queued for delivery; beyond it new
   // ones are dropped and counted (RuntimeStats::callbacks_dropped). Log lines have their own
   // bound, so that a log flood cannot crowd out membership events.
@@ -85,7 +92,9 @@ struct RuntimeStats {
   // Datagrams and stream messages the framing refused (opening or sealing), by kind.
   std::array<uint64_t, kFrameErrorKinds> frame_errors{};
   uint64_t dropped_sends = 0;    // datagrams not sent (kernel buffer full, address family)
-  uint64_t refused_streams = 0;  // inbound streams closed at once (max_concurrent_streams open)
+  // Inbound streams closed at once: max_inbound_connections(_per_source),
+  // max_concurrent_streams or max_inbound_stream_bytes reached.
+  uint64_t refused_streams = 0;
   uint64_t refused_sources = 0;  // datagrams and streams from outside allowed_cidrs
   uint64_t handoff_dropped = 0;  // datagrams dropped: handoff queue full
   uint64_t callbacks_dropped = 0;  // events, notifications, samples dropped: queue full

@@ -63,13 +63,18 @@ using Strand = asio::strand<asio::io_context::executor_type>;
 
 // Largest UDP payload that fits one IPv4 datagram (and so any datagram we send).
 inline constexpr size_t kMaxDatagram = 65507;
+// Stream bodies up to this size (TCP pings, small user messages) are not counted against
+// max_concurrent_streams and max_inbound_stream_bytes: they cost little, and a TCP fallback
+// ping refused because reliable messages or push/pulls hold every slot would get a healthy
+// node suspected.
+inline constexpr size_t kSmallStream = 1024;
 // How long join()/ping()/send_reliable() wait beyond the core's own deadlines.
 inline constexpr Duration kWaitSlack = std::chrono::seconds(5);
 
-// The 1st, 2nd, 4th, 8th... of a kind at `first`, the others at debug: a flood of refusals
-// cannot flood the log.
+// The n-th line of a kind at `first` for the 1st, 2nd, 4th, 8th..., the others at debug: a
+// flood of refusals cannot flood the log (core::keeps_level).
 inline spdlog::level::level_enum thinned(uint64_t n, spdlog::level::level_enum first) {
-  return (n & (n - 1)) == 0 ? first : spdlog::level::debug;
+  return core::keeps_level(n) ? first : spdlog::level::debug;
 }
 
 struct State;
@@ -205,7 +210,9 @@ struct State : std::enable_shared_from_this<State> {
   Duration accept_backoff{};
   std::unordered_set<Conn*> conns;
   size_t inbound_conns = 0;   // inbound connections open
+  std::map<asio::ip::address, size_t> inbound_by_source;  // the same, by source address
   size_t large_streams = 0;   // of which reading a body over kSmallStream
+  size_t large_stream_bytes = 0;  // the bodies those declared (max_inbound_stream_bytes)
 
   // ---- inside the core (mu, through CoreAccess only) ------------------------------------
   mutable std::mutex mu;
@@ -219,6 +226,7 @@ struct State : std::enable_shared_from_this<State> {
   // after it fired).
   std::optional<std::pair<std::optional<Instant>, std::optional<Instant>>> timer_target;
   std::array<uint64_t, 6> flushed_drops{};
+  std::array<uint64_t, RuntimeStats::kFrameErrorKinds> flushed_frame_errors{};
 
   // ---- handler accounting (life_mu) ---------------------------------------------------
   std::mutex life_mu;
@@ -237,10 +245,13 @@ struct State : std::enable_shared_from_this<State> {
   std::atomic<uint64_t> m_udp_sent{0}, m_udp_received{0}, m_tcp_accept{0}, m_tcp_connect{0},
       m_tcp_sent{0}, m_tcp_received{0};
 
-  void count(wire::FrameError e) {
+  // Counts a refused frame; returns how many of its kind so far.
+  uint64_t count(wire::FrameError e) {
     auto i = static_cast<size_t>(e);
-    if (i < frame_errors.size()) ++frame_errors[i];
+    return i < frame_errors.size() ? ++frame_errors[i] : 0;
   }
+  // Counts and logs a frame refused on input, at the reference's level (thinned).
+  void refused_frame(const char* what, const std::string& from, const wire::FrameStatus& st);
   uint64_t bad_frames() const {
     uint64_t n = 0;
     for (const auto& c : frame_errors) n += c;

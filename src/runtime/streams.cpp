@@ -8,13 +8,6 @@
 
 namespace memberlist::runtime {
 
-namespace {
-// Stream bodies up to this size (TCP pings, small user messages) are not counted against
-// max_concurrent_streams: they cost little, and a TCP fallback ping refused because
-// reliable messages or push/pulls hold every slot would get a healthy node suspected.
-constexpr size_t kSmallStream = 1024;
-}  // namespace
-
 // ---- outbound stream ----------------------------------------------------------------------
 
 // connect -> write one sealed message -> [read one reply] -> core.handle_stream_response.
@@ -143,12 +136,21 @@ void State::stream_done(uint64_t id, const Status& transport, std::span<const ui
 
 // header -> body (deadline tcp_timeout) -> core.handle_stream -> [reply] -> close.
 struct InStream final : Conn, std::enable_shared_from_this<InStream> {
-  InStream(std::shared_ptr<State> st, Op o, tcp::socket so)
-      : s(std::move(st)), op(std::move(o)), sock(std::move(so)), deadline(s->io) {}
+  // Counted in State::inbound_conns and inbound_by_source from here on.
+  InStream(std::shared_ptr<State> st, Op o, tcp::socket so, asio::ip::address src)
+      : s(std::move(st)), op(std::move(o)), sock(std::move(so)), deadline(s->io), source(std::move(src)) {
+    ++s->inbound_conns;
+    ++s->inbound_by_source[source];
+  }
   ~InStream() override {
     s->conns.erase(this);
     --s->inbound_conns;
-    if (large) --s->large_streams;
+    if (auto it = s->inbound_by_source.find(source); it != s->inbound_by_source.end() && --it->second == 0)
+      s->inbound_by_source.erase(it);
+    if (large) {
+      --s->large_streams;
+      s->large_stream_bytes -= reserved;
+    }
   }
 
   std::shared_ptr<State> s;
@@ -159,7 +161,9 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
   std::array<uint8_t, wire::kStreamHeaderSize> header{};
   core::Bytes body;
   core::Bytes out;
+  asio::ip::address source;
   bool large = false;  // counted in State::large_streams
+  size_t reserved = 0;  // counted in State::large_stream_bytes
 
   void abort() override { close(); }
   void close() {
@@ -171,7 +175,6 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
 
   void start() {
     s->conns.insert(this);
-    ++s->inbound_conns;
     error_code ec;
     auto peer = sock.remote_endpoint(ec);
     if (ec) return close();
@@ -190,20 +193,25 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
       size_t len = 0;
       auto st = wire::parse_stream_header(*self->s->framing(), self->header, len);
       if (!st.ok()) {
-        self->s->count(st.kind);
-        self->s->log->warn("refused stream from {}: {}", self->from.to_string(), st.message);
+        self->s->refused_frame("stream", self->from.to_string(), st);
         return self->close();
       }
       if (len > kSmallStream) {
-        if (self->s->large_streams >= self->s->opt.max_concurrent_streams) {
-          uint64_t n = ++self->s->refused_streams;
-          self->s->log->log(thinned(n, spdlog::level::warn),
-                            "too many inbound streams ({}), refused one of {} bytes from {} ({} refused so far)",
-                            self->s->large_streams, len, self->from.to_string(), n);
+        auto& st = *self->s;
+        const char* full = st.large_streams >= st.opt.max_concurrent_streams ? "max_concurrent_streams"
+                           : st.large_stream_bytes + len > st.opt.max_inbound_stream_bytes ? "max_inbound_stream_bytes"
+                                                                                              : nullptr;
+        if (full != nullptr) {
+          uint64_t n = ++st.refused_streams;
+          st.log->log(thinned(n, spdlog::level::warn),
+                      "{} reached ({} streams, {} bytes being read), refused one of {} bytes from {} ({} refused so far)",
+                      full, st.large_streams, st.large_stream_bytes, len, self->from.to_string(), n);
           return self->close();
         }
         self->large = true;
-        ++self->s->large_streams;
+        self->reserved = len;
+        ++st.large_streams;
+        st.large_stream_bytes += len;
       }
       asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
                        asio::transfer_exactly(len), [self](error_code ec, size_t n) {
@@ -218,8 +226,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
     core::Bytes payload;
     auto st = wire::open_stream_message(*s->framing(), body, payload);
     if (!st.ok()) {
-      s->count(st.kind);
-      s->log->debug("bad stream message from {}: {}", from.to_string(), st.message);
+      s->refused_frame("stream message", from.to_string(), st);
       return close();
     }
     auto reply = s->inbound_message(from, payload);
@@ -278,18 +285,23 @@ void State::accept() {
     ++m_tcp_accept;
     error_code pe;
     auto peer = sock.remote_endpoint(pe);
-    if (!pe && !allow.allows(peer.address())) {
+    auto it = inbound_by_source.find(peer.address());
+    size_t from_source = it == inbound_by_source.end() ? 0 : it->second;
+    if (pe) {
+      // The peer is already gone.
+    } else if (!allow.allows(peer.address())) {
       refused_source("stream", peer.address());
-      error_code ignored;
-      sock.close(ignored);
-    } else if (inbound_conns >= opt.max_inbound_connections) {
+    } else if (inbound_conns >= opt.max_inbound_connections || from_source >= opt.max_inbound_connections_per_source) {
       uint64_t n = ++refused_streams;
-      log->log(thinned(n, spdlog::level::warn), "too many inbound connections ({}), closing a new one ({} refused so far)",
-               inbound_conns, n);
+      log->log(thinned(n, spdlog::level::warn),
+               "too many inbound connections ({}, {} from {}), closing a new one ({} refused so far)", inbound_conns,
+               from_source, peer.address().to_string(), n);
+    } else if (auto o2 = op()) {
+      std::make_shared<InStream>(shared_from_this(), std::move(o2), std::move(sock), peer.address())->start();
+    }
+    if (sock.is_open()) {  // refused (an accepted one was moved into its InStream)
       error_code ignored;
       sock.close(ignored);
-    } else if (auto o2 = op()) {
-      std::make_shared<InStream>(shared_from_this(), std::move(o2), std::move(sock))->start();
     }
     accept();
   });

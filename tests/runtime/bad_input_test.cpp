@@ -125,6 +125,7 @@ TEST(BadInput, TooManyIdleConnectionsAreRefusedNotFatal) {
   auto o = fast_options("a");
   o.core.tcp_timeout = std::chrono::seconds(20);  // the idle ones stay until we close them
   o.max_inbound_connections = 128;
+  o.max_inbound_connections_per_source = 1000;  // all from 127.0.0.1: the global bound is tested here
   auto a = make_node(rt, o);
   auto b = make_node(rt, fast_options("b"));
   ASSERT_TRUE(a && b);

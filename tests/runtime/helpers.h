@@ -82,4 +82,17 @@ inline bool has_member(const Node& n, const std::string& name) {
   return false;
 }
 
+// The sum of a metric's series (those carrying `label` = `value`, if given).
+inline double metric(const Node& n, const std::string& name, const std::string& label = {},
+                     const std::string& value = {}) {
+  double v = 0;
+  for (const auto& m : n.metrics()) {
+    if (m.name != name) continue;
+    bool labelled = label.empty();
+    for (const auto& l : m.labels) labelled = labelled || (l.name == label && l.value == value);
+    if (labelled) v += m.value;
+  }
+  return v;
+}
+
 }  // namespace memberlist::runtime::test

@@ -291,14 +291,6 @@ TEST_F(Secure, DifferentLabelsDoNotSeeEachOther) {
   EXPECT_EQ(b->num_members(), 1u);
 }
 
-double metric(const Node& n, const std::string& name) {
-  double v = 0;
-  for (const auto& m : n.metrics()) {
-    if (m.name == name) v += m.value;
-  }
-  return v;
-}
-
 TEST_F(Secure, AllowListRefusesOutsiders) {
   auto oa = fast_options("a");
   oa.allowed_cidrs = {" 127.0.0.1/32 ", "fd00::/8"};
