@@ -1,6 +1,7 @@
 // libFuzzer target: a TCP stream as the runtime reads it: header, body, open, decode,
 // repeated until the bytes run out. The first byte picks the FramingOptions
 // (fuzz_framing.h), whose stream limit is small so that the too_large path is reachable.
+#include "fuzz_budget.h"
 #include "fuzz_check.h"
 #include "fuzz_framing.h"
 
@@ -9,6 +10,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const auto codec = make_flatbuffers_codec();
   if (size == 0) return 0;
   const FramingOptions& opt = fuzz::framing_config(data[0]);
+  // A stream message may honestly inflate by deflate's best ratio (kMaxInflateRatio, 1032),
+  // never to the size it merely claims: twice that ratio covers the buffer's doubling.
+  fuzz::AllocationBudget budget(size, 4 * 1032, 1 << 20);
   std::span<const uint8_t> rest(data + 1, size - 1);
   while (rest.size() >= kStreamHeaderSize) {
     size_t len = 0;

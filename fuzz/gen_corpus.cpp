@@ -80,6 +80,18 @@ int main(int argc, char** argv) {
   write(root / "fuzz_decode", "seed-gossip",
         codec->pack({codec->encode(variants[2]), codec->encode(Suspect{2, "n3", "n1"}), codec->encode(variants[3])}));
 
+  // The core's input is the codec's: the same seeds, and compounds of requests that ask for
+  // replies (the amplification the reply budget stops).
+  fs::create_directories(root / "fuzz_core_packet");
+  fs::copy(root / "fuzz_decode", root / "fuzz_core_packet", fs::copy_options::overwrite_existing);
+  std::vector<Bytes> pings, indirect;
+  for (uint32_t i = 0; i < 255; ++i) {
+    pings.push_back(codec->encode(Ping{i, "target", v4(10, 0, 0, 7, 7946), "x"}));
+    indirect.push_back(codec->encode(IndirectPing{i, v4(10, 0, 0, 8, 7946), "n1", true, {}, "x"}));
+  }
+  write(root / "fuzz_core_packet", "seed-pings", codec->pack(pings));
+  write(root / "fuzz_core_packet", "seed-indirect", codec->pack(indirect));
+
   for (uint8_t c = 0; c < fuzz::kConfigs; ++c) {
     const std::string cfg = "seed-c" + std::to_string(c) + "-";
     Bytes stream{c};
