@@ -211,10 +211,34 @@ static void check_refusals(void) {
   ml_broadcast_queue_free(NULL);
 }
 
+/* docs/abi.md, "Failed calls take nothing": a refused push never runs its done callback, and
+ * does not replace a queued message of the same name. */
+static void check_failed_push_takes_nothing(void) {
+  done_log log;
+  done_ctx kept = {NULL, 'k'}, refused = {NULL, 'f'};
+  ml_broadcast_queue *q = NULL;
+  SECTION("a refused push takes nothing");
+  memset(&log, 0, sizeof log);
+  kept.log = &log;
+  refused.log = &log;
+  CHECK_OK(ml_broadcast_queue_new(3, &q));
+  CHECK_OK(ml_broadcast_queue_push(q, "n", (const uint8_t *)"k", 1, on_done, &kept));
+  CHECK(ml_broadcast_queue_push(q, "n", NULL, 3, on_done, &refused) == ML_E_INVALID);
+  CHECK(ml_broadcast_queue_push(NULL, "n", (const uint8_t *)"f", 1, on_done, &refused) ==
+        ML_E_INVALID);
+  CHECK(log.count == 0);
+  CHECK(ml_broadcast_queue_len(q) == 1);
+  ml_broadcast_queue_free(q); /* the kept one leaves as dropped; the refused one never ran */
+  CHECK(outcome_of(&log, 'k') == ML_BROADCAST_DROPPED);
+  CHECK(times_finished(&log, 'f') == 0);
+  CHECK(log.count == 1);
+}
+
 int main(void) {
   check_retransmits();
   check_order_and_limit();
   check_named_prune_reset();
   check_refusals();
+  check_failed_push_takes_nothing();
   return ml_test_finish("capi_queue");
 }

@@ -1530,9 +1530,13 @@ impl BroadcastQueue {
             }
             None => (None, ptr::null_mut()),
         };
-        // On failure the library may or may not have dropped the hook; the box then leaks
-        // rather than risk a double free.
-        check(unsafe { sys::ml_broadcast_queue_push(self.raw.as_ptr(), name_ptr, data.as_ptr(), data.len(), cb, ud) })
+        let st = unsafe { sys::ml_broadcast_queue_push(self.raw.as_ptr(), name_ptr, data.as_ptr(), data.len(), cb, ud) };
+        // A refused push never runs its callback and leaves the user data to us (docs/abi.md,
+        // "Failed calls take nothing"): take the box back.
+        if st != sys::ML_OK && !ud.is_null() {
+            drop(unsafe { Box::from_raw(ud as *mut QueueDoneFn) });
+        }
+        check(st)
     }
     /// The messages that fit `limit` bytes, each counted with `overhead` extra bytes.
     pub fn get(&mut self, overhead: usize, limit: usize) -> Result<Vec<Vec<u8>>> {
