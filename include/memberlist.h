@@ -613,8 +613,8 @@ int32_t ml_memberlist_health_score(ml_memberlist *ml);
  * time in microseconds. ML_E_NOT_FOUND for an unknown name, ML_E_TIMEOUT without answer. */
 ML_API ml_status ml_memberlist_ping(ml_memberlist *ml, const char *node_name, uint64_t *rtt_us);
 /* Broadcasts that this node leaves and waits until the news has propagated or timeout_ms
- * passed (ML_E_TIMEOUT; the leave still goes on); 0 or ML_TIMEOUT_FOREVER: no limit. The node keeps answering until shutdown
- * but cannot rejoin. */
+ * passed (ML_E_TIMEOUT; the leave still goes on); 0 or ML_TIMEOUT_FOREVER: no limit. The node
+ * keeps answering until shutdown but cannot rejoin. */
 ML_API ml_status ml_memberlist_leave(ml_memberlist *ml, uint32_t timeout_ms);
 /* Stops the sockets and timers without leaving: peers will detect a failure. Idempotent.
  * Of the callbacks still queued, membership events and broadcast outcomes are delivered and
