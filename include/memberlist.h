@@ -6,6 +6,14 @@
  *  - Every function that can fail returns an ml_status (ML_OK == 0, errors negative). After a
  *    failure, ml_memberlist_last_error() (calls on a memberlist) or ml_last_error() (calls
  *    without one, thread-local) return a readable message. They never return NULL.
+ *  - A function returning a value instead of a status cannot fail; on misuse (NULL, index out
+ *    of range) it returns the neutral value its comment gives.
+ *  - The handle a function acts on comes first and out-parameters last; constructors, which act
+ *    on no handle, take their out-parameter first.
+ *  - A call that fails takes nothing: a callback passed to it never runs and its user data
+ *    stays the caller's (the one exception: ml_memberlist_create always calls user_data_free).
+ *  - timeout_ms 0 and ML_TIMEOUT_FOREVER both wait without limit.
+ *  - Forms marked ML_DEPRECATED keep working until the SONAME changes; use the form named.
  *  - Handles are opaque and created by the library. *_free and *_destroy accept NULL.
  *  - Strings are UTF-8 and NUL-terminated. Inputs are borrowed for the duration of the call.
  *    Outputs are either copies the caller frees with the library's own ml_*_free, or views
@@ -32,7 +40,7 @@
  *  - Nothing the network sends and nothing passed through this header aborts the process:
  *    bad input yields an error status, a log line and a counter.
  *
- * Compiles as C99 and C++; no bool, enum, union, bit-field or variadic function in the ABI.
+ * Compiles as C89, C99, C11 and C++; no bool, enum, union, bit-field or variadic function in the ABI.
  */
 #ifndef MEMBERLIST_H
 #define MEMBERLIST_H
@@ -44,13 +52,41 @@
 extern "C" {
 #endif
 
-#if defined(_WIN32)
+/* ML_API marks every exported function (docs/abi.md, "Export and deprecation macros"):
+ * dllexport while building the Windows DLL (ML_BUILDING_LIBRARY), dllimport for its users,
+ * nothing for a static library (define ML_STATIC when building and using it), default
+ * visibility elsewhere (the library is built with -fvisibility=hidden). */
+#if defined(ML_STATIC)
 #define ML_API
-#elif defined(ML_BUILDING_LIBRARY)
+#elif defined(_WIN32) || defined(__CYGWIN__)
+#if defined(ML_BUILDING_LIBRARY)
+#define ML_API __declspec(dllexport)
+#else
+#define ML_API __declspec(dllimport)
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
 #define ML_API __attribute__((visibility("default")))
 #else
 #define ML_API
 #endif
+
+/* ML_DEPRECATED("use ...") marks a form kept for compatibility: it works as before until the
+ * SONAME changes. Define ML_NO_DEPRECATION_WARNINGS to silence the warnings. */
+#if defined(ML_NO_DEPRECATION_WARNINGS)
+#define ML_DEPRECATED(msg)
+#elif defined(_MSC_VER)
+#define ML_DEPRECATED(msg) __declspec(deprecated(msg))
+#elif defined(__clang__) || (defined(__GNUC__) && (__GNUC__ * 100 + __GNUC_MINOR__) >= 405)
+#define ML_DEPRECATED(msg) __attribute__((deprecated(msg)))
+#elif defined(__GNUC__)
+#define ML_DEPRECATED(msg) __attribute__((deprecated))
+#else
+#define ML_DEPRECATED(msg)
+#endif
+
+/* Declarations outside the compatibility promise go in the experimental section at the end,
+ * seen only with ML_EXPERIMENTAL defined, and are declared with ML_EXPERIMENTAL_API. */
+#define ML_EXPERIMENTAL_API ML_API
 
 /* ---- versions -------------------------------------------------------------------------- */
 
@@ -79,7 +115,7 @@ typedef int32_t ml_status;
 #define ML_E_NOT_FOUND (-4)        /* no such node or item */
 #define ML_E_STATE (-5)            /* not allowed now (left, shut down, inside a callback) */
 #define ML_E_CLOSED (-6)           /* the memberlist is shut down */
-#define ML_E_CALLBACK (-7)         /* a host callback failed */
+#define ML_E_CALLBACK (-7)         /* reserved: never returned (see docs/abi.md, "Errors") */
 #define ML_E_PROTOCOL (-8)         /* a peer sent something malformed or unexpected */
 #define ML_E_VERSION (-9)          /* incompatible protocol or struct version */
 #define ML_E_TIMEOUT (-10)         /* the operation did not complete in time */
@@ -125,6 +161,10 @@ ML_API const char *ml_last_error(void);
 #define ML_METRIC_GAUGE 1
 #define ML_METRIC_TIMER 2 /* a summary of durations in milliseconds: count, sum, min, max */
 
+/* A timeout_ms that waits as long as it takes (UINT32_MAX; 0 means the same, as in
+ * hashicorp/memberlist: see docs/abi.md, "Timeouts"). */
+#define ML_TIMEOUT_FOREVER 0xFFFFFFFFu
+
 /* ---- opaque handles -------------------------------------------------------------------- */
 
 typedef struct ml_config ml_config;         /* configuration, copied at create */
@@ -149,8 +189,11 @@ ML_API const char *ml_node_host(const ml_node *node);
 ML_API uint16_t ml_node_port(const ml_node *node);
 /* Metadata bytes; *len receives the length (may be 0). len may be NULL. */
 ML_API const uint8_t *ml_node_meta(const ml_node *node, size_t *len);
-/* ML_STATE_*. */
-ML_API uint32_t ml_node_state(const ml_node *node);
+/* *state receives the node's ML_STATE_*; ML_E_INVALID (and ML_STATE_DEAD) if node is NULL. */
+ML_API ml_status ml_node_get_state(const ml_node *node, uint32_t *state);
+/* ML_STATE_*; ML_STATE_DEAD if node is NULL, which looks like a real answer. */
+ML_API ML_DEPRECATED("use ml_node_get_state")
+uint32_t ml_node_state(const ml_node *node);
 ML_API uint32_t ml_node_incarnation(const ml_node *node);
 /* Protocol versions: out[0..5] = protocol min, max, current, delegate min, max, current. */
 ML_API void ml_node_versions(const ml_node *node, uint8_t out[6]);
@@ -520,7 +563,10 @@ typedef struct ml_callbacks {
  * the first thread, so that probes between them wake one thread; later ones go to the
  * least loaded).
  * The runtime lives until it is freed and every memberlist using it is destroyed. */
-ML_API ml_status ml_runtime_new(uint32_t threads, ml_runtime **out);
+ML_API ml_status ml_runtime_create(ml_runtime **out, uint32_t threads);
+/* ml_runtime_create with the out-parameter last. */
+ML_API ML_DEPRECATED("use ml_runtime_create")
+ml_status ml_runtime_new(uint32_t threads, ml_runtime **out);
 ML_API void ml_runtime_free(ml_runtime *runtime);
 
 /* ---- memberlist ------------------------------------------------------------------------ */
@@ -550,19 +596,25 @@ ML_API ml_status ml_memberlist_join(ml_memberlist *ml, const char *const *addres
                                     uint32_t *joined);
 /* A snapshot of the alive and suspect members, the local node included. */
 ML_API ml_status ml_memberlist_members(ml_memberlist *ml, ml_node_list **out);
-/* Number of alive and suspect members (0 if ml is NULL). */
-ML_API size_t ml_memberlist_num_members(ml_memberlist *ml);
+/* *count receives the number of alive and suspect members, the local node included. */
+ML_API ml_status ml_memberlist_get_num_members(ml_memberlist *ml, size_t *count);
+/* As ml_memberlist_get_num_members; 0 on any failure. */
+ML_API ML_DEPRECATED("use ml_memberlist_get_num_members")
+size_t ml_memberlist_num_members(ml_memberlist *ml);
 /* A copy of the local node (its address shows the port actually bound). */
 ML_API ml_status ml_memberlist_local_node(ml_memberlist *ml, ml_node **out);
-/* Lifeguard health score: 0 is healthy, higher means this node is slow to process messages
- * (-1 if ml is NULL). */
-ML_API int32_t ml_memberlist_health_score(ml_memberlist *ml);
+/* *score receives the Lifeguard health score: 0 is healthy, higher means this node is slow to
+ * process messages. */
+ML_API ml_status ml_memberlist_get_health_score(ml_memberlist *ml, int32_t *score);
+/* As ml_memberlist_get_health_score; -1 on any failure. */
+ML_API ML_DEPRECATED("use ml_memberlist_get_health_score")
+int32_t ml_memberlist_health_score(ml_memberlist *ml);
 /* Pings a member by name over UDP and waits for the ack; *rtt_us receives the round-trip
  * time in microseconds. ML_E_NOT_FOUND for an unknown name, ML_E_TIMEOUT without answer. */
 ML_API ml_status ml_memberlist_ping(ml_memberlist *ml, const char *node_name, uint64_t *rtt_us);
 /* Broadcasts that this node leaves and waits until the news has propagated or timeout_ms
- * passed (ML_E_TIMEOUT; the leave still goes on). The node keeps answering until shutdown
- * but cannot rejoin. */
+ * passed (ML_E_TIMEOUT; the leave still goes on); 0 or ML_TIMEOUT_FOREVER: no limit. The node
+ * keeps answering until shutdown but cannot rejoin. */
 ML_API ml_status ml_memberlist_leave(ml_memberlist *ml, uint32_t timeout_ms);
 /* Stops the sockets and timers without leaving: peers will detect a failure. Idempotent.
  * Of the callbacks still queued, membership events and broadcast outcomes are delivered and
@@ -572,7 +624,8 @@ ML_API ml_status ml_memberlist_shutdown(ml_memberlist *ml);
 
 /* -- metadata ------------------------------------------------------------------------------ */
 /* Asks the node_meta hook again and announces the result; waits until the change has
- * propagated or timeout_ms passed (ML_E_TIMEOUT; the update still goes on). */
+ * propagated or timeout_ms passed (ML_E_TIMEOUT; the update still goes on); 0 or
+ * ML_TIMEOUT_FOREVER: no limit. */
 ML_API ml_status ml_memberlist_update_node(ml_memberlist *ml, uint32_t timeout_ms);
 /* Sets the local metadata and announces it, waiting as ml_memberlist_update_node does.
  * ML_E_TOO_LARGE over the configured limit. */
@@ -613,8 +666,11 @@ ML_API ml_status ml_memberlist_send_to_address(ml_memberlist *ml, const char *ad
  * a gossip datagram of udp_buffer_size (use send_reliable). */
 ML_API ml_status ml_memberlist_queue_broadcast(ml_memberlist *ml, const char *name,
                                                const uint8_t *data, size_t len, uint64_t *id);
-/* Broadcasts still being retransmitted by this node. */
-ML_API size_t ml_memberlist_num_queued_broadcasts(ml_memberlist *ml);
+/* *count receives the number of broadcasts still being retransmitted by this node. */
+ML_API ml_status ml_memberlist_get_num_queued_broadcasts(ml_memberlist *ml, size_t *count);
+/* As ml_memberlist_get_num_queued_broadcasts; 0 on any failure. */
+ML_API ML_DEPRECATED("use ml_memberlist_get_num_queued_broadcasts")
+size_t ml_memberlist_num_queued_broadcasts(ml_memberlist *ml);
 
 /* -- keyring (encryption at run time) ------------------------------------------------------ */
 /* Installs a key (16, 24 or 32 bytes); the first key installed becomes the primary and
@@ -641,8 +697,12 @@ ML_API size_t ml_metrics_len(const ml_metrics *metrics);
 ML_API const char *ml_metrics_name(const ml_metrics *metrics, size_t index);
 /* Its labels in Prometheus form ("node_state=\"alive\"", "" if none). */
 ML_API const char *ml_metrics_labels(const ml_metrics *metrics, size_t index);
-/* ML_METRIC_*. */
-ML_API uint32_t ml_metrics_kind(const ml_metrics *metrics, size_t index);
+/* *kind receives the i-th metric's ML_METRIC_*; ML_E_INVALID if the index is out of range. */
+ML_API ml_status ml_metrics_get_kind(const ml_metrics *metrics, size_t index, uint32_t *kind);
+/* ML_METRIC_*; ML_METRIC_COUNTER if the index is out of range, which looks like a real
+ * answer. */
+ML_API ML_DEPRECATED("use ml_metrics_get_kind")
+uint32_t ml_metrics_kind(const ml_metrics *metrics, size_t index);
 /* Counter or gauge value; for timers the sum in milliseconds. */
 ML_API double ml_metrics_value(const ml_metrics *metrics, size_t index);
 /* Timer summary (any pointer may be NULL); zeros for other kinds. */
@@ -660,14 +720,18 @@ ML_API ml_status ml_memberlist_prometheus(ml_memberlist *ml, char **out, size_t 
  * each message is handed out by ml_broadcast_queue_get retransmit_mult * ceil(log10(n + 1))
  * times, least-transmitted first. Not thread-safe: one thread at a time per queue. */
 typedef void (*ml_broadcast_done_fn)(void *user_data, uint32_t outcome);
-ML_API ml_status ml_broadcast_queue_new(uint32_t retransmit_mult, ml_broadcast_queue **out);
+ML_API ml_status ml_broadcast_queue_create(ml_broadcast_queue **out, uint32_t retransmit_mult);
+/* ml_broadcast_queue_create with the out-parameter last. */
+ML_API ML_DEPRECATED("use ml_broadcast_queue_create")
+ml_status ml_broadcast_queue_new(uint32_t retransmit_mult, ml_broadcast_queue **out);
 /* Messages still queued are reported ML_BROADCAST_DROPPED. */
 ML_API void ml_broadcast_queue_free(ml_broadcast_queue *queue);
 /* The cluster size n used for the retransmit limit (default 1). */
 ML_API ml_status ml_broadcast_queue_set_num_nodes(ml_broadcast_queue *queue, uint32_t num_nodes);
 /* Queues a message; name NULL or "": unique, else it replaces a queued one with that name.
  * done (may be NULL) is called once with ML_BROADCAST_* when the message leaves the queue,
- * from inside the queue call that removes it. */
+ * from inside the queue call that removes it. A refused push (any status but ML_OK) never
+ * calls done, keeps nothing, and replaces nothing. */
 ML_API ml_status ml_broadcast_queue_push(ml_broadcast_queue *queue, const char *name,
                                          const uint8_t *data, size_t len, ml_broadcast_done_fn done,
                                          void *done_user_data);
@@ -679,6 +743,10 @@ ML_API size_t ml_broadcast_queue_len(const ml_broadcast_queue *queue);
 ML_API ml_status ml_broadcast_queue_prune(ml_broadcast_queue *queue, size_t max_retain);
 /* Drops every message. */
 ML_API ml_status ml_broadcast_queue_reset(ml_broadcast_queue *queue);
+
+/* ---- experimental ------------------------------------------------------------------------ */
+/* Outside the compatibility promise (docs/abi.md, "Experimental API"): declared here with
+ * ML_EXPERIMENTAL_API inside #ifdef ML_EXPERIMENTAL. Empty in this version. */
 
 #ifdef __cplusplus
 }

@@ -15,6 +15,7 @@ macro constant or struct needs no edit here unless it uses a C type not in TYPE_
 import argparse
 import glob
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -123,6 +124,16 @@ def macro_int(cursor, known):
         return None
 
 
+def deprecation(cursor):
+    """The message of ML_DEPRECATED("...") on a function, as a C# string literal, or None."""
+    if cursor.availability != ci.AvailabilityKind.DEPRECATED:
+        return None
+    with open(cursor.location.file.name) as f:
+        text = f.read()
+    m = re.search(r'ML_DEPRECATED\(("[^"]*")\)[^;(]*\b%s\(' % cursor.spelling, text)
+    return m.group(1) if m else '"deprecated"'
+
+
 def doc_lines(cursor):
     """The declaration's comment as plain lines (for // comments in generated code)."""
     raw = cursor.raw_comment
@@ -199,12 +210,15 @@ def emit_cs(h):
           '    public const string Library = "memberlist";',
           '']
     for name, value in h.macros:
-        o.append('    public const int %s = %d;' % (name, value))
+        o.append('    public const %s %s = %d;' % ('int' if value < 2**31 else 'uint', name, value))
     o.append('')
     for f in h.functions:
         o += ['    // ' + line for line in doc_lines(f)]
         params = ', '.join('%s %s' % (cs_type(a.type, True), cs_name(a.spelling))
                            for a in f.get_arguments())
+        deprecated = deprecation(f)
+        if deprecated is not None:
+            o.append('    [Obsolete(%s)]' % deprecated)
         o += ['    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]',
               '    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]',
               '    public static partial %s %s(%s);' % (cs_type(f.result_type), f.spelling, params),

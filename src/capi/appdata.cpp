@@ -13,7 +13,7 @@ using capi::guarded;
 
 namespace {
 
-core::Duration ms(uint32_t timeout_ms) { return std::chrono::milliseconds(timeout_ms); }
+core::Duration ms(uint32_t timeout_ms) { return capi::wait_limit(timeout_ms); }
 
 // Refusals shared by the calls on a running memberlist. `blocking`: the call waits on the
 // protocol, so it is refused inside a hook (the node's lock is held there).
@@ -166,6 +166,15 @@ ML_API ml_status ml_memberlist_queue_broadcast(ml_memberlist* ml, const char* na
   });
 }
 
+ML_API ml_status ml_memberlist_get_num_queued_broadcasts(ml_memberlist* ml, size_t* count) {
+  if (count) *count = 0;
+  ML_ON_HANDLE(ml, {
+    if (!count) return fail(ml, ML_E_INVALID, "count is NULL");
+    *count = ml->node->num_queued_broadcasts();
+    return ML_OK;
+  });
+}
+
 ML_API size_t ml_memberlist_num_queued_broadcasts(ml_memberlist* ml) {
   if (!ml) return 0;
   capi::CallGuard guard(ml);
@@ -253,6 +262,16 @@ ML_API const char* ml_metrics_name(const ml_metrics* metrics, size_t index) {
 
 ML_API const char* ml_metrics_labels(const ml_metrics* metrics, size_t index) {
   return metric_at(metrics, index) ? metrics->labels[index].c_str() : nullptr;
+}
+
+ML_API ml_status ml_metrics_get_kind(const ml_metrics* metrics, size_t index, uint32_t* kind) {
+  if (kind) *kind = ML_METRIC_COUNTER;
+  if (!metrics) return fail(ML_E_INVALID, "metrics is NULL");
+  if (!kind) return fail(ML_E_INVALID, "kind is NULL");
+  const auto* v = metric_at(metrics, index);
+  if (!v) return fail(ML_E_INVALID, "index is out of range");
+  *kind = static_cast<uint32_t>(v->kind);
+  return ML_OK;
 }
 
 ML_API uint32_t ml_metrics_kind(const ml_metrics* metrics, size_t index) {

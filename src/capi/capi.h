@@ -217,6 +217,13 @@ ml_status guarded(F&& body) noexcept {
   return guarded(static_cast<ml_memberlist*>(nullptr), std::forward<F>(body));
 }
 
+// A timeout_ms as the runtime's wait limit: 0 and ML_TIMEOUT_FOREVER wait without limit
+// (the runtime's zero), anything else is milliseconds.
+inline core::Duration wait_limit(uint32_t timeout_ms) {
+  if (timeout_ms == ML_TIMEOUT_FOREVER) return core::Duration::zero();
+  return std::chrono::milliseconds(timeout_ms);
+}
+
 // For entry points that return a value instead of a status: `fallback` on any exception.
 template <class T, class F>
 T guarded_value(T fallback, F&& body) noexcept {

@@ -86,7 +86,9 @@ extern "C" {
 
 // ---- runtime -----------------------------------------------------------------------------
 
-ML_API ml_status ml_runtime_new(uint32_t threads, ml_runtime** out) {
+ML_API ml_status ml_runtime_new(uint32_t threads, ml_runtime** out) { return ml_runtime_create(out, threads); }
+
+ML_API ml_status ml_runtime_create(ml_runtime** out, uint32_t threads) {
   return guarded([&] {
     if (!out) return fail(ML_E_INVALID, "out is NULL");
     *out = nullptr;
@@ -262,6 +264,17 @@ ML_API ml_status ml_memberlist_members(ml_memberlist* ml, ml_node_list** out) {
   });
 }
 
+ML_API ml_status ml_memberlist_get_num_members(ml_memberlist* ml, size_t* count) {
+  if (count) *count = 0;
+  if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  capi::CallGuard guard(ml);
+  return guarded(ml, [&] {
+    if (!count) return fail(ml, ML_E_INVALID, "count is NULL");
+    *count = ml->node->num_members();
+    return ML_OK;
+  });
+}
+
 ML_API size_t ml_memberlist_num_members(ml_memberlist* ml) {
   if (!ml) return 0;
   capi::CallGuard guard(ml);
@@ -275,6 +288,17 @@ ML_API ml_status ml_memberlist_local_node(ml_memberlist* ml, ml_node** out) {
     if (!out) return fail(ml, ML_E_INVALID, "out is NULL");
     *out = nullptr;
     *out = new ml_node(ml->node->local_node());
+    return ML_OK;
+  });
+}
+
+ML_API ml_status ml_memberlist_get_health_score(ml_memberlist* ml, int32_t* score) {
+  if (score) *score = 0;
+  if (!ml) return fail(ML_E_INVALID, "memberlist is NULL");
+  capi::CallGuard guard(ml);
+  return guarded(ml, [&] {
+    if (!score) return fail(ml, ML_E_INVALID, "score is NULL");
+    *score = ml->node->health_score();
     return ML_OK;
   });
 }
@@ -305,7 +329,7 @@ ML_API ml_status ml_memberlist_leave(ml_memberlist* ml, uint32_t timeout_ms) {
   capi::CallGuard guard(ml);
   return guarded(ml, [&] {
     if (ml_status s = check_blocking(ml, "ml_memberlist_leave")) return s;
-    core::Status st = ml->node->leave(std::chrono::milliseconds(timeout_ms));
+    core::Status st = ml->node->leave(capi::wait_limit(timeout_ms));
     return st.ok() ? ML_OK : fail(ml, st);
   });
 }

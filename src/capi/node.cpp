@@ -39,6 +39,14 @@ ML_API const uint8_t* ml_node_meta(const ml_node* node, size_t* len) {
   return node ? node->meta.data() : nullptr;
 }
 
+ML_API ml_status ml_node_get_state(const ml_node* node, uint32_t* state) {
+  if (state) *state = ML_STATE_DEAD;
+  if (!node) return fail(ML_E_INVALID, "node is NULL");
+  if (!state) return fail(ML_E_INVALID, "state is NULL");
+  *state = node->state;
+  return ML_OK;
+}
+
 ML_API uint32_t ml_node_state(const ml_node* node) { return node ? node->state : ML_STATE_DEAD; }
 ML_API uint32_t ml_node_incarnation(const ml_node* node) { return node ? node->incarnation : 0; }
 

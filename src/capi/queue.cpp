@@ -24,6 +24,10 @@ uint32_t to_outcome(core::FinishReason r) {
 extern "C" {
 
 ML_API ml_status ml_broadcast_queue_new(uint32_t retransmit_mult, ml_broadcast_queue** out) {
+  return ml_broadcast_queue_create(out, retransmit_mult);
+}
+
+ML_API ml_status ml_broadcast_queue_create(ml_broadcast_queue** out, uint32_t retransmit_mult) {
   return guarded([&] {
     if (!out) return fail(ML_E_INVALID, "out is NULL");
     *out = nullptr;

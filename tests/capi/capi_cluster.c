@@ -32,7 +32,7 @@ static void on_event(void *ud, uint32_t event, const ml_node *node) {
   if (r->count < MAX_EVENTS) {
     recorded *e = &r->events[r->count++];
     e->event = event;
-    e->state = ml_node_state(node);
+    e->state = t_node_state(node);
     snprintf(e->name, sizeof e->name, "%s", ml_node_name(node));
   } else {
     r->overflow = 1;
@@ -73,7 +73,7 @@ static char names[N][16];
 static int all_see(int alive_from, int alive_to, size_t count) {
   int i;
   for (i = alive_from; i < alive_to; ++i)
-    if (ml_memberlist_num_members(nodes[i]) != count) return 0;
+    if (t_num_members(nodes[i]) != count) return 0;
   return 1;
 }
 
@@ -133,7 +133,7 @@ int main(void) {
     CHECK(strcmp(ml_node_name(self), "node-0") == 0);
     CHECK(strcmp(ml_node_host(self), "127.0.0.1") == 0);
     CHECK(ml_node_port(self) != 0); /* the port actually bound */
-    CHECK(ml_node_state(self) == ML_STATE_ALIVE);
+    CHECK(t_node_state(self) == ML_STATE_ALIVE);
     ml_node_free(self);
   }
   ml_test_address_of(nodes[0], seed, sizeof seed);
@@ -194,7 +194,7 @@ int main(void) {
         found = 1;
         CHECK(strcmp(ml_node_address(n), ml_node_address(self)) == 0);
         CHECK(ml_node_port(n) == ml_node_port(self));
-        CHECK(ml_node_state(n) == ML_STATE_ALIVE);
+        CHECK(t_node_state(n) == ML_STATE_ALIVE);
         ml_node_versions(n, v);
         CHECK(v[2] == 2); /* protocol version spoken: the default */
         CHECK_OK(ml_node_copy(n, &copy));

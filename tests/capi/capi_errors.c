@@ -52,8 +52,8 @@ static void check_null_arguments(void) {
   CHECK(ml_config_clone(NULL, &cfg) == ML_E_INVALID && cfg == NULL);
   CHECK(strstr(ml_last_error(), "config") != NULL);
   CHECK(ml_config_clone(NULL, NULL) == ML_E_INVALID);
-  CHECK(ml_runtime_new(1, NULL) == ML_E_INVALID);
-  CHECK(ml_runtime_new(100000, &rt) == ML_E_INVALID && rt == NULL);
+  CHECK(ml_runtime_create(NULL, 1) == ML_E_INVALID);
+  CHECK(ml_runtime_create(&rt, 100000) == ML_E_INVALID && rt == NULL);
   CHECK(strstr(ml_last_error(), "threads") != NULL);
 
   SECTION("config setters and getters with a NULL config");
@@ -79,7 +79,6 @@ static void check_null_arguments(void) {
   len = 7;
   CHECK(ml_node_meta(NULL, &len) == NULL && len == 0);
   CHECK(ml_node_meta(NULL, NULL) == NULL);
-  (void)ml_node_state(NULL);
   CHECK(ml_node_incarnation(NULL) == 0);
   ml_node_versions(NULL, versions);
   CHECK(versions[0] == 0 && versions[5] == 0);
@@ -102,9 +101,7 @@ static void check_null_arguments(void) {
   CHECK(ml_memberlist_join(NULL, addrs, 1, &joined) == ML_E_INVALID && joined == 0);
   CHECK(strstr(ml_last_error(), "memberlist") != NULL);
   CHECK(ml_memberlist_members(NULL, &list) == ML_E_INVALID);
-  CHECK(ml_memberlist_num_members(NULL) == 0);
   CHECK(ml_memberlist_local_node(NULL, &node) == ML_E_INVALID);
-  CHECK(ml_memberlist_health_score(NULL) == -1);
   CHECK(ml_memberlist_ping(NULL, "a", &rtt) == ML_E_INVALID && rtt == 0);
   CHECK(ml_memberlist_leave(NULL, 10) == ML_E_INVALID);
   CHECK(ml_memberlist_shutdown(NULL) == ML_E_INVALID);
@@ -132,7 +129,59 @@ static void check_null_arguments_live(void) {
   CHECK(ml_memberlist_join(ml, with_null, 0, NULL) == ML_E_INVALID);
   CHECK(ml_memberlist_ping(ml, NULL, NULL) == ML_E_INVALID);
   CHECK(strstr(ml_memberlist_last_error(ml), "node_name") != NULL);
-  CHECK(ml_memberlist_num_members(ml) == 1);
+  CHECK(t_num_members(ml) == 1);
+  CHECK(ml_memberlist_get_num_members(ml, NULL) == ML_E_INVALID);
+  CHECK(ml_memberlist_get_health_score(ml, NULL) == ML_E_INVALID);
+  CHECK(ml_memberlist_get_num_queued_broadcasts(ml, NULL) == ML_E_INVALID);
+  ml_memberlist_destroy(ml);
+}
+
+/* The status forms of the getters report misuse instead of answering a sentinel. */
+static void check_status_forms(void) {
+  size_t count = 7;
+  int32_t score = 7;
+  uint32_t state = 7, kind = 7;
+  ml_metrics *metrics = NULL;
+  ml_node *node = NULL;
+  ml_memberlist *ml = NULL;
+  ml_config *cfg = ml_test_config("forms-node");
+  SECTION("status forms of the getters");
+  CHECK(ml_memberlist_get_num_members(NULL, &count) == ML_E_INVALID && count == 0);
+  CHECK(strstr(ml_last_error(), "memberlist") != NULL);
+  CHECK(ml_memberlist_get_health_score(NULL, &score) == ML_E_INVALID && score == 0);
+  count = 7;
+  CHECK(ml_memberlist_get_num_queued_broadcasts(NULL, &count) == ML_E_INVALID && count == 0);
+  CHECK(ml_node_get_state(NULL, &state) == ML_E_INVALID && state == ML_STATE_DEAD);
+  CHECK(strstr(ml_last_error(), "node") != NULL);
+  CHECK(ml_metrics_get_kind(NULL, 0, &kind) == ML_E_INVALID);
+  CHECK_OK(ml_memberlist_create(&ml, NULL, cfg, NULL));
+  ml_config_free(cfg);
+  REQUIRE(ml != NULL);
+  CHECK_OK(ml_memberlist_get_num_members(ml, &count));
+  CHECK(count == 1);
+  CHECK_OK(ml_memberlist_get_health_score(ml, &score));
+  CHECK(score >= 0);
+  CHECK_OK(ml_memberlist_local_node(ml, &node));
+  CHECK(ml_node_get_state(node, NULL) == ML_E_INVALID);
+  CHECK_OK(ml_node_get_state(node, &state));
+  CHECK(state == ML_STATE_ALIVE);
+  CHECK_OK(ml_memberlist_metrics(ml, &metrics));
+  REQUIRE(metrics != NULL);
+  kind = 7;
+  CHECK(ml_metrics_get_kind(metrics, ml_metrics_len(metrics), &kind) == ML_E_INVALID);
+  CHECK(strstr(ml_last_error(), "index") != NULL && kind == ML_METRIC_COUNTER);
+  if (ml_metrics_len(metrics) > 0) {
+    CHECK_OK(ml_metrics_get_kind(metrics, 0, &kind));
+    CHECK(kind <= ML_METRIC_TIMER);
+    CHECK(ml_metrics_get_kind(metrics, 0, NULL) == ML_E_INVALID);
+  }
+  ml_metrics_free(metrics);
+  ml_node_free(node);
+  CHECK_OK(ml_memberlist_shutdown(ml));
+  /* After shutdown the queries answer from the last state. */
+  CHECK_OK(ml_memberlist_get_num_members(ml, &count));
+  CHECK(count == 1);
+  CHECK_OK(ml_memberlist_get_num_queued_broadcasts(ml, &count));
   ml_memberlist_destroy(ml);
 }
 
@@ -141,5 +190,6 @@ int main(void) {
   check_status_strings();
   check_null_arguments();
   check_null_arguments_live();
+  check_status_forms();
   return ml_test_finish("capi_errors");
 }

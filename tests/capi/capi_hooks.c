@@ -33,8 +33,8 @@ static void check_merge_veto(void) {
   CHECK(strstr(msg, "closed club") != NULL);
   CHECK(REC_GET(&v, merge_calls) >= 1);
   CHECK(REC_GET(&v, merge_peers_seen) >= 1); /* the hook saw the joiner's node list */
-  CHECK(ml_memberlist_num_members(v.ml) == 1);
-  CHECK(ml_memberlist_num_members(w.ml) == 1);
+  CHECK(t_num_members(v.ml) == 1);
+  CHECK(t_num_members(w.ml) == 1);
   CHECK(REC_GET(&w, merges_join) == 0 && REC_GET(&v, merges_join) == 0); /* no state merged */
 
   SECTION("joiner vetoes: its join fails and it merges nothing");
@@ -65,7 +65,7 @@ static void check_alive_veto(void) {
   rec_start(&b, ml_test_config(b.name));
   rec_start(&out, ml_test_config(out.name));
   CHECK_OK(rec_join(&b, &a));
-  WAIT_UNTIL(ok, ml_memberlist_num_members(a.ml) == 2);
+  WAIT_UNTIL(ok, t_num_members(a.ml) == 2);
   CHECK(ok);
   CHECK_OK(rec_join(&out, &b));
   WAIT_UNTIL(ok, has_member(&b, "outcast") && has_member(&out, "keeper"));
@@ -75,7 +75,7 @@ static void check_alive_veto(void) {
   CHECK(ok);
   CHECK(!has_member(&a, "outcast"));
   CHECK(has_member(&b, "outcast"));
-  CHECK(ml_memberlist_num_members(a.ml) == 2);
+  CHECK(t_num_members(a.ml) == 2);
   rec_stop(&out);
   rec_stop(&b);
   rec_stop(&a);

@@ -72,7 +72,7 @@ static void check_retransmits(void) {
   memset(&log, 0, sizeof log);
 
   SECTION("retransmit limit: mult 3, n = 1 -> 3 transmissions; n = 10 -> 6");
-  CHECK_OK(ml_broadcast_queue_new(3, &q));
+  CHECK_OK(ml_broadcast_queue_create(&q, 3));
   REQUIRE(q != NULL);
   CHECK(ml_broadcast_queue_len(q) == 0);
   CHECK_OK(ml_broadcast_queue_push(q, NULL, (const uint8_t *)"a-msg", 5, on_done, &a));
@@ -104,7 +104,7 @@ static void check_order_and_limit(void) {
   char first;
 
   SECTION("least transmitted first; the limit counts each message's overhead");
-  CHECK_OK(ml_broadcast_queue_new(4, &q));
+  CHECK_OK(ml_broadcast_queue_create(&q, 4));
   CHECK_OK(ml_broadcast_queue_push(q, NULL, (const uint8_t *)"x1", 2, NULL, NULL));
   CHECK(get_once(q, 0, 1400, &first) == 1 && first == 'x'); /* x transmitted once */
   CHECK_OK(ml_broadcast_queue_push(q, NULL, (const uint8_t *)"y1", 2, NULL, NULL));
@@ -137,7 +137,7 @@ static void check_named_prune_reset(void) {
   memset(&log, 0, sizeof log);
 
   SECTION("a named message replaces its predecessor (REPLACED), unique ones never do");
-  CHECK_OK(ml_broadcast_queue_new(4, &q));
+  CHECK_OK(ml_broadcast_queue_create(&q, 4));
   CHECK_OK(ml_broadcast_queue_push(q, "key", (const uint8_t *)"a-old", 5, on_done, &a));
   CHECK_OK(ml_broadcast_queue_push(q, "key", (const uint8_t *)"b-new", 5, on_done, &b));
   CHECK(outcome_of(&log, 'a') == ML_BROADCAST_REPLACED);
@@ -189,11 +189,11 @@ static void check_refusals(void) {
   ml_broadcast_queue *q = (ml_broadcast_queue *)1;
   ml_bytes_list *list = (ml_bytes_list *)1;
   SECTION("refusals");
-  CHECK(ml_broadcast_queue_new(0, &q) == ML_E_INVALID && q == NULL);
+  CHECK(ml_broadcast_queue_create(&q, 0) == ML_E_INVALID && q == NULL);
   CHECK(strstr(ml_last_error(), "retransmit_mult") != NULL);
-  CHECK(ml_broadcast_queue_new(65, &q) == ML_E_INVALID);
-  CHECK(ml_broadcast_queue_new(3, NULL) == ML_E_INVALID);
-  CHECK_OK(ml_broadcast_queue_new(3, &q));
+  CHECK(ml_broadcast_queue_create(&q, 65) == ML_E_INVALID);
+  CHECK(ml_broadcast_queue_create(NULL, 3) == ML_E_INVALID);
+  CHECK_OK(ml_broadcast_queue_create(&q, 3));
   CHECK(ml_broadcast_queue_push(q, NULL, NULL, 3, NULL, NULL) == ML_E_INVALID);
   CHECK(strstr(ml_last_error(), "data") != NULL);
   CHECK(ml_broadcast_queue_push(NULL, NULL, (const uint8_t *)"x", 1, NULL, NULL) == ML_E_INVALID);
@@ -211,10 +211,34 @@ static void check_refusals(void) {
   ml_broadcast_queue_free(NULL);
 }
 
+/* docs/abi.md, "Failed calls take nothing": a refused push never runs its done callback, and
+ * does not replace a queued message of the same name. */
+static void check_failed_push_takes_nothing(void) {
+  done_log log;
+  done_ctx kept = {NULL, 'k'}, refused = {NULL, 'f'};
+  ml_broadcast_queue *q = NULL;
+  SECTION("a refused push takes nothing");
+  memset(&log, 0, sizeof log);
+  kept.log = &log;
+  refused.log = &log;
+  CHECK_OK(ml_broadcast_queue_create(&q, 3));
+  CHECK_OK(ml_broadcast_queue_push(q, "n", (const uint8_t *)"k", 1, on_done, &kept));
+  CHECK(ml_broadcast_queue_push(q, "n", NULL, 3, on_done, &refused) == ML_E_INVALID);
+  CHECK(ml_broadcast_queue_push(NULL, "n", (const uint8_t *)"f", 1, on_done, &refused) ==
+        ML_E_INVALID);
+  CHECK(log.count == 0);
+  CHECK(ml_broadcast_queue_len(q) == 1);
+  ml_broadcast_queue_free(q); /* the kept one leaves as dropped; the refused one never ran */
+  CHECK(outcome_of(&log, 'k') == ML_BROADCAST_DROPPED);
+  CHECK(times_finished(&log, 'f') == 0);
+  CHECK(log.count == 1);
+}
+
 int main(void) {
   check_retransmits();
   check_order_and_limit();
   check_named_prune_reset();
   check_refusals();
+  check_failed_push_takes_nothing();
   return ml_test_finish("capi_queue");
 }

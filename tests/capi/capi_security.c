@@ -80,7 +80,7 @@ static void check_encrypted_cluster(void) {
   rec_start(&e1, keyed(e1.name, K1, sizeof K1));
   rec_start(&e2, keyed(e2.name, K1, sizeof K1));
   CHECK_OK(rec_join(&e2, &e1));
-  WAIT_UNTIL(ok, ml_memberlist_num_members(e1.ml) == 2 && ml_memberlist_num_members(e2.ml) == 2);
+  WAIT_UNTIL(ok, t_num_members(e1.ml) == 2 && t_num_members(e2.ml) == 2);
   CHECK(ok);
 
   SECTION("a node with a wrong key or no key cannot join");
@@ -90,8 +90,8 @@ static void check_encrypted_cluster(void) {
   rec_start(&plain, keyed(plain.name, NULL, 0));
   CHECK(rec_join(&plain, &e1) != ML_OK);
   printf("no key: %s\n", ml_memberlist_last_error(plain.ml));
-  CHECK(ml_memberlist_num_members(bad.ml) == 1 && ml_memberlist_num_members(plain.ml) == 1);
-  CHECK(ml_memberlist_num_members(e1.ml) == 2);
+  CHECK(t_num_members(bad.ml) == 1 && t_num_members(plain.ml) == 1);
+  CHECK(t_num_members(e1.ml) == 2);
 
   SECTION("key rotation at run time keeps the pair talking");
   CHECK_OK(ml_memberlist_keyring_add(e1.ml, K3, sizeof K3));
@@ -107,7 +107,7 @@ static void check_encrypted_cluster(void) {
   rec_lock(&e2);
   CHECK(strcmp(e2.last_msg, "rotated") == 0);
   rec_unlock(&e2);
-  CHECK(ml_memberlist_num_members(e1.ml) == 2);
+  CHECK(t_num_members(e1.ml) == 2);
   rec_stop(&plain);
   rec_stop(&bad);
   rec_stop(&e2);
@@ -127,7 +127,7 @@ static void check_verify_off(void) {
   rec_start(&mixed, cfg);
   rec_start(&plain, ml_test_config(plain.name));
   CHECK_OK(rec_join(&plain, &mixed));
-  WAIT_UNTIL(ok, ml_memberlist_num_members(mixed.ml) == 2 && ml_memberlist_num_members(plain.ml) == 2);
+  WAIT_UNTIL(ok, t_num_members(mixed.ml) == 2 && t_num_members(plain.ml) == 2);
   CHECK(ok);
   rec_stop(&plain);
   rec_stop(&mixed);
@@ -153,14 +153,14 @@ static void check_labels(void) {
   rec_start(&green, cfg);
   rec_start(&none, ml_test_config(none.name));
   CHECK_OK(rec_join(&b2, &b1));
-  WAIT_UNTIL(ok, ml_memberlist_num_members(b1.ml) == 2 && ml_memberlist_num_members(b2.ml) == 2);
+  WAIT_UNTIL(ok, t_num_members(b1.ml) == 2 && t_num_members(b2.ml) == 2);
   CHECK(ok);
   CHECK(rec_join(&green, &b1) != ML_OK);
   printf("other label: %s\n", ml_memberlist_last_error(green.ml));
   CHECK(rec_join(&none, &b1) != ML_OK);
   printf("no label: %s\n", ml_memberlist_last_error(none.ml));
-  CHECK(ml_memberlist_num_members(b1.ml) == 2);
-  CHECK(ml_memberlist_num_members(green.ml) == 1 && ml_memberlist_num_members(none.ml) == 1);
+  CHECK(t_num_members(b1.ml) == 2);
+  CHECK(t_num_members(green.ml) == 1 && t_num_members(none.ml) == 1);
   rec_stop(&none);
   rec_stop(&green);
   rec_stop(&b2);
@@ -185,12 +185,12 @@ static void check_cidrs(void) {
   CHECK(rec_join(&outside, &picky) != ML_OK);
   printf("outside: %s\n", ml_memberlist_last_error(outside.ml));
   CHECK_OK(rec_join(&inside, &picky));
-  WAIT_UNTIL(ok, ml_memberlist_num_members(picky.ml) == 2);
+  WAIT_UNTIL(ok, t_num_members(picky.ml) == 2);
   CHECK(ok);
   rec_lock(&picky);
   CHECK(rec_peer_of(&picky, "outside")->joins == 0);
   rec_unlock(&picky);
-  CHECK(ml_memberlist_num_members(outside.ml) == 1);
+  CHECK(t_num_members(outside.ml) == 1);
   rec_stop(&inside);
   rec_stop(&outside);
   rec_stop(&picky);
@@ -215,7 +215,7 @@ static void start_heavy_cluster(rec *h) {
     rec_start(&h[i], cfg);
     if (i > 0) CHECK_OK(rec_join(&h[i], &h[0]));
   }
-  WAIT_UNTIL(ok, ml_memberlist_num_members(h[0].ml) == 3);
+  WAIT_UNTIL(ok, t_num_members(h[0].ml) == 3);
   CHECK(ok);
 }
 

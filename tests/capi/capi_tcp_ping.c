@@ -85,14 +85,14 @@ int main(void) {
   CHECK_OK(ml_memberlist_join(per_node, addrs, 1, NULL));
   CHECK_OK(ml_memberlist_join(all_off, addrs, 1, NULL));
   CHECK_OK(ml_memberlist_join(victim, addrs, 1, NULL));
-  WAIT_UNTIL(ok, ml_memberlist_num_members(normal) == 4 && ml_memberlist_num_members(per_node) == 4 &&
-                     ml_memberlist_num_members(all_off) == 4);
+  WAIT_UNTIL(ok, t_num_members(normal) == 4 && t_num_members(per_node) == 4 &&
+                     t_num_members(all_off) == 4);
   REQUIRE(ok);
 
   SECTION("the victim dies; only the normal observer tries TCP fallback pings");
   ml_memberlist_destroy(victim);
-  WAIT_UNTIL(ok, ml_memberlist_num_members(normal) == 3 && ml_memberlist_num_members(per_node) == 3 &&
-                     ml_memberlist_num_members(all_off) == 3);
+  WAIT_UNTIL(ok, t_num_members(normal) == 3 && t_num_members(per_node) == 3 &&
+                     t_num_members(all_off) == 3);
   CHECK(ok);
   /* the control: it shows the test can see fallback pings at all */
   WAIT_UNTIL(ok, lines(&cn) > 0);

@@ -197,7 +197,7 @@ static void rec_probe_from_hook(rec *r, ml_memberlist *ml) {
   const uint8_t m[1] = {'m'};
   ml_status members_st = ml_memberlist_members(ml, &list);
   ml_status local_st = ml_memberlist_local_node(ml, &self);
-  size_t num = ml_memberlist_num_members(ml);
+  size_t num = t_num_members(ml);
   ml_status queue_st = ml_memberlist_queue_broadcast(ml, "from-hook", (const uint8_t *)"hooked", 6, NULL);
   ml_status be_st = ml_memberlist_send_best_effort(ml, r->name, (const uint8_t *)"self", 4);
   ml_status update_st = ml_memberlist_update_node(ml, 100);

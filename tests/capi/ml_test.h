@@ -55,6 +55,30 @@ static int ml_test_checks = 0;
 
 #define SECTION(name) printf("-- %s\n", name)
 
+/* Values through the status forms (docs/abi.md, "Errors"), for use inside expressions. On a
+ * failure they answer a value the comparison that follows rejects (no CHECK here: callbacks
+ * call them from library threads). */
+ML_TEST_UNUSED static size_t t_num_members(ml_memberlist *ml) {
+  size_t n = 0;
+  return ml_memberlist_get_num_members(ml, &n) == ML_OK ? n : 0;
+}
+ML_TEST_UNUSED static size_t t_num_queued(ml_memberlist *ml) {
+  size_t n = 0;
+  return ml_memberlist_get_num_queued_broadcasts(ml, &n) == ML_OK ? n : (size_t)-1;
+}
+ML_TEST_UNUSED static int32_t t_health_score(ml_memberlist *ml) {
+  int32_t score = 0;
+  return ml_memberlist_get_health_score(ml, &score) == ML_OK ? score : -1;
+}
+ML_TEST_UNUSED static uint32_t t_node_state(const ml_node *node) {
+  uint32_t state = 0;
+  return ml_node_get_state(node, &state) == ML_OK ? state : 99;
+}
+ML_TEST_UNUSED static uint32_t t_metrics_kind(const ml_metrics *metrics, size_t index) {
+  uint32_t kind = 0;
+  return ml_metrics_get_kind(metrics, index, &kind) == ML_OK ? kind : 99;
+}
+
 static int ml_test_finish(const char *test) {
   printf("%s: %d checks, %d failed\n", test, ml_test_checks, ml_test_failures);
   return ml_test_failures == 0 ? 0 : 1;

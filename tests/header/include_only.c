@@ -19,5 +19,5 @@ int ml_header_check(void) {
   int sum = ML_VERSION_MAJOR + ML_ABI_VERSION + ML_STATE_LEFT + ML_EVENT_UPDATE + ML_LOG_OFF;
   cb.version = ML_CALLBACKS_VERSION;
   s = s + ML_E_INTERNAL;
-  return sum + s + (cb.version == ML_CALLBACKS_VERSION);
+  return sum + s + (cb.version == ML_CALLBACKS_VERSION) + (ML_TIMEOUT_FOREVER == 0xFFFFFFFFu);
 }

@@ -16,7 +16,7 @@ public sealed unsafe class BroadcastQueue : IDisposable
     {
         Util.CheckVersion();
         ml_broadcast_queue* q;
-        Util.Check(Native.ml_broadcast_queue_new(retransmitMult, &q));
+        Util.Check(Native.ml_broadcast_queue_create(&q, retransmitMult));
         _handle = Util.Wrap<BroadcastQueueHandle, ml_broadcast_queue>(q);
     }
 
@@ -33,6 +33,7 @@ public sealed unsafe class BroadcastQueue : IDisposable
     public void Push(string? name, byte[] message, Action<BroadcastOutcome>? done = null)
     {
         ArgumentNullException.ThrowIfNull(message);
+        name = Util.NoNul(name, "broadcast name");
         using var q = _handle.Use();
         // The GCHandle keeps the delegate alive until the library calls Done, which frees it.
         var handle = done is null ? default : GCHandle.Alloc(done);
@@ -40,9 +41,8 @@ public sealed unsafe class BroadcastQueue : IDisposable
         fixed (byte* p = message)
             status = Native.ml_broadcast_queue_push(q.Ptr, name!, p, (nuint)message.Length,
                 done is null ? null : &Done, done is null ? null : (void*)GCHandle.ToIntPtr(handle));
-        // Refused before the queue took it (bad arguments): the library never calls Done. (Out
-        // of memory inside the queue would leak the handle rather than risk a double free.)
-        if (status == Native.ML_E_INVALID && handle.IsAllocated)
+        // A refused push never calls Done (docs/abi.md, "Failed calls take nothing").
+        if (status != Native.ML_OK && handle.IsAllocated)
             handle.Free();
         Util.Check(status);
     }

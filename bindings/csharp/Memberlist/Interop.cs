@@ -150,6 +150,13 @@ internal static unsafe class Util
         return result;
     }
 
+    /// <summary>A name, address or label for the library, which reads it up to its first NUL:
+    /// one inside is refused rather than cut short (docs/abi.md, "Strings").</summary>
+    public static string? NoNul(string? s, string what) =>
+        s is not null && s.Contains('\0')
+            ? throw new MemberlistException(Native.ML_E_INVALID, $"{what} contains a NUL byte")
+            : s;
+
     public static string Utf8(byte* s) => s == null ? "" : Marshal.PtrToStringUTF8((IntPtr)s) ?? "";
 
     /// <summary>Throws for a failed handle-less call; ml_last_error is thread-local and read on

@@ -102,7 +102,7 @@ public sealed unsafe class Memberlist : IDisposable
         try
         {
             for (int i = 0; i < addresses.Length; i++)
-                native[i] = Marshal.StringToCoTaskMemUTF8(addresses[i]);
+                native[i] = Marshal.StringToCoTaskMemUTF8(Util.NoNul(addresses[i], "address"));
             using var ml = _handle.Use();
             uint joined;
             fixed (IntPtr* p = native)
@@ -137,7 +137,13 @@ public sealed unsafe class Memberlist : IDisposable
     /// <summary>Number of alive and suspect members.</summary>
     public int NumMembers
     {
-        get { using var ml = _handle.Use(); return (int)Native.ml_memberlist_num_members(ml.Ptr); }
+        get
+        {
+            using var ml = _handle.Use();
+            nuint count;
+            Check(ml.Ptr, Native.ml_memberlist_get_num_members(ml.Ptr, &count));
+            return (int)count;
+        }
     }
 
     /// <summary>The local node (its port is the one actually bound).</summary>
@@ -156,7 +162,13 @@ public sealed unsafe class Memberlist : IDisposable
     /// <summary>Lifeguard health score: 0 is healthy, higher means slow to process messages.</summary>
     public int HealthScore
     {
-        get { using var ml = _handle.Use(); return Native.ml_memberlist_health_score(ml.Ptr); }
+        get
+        {
+            using var ml = _handle.Use();
+            int score;
+            Check(ml.Ptr, Native.ml_memberlist_get_health_score(ml.Ptr, &score));
+            return score;
+        }
     }
 
     /// <summary>Pings a member by name over UDP and returns the round-trip time
@@ -166,7 +178,7 @@ public sealed unsafe class Memberlist : IDisposable
         ArgumentNullException.ThrowIfNull(nodeName);
         using var ml = _handle.Use();
         ulong rttUs;
-        Check(ml.Ptr, Native.ml_memberlist_ping(ml.Ptr, nodeName, &rttUs));
+        Check(ml.Ptr, Native.ml_memberlist_ping(ml.Ptr, Util.NoNul(nodeName, "node name")!, &rttUs));
         return TimeSpan.FromMicroseconds(rttUs);
     }
 
@@ -215,7 +227,7 @@ public sealed unsafe class Memberlist : IDisposable
         ArgumentNullException.ThrowIfNull(message);
         using var ml = _handle.Use();
         fixed (byte* p = message)
-            Check(ml.Ptr, Native.ml_memberlist_send_best_effort(ml.Ptr, nodeName, p, (nuint)message.Length));
+            Check(ml.Ptr, Native.ml_memberlist_send_best_effort(ml.Ptr, Util.NoNul(nodeName, "node name")!, p, (nuint)message.Length));
     }
 
     /// <summary>Over a TCP stream to a member; returns once written.</summary>
@@ -225,7 +237,7 @@ public sealed unsafe class Memberlist : IDisposable
         ArgumentNullException.ThrowIfNull(message);
         using var ml = _handle.Use();
         fixed (byte* p = message)
-            Check(ml.Ptr, Native.ml_memberlist_send_reliable(ml.Ptr, nodeName, p, (nuint)message.Length));
+            Check(ml.Ptr, Native.ml_memberlist_send_reliable(ml.Ptr, Util.NoNul(nodeName, "node name")!, p, (nuint)message.Length));
     }
 
     /// <summary>One UDP datagram to "host:port", a member or not.</summary>
@@ -235,7 +247,7 @@ public sealed unsafe class Memberlist : IDisposable
         ArgumentNullException.ThrowIfNull(message);
         using var ml = _handle.Use();
         fixed (byte* p = message)
-            Check(ml.Ptr, Native.ml_memberlist_send_to_address(ml.Ptr, address, p, (nuint)message.Length));
+            Check(ml.Ptr, Native.ml_memberlist_send_to_address(ml.Ptr, Util.NoNul(address, "address")!, p, (nuint)message.Length));
     }
 
     // ---- broadcasts ----
@@ -249,14 +261,20 @@ public sealed unsafe class Memberlist : IDisposable
         using var ml = _handle.Use();
         ulong id;
         fixed (byte* p = message)
-            Check(ml.Ptr, Native.ml_memberlist_queue_broadcast(ml.Ptr, name!, p, (nuint)message.Length, &id));
+            Check(ml.Ptr, Native.ml_memberlist_queue_broadcast(ml.Ptr, Util.NoNul(name, "broadcast name")!, p, (nuint)message.Length, &id));
         return id;
     }
 
     /// <summary>Broadcasts this node is still retransmitting.</summary>
     public int NumQueuedBroadcasts
     {
-        get { using var ml = _handle.Use(); return (int)Native.ml_memberlist_num_queued_broadcasts(ml.Ptr); }
+        get
+        {
+            using var ml = _handle.Use();
+            nuint count;
+            Check(ml.Ptr, Native.ml_memberlist_get_num_queued_broadcasts(ml.Ptr, &count));
+            return (int)count;
+        }
     }
 
     // ---- keyring ----
@@ -311,8 +329,10 @@ public sealed unsafe class Memberlist : IDisposable
             ulong count;
             double sum, min, max;
             Native.ml_metrics_timer(snap, i, &count, &sum, &min, &max);
+            uint kind = Native.ML_METRIC_COUNTER; // cannot fail for an index below the length
+            Native.ml_metrics_get_kind(snap, i, &kind);
             result.Add(new Metric(Util.Utf8(Native.ml_metrics_name(snap, i)), Util.Utf8(Native.ml_metrics_labels(snap, i)),
-                (MetricKind)Native.ml_metrics_kind(snap, i), Native.ml_metrics_value(snap, i), count, sum, min, max));
+                (MetricKind)kind, Native.ml_metrics_value(snap, i), count, sum, min, max));
         }
         return result;
     }

@@ -64,7 +64,7 @@ public sealed unsafe class MemberlistConfig : IDisposable
         set
         {
             ArgumentNullException.ThrowIfNull(value);
-            Set((c, v) => Native.ml_config_set_name(c, v), value);
+            Set((c, v) => Native.ml_config_set_name(c, v), Util.NoNul(value, "Name")!);
         }
     }
 
@@ -75,7 +75,7 @@ public sealed unsafe class MemberlistConfig : IDisposable
         set
         {
             ArgumentNullException.ThrowIfNull(value);
-            Set((c, v) => Native.ml_config_set_bind_addr(c, v), value);
+            Set((c, v) => Native.ml_config_set_bind_addr(c, v), Util.NoNul(value, "BindAddr")!);
         }
     }
 
@@ -93,7 +93,7 @@ public sealed unsafe class MemberlistConfig : IDisposable
         set
         {
             ArgumentNullException.ThrowIfNull(value);
-            Set((c, v) => Native.ml_config_set_advertise_addr(c, v), value);
+            Set((c, v) => Native.ml_config_set_advertise_addr(c, v), Util.NoNul(value, "AdvertiseAddr")!);
         }
     }
 
@@ -172,7 +172,7 @@ public sealed unsafe class MemberlistConfig : IDisposable
     public void DisableTcpPingsForNode(string name)
     {
         ArgumentNullException.ThrowIfNull(name);
-        Set((c, v) => Native.ml_config_disable_tcp_pings_for_node(c, v), name);
+        Set((c, v) => Native.ml_config_disable_tcp_pings_for_node(c, v), Util.NoNul(name, "node name")!);
     }
 
     /// <summary>1 turns off Lifeguard's local health awareness.</summary>
@@ -383,7 +383,7 @@ public sealed unsafe class MemberlistConfig : IDisposable
         set
         {
             ArgumentNullException.ThrowIfNull(value);
-            Set((c, v) => Native.ml_config_set_label(c, v), value);
+            Set((c, v) => Native.ml_config_set_label(c, v), Util.NoNul(value, "Label")!);
         }
     }
 
@@ -440,7 +440,7 @@ public sealed unsafe class MemberlistConfig : IDisposable
     public void AddAllowedCidr(string cidr)
     {
         ArgumentNullException.ThrowIfNull(cidr);
-        Set((c, v) => Native.ml_config_add_allowed_cidr(c, v), cidr);
+        Set((c, v) => Native.ml_config_add_allowed_cidr(c, v), Util.NoNul(cidr, "CIDR")!);
     }
 
     /// <summary>Number of CIDR ranges added.</summary>

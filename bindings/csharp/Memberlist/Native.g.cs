@@ -148,6 +148,7 @@ internal static unsafe partial class Native
     public const int ML_METRIC_COUNTER = 0;
     public const int ML_METRIC_GAUGE = 1;
     public const int ML_METRIC_TIMER = 2;
+    public const uint ML_TIMEOUT_FOREVER = 4294967295;
     public const int ML_CALLBACKS_VERSION_1 = 1;
     public const int ML_CALLBACKS_VERSION_2 = 2;
     public const int ML_CALLBACKS_VERSION = 2;
@@ -203,7 +204,13 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial byte* ml_node_meta(ml_node* node, nuint* len);
 
-    // ML_STATE_*.
+    // *state receives the node's ML_STATE_*; ML_E_INVALID (and ML_STATE_DEAD) if node is NULL.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_node_get_state(ml_node* node, uint* state);
+
+    // ML_STATE_*; ML_STATE_DEAD if node is NULL, which looks like a real answer.
+    [Obsolete("use ml_node_get_state")]
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_node_state(ml_node* node);
@@ -830,6 +837,12 @@ internal static unsafe partial class Native
     // The runtime lives until it is freed and every memberlist using it is destroyed.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_runtime_create(ml_runtime** @out, uint threads);
+
+    // ml_runtime_create with the out-parameter last.
+    [Obsolete("use ml_runtime_create")]
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_runtime_new(uint threads, ml_runtime** @out);
 
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
@@ -873,7 +886,13 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_members(ml_memberlist* ml, ml_node_list** @out);
 
-    // Number of alive and suspect members (0 if ml is NULL).
+    // *count receives the number of alive and suspect members, the local node included.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_get_num_members(ml_memberlist* ml, nuint* count);
+
+    // As ml_memberlist_get_num_members; 0 on any failure.
+    [Obsolete("use ml_memberlist_get_num_members")]
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial nuint ml_memberlist_num_members(ml_memberlist* ml);
@@ -883,8 +902,14 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_local_node(ml_memberlist* ml, ml_node** @out);
 
-    // Lifeguard health score: 0 is healthy, higher means this node is slow to process messages
-    // (-1 if ml is NULL).
+    // *score receives the Lifeguard health score: 0 is healthy, higher means this node is slow to
+    // process messages.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_get_health_score(ml_memberlist* ml, int* score);
+
+    // As ml_memberlist_get_health_score; -1 on any failure.
+    [Obsolete("use ml_memberlist_get_health_score")]
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_health_score(ml_memberlist* ml);
@@ -896,8 +921,8 @@ internal static unsafe partial class Native
     public static partial int ml_memberlist_ping(ml_memberlist* ml, string node_name, ulong* rtt_us);
 
     // Broadcasts that this node leaves and waits until the news has propagated or timeout_ms
-    // passed (ML_E_TIMEOUT; the leave still goes on). The node keeps answering until shutdown
-    // but cannot rejoin.
+    // passed (ML_E_TIMEOUT; the leave still goes on); 0 or ML_TIMEOUT_FOREVER: no limit. The node
+    // keeps answering until shutdown but cannot rejoin.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_leave(ml_memberlist* ml, uint timeout_ms);
@@ -912,7 +937,8 @@ internal static unsafe partial class Native
 
     // -- metadata ------------------------------------------------------------------------------
     // Asks the node_meta hook again and announces the result; waits until the change has
-    // propagated or timeout_ms passed (ML_E_TIMEOUT; the update still goes on).
+    // propagated or timeout_ms passed (ML_E_TIMEOUT; the update still goes on); 0 or
+    // ML_TIMEOUT_FOREVER: no limit.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_update_node(ml_memberlist* ml, uint timeout_ms);
@@ -964,7 +990,13 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_queue_broadcast(ml_memberlist* ml, string name, byte* data, nuint len, ulong* id);
 
-    // Broadcasts still being retransmitted by this node.
+    // *count receives the number of broadcasts still being retransmitted by this node.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_get_num_queued_broadcasts(ml_memberlist* ml, nuint* count);
+
+    // As ml_memberlist_get_num_queued_broadcasts; 0 on any failure.
+    [Obsolete("use ml_memberlist_get_num_queued_broadcasts")]
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial nuint ml_memberlist_num_queued_broadcasts(ml_memberlist* ml);
@@ -1019,7 +1051,14 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial byte* ml_metrics_labels(ml_metrics* metrics, nuint index);
 
-    // ML_METRIC_*.
+    // *kind receives the i-th metric's ML_METRIC_*; ML_E_INVALID if the index is out of range.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_metrics_get_kind(ml_metrics* metrics, nuint index, uint* kind);
+
+    // ML_METRIC_*; ML_METRIC_COUNTER if the index is out of range, which looks like a real
+    // answer.
+    [Obsolete("use ml_metrics_get_kind")]
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_metrics_kind(ml_metrics* metrics, nuint index);
@@ -1051,6 +1090,12 @@ internal static unsafe partial class Native
 
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_broadcast_queue_create(ml_broadcast_queue** @out, uint retransmit_mult);
+
+    // ml_broadcast_queue_create with the out-parameter last.
+    [Obsolete("use ml_broadcast_queue_create")]
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_broadcast_queue_new(uint retransmit_mult, ml_broadcast_queue** @out);
 
     // Messages still queued are reported ML_BROADCAST_DROPPED.
@@ -1065,7 +1110,8 @@ internal static unsafe partial class Native
 
     // Queues a message; name NULL or "": unique, else it replaces a queued one with that name.
     // done (may be NULL) is called once with ML_BROADCAST_* when the message leaves the queue,
-    // from inside the queue call that removes it.
+    // from inside the queue call that removes it. A refused push (any status but ML_OK) never
+    // calls done, keeps nothing, and replaces nothing.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_broadcast_queue_push(ml_broadcast_queue* queue, string name, byte* data, nuint len, delegate* unmanaged[Cdecl]<void*, uint, void> done, void* done_user_data);

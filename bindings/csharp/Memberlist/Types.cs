@@ -80,7 +80,15 @@ public sealed record Node(string Name, string Address, string Host, ushort Port,
             Native.ml_node_versions(n, v);
         return new Node(Util.Utf8(Native.ml_node_name(n)), Util.Utf8(Native.ml_node_address(n)),
             Util.Utf8(Native.ml_node_host(n)), Native.ml_node_port(n), Util.Bytes(meta, len),
-            (NodeState)Native.ml_node_state(n), Native.ml_node_incarnation(n), versions);
+            StateOf(n), Native.ml_node_incarnation(n), versions);
+    }
+
+    // Cannot fail on a valid node; Dead is what it leaves on failure.
+    private static unsafe NodeState StateOf(ml_node* n)
+    {
+        uint state = Native.ML_STATE_DEAD;
+        Native.ml_node_get_state(n, &state);
+        return (NodeState)state;
     }
 }
 
@@ -106,7 +114,7 @@ public sealed unsafe class MemberlistRuntime : IDisposable
     {
         Util.CheckVersion();
         ml_runtime* rt;
-        Util.Check(Native.ml_runtime_new(threads, &rt));
+        Util.Check(Native.ml_runtime_create(&rt, threads));
         Handle = Util.Wrap<RuntimeHandle, ml_runtime>(rt);
     }
 

@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"math"
+	"runtime"
 	"runtime/cgo"
 	"time"
 	"unsafe"
@@ -28,7 +29,10 @@ func withName(s string, f func(*C.char) error) error {
 	if s == "" {
 		return f(nil)
 	}
-	cs := C.CString(s)
+	cs, err := cString(s, "name")
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(cs))
 	return f(cs)
 }
@@ -82,7 +86,10 @@ type Address struct {
 
 // SendToAddress sends msg in one UDP datagram to an address, member or not.
 func (m *Memberlist) SendToAddress(a Address, msg []byte) error {
-	addr := C.CString(a.Addr)
+	addr, err := cString(a.Addr, "address")
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(addr))
 	return m.use(func(ml *C.ml_memberlist) C.ml_status {
 		return C.ml_memberlist_send_to_address(ml, addr, bytesPtr(msg), C.size_t(len(msg)))
@@ -102,12 +109,12 @@ func (m *Memberlist) QueueBroadcast(name string, msg []byte) (uint64, error) {
 	return uint64(id), err
 }
 
-// NumQueuedBroadcasts returns how many broadcasts this node is still retransmitting.
+// NumQueuedBroadcasts returns how many broadcasts this node is still retransmitting (0 after
+// Close or on a failure).
 func (m *Memberlist) NumQueuedBroadcasts() int {
 	var n C.size_t
 	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
-		n = C.ml_memberlist_num_queued_broadcasts(ml)
-		return C.ML_OK
+		return C.ml_memberlist_get_num_queued_broadcasts(ml, &n)
 	})
 	return int(n)
 }
@@ -219,10 +226,13 @@ func (m *Memberlist) Metrics() ([]Metric, error) {
 		n := C.ml_metrics_len(snap)
 		out = make([]Metric, 0, int(n))
 		for i := C.size_t(0); i < n; i++ {
+			// Cannot fail for an index below the length.
+			kind := C.uint32_t(C.ML_METRIC_COUNTER)
+			C.ml_metrics_get_kind(snap, i, &kind)
 			mt := Metric{
 				Name:   C.GoString(C.ml_metrics_name(snap, i)),
 				Labels: C.GoString(C.ml_metrics_labels(snap, i)),
-				Kind:   MetricKind(C.ml_metrics_kind(snap, i)),
+				Kind:   MetricKind(kind),
 				Value:  float64(C.ml_metrics_value(snap, i)),
 			}
 			var count C.uint64_t
@@ -282,8 +292,11 @@ func NewBroadcastQueue(retransmitMult int) (*BroadcastQueue, error) {
 	if retransmitMult < 0 || retransmitMult > math.MaxUint32 {
 		return nil, &Error{StatusInvalid, "retransmitMult out of range"}
 	}
+	// ml_last_error is per OS thread: read it on the thread that failed.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var q *C.ml_broadcast_queue
-	if st := C.ml_broadcast_queue_new(C.uint32_t(retransmitMult), &q); st != C.ML_OK {
+	if st := C.ml_broadcast_queue_create(&q, C.uint32_t(retransmitMult)); st != C.ML_OK {
 		return nil, &Error{Status(st), C.GoString(C.ml_last_error())}
 	}
 	return &BroadcastQueue{q: q, pending: map[cgo.Handle]struct{}{}}, nil

@@ -227,14 +227,20 @@ func (c *Config) toC() (*C.ml_config, error) {
 			C.ml_config_free(cfg)
 		}
 	}()
+	var durErr error
 	str := func(set func(*C.ml_config, *C.char) C.ml_status, v string) func() C.ml_status {
 		return func() C.ml_status {
-			s := C.CString(v)
+			s, err := cString(v, "config value")
+			if err != nil {
+				if durErr == nil {
+					durErr = err
+				}
+				return C.ML_OK
+			}
 			defer C.free(unsafe.Pointer(s))
 			return set(cfg, s)
 		}
 	}
-	var durErr error
 	ms := func(d time.Duration, what string) C.uint32_t {
 		v, err := millis(d, what)
 		if err != nil && durErr == nil {

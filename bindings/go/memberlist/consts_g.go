@@ -3,19 +3,20 @@
 package memberlist
 
 const (
-	mlVersionMajor       = 0 // ML_VERSION_MAJOR
-	mlVersionMinor       = 1 // ML_VERSION_MINOR
-	mlVersionPatch       = 0 // ML_VERSION_PATCH
-	mlABIVersion         = 0 // ML_ABI_VERSION
-	mlBroadcastDelivered = 0 // ML_BROADCAST_DELIVERED
-	mlBroadcastReplaced  = 1 // ML_BROADCAST_REPLACED
-	mlBroadcastDropped   = 2 // ML_BROADCAST_DROPPED
-	mlMetricCounter      = 0 // ML_METRIC_COUNTER
-	mlMetricGauge        = 1 // ML_METRIC_GAUGE
-	mlMetricTimer        = 2 // ML_METRIC_TIMER
-	mlCallbacksVersion1  = 1 // ML_CALLBACKS_VERSION_1
-	mlCallbacksVersion2  = 2 // ML_CALLBACKS_VERSION_2
-	mlCallbacksVersion   = 2 // ML_CALLBACKS_VERSION
+	mlVersionMajor       = 0          // ML_VERSION_MAJOR
+	mlVersionMinor       = 1          // ML_VERSION_MINOR
+	mlVersionPatch       = 0          // ML_VERSION_PATCH
+	mlABIVersion         = 0          // ML_ABI_VERSION
+	mlBroadcastDelivered = 0          // ML_BROADCAST_DELIVERED
+	mlBroadcastReplaced  = 1          // ML_BROADCAST_REPLACED
+	mlBroadcastDropped   = 2          // ML_BROADCAST_DROPPED
+	mlMetricCounter      = 0          // ML_METRIC_COUNTER
+	mlMetricGauge        = 1          // ML_METRIC_GAUGE
+	mlMetricTimer        = 2          // ML_METRIC_TIMER
+	mlTimeoutForever     = 4294967295 // ML_TIMEOUT_FOREVER
+	mlCallbacksVersion1  = 1          // ML_CALLBACKS_VERSION_1
+	mlCallbacksVersion2  = 2          // ML_CALLBACKS_VERSION_2
+	mlCallbacksVersion   = 2          // ML_CALLBACKS_VERSION
 )
 
 const (

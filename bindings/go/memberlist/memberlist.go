@@ -61,10 +61,20 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/cgo"
+	"strings"
 	"sync"
 	"time"
 	"unsafe"
 )
+
+// cString is a C copy of s (free it with C.free). A NUL byte inside is refused: C would read
+// a shorter name (docs/abi.md, "Strings").
+func cString(s, what string) (*C.char, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, &Error{StatusInvalid, fmt.Sprintf("%s %q contains a NUL byte", what, s)}
+	}
+	return C.CString(s), nil
+}
 
 // Status is a libmemberlist status code (StatusOK, StatusInvalid, ...).
 type Status int32
@@ -127,7 +137,7 @@ func NewRuntime(threads int) (*Runtime, error) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	var rt *C.ml_runtime
-	if err := lastError(C.ml_runtime_new(C.uint32_t(threads), &rt)); err != nil {
+	if err := lastError(C.ml_runtime_create(&rt, C.uint32_t(threads))); err != nil {
 		return nil, err
 	}
 	return &Runtime{rt}, nil
@@ -262,8 +272,12 @@ func (m *Memberlist) Join(existing []string) (int, error) {
 	// A Go slice of C pointers may be passed to C (it holds no Go pointers).
 	addrs := make([]*C.char, len(existing))
 	for i, a := range existing {
-		addrs[i] = C.CString(a)
-		defer C.free(unsafe.Pointer(addrs[i]))
+		cs, err := cString(a, "address")
+		if err != nil {
+			return 0, err
+		}
+		addrs[i] = cs
+		defer C.free(unsafe.Pointer(cs))
 	}
 	var joined C.uint32_t
 	err := m.use(func(ml *C.ml_memberlist) C.ml_status {
@@ -289,12 +303,11 @@ func (m *Memberlist) Members() []*Node {
 	return nodes
 }
 
-// NumMembers returns the number of alive and suspect members (0 after Close).
+// NumMembers returns the number of alive and suspect members (0 after Close or on a failure).
 func (m *Memberlist) NumMembers() int {
 	var n C.size_t
 	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
-		n = C.ml_memberlist_num_members(ml)
-		return C.ML_OK
+		return C.ml_memberlist_get_num_members(ml, &n)
 	})
 	return int(n)
 }
@@ -315,23 +328,30 @@ func (m *Memberlist) LocalNode() *Node {
 }
 
 // GetHealthScore returns Lifeguard's health score: 0 is healthy, higher is worse (-1 after
-// Close).
+// Close or on a failure).
 func (m *Memberlist) GetHealthScore() int {
-	score := C.int32_t(-1)
+	score := -1
 	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
-		score = C.ml_memberlist_health_score(ml)
-		return C.ML_OK
+		var s C.int32_t
+		st := C.ml_memberlist_get_health_score(ml, &s)
+		if st == C.ML_OK {
+			score = int(s)
+		}
+		return st
 	})
-	return int(score)
+	return score
 }
 
 // Ping sends a UDP ping to the named member and returns the round-trip time.
 // (hashicorp's Ping also takes the address; here the name is enough.)
 func (m *Memberlist) Ping(node string) (time.Duration, error) {
-	name := C.CString(node)
+	name, err := cString(node, "node name")
+	if err != nil {
+		return 0, err
+	}
 	defer C.free(unsafe.Pointer(name))
 	var rtt C.uint64_t
-	err := m.use(func(ml *C.ml_memberlist) C.ml_status { return C.ml_memberlist_ping(ml, name, &rtt) })
+	err = m.use(func(ml *C.ml_memberlist) C.ml_status { return C.ml_memberlist_ping(ml, name, &rtt) })
 	return time.Duration(rtt) * time.Microsecond, err
 }
 

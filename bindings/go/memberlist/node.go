@@ -52,6 +52,13 @@ func (n *Node) Address() string {
 // String returns the node's name.
 func (n *Node) String() string { return n.Name }
 
+// nodeState is the node's ML_STATE_* (it cannot fail on a valid node; DEAD otherwise).
+func nodeState(node *C.ml_node) NodeStateType {
+	state := C.uint32_t(C.ML_STATE_DEAD)
+	C.ml_node_get_state(node, &state)
+	return NodeStateType(state)
+}
+
 // nodeFromC copies a borrowed ml_node into Go memory.
 func nodeFromC(node *C.ml_node) *Node {
 	var metaLen C.size_t
@@ -62,7 +69,7 @@ func nodeFromC(node *C.ml_node) *Node {
 		Name:        C.GoString(C.ml_node_name(node)),
 		Addr:        net.ParseIP(C.GoString(C.ml_node_host(node))),
 		Port:        uint16(C.ml_node_port(node)),
-		State:       NodeStateType(C.ml_node_state(node)),
+		State:       nodeState(node),
 		Incarnation: uint32(C.ml_node_incarnation(node)),
 		PMin:        uint8(v[0]), PMax: uint8(v[1]), PCur: uint8(v[2]),
 		DMin: uint8(v[3]), DMax: uint8(v[4]), DCur: uint8(v[5]),

@@ -38,6 +38,7 @@ pub const ML_BROADCAST_DROPPED: u32 = 2;
 pub const ML_METRIC_COUNTER: u32 = 0;
 pub const ML_METRIC_GAUGE: u32 = 1;
 pub const ML_METRIC_TIMER: u32 = 2;
+pub const ML_TIMEOUT_FOREVER: u32 = 4294967295;
 pub const ML_CALLBACKS_VERSION_1: u32 = 1;
 pub const ML_CALLBACKS_VERSION_2: u32 = 2;
 pub const ML_CALLBACKS_VERSION: u32 = 2;
@@ -126,6 +127,9 @@ extern "C" {
 }
 extern "C" {
     pub fn ml_node_meta(node: *const ml_node, len: *mut usize) -> *const u8;
+}
+extern "C" {
+    pub fn ml_node_get_state(node: *const ml_node, state: *mut u32) -> ml_status;
 }
 extern "C" {
     pub fn ml_node_state(node: *const ml_node) -> u32;
@@ -936,6 +940,9 @@ fn bindgen_test_layout_ml_callbacks() {
     test_field_on_metric();
 }
 extern "C" {
+    pub fn ml_runtime_create(out: *mut *mut ml_runtime, threads: u32) -> ml_status;
+}
+extern "C" {
     pub fn ml_runtime_new(threads: u32, out: *mut *mut ml_runtime) -> ml_status;
 }
 extern "C" {
@@ -967,10 +974,16 @@ extern "C" {
     pub fn ml_memberlist_members(ml: *mut ml_memberlist, out: *mut *mut ml_node_list) -> ml_status;
 }
 extern "C" {
+    pub fn ml_memberlist_get_num_members(ml: *mut ml_memberlist, count: *mut usize) -> ml_status;
+}
+extern "C" {
     pub fn ml_memberlist_num_members(ml: *mut ml_memberlist) -> usize;
 }
 extern "C" {
     pub fn ml_memberlist_local_node(ml: *mut ml_memberlist, out: *mut *mut ml_node) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_get_health_score(ml: *mut ml_memberlist, score: *mut i32) -> ml_status;
 }
 extern "C" {
     pub fn ml_memberlist_health_score(ml: *mut ml_memberlist) -> i32;
@@ -1033,6 +1046,12 @@ extern "C" {
     ) -> ml_status;
 }
 extern "C" {
+    pub fn ml_memberlist_get_num_queued_broadcasts(
+        ml: *mut ml_memberlist,
+        count: *mut usize,
+    ) -> ml_status;
+}
+extern "C" {
     pub fn ml_memberlist_num_queued_broadcasts(ml: *mut ml_memberlist) -> usize;
 }
 extern "C" {
@@ -1085,6 +1104,13 @@ extern "C" {
     ) -> *const ::core::ffi::c_char;
 }
 extern "C" {
+    pub fn ml_metrics_get_kind(
+        metrics: *const ml_metrics,
+        index: usize,
+        kind: *mut u32,
+    ) -> ml_status;
+}
+extern "C" {
     pub fn ml_metrics_kind(metrics: *const ml_metrics, index: usize) -> u32;
 }
 extern "C" {
@@ -1119,6 +1145,12 @@ extern "C" {
 }
 pub type ml_broadcast_done_fn =
     ::core::option::Option<unsafe extern "C" fn(user_data: *mut ::core::ffi::c_void, outcome: u32)>;
+extern "C" {
+    pub fn ml_broadcast_queue_create(
+        out: *mut *mut ml_broadcast_queue,
+        retransmit_mult: u32,
+    ) -> ml_status;
+}
 extern "C" {
     pub fn ml_broadcast_queue_new(
         retransmit_mult: u32,

@@ -19,7 +19,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for _ in 0..5 {
         std::thread::sleep(Duration::from_secs(1)); // a demo: show the view once a second
         let names: Vec<String> = ml.members()?.into_iter().map(|n| n.name).collect();
-        println!("members ({}): {:?}, health {}", ml.num_members(), names, ml.health_score());
+        println!("members ({}): {:?}, health {}", ml.num_members()?, names, ml.health_score()?);
     }
     ml.leave(Duration::from_secs(2))?;
     Ok(())

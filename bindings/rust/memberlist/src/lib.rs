@@ -231,7 +231,12 @@ impl Node {
             host: string_from(sys::ml_node_host(node)),
             port: sys::ml_node_port(node),
             meta,
-            state: NodeState::from_raw(sys::ml_node_state(node)),
+            state: {
+                // Cannot fail on a valid node; DEAD is what it leaves on failure.
+                let mut state = sys::ML_STATE_DEAD;
+                sys::ml_node_get_state(node, &mut state);
+                NodeState::from_raw(state)
+            },
             incarnation: sys::ml_node_incarnation(node),
             versions,
         }
@@ -1204,7 +1209,7 @@ impl Runtime {
     pub fn new(threads: u32) -> Result<Self> {
         check_library_version()?;
         let mut raw = ptr::null_mut();
-        check(unsafe { sys::ml_runtime_new(threads, &mut raw) })?;
+        check(unsafe { sys::ml_runtime_create(&mut raw, threads) })?;
         let raw = NonNull::new(raw).ok_or_else(|| Error::new(sys::ML_E_INTERNAL, "NULL runtime"))?;
         Ok(Runtime { raw })
     }
@@ -1299,8 +1304,10 @@ impl Memberlist {
     }
 
     /// Number of alive and suspect members.
-    pub fn num_members(&self) -> usize {
-        unsafe { sys::ml_memberlist_num_members(self.ptr()) }
+    pub fn num_members(&self) -> Result<usize> {
+        let mut count = 0;
+        self.check(unsafe { sys::ml_memberlist_get_num_members(self.ptr(), &mut count) })?;
+        Ok(count)
     }
 
     /// The local node (its port is the one actually bound).
@@ -1315,8 +1322,10 @@ impl Memberlist {
     }
 
     /// Lifeguard health score: 0 is healthy, higher means slow to process messages.
-    pub fn health_score(&self) -> i32 {
-        unsafe { sys::ml_memberlist_health_score(self.ptr()) }
+    pub fn health_score(&self) -> Result<i32> {
+        let mut score = 0;
+        self.check(unsafe { sys::ml_memberlist_get_health_score(self.ptr(), &mut score) })?;
+        Ok(score)
     }
 
     /// Pings a member by name over UDP; returns the round-trip time.
@@ -1397,8 +1406,10 @@ impl Memberlist {
     }
 
     /// Broadcasts this node is still retransmitting.
-    pub fn num_queued_broadcasts(&self) -> usize {
-        unsafe { sys::ml_memberlist_num_queued_broadcasts(self.ptr()) }
+    pub fn num_queued_broadcasts(&self) -> Result<usize> {
+        let mut count = 0;
+        self.check(unsafe { sys::ml_memberlist_get_num_queued_broadcasts(self.ptr(), &mut count) })?;
+        Ok(count)
     }
 
     // -- keyring --
@@ -1439,10 +1450,13 @@ impl Memberlist {
         unsafe {
             let out = (0..sys::ml_metrics_len(snap))
                 .map(|i| {
+                    // Cannot fail for an index below the length.
+                    let mut kind = sys::ML_METRIC_COUNTER;
+                    sys::ml_metrics_get_kind(snap, i, &mut kind);
                     let mut m = Metric {
                         name: string_from(sys::ml_metrics_name(snap, i)),
                         labels: string_from(sys::ml_metrics_labels(snap, i)),
-                        kind: MetricKind::from_raw(sys::ml_metrics_kind(snap, i)),
+                        kind: MetricKind::from_raw(kind),
                         value: sys::ml_metrics_value(snap, i),
                         count: 0,
                         sum_ms: 0.0,
@@ -1505,7 +1519,7 @@ impl BroadcastQueue {
     pub fn new(retransmit_mult: u32) -> Result<Self> {
         check_library_version()?;
         let mut raw = ptr::null_mut();
-        check(unsafe { sys::ml_broadcast_queue_new(retransmit_mult, &mut raw) })?;
+        check(unsafe { sys::ml_broadcast_queue_create(&mut raw, retransmit_mult) })?;
         let raw = NonNull::new(raw).ok_or_else(|| Error::new(sys::ML_E_INTERNAL, "NULL queue"))?;
         Ok(BroadcastQueue { raw })
     }
@@ -1530,9 +1544,13 @@ impl BroadcastQueue {
             }
             None => (None, ptr::null_mut()),
         };
-        // On failure the library may or may not have dropped the hook; the box then leaks
-        // rather than risk a double free.
-        check(unsafe { sys::ml_broadcast_queue_push(self.raw.as_ptr(), name_ptr, data.as_ptr(), data.len(), cb, ud) })
+        let st = unsafe { sys::ml_broadcast_queue_push(self.raw.as_ptr(), name_ptr, data.as_ptr(), data.len(), cb, ud) };
+        // A refused push never runs its callback and leaves the user data to us (docs/abi.md,
+        // "Failed calls take nothing"): take the box back.
+        if st != sys::ML_OK as i32 && !ud.is_null() {
+            drop(unsafe { Box::from_raw(ud as *mut QueueDoneFn) });
+        }
+        check(st)
     }
     /// The messages that fit `limit` bytes, each counted with `overhead` extra bytes.
     pub fn get(&mut self, overhead: usize, limit: usize) -> Result<Vec<Vec<u8>>> {
