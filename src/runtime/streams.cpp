@@ -13,6 +13,23 @@ namespace {
 // max_concurrent_streams: they cost little, and a TCP fallback ping refused because
 // reliable messages or push/pulls hold every slot would get a healthy node suspected.
 constexpr size_t kSmallStream = 1024;
+
+// The first bytes of a reply, quoted, for a message about a peer that is not memberlist
+// ("HTTP" from a web server).
+std::string printable(std::span<const uint8_t> bytes) {
+  std::string out = "\"";
+  for (uint8_t b : bytes) {
+    if (b >= 0x20 && b < 0x7f && b != '"' && b != '\\') {
+      out += static_cast<char>(b);
+    } else {
+      static const char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[b >> 4];
+      out += hex[b & 15];
+    }
+  }
+  return out + "\"";
+}
 }  // namespace
 
 // ---- outbound stream ----------------------------------------------------------------------
@@ -33,6 +50,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
   core::Bytes body;
   bool done = false;
   bool timed_out = false;
+  bool connected = false;  // for the timeout's message: which step ran out of time
 
   void abort() override { fail(Status::error(Errc::state, "node shut down")); }
 
@@ -62,6 +80,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     }
     sock.async_connect(ep, [self](error_code ec) {
       if (ec) return self->fail_io("connect", ec);
+      self->connected = true;
       self->s->m_tcp_sent += self->out.size();
       asio::async_write(self->sock, asio::buffer(self->out), [self](error_code ec, size_t) {
         if (ec) return self->fail_io("write", ec);
@@ -75,12 +94,25 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     auto self = shared_from_this();
     asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t n) {
       self->s->m_tcp_received += n;
-      if (ec) return self->fail_io("read", ec);
+      if (ec) {
+        // The peer took our message and hung up without a word: memberlist does that to a
+        // message it refuses (another key or label, or our address outside its allow-list).
+        if (n == 0 && !self->timed_out && (ec == asio::error::eof || ec == asio::error::connection_reset))
+          return self->fail(Status::error(
+              Errc::rejected, "peer " + self->req.to.to_string() +
+                                  " closed the connection right after our message: it likely refused it "
+                                  "(a different encryption key or label, or our address is not in its "
+                                  "allow-list)"));
+        return self->fail_io("read", ec);
+      }
       size_t len = 0;
       auto st = wire::parse_stream_header(*self->s->framing(), self->header, len);
       if (!st.ok()) {
         self->s->count(st.kind);
-        return self->fail(st);
+        return self->fail(Status::error(Errc::protocol, "peer " + self->req.to.to_string() +
+                                                            " answered with something that is not memberlist "
+                                                            "(its reply starts with " +
+                                                            printable(self->header) + ")"));
       }
       // Grows with what arrives, in steps of at most 64 KiB: a header alone costs nothing.
       asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
@@ -94,8 +126,12 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
 
   void fail_io(const char* what, error_code ec) {
     if (timed_out) {
-      return fail(Status::error(Errc::timeout, "stream to " + req.to.to_string() + " timed out"));
+      return fail(Status::error(Errc::timeout, "stream to " + req.to.to_string() + " timed out (tcp_timeout) " +
+                                                   (connected ? "waiting for its reply" : "connecting")));
     }
+    if (ec == asio::error::connection_refused)
+      return fail(Status::error(Errc::io, "connection refused by " + req.to.to_string() +
+                                              ": nothing listens on that port"));
     fail(Status::error(Errc::io, std::string(what) + " " + req.to.to_string() + ": " + ec.message()));
   }
   void fail(Status st) {
