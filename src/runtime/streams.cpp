@@ -83,6 +83,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       self->connected = true;
       self->s->m_tcp_sent += self->out.size();
       asio::async_write(self->sock, asio::buffer(self->out), [self](error_code ec, size_t) {
+        if (ec && self->hung_up(ec)) return self->refused();  // closed at accept: the allow-list
         if (ec) return self->fail_io("write", ec);
         if (!self->req.expect_reply) return self->finish(Status::success());
         self->read_reply();
@@ -95,14 +96,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t n) {
       self->s->m_tcp_received += n;
       if (ec) {
-        // The peer took our message and hung up without a word: memberlist does that to a
-        // message it refuses (another key or label, or our address outside its allow-list).
-        if (n == 0 && !self->timed_out && (ec == asio::error::eof || ec == asio::error::connection_reset))
-          return self->fail(Status::error(
-              Errc::rejected, "peer " + self->req.to.to_string() +
-                                  " closed the connection right after our message: it likely refused it "
-                                  "(a different encryption key or label, or our address is not in its "
-                                  "allow-list)"));
+        if (n == 0 && self->hung_up(ec)) return self->refused();
         return self->fail_io("read", ec);
       }
       size_t len = 0;
@@ -124,6 +118,19 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     });
   }
 
+  // The peer hung up on us (not our deadline closing the socket).
+  bool hung_up(error_code ec) const {
+    return !timed_out && (ec == asio::error::eof || ec == asio::error::connection_reset ||
+                          ec == asio::error::broken_pipe || ec == asio::error::connection_aborted);
+  }
+  // The peer took our message (or the connection) and hung up without a word: memberlist
+  // does that to a message it refuses, so this is most likely not a network failure.
+  void refused() {
+    fail(Status::error(Errc::rejected, "peer " + req.to.to_string() +
+                                           " closed the connection right after our message: it likely refused it "
+                                           "(a different encryption key or label, or our address is not in its "
+                                           "allow-list)"));
+  }
   void fail_io(const char* what, error_code ec) {
     if (timed_out) {
       return fail(Status::error(Errc::timeout, "stream to " + req.to.to_string() + " timed out (tcp_timeout) " +

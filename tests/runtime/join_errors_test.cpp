@@ -107,6 +107,16 @@ TEST_F(JoinErrors, WrongLabelIsARefusal) {
   EXPECT_TRUE(has(st, "closed the connection right after our message")) << st.message;
 }
 
+TEST_F(JoinErrors, OutsideTheAllowListIsARefusal) {
+  auto o = fast_options("guarded");
+  o.allowed_cidrs = {"10.0.0.0/8"};  // not loopback
+  auto seed = make_node(rt, o);
+  ASSERT_TRUE(seed);
+  Status st = join(addr_of(*seed));
+  EXPECT_EQ(st.code, core::Errc::rejected) << st.message;
+  EXPECT_TRUE(has(st, "allow-list")) << st.message;
+}
+
 TEST_F(JoinErrors, NothingListening) {
   std::string address;
   {
