@@ -1,5 +1,7 @@
 // TCP: the acceptor, inbound streams (one message in, an optional reply out) and outbound
 // streams (connect, one message out, an optional reply in), all on the node's io strand.
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -29,6 +31,12 @@ std::string printable(std::span<const uint8_t> bytes) {
     }
   }
   return out + "\"";
+}
+
+// Printable ASCII with a first byte of 0x20 or more: as a big-endian stream length, at
+// least 512 MiB.
+bool looks_like_text(std::span<const uint8_t> bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b >= 0x20 && b < 0x7f; });
 }
 }  // namespace
 
@@ -103,10 +111,14 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       auto st = wire::parse_stream_header(*self->s->framing(), self->header, len);
       if (!st.ok()) {
         self->s->count(st.kind);
-        return self->fail(Status::error(Errc::protocol, "peer " + self->req.to.to_string() +
-                                                            " answered with something that is not memberlist "
-                                                            "(its reply starts with " +
-                                                            printable(self->header) + ")"));
+        // A length of 512 MiB or more whose bytes are text ("HTTP", "SSH-") is another
+        // protocol's greeting, not a memberlist reply over our limit.
+        if (st.kind == wire::FrameError::too_large && looks_like_text(self->header))
+          return self->fail(Status::error(Errc::protocol, "peer " + self->req.to.to_string() +
+                                                              " answered with something that is not memberlist "
+                                                              "(its reply starts with " +
+                                                              printable(self->header) + ")"));
+        return self->fail(st);
       }
       // Grows with what arrives, in steps of at most 64 KiB: a header alone costs nothing.
       asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
