@@ -71,6 +71,9 @@ Status Config::validate() const {
     return bad("post_join_push_pulls", "must be in [0, " + std::to_string(kMaxPostJoinPushPulls) + "]");
   if (dead_node_reclaim_time < Duration::zero())
     return bad("dead_node_reclaim_time", "must not be negative");
+  if (reconnect_interval < Duration::zero()) return bad("reconnect_interval", "must not be negative");
+  if (reconnect_timeout < Duration::zero()) return bad("reconnect_timeout", "must not be negative");
+  if (max_reconnect_members < 1) return bad("max_reconnect_members", "must be at least 1");
   if (max_best_effort_size < 64 || max_best_effort_size > 65507)
     return bad("max_best_effort_size", "must be in [64, 65507]");
   if (max_user_msg_size < 1) return bad("max_user_msg_size", "must be at least 1");

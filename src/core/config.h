@@ -17,6 +17,7 @@ namespace memberlist::core {
 using namespace std::chrono_literals;
 
 inline constexpr int kMaxPostJoinPushPulls = 10;
+inline constexpr size_t kMaxReconnectSeeds = 16;
 
 struct Config {
   std::string name;                    // unique node name (required)
@@ -54,6 +55,27 @@ struct Config {
   // periodic push/pull. A later join restarts the burst. Needs push_pull_interval and
   // gossip_interval > 0. In [0, kMaxPostJoinPushPulls]; 0 = the reference's behaviour.
   int post_join_push_pulls = 3;
+
+  // Automatic reconnection (not in the reference; Serf does it above memberlist): every
+  // reconnect_interval the node picks one member it has marked dead (never one that left)
+  // and pings it by name at the address it had; if it answers, the node pushes/pulls with it
+  // as a join does. Both sides then learn that the other thinks them dead and refute, so a
+  // healed partition, or a node that stopped receiving and declared everyone dead, comes
+  // back without a call from the application. A dead member is tried for reconnect_timeout
+  // after its death, unless it is seen alive again, leaves, or its name is seen at another
+  // address (a node replaced under the same name is never pinged at the old address, and a
+  // node of another name there does not answer the named ping). 0 = off. The timer only
+  // runs while there is something to try.
+  Duration reconnect_interval = 30s;
+  Duration reconnect_timeout = 24h;
+  // Dead members remembered for reconnection; beyond, the longest dead is forgotten first.
+  size_t max_reconnect_members = 1024;
+  // While no other member is alive, each reconnect tick also re-joins one of the addresses
+  // given to join() (the seeds, the last kMaxReconnectSeeds distinct ones, in turn): dead
+  // members may all have been forgotten or have moved, and the seeds are the addresses the
+  // application chose as the way into its cluster. A seed has no name to check, so it gets
+  // the join push/pull directly. false = only dead members are tried.
+  bool reconnect_seeds = true;
 
   Bytes meta;                          // local node metadata
   size_t meta_max_size = 512;

@@ -50,6 +50,8 @@ void Core::Impl::fire(const TimerHeap::Fired& t, Instant now) {
     case TimerKind::IndirectPingTimeout: indirect_ping_timeout(t.seq); return;
     case TimerKind::PingTimeout: ping_timeout(t.seq, t.node); return;
     case TimerKind::JoinPushPull: push_pull_random(now); return;
+    case TimerKind::ReconnectTick: reconnect_tick(now); return;
+    case TimerKind::ReconnectPingTimeout: reconnect_ping_timeout(t.seq); return;
   }
 }
 
@@ -161,7 +163,10 @@ void Core::handle_timeout(Instant now) {
   while (s.timers.pop_due(now, t)) s.fire(t, now);
 }
 
-uint64_t Core::join(const Address& to, Instant now) { return impl_->start_push_pull(to, true, now); }
+uint64_t Core::join(const Address& to, Instant now) {
+  impl_->remember_seed(to, now);
+  return impl_->start_push_pull(to, true, now);
+}
 
 Status Core::leave(Instant now) {
   Impl::ResumeGossip resume{*impl_, now};
@@ -169,6 +174,7 @@ Status Core::leave(Instant now) {
   if (s.hook_depth > 0) return Status::error(Errc::state, "leave cannot be called from a delegate hook");
   if (s.left) return Status::success();
   s.left = true;
+  s.cancel(s.reconnect_timer);  // a node that left does not come back by itself
   // Node == From marks a graceful leave for everyone else.
   const Dead leave{s.self().info.incarnation, s.cfg.name, s.cfg.name};
   s.dead_node(leave, now);

@@ -121,6 +121,8 @@ enum class TimerKind : uint8_t {
   IndirectPingTimeout = 9,  // as a helper of an indirect probe, no ack for our ping `seq`
   PingTimeout = 10,     // no ack for ping() `seq` to `node`
   JoinPushPull = 11,    // one push/pull of the post-join burst
+  ReconnectTick = 12,   // the next attempt to reach a dead member or a seed
+  ReconnectPingTimeout = 13,  // no ack for reconnect ping `seq`: that member stays dead
 };
 
 struct TimerInfo {

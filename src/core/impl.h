@@ -84,8 +84,12 @@ struct Core::Impl {
     uint64_t id;
     Instant sent;
   };
+  struct ReconnectAck {  // the ping of a reconnect attempt (reconnect.cpp)
+    std::string node;
+    Address addr;
+  };
   struct AckHandler {
-    std::variant<ProbeAck, RelayAck, PingAck> kind;
+    std::variant<ProbeAck, RelayAck, PingAck, ReconnectAck> kind;
     uint64_t timer = 0;
   };
 
@@ -95,6 +99,7 @@ struct Core::Impl {
     uint32_t seq = 0;
     Address to;
     Instant started{};
+    enum Reconnect : uint8_t { NoReconnect, ToMember, ToSeed } reconnect = NoReconnect;
   };
 
   Config cfg;
@@ -135,6 +140,27 @@ struct Core::Impl {
   bool gossip_idle = false;         // no gossip timer: nothing was queued at the last tick
   Instant gossip_grid{};            // the last gossip tick's deadline
   std::vector<uint64_t> burst_timers;  // pending post-join push/pulls
+  // Automatic reconnection (reconnect.cpp): dead members to try, oldest death first, and
+  // the addresses given to join().
+  struct DeadMember {
+    std::string name;
+    Address addr;
+    Instant since{};
+  };
+  std::deque<DeadMember> reconnect_members;
+  std::vector<Address> seeds;
+  size_t next_seed = 0;
+  uint64_t reconnect_timer = 0;
+  // Its own random draws, so that turning reconnection on leaves every other draw (probe
+  // order, gossip targets, staggers) as it was: same seed, same protocol run until a member
+  // dies.
+  uint64_t reconnect_rng = 0;
+  uint64_t reconnect_random() {
+    uint64_t x = (reconnect_rng += 0x9e3779b97f4a7c15ULL);
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+  }
   std::map<uint32_t, AckHandler> ack_handlers;
   std::map<uint64_t, PendingStream> streams;
   uint64_t next_stream_id = 0;
@@ -161,6 +187,7 @@ struct Core::Impl {
         queue(cfg.retransmit_mult),
         user_queue(cfg.retransmit_mult),
         seen(cfg.max_broadcast_origins),
+        reconnect_rng(cfg.seed ^ 0x7265636f6e6e6563ULL),
         rng(cfg.seed) {
     // A UserMsg's size over its payload's, padding included: the worst of a few sizes.
     for (size_t n = 1; n <= 8; ++n) {
@@ -437,6 +464,16 @@ struct Core::Impl {
   std::optional<Bytes> handle_stream(const Address& from, std::span<const uint8_t> data, Instant now);
   Status push_pull_done(const PendingStream& ps, const Status& transport, std::span<const uint8_t> reply,
                         Instant now);
+
+  // ---- automatic reconnection (reconnect.cpp) ----------------------------------------------
+  void remember_dead(const NodeRec& r, Instant now);
+  void forget_dead(const std::string& name);
+  void remember_seed(const Address& a, Instant now);
+  void arm_reconnect(Instant now);
+  void reconnect_tick(Instant now);
+  void reconnect_acked(const ReconnectAck& r, Instant now);
+  void reconnect_ping_timeout(uint32_t seq);
+  bool reconnect_wanted() const;
 
   // ---- application broadcasts (app_broadcasts.cpp) ------------------------------------------
   SeenEpoch& seen_epoch(const std::string& origin, uint32_t epoch, Instant now);

@@ -238,8 +238,13 @@ void Core::Impl::suspicion_expired(const std::string& name, Instant now) {
 void Core::Impl::dead_node(const Dead& d, Instant now) {
   if (incarnation_refused(d.incarnation, d.node, "dead")) return;
   NodeRec* r = find(d.node);
-  if (r == nullptr) return;
+  const bool leaves = d.node == d.from;
+  if (r == nullptr) {
+    if (leaves) forget_dead(d.node);  // it left after we forgot it: never try it again
+    return;
+  }
   if (d.incarnation < r->info.incarnation) return;
+  if (leaves) forget_dead(d.node);
   clear_suspicion(*r);
   if (dead_or_left(r->info.state)) return;
 
@@ -254,10 +259,12 @@ void Core::Impl::dead_node(const Dead& d, Instant now) {
     broadcast(d.node, d);
   }
   r->info.incarnation = d.incarnation;
-  set_state(*r, d.node == d.from ? NodeState::Left : NodeState::Dead);
+  set_state(*r, leaves ? NodeState::Left : NodeState::Dead);
   r->state_change = now;
   metrics.incr("memberlist.msg.dead");
   emit(EventType::Leave, r->info);
+  if (!leaves) remember_dead(*r, now);
+  if (reconnect_wanted()) arm_reconnect(now);
 }
 
 // Reaps Dead and Left nodes older than gossip_to_the_dead_time, then reshuffles.

@@ -182,6 +182,8 @@ void Core::Impl::handle_ack(const Ack& a, Instant now) {
     send_with_piggyback(relay->reply_to, Ack{relay->orig_seq, {}});
   } else if (auto* ping = std::get_if<PingAck>(&h.kind)) {
     ping_results.push_back(PingResult{ping->id, true, now - ping->sent});
+  } else if (auto* rc = std::get_if<ReconnectAck>(&h.kind)) {
+    reconnect_acked(*rc, now);
   }
 }
 

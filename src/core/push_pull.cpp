@@ -203,7 +203,9 @@ Status Core::Impl::push_pull_done(const PendingStream& ps, const Status& transpo
                                    Instant now) {
   metrics.observe_ms("memberlist.pushPullNode", ms(now - ps.started));
   if (!transport.ok()) {
-    log(LogLevel::Error, "Push/Pull with " + ps.to.to_string() + " failed: " + transport.message);
+    // A reconnect attempt to a node still down is what it is for: no error.
+    log(ps.reconnect != PendingStream::NoReconnect ? LogLevel::Debug : LogLevel::Error,
+        "Push/Pull with " + ps.to.to_string() + " failed: " + transport.message);
     return transport;
   }
   std::vector<Message> msgs;
@@ -233,6 +235,11 @@ Status Core::Impl::push_pull_done(const PendingStream& ps, const Status& transpo
   }
   apply_merge(*pp, ps.join, now);
   if (ps.join) start_join_burst(now);
+  if (ps.reconnect != PendingStream::NoReconnect) {
+    const bool seed = ps.reconnect == PendingStream::ToSeed;
+    metrics.incr("memberlist.reconnect.successes", 1, {{"target", seed ? "seed" : "member"}});
+    log(LogLevel::Info, std::string("Reconnected through ") + (seed ? "seed " : "dead member ") + ps.to.to_string());
+  }
   return ms;
 }
 

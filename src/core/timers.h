@@ -18,7 +18,7 @@ namespace memberlist::core {
 // run it a little late (see Core::poll_exact_timeout).
 constexpr bool is_lax(TimerKind k) {
   return k == TimerKind::ProbeTick || k == TimerKind::PushPullStagger || k == TimerKind::PushPullTick ||
-         k == TimerKind::QueueCheck;
+         k == TimerKind::QueueCheck || k == TimerKind::ReconnectTick;
 }
 constexpr bool has_node(TimerKind k) { return k == TimerKind::Suspicion || k == TimerKind::PingTimeout; }
 

@@ -1,5 +1,7 @@
 // TCP: the acceptor, inbound streams (one message in, an optional reply out) and outbound
 // streams (connect, one message out, an optional reply in), all on the node's io strand.
+#include <algorithm>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
@@ -7,6 +9,31 @@
 #include "runtime/state.h"
 
 namespace memberlist::runtime {
+
+namespace {
+// The first bytes of a reply, quoted, for a message about a peer that is not memberlist
+// ("HTTP" from a web server).
+std::string printable(std::span<const uint8_t> bytes) {
+  std::string out = "\"";
+  for (uint8_t b : bytes) {
+    if (b >= 0x20 && b < 0x7f && b != '"' && b != '\\') {
+      out += static_cast<char>(b);
+    } else {
+      static const char hex[] = "0123456789abcdef";
+      out += "\\x";
+      out += hex[b >> 4];
+      out += hex[b & 15];
+    }
+  }
+  return out + "\"";
+}
+
+// Printable ASCII with a first byte of 0x20 or more: as a big-endian stream length, at
+// least 512 MiB.
+bool looks_like_text(std::span<const uint8_t> bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b >= 0x20 && b < 0x7f; });
+}
+}  // namespace
 
 // ---- outbound stream ----------------------------------------------------------------------
 
@@ -26,6 +53,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
   core::Bytes body;
   bool done = false;
   bool timed_out = false;
+  bool connected = false;  // for the timeout's message: which step ran out of time
 
   void abort() override { fail(Status::error(Errc::state, "node shut down")); }
 
@@ -55,8 +83,10 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     }
     sock.async_connect(ep, [self](error_code ec) {
       if (ec) return self->fail_io("connect", ec);
+      self->connected = true;
       self->s->m_tcp_sent += self->out.size();
       asio::async_write(self->sock, asio::buffer(self->out), [self](error_code ec, size_t) {
+        if (ec && self->hung_up(ec)) return self->refused();  // closed at accept: the allow-list
         if (ec) return self->fail_io("write", ec);
         if (!self->req.expect_reply) return self->finish(Status::success());
         self->read_reply();
@@ -68,11 +98,21 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     auto self = shared_from_this();
     asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t n) {
       self->s->m_tcp_received += n;
-      if (ec) return self->fail_io("read", ec);
+      if (ec) {
+        if (n == 0 && self->hung_up(ec)) return self->refused();
+        return self->fail_io("read", ec);
+      }
       size_t len = 0;
       auto st = wire::parse_stream_header(*self->s->framing(), self->header, len);
       if (!st.ok()) {
         self->s->count(st.kind);
+        // A length of 512 MiB or more whose bytes are text ("HTTP", "SSH-") is another
+        // protocol's greeting, not a memberlist reply over our limit.
+        if (st.kind == wire::FrameError::too_large && looks_like_text(self->header))
+          return self->fail(Status::error(Errc::protocol, "peer " + self->req.to.to_string() +
+                                                              " answered with something that is not memberlist "
+                                                              "(its reply starts with " +
+                                                              printable(self->header) + ")"));
         return self->fail(st);
       }
       // Grows with what arrives, in steps of at most 64 KiB: a header alone costs nothing.
@@ -85,10 +125,27 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     });
   }
 
+  // The peer hung up on us (not our deadline closing the socket).
+  bool hung_up(error_code ec) const {
+    return !timed_out && (ec == asio::error::eof || ec == asio::error::connection_reset ||
+                          ec == asio::error::broken_pipe || ec == asio::error::connection_aborted);
+  }
+  // The peer took our message (or the connection) and hung up without a word: memberlist
+  // does that to a message it refuses, so this is most likely not a network failure.
+  void refused() {
+    fail(Status::error(Errc::rejected, "peer " + req.to.to_string() +
+                                           " closed the connection right after our message: it likely refused it "
+                                           "(a different encryption key or label, or our address is not in its "
+                                           "allow-list)"));
+  }
   void fail_io(const char* what, error_code ec) {
     if (timed_out) {
-      return fail(Status::error(Errc::timeout, "stream to " + req.to.to_string() + " timed out"));
+      return fail(Status::error(Errc::timeout, "stream to " + req.to.to_string() + " timed out (tcp_timeout) " +
+                                                   (connected ? "waiting for its reply" : "connecting")));
     }
+    if (ec == asio::error::connection_refused)
+      return fail(Status::error(Errc::io, "connection refused by " + req.to.to_string() +
+                                              ": nothing listens on that port"));
     fail(Status::error(Errc::io, std::string(what) + " " + req.to.to_string() + ": " + ec.message()));
   }
   void fail(Status st) {

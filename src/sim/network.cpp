@@ -73,6 +73,11 @@ void NetworkModel::set_crashed(NodeId n, bool crashed) {
   crashed_[n] = crashed;
 }
 
+void NetworkModel::set_inbound_blocked(NodeId n, bool blocked) {
+  if (n >= deaf_.size()) deaf_.resize(n + 1, false);
+  deaf_[n] = blocked;
+}
+
 void NetworkModel::set_slow(NodeId n, Duration delay) {
   if (n >= slow_.size()) slow_.resize(n + 1, Duration{0});
   slow_[n] = delay;
@@ -80,7 +85,7 @@ void NetworkModel::set_slow(NodeId n, Duration delay) {
 
 Fate NetworkModel::deliverable(NodeId from, NodeId to) const {
   if (crashed(from) || crashed(to)) return Fate::Crashed;
-  if (!reachable(from, to)) return Fate::Partitioned;
+  if (!reachable(from, to) || inbound_blocked(to)) return Fate::Partitioned;
   return Fate::Delivered;
 }
 

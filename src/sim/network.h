@@ -98,6 +98,12 @@ class NetworkModel {
   bool reachable(NodeId a, NodeId b) const { return group(a) == group(b); }
   uint32_t group(NodeId n) const;
 
+  // A node whose inbound traffic is dropped (a one-way fault: a firewall or a full receive
+  // queue): nothing reaches it, datagrams nor streams (nor the replies to its own streams);
+  // what it sends still goes out.
+  void set_inbound_blocked(NodeId n, bool blocked);
+  bool inbound_blocked(NodeId n) const { return n < deaf_.size() && deaf_[n]; }
+
   void set_crashed(NodeId n, bool crashed);
   bool crashed(NodeId n) const { return n < crashed_.size() && crashed_[n]; }
 
@@ -123,6 +129,7 @@ class NetworkModel {
   std::map<std::pair<NodeId, NodeId>, LinkModel> links_;
   std::vector<uint32_t> group_;
   std::vector<bool> crashed_;
+  std::vector<bool> deaf_;  // inbound blocked
   std::vector<Duration> slow_;
 };
 

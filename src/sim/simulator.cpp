@@ -309,7 +309,7 @@ void Simulator::send_packet(NodeId from, core::Transmit t) {
 void Simulator::deliver_packet(NodeId from, NodeId to, const core::Bytes& frame) {
   Node& dst = node(to);
   // A packet already on the wire still arrives if its sender crashed meanwhile.
-  if (dst.crashed || !net_.reachable(from, to)) {
+  if (dst.crashed || !net_.reachable(from, to) || net_.inbound_blocked(to)) {
     node(from).counters.packets_blocked++;
     return;
   }
@@ -375,7 +375,7 @@ core::Status open_stream_frame(const core::Bytes& frame, core::Bytes& payload) {
 void Simulator::deliver_stream(NodeId from, uint32_t from_epoch, NodeId to, uint64_t id,
                                const core::Bytes& frame, bool expect_reply, Instant deadline) {
   Node& dst = node(to);
-  if (dst.crashed || !net_.reachable(from, to)) {
+  if (dst.crashed || !net_.reachable(from, to) || net_.inbound_blocked(to)) {
     fail_stream(from, id, deadline, core::Errc::timeout, "sim: stream timed out");
     return;
   }
@@ -415,7 +415,7 @@ void Simulator::deliver_stream(NodeId from, uint32_t from_epoch, NodeId to, uint
   dst.counters.stream_bytes_sent += reply_frame.size();
   queue_.schedule(now() + delay, [this, from, from_epoch, to, id, deadline,
                                   reply_frame = std::move(reply_frame)] {
-    if (!net_.reachable(from, to)) {
+    if (!net_.reachable(from, to) || net_.inbound_blocked(from)) {
       fail_stream(from, id, deadline, core::Errc::timeout, "sim: stream timed out");
       return;
     }

@@ -84,6 +84,8 @@ class Simulator {
   void set_slow(NodeId node, Duration delay);
   void partition(const std::vector<std::vector<NodeId>>& groups) { net_.partition(groups); }
   void heal() { net_.heal(); }
+  // Drops everything sent to `node` (see NetworkModel::set_inbound_blocked) until unblocked.
+  void block_inbound(NodeId node, bool blocked) { net_.set_inbound_blocked(node, blocked); }
   void set_default_link(const LinkModel& m) { net_.set_default_link(m); }
   void set_link(NodeId from, NodeId to, const LinkModel& m) { net_.set_link(from, to, m); }
   // Runs `fn` at virtual time `at` (for scripted scenarios).

@@ -34,6 +34,7 @@ class BurstTest : public ::testing::Test {
     Config cfg = test_config("a", 1, seed);
     cfg.post_join_push_pulls = knob;
     cfg.probe_interval = 0s;  // no probes: only push/pulls open streams
+    cfg.reconnect_interval = 0s;  // nor re-joins of a seed while alone (reconnect_test.cpp)
     a = std::make_unique<Core>(cfg, codec, now);
   }
 
