@@ -5,7 +5,10 @@
 //
 // Each line is "<kind> <name> <fields>...". lzw: the input (hex, "-" = empty, "zeros:N"),
 // then what Go's compress/lzw writes for it (hex). msg: one message as memberlist 0.2.2
-// puts it on the wire (hex), type byte first.
+// puts it on the wire (hex), type byte first. enc: version, key, associated data ("-" =
+// none), plaintext, encryptPayload's output (hex; the nonce is fixed here so the file is
+// reproducible, memberlist draws it from crypto/rand). frame: a framed datagram or stream
+// message (hex).
 //
 // memberlist's encode() and its message structs are unexported, so this file mirrors them:
 // the structs below are copied field for field (names, types, tags) from net.go of 0.2.2,
@@ -17,9 +20,12 @@ package main
 import (
 	"bytes"
 	"compress/lzw"
+	"crypto/aes"
+	"crypto/cipher"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash/crc32"
 	"net"
 	"strings"
 
@@ -286,6 +292,82 @@ func hexOrDash(b []byte) string {
 	return hex.EncodeToString(b)
 }
 
+// As security.go's encryptPayload, with the nonce passed in instead of read from crypto/rand.
+func encryptPayload(vsn uint8, key, msg, data, nonce []byte) []byte {
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		panic(err)
+	}
+	gcm, err := cipher.NewGCM(block)
+	if err != nil {
+		panic(err)
+	}
+	src := msg
+	if vsn == 0 { // pkcs7encode: pad to the block size, 1..16 bytes of the pad length
+		more := aes.BlockSize - len(msg)%aes.BlockSize
+		src = append(append([]byte{}, msg...), bytes.Repeat([]byte{byte(more)}, more)...)
+	}
+	out := append([]byte{vsn}, nonce...)
+	return append(out, gcm.Seal(nil, nonce, src, data)...)
+}
+
+// As rawSendMsgPacket's CRC step (peers with protocol version 5).
+func addCrc(msg []byte) []byte {
+	header := make([]byte, 5, 5+len(msg))
+	header[0] = 12 // hasCrcMsg
+	binary.BigEndian.PutUint32(header[1:], crc32.ChecksumIEEE(msg))
+	return append(header, msg...)
+}
+
+// The label header of memberlist v0.3.0+ (label.go): [244][len][label].
+func addLabel(label string, msg []byte) []byte {
+	return append(append([]byte{244, byte(len(label))}, label...), msg...)
+}
+
+// As encryptLocalState (v0.3.0+ adds the label to the associated data):
+// [10][length u32 BE][encrypted], the first five bytes and the label authenticated.
+func encryptStream(vsn uint8, key, msg []byte, label string, nonce []byte) []byte {
+	n := 1 + 12 + len(msg) + 16
+	if vsn == 0 {
+		n += aes.BlockSize - len(msg)%aes.BlockSize
+	}
+	header := []byte{10, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(header[1:], uint32(n))
+	aad := append(append([]byte{}, header...), label...)
+	return append(header, encryptPayload(vsn, key, msg, aad, nonce)...)
+}
+
+func printEnc(name string, vsn uint8, key, aad, pt, out []byte) {
+	fmt.Printf("enc %s %d %s %s %s %s\n", name, vsn, hex.EncodeToString(key), hexOrDash(aad), hexOrDash(pt), hex.EncodeToString(out))
+}
+
+func seq(n int, from byte) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = from + byte(i)
+	}
+	return b
+}
+
+func framing() {
+	pingMin := encode(pingMsg, &ping{SeqNo: 1, Node: "n2"})
+	nonce := seq(12, 0xa0)
+	k16, k24, k32 := seq(16, 1), seq(24, 0x20), seq(32, 0x40)
+	printMsg("crc_ping", addCrc(pingMin))
+	printEnc("v1_k16", 1, k16, nil, pingMin, encryptPayload(1, k16, pingMin, nil, nonce))
+	printEnc("v0_k16", 0, k16, nil, pingMin, encryptPayload(0, k16, pingMin, nil, nonce))
+	printEnc("v0_k24_block", 0, k24, nil, seq(32, 0), encryptPayload(0, k24, seq(32, 0), nil, nonce))
+	printEnc("v1_k32_label", 1, k32, []byte("prod"), pingMin, encryptPayload(1, k32, pingMin, []byte("prod"), nonce))
+	printEnc("v1_k16_empty", 1, k16, nil, nil, encryptPayload(1, k16, nil, nil, nonce))
+	// A datagram through the whole send path: CRC, encryption (the label as associated
+	// data), label header.
+	fmt.Printf("frame packet_label_crc_v1 %s\n", hex.EncodeToString(addLabel("prod", encryptPayload(1, k16, addCrc(pingMin), []byte("prod"), nonce))))
+	// Stream messages: compressPayload (always, on streams) then encryptLocalState.
+	compressed := encode(compressMsg, &compress{Algo: 0, Buf: lzwCompress(pingMin)})
+	fmt.Printf("frame stream_v1_label %s\n", hex.EncodeToString(encryptStream(1, k16, pingMin, "prod", nonce)))
+	fmt.Printf("frame stream_v0_compressed %s\n", hex.EncodeToString(encryptStream(0, k32, compressed, "", nonce)))
+}
+
 func main() {
 	printLzw("empty", nil)
 	printLzw("one_byte", []byte{0x41})
@@ -305,4 +387,5 @@ func main() {
 	printLzw("noise_12000_a256", noise(12000, 7, 256))
 	printLzw("zeros_100000", make([]byte, 100000))
 	messages()
+	framing()
 }
