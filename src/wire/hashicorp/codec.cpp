@@ -302,7 +302,7 @@ class Fields {
     } else {
       std::string_view s;
       if (Status st = raw(key, v, s); !st.ok()) return st;
-      std::memcpy(b, s.data(), std::min<size_t>(s.size(), 6));
+      if (!s.empty()) std::memcpy(b, s.data(), std::min<size_t>(s.size(), 6));  // nil: data() may be null
     }
     out = {b[0], b[1], b[2], b[3], b[4], b[5]};
     return Status::success();

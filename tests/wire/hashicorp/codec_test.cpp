@@ -218,6 +218,9 @@ TEST(HashicorpCodec, AcceptsEveryFormGoAccepts) {
   EXPECT_EQ(std::get<Alive>(out[0]).vsn, (Vsn{1, 5, 2, 2, 4, 3}));
   out = decode_ok(unhex("0481a356736ea3010502"));
   EXPECT_EQ(std::get<Alive>(out.at(0)).vsn, (Vsn{1, 5, 2, 0, 0, 0}));
+  // A nil Vsn (found by fuzz_hashicorp under UBSan: nil must not reach memcpy).
+  out = decode_ok(unhex("0482a356736ec0a44e6f6465a26e31"));
+  EXPECT_EQ(std::get<Alive>(out.at(0)).vsn, Vsn{});
 }
 
 TEST(HashicorpCodec, RoundTripsOurMessages) {
