@@ -1,6 +1,7 @@
 // libFuzzer target: hashicorp/memberlist's format. The first byte picks the entry point:
 // 0 the datagram decoder, 1 the stream decoder, 2 the LZW decoder (with a small limit, so
-// the too_large path is reachable). Whatever decodes must survive encode -> decode.
+// the too_large path is reachable), 3 the stream reader's length probe. Whatever decodes
+// must survive encode -> decode.
 #include "fuzz_check.h"
 #include "wire/hashicorp/codec.h"
 #include "wire/hashicorp/lzw.h"
@@ -10,7 +11,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const auto codec = make_hashicorp_codec();
   if (size == 0) return 0;
   const std::span<const uint8_t> in(data + 1, size - 1);
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
     case 0: memberlist::wire::fuzz::decode_and_check(*codec, in); break;
     case 1: {
       std::vector<memberlist::core::Message> out, again;
@@ -20,6 +21,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         std::fprintf(stderr, "stream message does not round-trip\n");
         std::abort();
       }
+      break;
+    }
+    case 3: {
+      size_t n = 0, need = 0;
+      if (!codec->stream_message_size(in, n, need).ok()) break;
+      if (n > in.size() || (n == 0 && need <= in.size())) std::abort();
       break;
     }
     default: {

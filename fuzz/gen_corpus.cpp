@@ -108,6 +108,7 @@ int main(int argc, char** argv) {
     hc_parts.push_back(hc->encode(m));
     write(root / "fuzz_hashicorp", "seed-" + std::to_string(i), with_config(0, hc_parts.back()));
     write(root / "fuzz_hashicorp", "seed-stream-" + std::to_string(i), with_config(1, hc->encode_stream(m)));
+    write(root / "fuzz_hashicorp", "seed-reader-" + std::to_string(i), with_config(3, hc->encode_stream(m)));
     write(root / "fuzz_hashicorp", "seed-lzw-" + std::to_string(i), with_config(2, memberlist::wire::hashicorp::lzw_compress(hc_parts.back())));
   }
   write(root / "fuzz_hashicorp", "seed-compound", with_config(0, hc->pack(hc_parts)));

@@ -1,6 +1,7 @@
 #include "wire/hashicorp/codec.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <exception>
@@ -413,18 +414,22 @@ struct CompressHeader {
 // Reads msgpack objects one after another from one buffer (a message body or a stream).
 class Reader {
  public:
-  Reader(std::span<const uint8_t> data, const CodecLimits& l)
-      : data_(data),
-        limit_(l.max_msgpack_entries, l.max_msgpack_entries, data.size(), data.size(), data.size(),
-               l.max_msgpack_depth) {}
+  // Strings may claim up to `max_raw` bytes (0: the data at hand; a reader of a partly
+  // received stream allows more). They are never copied, so a claim costs nothing.
+  Reader(std::span<const uint8_t> data, const CodecLimits& l, size_t max_raw = 0)
+      : data_(data), limit_(limits_for(l, max_raw != 0 ? max_raw : data.size())) {}
 
-  // The next object; refused if malformed, truncated or over the limits.
+  // The next object; refused if malformed, truncated or over the limits. truncated() tells
+  // a cut-short object from a malformed one.
   Status next(msgpack::object& obj, const char* what) {
     try {
       zone_.clear();
       obj = msgpack::unpack(zone_, reinterpret_cast<const char*>(data_.data()), data_.size(), off_, reference_all,
                             nullptr, limit_);
       return Status::success();
+    } catch (const msgpack::insufficient_bytes& e) {
+      truncated_ = true;
+      return bad(std::string(what) + ": cut short (" + e.what() + ")");
     } catch (const msgpack::size_overflow& e) {
       return Status::error(Errc::too_large, std::string("hashicorp: ") + what + ": msgpack over the limits (" +
                                                 e.what() + ")");
@@ -439,15 +444,42 @@ class Reader {
     return read(Fields(obj, what), m);
   }
   size_t remaining() const { return data_.size() - off_; }
+  size_t offset() const { return off_; }
   std::span<const uint8_t> rest() const { return data_.subspan(off_); }
-  void skip(size_t n) { off_ += n; }
+  bool truncated() const { return truncated_; }
 
  private:
+  static msgpack::unpack_limit limits_for(const CodecLimits& l, size_t raw) {
+    return {l.max_msgpack_entries, l.max_msgpack_entries, raw, raw, raw, l.max_msgpack_depth};
+  }
   std::span<const uint8_t> data_;
   size_t off_ = 0;
+  bool truncated_ = false;
   msgpack::unpack_limit limit_;
   msgpack::zone zone_;
 };
+
+// The headers that say how many bytes follow them on a stream.
+Status read_push_pull_header(Reader& r, const CodecLimits& limits, PushPullHeader& h) {
+  msgpack::object obj;
+  if (Status s = r.next(obj, "pushPullHeader"); !s.ok()) return s;
+  const Fields f(obj, "pushPullHeader");
+  return f.each([&](std::string_view k, const msgpack::object& v) {
+    if (k == "Nodes") return f.count(k, v, limits.max_push_nodes, h.nodes);
+    if (k == "UserStateLen") return f.count(k, v, limits.max_user_state, h.user_state_len);
+    if (k == "Join") return f.boolean(k, v, h.join);
+    return Status::success();
+  });
+}
+Status read_user_msg_header(Reader& r, const CodecLimits& limits, size_t& len) {
+  msgpack::object obj;
+  if (Status s = r.next(obj, "userMsgHeader"); !s.ok()) return s;
+  const Fields f(obj, "userMsgHeader");
+  return f.each([&](std::string_view k, const msgpack::object& v) {
+    if (k == "UserMsgLen") return f.count(k, v, limits.max_user_msg, len);
+    return Status::success();
+  });
+}
 
 class Decoder {
  public:
@@ -564,17 +596,8 @@ class Decoder {
   // sendLocalState's layout: header, Nodes node states, UserStateLen raw bytes, nothing more.
   Status push_pull(std::span<const uint8_t> body) {
     Reader r(body, limits_);
-    msgpack::object obj;
-    if (Status s = r.next(obj, "pushPullHeader"); !s.ok()) return s;
-    const Fields f(obj, "pushPullHeader");
     PushPullHeader h;
-    Status s = f.each([&](std::string_view k, const msgpack::object& v) {
-      if (k == "Nodes") return f.count(k, v, limits_.max_push_nodes, h.nodes);
-      if (k == "UserStateLen") return f.count(k, v, limits_.max_user_state, h.user_state_len);
-      if (k == "Join") return f.boolean(k, v, h.join);
-      return Status::success();
-    });
-    if (!s.ok()) return s;
+    if (Status s = read_push_pull_header(r, limits_, h); !s.ok()) return s;
     core::PushPull pp;
     pp.join = h.join;
     // Each node state takes at least one byte, so the input bounds the reservation.
@@ -596,15 +619,8 @@ class Decoder {
   // sendUserMsg: userMsgHeader, then exactly UserMsgLen bytes.
   Status stream_user(std::span<const uint8_t> body) {
     Reader r(body, limits_);
-    msgpack::object obj;
-    if (Status s = r.next(obj, "userMsgHeader"); !s.ok()) return s;
-    const Fields f(obj, "userMsgHeader");
     size_t len = 0;
-    Status s = f.each([&](std::string_view k, const msgpack::object& v) {
-      if (k == "UserMsgLen") return f.count(k, v, limits_.max_user_msg, len);
-      return Status::success();
-    });
-    if (!s.ok()) return s;
+    if (Status s = read_user_msg_header(r, limits_, len); !s.ok()) return s;
     if (r.remaining() != len)
       return bad("user message: " + std::to_string(r.remaining()) + " bytes, the header says " + std::to_string(len));
     const auto payload = r.rest();
@@ -617,7 +633,76 @@ class Decoder {
   size_t packet_budget_ = limits_.max_inflated_packet;  // shared by every compressMsg in a datagram
 };
 
+// How long the stream message at the start of `buf` is: the type byte, then msgpack objects
+// and the raw bytes their headers announce. need = the fewest bytes that could complete it.
+Status probe_stream(std::span<const uint8_t> buf, const CodecLimits& limits, size_t& size, size_t& need) {
+  size = 0;
+  need = 1;
+  if (buf.empty()) return Status::success();
+  const auto type = static_cast<MsgType>(buf[0]);
+  auto done = [&](size_t total) {
+    if (total > limits.max_stream_message)
+      return Status::error(Errc::too_large, "hashicorp: stream message of " + std::to_string(total) +
+                                                " bytes is over the limit of " + std::to_string(limits.max_stream_message));
+    if (buf.size() >= total)
+      size = total;
+    else
+      need = total;
+    return Status::success();
+  };
+  if (type == MsgType::encrypt) {
+    if (buf.size() < 5) {
+      need = 5;
+      return Status::success();
+    }
+    const size_t len = size_t{buf[1]} << 24 | size_t{buf[2]} << 16 | size_t{buf[3]} << 8 | buf[4];
+    if (len > limits.max_encrypted_stream)
+      return Status::error(Errc::too_large, "hashicorp: remote node state is larger than limit (" + std::to_string(len) + ")");
+    return done(5 + len);
+  }
+  Reader r(buf.subspan(1), limits, limits.max_stream_message);
+  // A cut-short object means "read more"; anything else wrong is final.
+  // msgpack-c checks a string's claimed length only once it is all there, so a claim is
+  // bounded by refusing to buffer more than a whole message may be.
+  auto more = [&](const Status& s) {
+    if (!r.truncated()) return s;
+    need = buf.size() + 1;
+    return done(need);
+  };
+  msgpack::object obj;
+  switch (type) {
+    case MsgType::ping:
+    case MsgType::ack:
+    case MsgType::err:
+    case MsgType::compress:
+      if (Status s = r.next(obj, "stream message"); !s.ok()) return more(s);
+      return done(1 + r.offset());
+    case MsgType::push_pull: {
+      PushPullHeader h;
+      if (Status s = read_push_pull_header(r, limits, h); !s.ok()) return more(s);
+      for (size_t i = 0; i < h.nodes; ++i) {
+        if (Status s = r.next(obj, "pushNodeState"); !s.ok()) return more(s);
+      }
+      return done(1 + r.offset() + h.user_state_len);
+    }
+    case MsgType::user: {
+      size_t len = 0;
+      if (Status s = read_user_msg_header(r, limits, len); !s.ok()) return more(s);
+      return done(1 + r.offset() + len);
+    }
+    default: return bad("message type " + std::to_string(buf[0]) + " is not a stream message");
+  }
+}
+
 }  // namespace
+
+Status HashicorpCodec::stream_message_size(std::span<const uint8_t> buffered, size_t& size, size_t& need) const {
+  try {
+    return probe_stream(buffered, limits_, size, need);
+  } catch (const std::exception& e) {
+    return Status::error(Errc::too_large, std::string("hashicorp: out of memory reading a stream (") + e.what() + ")");
+  }
+}
 
 Bytes HashicorpCodec::encode(const core::Message& msg) const { return encode_as(msg, false); }
 Bytes HashicorpCodec::encode_stream(const core::Message& msg) const { return encode_as(msg, true); }

@@ -57,6 +57,9 @@ struct CodecLimits {
   size_t max_msgpack_entries = 1024;
   // Compound and compress messages inside each other (Go recurses without a limit).
   size_t max_nesting = 4;
+  // A whole stream message as sent: encrypted ([10][L]..., maxPushStateBytes) and not.
+  size_t max_encrypted_stream = 20u << 20;
+  size_t max_stream_message = 64u << 20;
 };
 
 class HashicorpCodec final : public core::Codec {
@@ -81,6 +84,15 @@ class HashicorpCodec final : public core::Codec {
   // One whole stream message (after decryption): ping, ack, push/pull, user message (with
   // its header) or err, possibly wrapped once in a compressMsg, as Go's readStream reads it.
   core::Status decode_stream(std::span<const uint8_t> data, std::vector<core::Message>& out) const;
+
+  // For a reader of a TCP stream, where an unencrypted message has no outer length: how
+  // many bytes the message at the start of `buffered` (label header already removed) takes.
+  // ok and size > 0: the first `size` bytes are the whole message (for decode_stream, or
+  // for decrypt_stream when it starts with encryptMsg). ok and size == 0: read more, until
+  // at least `need` bytes are buffered (re-reading grows `need` as headers arrive; read in
+  // growing chunks, as each call parses from the start). An error: the stream is broken or
+  // over the limits (Errc::too_large).
+  core::Status stream_message_size(std::span<const uint8_t> buffered, size_t& size, size_t& need) const;
 
   const CodecLimits& limits() const { return limits_; }
 

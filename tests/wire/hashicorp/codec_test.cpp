@@ -394,3 +394,90 @@ TEST(HashicorpCodec, NestingIsBounded) {
 
 }  // namespace
 }  // namespace memberlist::wire::hashicorp::test
+
+namespace memberlist::wire::hashicorp::test {
+namespace {
+
+// Every stream message Go writes, as a TCP reader sees it arrive.
+std::vector<Bytes> go_stream_messages() {
+  std::vector<Bytes> out;
+  for (const char* name : {"push_pull", "push_pull_empty", "user_stream", "ping_min", "ack_payload", "err",
+                           "compressed_ping"})
+    out.push_back(golden_msg(name));
+  for (const char* name : {"stream_v1_label", "stream_v0_compressed"}) out.push_back(unhex(golden("frame").at(name).at(0)));
+  return out;
+}
+
+TEST(HashicorpStreamReader, FindsTheEndOfEveryMessageGoWrites) {
+  const HashicorpCodec codec;
+  for (const Bytes& full : go_stream_messages()) {
+    SCOPED_TRACE(hex(full).substr(0, 20));
+    for (size_t n = 0; n < full.size(); ++n) {
+      size_t size = 99, need = 0;
+      const Status s = codec.stream_message_size(std::span(full).first(n), size, need);
+      ASSERT_TRUE(s.ok()) << n << ": " << s.message;
+      EXPECT_EQ(size, 0u) << n;
+      EXPECT_GT(need, n);
+      EXPECT_LE(need, full.size());
+    }
+    Bytes two = full;
+    two.insert(two.end(), full.begin(), full.end());
+    size_t size = 0, need = 0;
+    ASSERT_TRUE(codec.stream_message_size(two, size, need).ok());
+    EXPECT_EQ(size, full.size());
+  }
+}
+
+TEST(HashicorpStreamReader, SplitsAStreamArrivingInSmallPieces) {
+  // Several messages back to back, read 7 bytes at a time, as a connection delivers them.
+  const HashicorpCodec codec;
+  const auto msgs = go_stream_messages();
+  Bytes wire;
+  for (const Bytes& m : msgs) wire.insert(wire.end(), m.begin(), m.end());
+  Bytes buffered;
+  std::vector<Bytes> got;
+  for (size_t pos = 0; pos < wire.size();) {
+    const size_t n = std::min<size_t>(7, wire.size() - pos);
+    buffered.insert(buffered.end(), wire.begin() + static_cast<ptrdiff_t>(pos), wire.begin() + static_cast<ptrdiff_t>(pos + n));
+    pos += n;
+    for (;;) {
+      size_t size = 0, need = 0;
+      ASSERT_TRUE(codec.stream_message_size(buffered, size, need).ok());
+      if (size == 0) break;
+      got.emplace_back(buffered.begin(), buffered.begin() + static_cast<ptrdiff_t>(size));
+      buffered.erase(buffered.begin(), buffered.begin() + static_cast<ptrdiff_t>(size));
+    }
+  }
+  EXPECT_TRUE(buffered.empty());
+  EXPECT_EQ(got, msgs);
+}
+
+TEST(HashicorpStreamReader, RefusesBrokenOrOversizedStreams) {
+  const HashicorpCodec codec;
+  size_t size = 0, need = 0;
+  auto probe = [&](const std::string& hx, CodecLimits limits = {}) {
+    return HashicorpCodec(limits).stream_message_size(unhex(hx), size, need);
+  };
+  EXPECT_EQ(probe("03").code, Errc::protocol);                       // suspect: not a stream message
+  EXPECT_EQ(probe("00c1").code, Errc::protocol);                     // 0xc1 is never valid msgpack
+  EXPECT_EQ(probe("0a01400001").code, Errc::too_large);              // encrypted, over 20 MiB
+  EXPECT_EQ(probe("0881aa557365724d73674c656ecf0000010000000000").code, Errc::too_large);  // UserMsgLen 2^40
+  EXPECT_EQ(probe("0681a54e6f646573ce40000000").code, Errc::too_large);  // Nodes 2^30
+  CodecLimits small;
+  small.max_stream_message = 100;
+  EXPECT_EQ(probe("0881aa557365724d73674c656eccc8", small).code, Errc::too_large);  // 200 bytes
+  // A raw string claiming 256 bytes: "read more" while the buffer is under the limit, then
+  // refused (the reader never buffers more than max_stream_message).
+  std::string claim = "0081a44e6f6465da0100";
+  ASSERT_TRUE(probe(claim, small).ok());
+  EXPECT_EQ(size, 0u);
+  EXPECT_EQ(need, claim.size() / 2 + 1);
+  claim += std::string(2 * (99 - claim.size() / 2), 'a');
+  ASSERT_TRUE(probe(claim, small).ok());  // 99 bytes buffered
+  EXPECT_EQ(need, 100u);
+  claim += "aa";
+  EXPECT_EQ(probe(claim, small).code, Errc::too_large);  // 100 buffered, the message is longer
+}
+
+}  // namespace
+}  // namespace memberlist::wire::hashicorp::test
