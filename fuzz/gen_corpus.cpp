@@ -6,6 +6,9 @@
 
 #include "fuzz_framing.h"
 #include "test_util.h"
+#include "wire/hashicorp/codec.h"
+#include "wire/hashicorp/framing.h"
+#include "wire/hashicorp/lzw.h"
 
 namespace fs = std::filesystem;
 using namespace memberlist::wire;
@@ -109,5 +112,18 @@ int main(int argc, char** argv) {
     write(root / "fuzz_open_packet", cfg + "zeros", with_config(c, frame_for(c, Bytes(600, 0), false)));
     write(root / "fuzz_stream", cfg + "zeros", with_config(c, frame_for(c, Bytes(600, 0), true)));
   }
+  // fuzz_hashicorp: [entry point][bytes] (see the target).
+  const auto hc = memberlist::wire::hashicorp::make_hashicorp_codec();
+  std::vector<Bytes> hc_parts;
+  for (const auto& m : test::sample_messages()) {
+    const size_t i = hc_parts.size();
+    hc_parts.push_back(hc->encode(m));
+    write(root / "fuzz_hashicorp", "seed-" + std::to_string(i), with_config(0, hc_parts.back()));
+    write(root / "fuzz_hashicorp", "seed-stream-" + std::to_string(i), with_config(1, hc->encode_stream(m)));
+    write(root / "fuzz_hashicorp", "seed-reader-" + std::to_string(i), with_config(3, hc->encode_stream(m)));
+    write(root / "fuzz_hashicorp", "seed-lzw-" + std::to_string(i), with_config(2, memberlist::wire::hashicorp::lzw_compress(hc_parts.back())));
+  }
+  write(root / "fuzz_hashicorp", "seed-compound", with_config(0, hc->pack(hc_parts)));
+  write(root / "fuzz_hashicorp", "seed-compressed", with_config(0, memberlist::wire::hashicorp::compress_payload(hc->pack(hc_parts))));
   return 0;
 }

@@ -7,6 +7,8 @@ packages=(
   # C++ build
   cmake g++ make pkg-config
   libboost-dev libflatbuffers-dev flatbuffers-compiler libspdlog-dev libfmt-dev libssl-dev zlib1g-dev
+  # hashicorp/memberlist wire format (msgpack-c, header-only)
+  libmsgpack-cxx-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # fuzzing and sanitizers (clang's libFuzzer runtime)
   clang-14 libclang-rt-14-dev
