@@ -439,6 +439,18 @@ ML_API uint32_t ml_config_get_max_concurrent_streams(const ml_config *config);
  * (1..65535, default 512; 0 is refused). */
 ML_API ml_status ml_config_set_max_inbound_connections(ml_config *config, uint32_t count);
 ML_API uint32_t ml_config_get_max_inbound_connections(const ml_config *config);
+/* Of those, most from one IP address, 1..65535 (default 32); 0 is refused. More from that
+ * address are closed at once and counted (memberlist.tcp.refused_streams), so that one
+ * source cannot hold every slot and lock out the joins, push/pulls and fallback pings of
+ * the others. */
+ML_API ml_status ml_config_set_max_inbound_connections_per_source(ml_config *config, uint32_t count);
+ML_API uint32_t ml_config_get_max_inbound_connections_per_source(const ml_config *config);
+/* Bytes of inbound stream bodies over 1 KiB being read at once, as their headers declare
+ * them, 1024..UINT32_MAX (default 67108864, 64 MiB); 0 is refused, as is anything below
+ * 1024. A stream that would go over it is closed after its header and counted
+ * (memberlist.tcp.refused_streams): stalled senders cannot make the node hold more. */
+ML_API ml_status ml_config_set_max_inbound_stream_bytes(ml_config *config, uint32_t bytes);
+ML_API uint32_t ml_config_get_max_inbound_stream_bytes(const ml_config *config);
 /* Most callbacks (events, notifications, metric samples) queued for delivery to the host
  * (1..16777216, default 65536; 0 is refused). Callbacks run off the protocol's path: one that
  * blocks lets the queue grow up to this bound, beyond which new ones are dropped and counted
@@ -477,6 +489,26 @@ ML_API uint32_t ml_config_get_max_queued_broadcasts(const ml_config *config);
  * 65536..4294967295 (default 4194304); 0 is refused, as is anything below one datagram. */
 ML_API ml_status ml_config_set_max_queued_broadcast_bytes(ml_config *config, uint32_t bytes);
 ML_API uint32_t ml_config_get_max_queued_broadcast_bytes(const ml_config *config);
+/* Automatic reconnection (not in the reference), every reconnect_interval_ms,
+ * 0..86400000 (default 30000); 0 turns it off. The node pings one member it marked dead (never
+ * one that left) at its last address and, if it answers, joins it with a push/pull, so that a
+ * healed partition or a node that stopped receiving merges back without a call from the
+ * application (memberlist.reconnect.attempts / .successes). */
+ML_API ml_status ml_config_set_reconnect_interval_ms(ml_config *config, uint32_t ms);
+ML_API uint32_t ml_config_get_reconnect_interval_ms(const ml_config *config);
+/* How long after its death a member is still tried, 0..86400000 (default 86400000, a
+ * day); 0 never tries dead members (seeds still are, see reconnect_seeds). */
+ML_API ml_status ml_config_set_reconnect_timeout_ms(ml_config *config, uint32_t ms);
+ML_API uint32_t ml_config_get_reconnect_timeout_ms(const ml_config *config);
+/* Dead members remembered for reconnection, 1..16777216 (default 1024); 0 is refused.
+ * Beyond it the longest dead is forgotten first (memberlist.reconnect.forgotten). */
+ML_API ml_status ml_config_set_max_reconnect_members(ml_config *config, uint32_t count);
+ML_API uint32_t ml_config_get_max_reconnect_members(const ml_config *config);
+/* Flag, 0..UINT32_MAX (default 1): non-zero also re-joins, one per reconnect tick, the
+ * addresses given to ml_memberlist_join (the last 16) while no other member is alive; 0
+ * does not. */
+ML_API ml_status ml_config_set_reconnect_seeds(ml_config *config, uint32_t enable);
+ML_API uint32_t ml_config_get_reconnect_seeds(const ml_config *config);
 
 /* ---- callbacks ------------------------------------------------------------------------- */
 

@@ -54,13 +54,19 @@ static const knob32 knobs[] = {
     K(max_replies_per_packet, 1, 255, 4, 4, 4),
     K(max_queued_broadcasts, 1, 1u << 24, 4096, 4096, 4096),
     K(max_queued_broadcast_bytes, 65536, UINT32_MAX, 4u << 20, 4u << 20, 4u << 20),
+    K(max_inbound_connections_per_source, 1, 65535, 32, 32, 32),
+    K(max_inbound_stream_bytes, 1024, UINT32_MAX, 64u << 20, 64u << 20, 64u << 20),
+    K(reconnect_interval_ms, 0, 86400000, 30000, 30000, 30000),
+    K(reconnect_timeout_ms, 0, 86400000, 86400000, 86400000, 86400000),
+    K(max_reconnect_members, 1, 1u << 24, 1024, 1024, 1024),
+    K(reconnect_seeds, 0, UINT32_MAX, 1, 1, 1),
 };
 
 /* Knobs that are flags: any non-zero value reads back as 1. */
 static int is_flag(const char *name) {
   static const char *const flags[] = {"disable_tcp_pings", "skip_inbound_label_check",
                                       "gossip_verify_incoming", "gossip_verify_outgoing",
-                                      "enable_compression", "enable_checksum"};
+                                      "enable_compression", "enable_checksum", "reconnect_seeds"};
   size_t i;
   for (i = 0; i < sizeof flags / sizeof flags[0]; ++i)
     if (strcmp(name, flags[i]) == 0) return 1;

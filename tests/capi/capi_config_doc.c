@@ -72,6 +72,12 @@ static const knob knobs[] = {
     K32(max_replies_per_packet),
     K32(max_queued_broadcasts),
     K32(max_queued_broadcast_bytes),
+    K32(max_inbound_connections_per_source),
+    K32(max_inbound_stream_bytes),
+    K32(reconnect_interval_ms),
+    K32(reconnect_timeout_ms),
+    K32(max_reconnect_members),
+    F32(reconnect_seeds),
 };
 #define NKNOBS (sizeof knobs / sizeof knobs[0])
 

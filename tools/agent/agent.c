@@ -21,6 +21,19 @@
 
 /* ---- small utilities ------------------------------------------------------------------ */
 
+
+/* The status forms, for a handle known to be valid. */
+static uint32_t node_state(const ml_node *n) {
+  uint32_t state = ML_STATE_DEAD;
+  (void)ml_node_get_state(n, &state);
+  return state;
+}
+static size_t num_members(ml_memberlist *ml) {
+  size_t count = 0;
+  (void)ml_memberlist_get_num_members(ml, &count);
+  return count;
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -95,7 +108,7 @@ static void print_members(ml_memberlist *ml, const char *title) {
   for (i = 0; i < ml_node_list_len(list); ++i) {
     const ml_node *n = ml_node_list_get(list, i);
     printf("  %-16s %-24s %-8s %u\n", ml_node_name(n), ml_node_address(n),
-           state_name(ml_node_state(n)), ml_node_incarnation(n));
+           state_name(node_state(n)), ml_node_incarnation(n));
   }
   fflush(stdout);
   pthread_mutex_unlock(&g_print_mu);
@@ -177,13 +190,13 @@ static void demo_on_event(void *ud, uint32_t event, const ml_node *node) {
     demo_event *e = &g_events[g_nevents++];
     e->observer = me->index;
     e->event = event;
-    e->state = ml_node_state(node);
+    e->state = node_state(node);
     snprintf(e->name, sizeof e->name, "%s", ml_node_name(node));
   }
   pthread_mutex_unlock(&g_demo_mu);
   if (me->index == 0 || me->verbose)
     say("node-%d sees %-6s %-8s %s (%s)", me->index, event_name(event), ml_node_name(node),
-        ml_node_address(node), state_name(ml_node_state(node)));
+        ml_node_address(node), state_name(node_state(node)));
 }
 
 static void demo_on_log(void *ud, uint32_t level, const char *msg, size_t len) {
@@ -220,7 +233,7 @@ static int member_state(ml_memberlist *ml, const char *name) {
   if (ml_memberlist_members(ml, &list) != ML_OK) return -1;
   for (i = 0; i < ml_node_list_len(list); ++i) {
     const ml_node *n = ml_node_list_get(list, i);
-    if (strcmp(ml_node_name(n), name) == 0) state = (int)ml_node_state(n);
+    if (strcmp(ml_node_name(n), name) == 0) state = (int)node_state(n);
   }
   ml_node_list_free(list);
   return state;
@@ -331,7 +344,7 @@ static int run_demo(int argc, char **argv) {
   for (;;) {
     int converged = 1;
     for (i = 0; i < n; ++i)
-      if (ml_memberlist_num_members(nodes[i]) != (size_t)n) converged = 0;
+      if (num_members(nodes[i]) != (size_t)n) converged = 0;
     if (converged) break;
     if (now_s() - t > phase_deadline) {
       rc = demo_fail("the %d nodes did not all see each other within %.0f s", n, phase_deadline);
@@ -406,8 +419,8 @@ static int run_demo(int argc, char **argv) {
     nodes[leaver] = NULL;
   }
 
-  if (ml_memberlist_num_members(nodes[0]) != (size_t)(n - 2)) {
-    rc = demo_fail("node-0 counts %zu members, expected %d", ml_memberlist_num_members(nodes[0]),
+  if (num_members(nodes[0]) != (size_t)(n - 2)) {
+    rc = demo_fail("node-0 counts %zu members, expected %d", num_members(nodes[0]),
                    n - 2);
     goto out;
   }
@@ -479,7 +492,7 @@ static void on_signal(int sig) {
 static void agent_on_event(void *ud, uint32_t event, const ml_node *node) {
   (void)ud;
   say("%-6s %s %s (%s)", event_name(event), ml_node_name(node), ml_node_address(node),
-      state_name(ml_node_state(node)));
+      state_name(node_state(node)));
 }
 
 static int agent_usage(FILE *out) {
@@ -641,7 +654,7 @@ static int run_agent(int argc, char **argv) {
       rc = 1;
     } else {
       say("joined through %u of %zu address(es); %zu members", joined, njoins,
-          ml_memberlist_num_members(ml));
+          num_members(ml));
     }
   }
   while (rc == 0 && !g_stop) sleep_ms(100);

@@ -301,6 +301,9 @@ public class AppDataTests
             ("MaxRepliesPerPacket", () => c.MaxRepliesPerPacket, v => c.MaxRepliesPerPacket = v, 4, 1, 0),
             ("MaxQueuedBroadcasts", () => c.MaxQueuedBroadcasts, v => c.MaxQueuedBroadcasts = v, 4096, 16, 0),
             ("MaxQueuedBroadcastBytes", () => c.MaxQueuedBroadcastBytes, v => c.MaxQueuedBroadcastBytes = v, 4194304, 65536, 65535),
+            ("MaxInboundConnectionsPerSource", () => c.MaxInboundConnectionsPerSource, v => c.MaxInboundConnectionsPerSource = v, 32, 4, 0),
+            ("MaxInboundStreamBytes", () => c.MaxInboundStreamBytes, v => c.MaxInboundStreamBytes = v, 64u << 20, 1u << 20, 1023),
+            ("MaxReconnectMembers", () => c.MaxReconnectMembers, v => c.MaxReconnectMembers = v, 1024, 8, 0),
         };
         foreach (var b in bounds)
         {
@@ -311,6 +314,17 @@ public class AppDataTests
             Assert.Equal(MemberlistStatus.Invalid, e.Status);
             Assert.True(b.Good == b.Get(), $"{b.Name} kept after the refusal: {b.Get()}");
         }
+        // Reconnection: on by default, settable, off with zero.
+        Assert.Equal(TimeSpan.FromSeconds(30), c.ReconnectInterval);
+        Assert.Equal(TimeSpan.FromDays(1), c.ReconnectTimeout);
+        Assert.True(c.ReconnectSeeds);
+        c.ReconnectInterval = TimeSpan.Zero;
+        c.ReconnectTimeout = TimeSpan.FromMinutes(1);
+        c.ReconnectSeeds = false;
+        Assert.Equal(TimeSpan.Zero, c.ReconnectInterval);
+        Assert.Equal(TimeSpan.FromMinutes(1), c.ReconnectTimeout);
+        Assert.False(c.ReconnectSeeds);
+        Assert.Throws<MemberlistException>(() => c.ReconnectTimeout = TimeSpan.FromHours(25));
         c.AddAllowedCidr("127.0.0.0/8");
         Assert.Equal("lbl", c.Label);
         Assert.False(c.GossipVerifyIncoming);

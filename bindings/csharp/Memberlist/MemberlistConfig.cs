@@ -373,6 +373,53 @@ public sealed unsafe class MemberlistConfig : IDisposable
         set => Set(Native.ml_config_set_max_queued_broadcast_bytes, value);
     }
 
+    /// <summary>Inbound TCP connections from one IP address (1..65535, default 32), so that
+    /// one source cannot hold every slot.</summary>
+    public uint MaxInboundConnectionsPerSource
+    {
+        get => Get(Native.ml_config_get_max_inbound_connections_per_source);
+        set => Set(Native.ml_config_set_max_inbound_connections_per_source, value);
+    }
+
+    /// <summary>Bytes of inbound stream bodies over 1 KiB read at once, as their headers
+    /// declare them (1024..4294967295, default 64 MiB).</summary>
+    public uint MaxInboundStreamBytes
+    {
+        get => Get(Native.ml_config_get_max_inbound_stream_bytes);
+        set => Set(Native.ml_config_set_max_inbound_stream_bytes, value);
+    }
+
+    /// <summary>Automatic reconnection: every this long (default 30 s; zero: off) one member
+    /// marked dead (never one that left) is pinged and, if it answers, joined, so that a
+    /// healed partition merges back by itself.</summary>
+    public TimeSpan ReconnectInterval
+    {
+        get => Ms(Get(Native.ml_config_get_reconnect_interval_ms));
+        set => Set(Native.ml_config_set_reconnect_interval_ms, Util.Millis(value, nameof(ReconnectInterval)));
+    }
+
+    /// <summary>How long after its death a member is still tried (default and most: a day).</summary>
+    public TimeSpan ReconnectTimeout
+    {
+        get => Ms(Get(Native.ml_config_get_reconnect_timeout_ms));
+        set => Set(Native.ml_config_set_reconnect_timeout_ms, Util.Millis(value, nameof(ReconnectTimeout)));
+    }
+
+    /// <summary>Dead members remembered for reconnection (1..16777216, default 1024).</summary>
+    public uint MaxReconnectMembers
+    {
+        get => Get(Native.ml_config_get_max_reconnect_members);
+        set => Set(Native.ml_config_set_max_reconnect_members, value);
+    }
+
+    /// <summary>While no other member is alive, also re-join the addresses given to Join
+    /// (default true).</summary>
+    public bool ReconnectSeeds
+    {
+        get => Get(Native.ml_config_get_reconnect_seeds) != 0;
+        set => Set(Native.ml_config_set_reconnect_seeds, value ? 1u : 0u);
+    }
+
     // ---- security and framing ----
 
     /// <summary>Cluster label (0..255 bytes), carried on every packet and stream and bound into

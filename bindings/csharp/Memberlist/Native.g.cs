@@ -756,6 +756,30 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_inbound_connections(ml_config* config);
 
+    // Of those, most from one IP address, 1..65535 (default 32); 0 is refused. More from that
+    // address are closed at once and counted (memberlist.tcp.refused_streams), so that one
+    // source cannot hold every slot and lock out the joins, push/pulls and fallback pings of
+    // the others.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_inbound_connections_per_source(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_inbound_connections_per_source(ml_config* config);
+
+    // Bytes of inbound stream bodies over 1 KiB being read at once, as their headers declare
+    // them, 1024..UINT32_MAX (default 67108864, 64 MiB); 0 is refused, as is anything below
+    // 1024. A stream that would go over it is closed after its header and counted
+    // (memberlist.tcp.refused_streams): stalled senders cannot make the node hold more.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_inbound_stream_bytes(ml_config* config, uint bytes);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_inbound_stream_bytes(ml_config* config);
+
     // Most callbacks (events, notifications, metric samples) queued for delivery to the host
     // (1..16777216, default 65536; 0 is refused). Callbacks run off the protocol's path: one that
     // blocks lets the queue grow up to this bound, beyond which new ones are dropped and counted
@@ -829,6 +853,50 @@ internal static unsafe partial class Native
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial uint ml_config_get_max_queued_broadcast_bytes(ml_config* config);
+
+    // Automatic reconnection (not in the reference), every reconnect_interval_ms,
+    // 0..86400000 (default 30000); 0 turns it off. The node pings one member it marked dead (never
+    // one that left) at its last address and, if it answers, joins it with a push/pull, so that a
+    // healed partition or a node that stopped receiving merges back without a call from the
+    // application (memberlist.reconnect.attempts / .successes).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_reconnect_interval_ms(ml_config* config, uint ms);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_reconnect_interval_ms(ml_config* config);
+
+    // How long after its death a member is still tried, 0..86400000 (default 86400000, a
+    // day); 0 never tries dead members (seeds still are, see reconnect_seeds).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_reconnect_timeout_ms(ml_config* config, uint ms);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_reconnect_timeout_ms(ml_config* config);
+
+    // Dead members remembered for reconnection, 1..16777216 (default 1024); 0 is refused.
+    // Beyond it the longest dead is forgotten first (memberlist.reconnect.forgotten).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_max_reconnect_members(ml_config* config, uint count);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_max_reconnect_members(ml_config* config);
+
+    // Flag, 0..UINT32_MAX (default 1): non-zero also re-joins, one per reconnect tick, the
+    // addresses given to ml_memberlist_join (the last 16) while no other member is alive; 0
+    // does not.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_reconnect_seeds(ml_config* config, uint enable);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_reconnect_seeds(ml_config* config);
 
     // A pool of `threads` I/O threads (0 = 2) that memberlists can share, plus as many threads
     // that serve the nodes' UDP sockets and timers (each node on one of them: the first 256 share

@@ -687,6 +687,9 @@ func TestSecurityConfig(t *testing.T) {
 		{"MaxRepliesPerPacket", func(c *Config) *int { return &c.MaxRepliesPerPacket }, 4, 1, 0},
 		{"MaxQueuedBroadcasts", func(c *Config) *int { return &c.MaxQueuedBroadcasts }, 4096, 16, 0},
 		{"MaxQueuedBroadcastBytes", func(c *Config) *int { return &c.MaxQueuedBroadcastBytes }, 4194304, 65536, 65535},
+		{"MaxInboundConnectionsPerSource", func(c *Config) *int { return &c.MaxInboundConnectionsPerSource }, 32, 4, 0},
+		{"MaxInboundStreamBytes", func(c *Config) *int { return &c.MaxInboundStreamBytes }, 64 << 20, 1 << 20, 1023},
+		{"MaxReconnectMembers", func(c *Config) *int { return &c.MaxReconnectMembers }, 1024, 8, 0},
 	} {
 		c := DefaultLocalConfig()
 		if got := *b.field(c); got != b.def {
@@ -704,5 +707,28 @@ func TestSecurityConfig(t *testing.T) {
 		if err := c.Validate(); !errors.As(err, &e) || e.Status != StatusInvalid {
 			t.Errorf("%s %d: %v", b.name, b.low, err)
 		}
+	}
+}
+
+// Reconnection: on by default, and each knob survives a round trip through the library.
+func TestReconnectKnobs(t *testing.T) {
+	c := DefaultLocalConfig()
+	if c.ReconnectInterval != 30*time.Second || c.ReconnectTimeout != 24*time.Hour || !c.ReconnectSeeds {
+		t.Fatalf("defaults: %v %v %v", c.ReconnectInterval, c.ReconnectTimeout, c.ReconnectSeeds)
+	}
+	c.ReconnectInterval = 0
+	c.ReconnectTimeout = time.Minute
+	c.ReconnectSeeds = false
+	back, err := c.throughC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.ReconnectInterval != 0 || back.ReconnectTimeout != time.Minute || back.ReconnectSeeds {
+		t.Fatalf("round trip: %v %v %v", back.ReconnectInterval, back.ReconnectTimeout, back.ReconnectSeeds)
+	}
+	c.ReconnectTimeout = 25 * time.Hour
+	var e *Error
+	if err := c.Validate(); !errors.As(err, &e) || e.Status != StatusInvalid {
+		t.Fatalf("25 h: %v", err)
 	}
 }

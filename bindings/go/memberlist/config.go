@@ -96,6 +96,23 @@ type Config struct {
 	// Most bytes of application broadcasts held for gossip, as MaxQueuedBroadcasts
 	// (65536..4294967295, default 4194304).
 	MaxQueuedBroadcastBytes int
+	// Most inbound TCP connections from one IP address, so that one source cannot hold
+	// every slot (1..65535, default 32).
+	MaxInboundConnectionsPerSource int
+	// Most bytes of inbound stream bodies over 1 KiB read at once, as their headers declare
+	// them (1024..4294967295, default 64 MiB).
+	MaxInboundStreamBytes int
+
+	// Automatic reconnection (not in hashicorp's memberlist; Serf does it above it): every
+	// ReconnectInterval (default 30 s; 0: off) one member marked dead (never one that left)
+	// is pinged and, if it answers, joined, so that a healed partition merges back by itself.
+	ReconnectInterval time.Duration
+	// How long after its death a member is still tried (default 24 h, at most 24 h).
+	ReconnectTimeout time.Duration
+	// Most dead members remembered for reconnection (1..16777216, default 1024).
+	MaxReconnectMembers int
+	// While no other member is alive, also re-join the addresses given to Join (default true).
+	ReconnectSeeds bool
 
 	// Security and framing.
 	Label                 string   // cluster label, carried on every packet and stream
@@ -160,53 +177,59 @@ func fromC(cfg *C.ml_config) *Config {
 	var metaLen C.size_t
 	meta := C.ml_config_get_meta(cfg, &metaLen)
 	c := &Config{
-		Name:                    C.GoString(C.ml_config_get_name(cfg)),
-		BindAddr:                C.GoString(C.ml_config_get_bind_addr(cfg)),
-		BindPort:                int(C.ml_config_get_bind_port(cfg)),
-		AdvertiseAddr:           C.GoString(C.ml_config_get_advertise_addr(cfg)),
-		AdvertisePort:           int(C.ml_config_get_advertise_port(cfg)),
-		ProtocolVersion:         uint8(C.ml_config_get_protocol_version(cfg)),
-		DelegateProtocolVersion: uint8(dv),
-		DelegateProtocolMin:     uint8(dmin),
-		DelegateProtocolMax:     uint8(dmax),
-		TCPTimeout:              ms(C.ml_config_get_tcp_timeout_ms(cfg)),
-		IndirectChecks:          int(C.ml_config_get_indirect_checks(cfg)),
-		RetransmitMult:          int(C.ml_config_get_retransmit_mult(cfg)),
-		SuspicionMult:           int(C.ml_config_get_suspicion_mult(cfg)),
-		SuspicionMaxTimeoutMult: int(C.ml_config_get_suspicion_max_timeout_mult(cfg)),
-		PushPullInterval:        ms(C.ml_config_get_push_pull_interval_ms(cfg)),
-		ProbeInterval:           ms(C.ml_config_get_probe_interval_ms(cfg)),
-		ProbeTimeout:            ms(C.ml_config_get_probe_timeout_ms(cfg)),
-		DisableTcpPings:         C.ml_config_get_disable_tcp_pings(cfg) != 0,
-		AwarenessMaxMultiplier:  int(C.ml_config_get_awareness_max_multiplier(cfg)),
-		GossipInterval:          ms(C.ml_config_get_gossip_interval_ms(cfg)),
-		GossipNodes:             int(C.ml_config_get_gossip_nodes(cfg)),
-		GossipToTheDeadTime:     ms(C.ml_config_get_gossip_to_the_dead_time_ms(cfg)),
-		UDPBufferSize:           int(C.ml_config_get_udp_buffer_size(cfg)),
-		DeadNodeReclaimTime:     ms(C.ml_config_get_dead_node_reclaim_time_ms(cfg)),
-		HandoffQueueDepth:       int(C.ml_config_get_handoff_queue_depth(cfg)),
-		MetaMaxSize:             int(C.ml_config_get_meta_max_size(cfg)),
-		Seed:                    uint64(C.ml_config_get_seed(cfg)),
-		LogLevel:                LogLevel(C.ml_config_get_log_level(cfg)),
-		PostJoinPushPulls:       int(C.ml_config_get_post_join_push_pulls(cfg)),
-		MaxUserMsgSize:          int(C.ml_config_get_max_user_msg_size(cfg)),
-		MaxStreamSize:           int(C.ml_config_get_max_stream_size(cfg)),
-		MaxPushPullNodes:        int(C.ml_config_get_max_push_pull_nodes(cfg)),
-		MaxDecompressedSize:     int(C.ml_config_get_max_decompressed_size(cfg)),
-		MaxConcurrentStreams:    int(C.ml_config_get_max_concurrent_streams(cfg)),
-		MaxBroadcastOrigins:     int(C.ml_config_get_max_broadcast_origins(cfg)),
-		MaxInboundConnections:   int(C.ml_config_get_max_inbound_connections(cfg)),
-		MaxQueuedCallbacks:      int(C.ml_config_get_max_queued_callbacks(cfg)),
-		MaxQueuedLogLines:       int(C.ml_config_get_max_queued_log_lines(cfg)),
-		MaxRepliesPerPacket:     int(C.ml_config_get_max_replies_per_packet(cfg)),
-		MaxQueuedBroadcasts:     int(C.ml_config_get_max_queued_broadcasts(cfg)),
-		MaxQueuedBroadcastBytes: int(C.ml_config_get_max_queued_broadcast_bytes(cfg)),
-		Label:                   C.GoString(C.ml_config_get_label(cfg)),
-		SkipInboundLabelCheck:   C.ml_config_get_skip_inbound_label_check(cfg) != 0,
-		GossipVerifyIncoming:    C.ml_config_get_gossip_verify_incoming(cfg) != 0,
-		GossipVerifyOutgoing:    C.ml_config_get_gossip_verify_outgoing(cfg) != 0,
-		EnableCompression:       C.ml_config_get_enable_compression(cfg) != 0,
-		EnableChecksum:          C.ml_config_get_enable_checksum(cfg) != 0,
+		Name:                           C.GoString(C.ml_config_get_name(cfg)),
+		BindAddr:                       C.GoString(C.ml_config_get_bind_addr(cfg)),
+		BindPort:                       int(C.ml_config_get_bind_port(cfg)),
+		AdvertiseAddr:                  C.GoString(C.ml_config_get_advertise_addr(cfg)),
+		AdvertisePort:                  int(C.ml_config_get_advertise_port(cfg)),
+		ProtocolVersion:                uint8(C.ml_config_get_protocol_version(cfg)),
+		DelegateProtocolVersion:        uint8(dv),
+		DelegateProtocolMin:            uint8(dmin),
+		DelegateProtocolMax:            uint8(dmax),
+		TCPTimeout:                     ms(C.ml_config_get_tcp_timeout_ms(cfg)),
+		IndirectChecks:                 int(C.ml_config_get_indirect_checks(cfg)),
+		RetransmitMult:                 int(C.ml_config_get_retransmit_mult(cfg)),
+		SuspicionMult:                  int(C.ml_config_get_suspicion_mult(cfg)),
+		SuspicionMaxTimeoutMult:        int(C.ml_config_get_suspicion_max_timeout_mult(cfg)),
+		PushPullInterval:               ms(C.ml_config_get_push_pull_interval_ms(cfg)),
+		ProbeInterval:                  ms(C.ml_config_get_probe_interval_ms(cfg)),
+		ProbeTimeout:                   ms(C.ml_config_get_probe_timeout_ms(cfg)),
+		DisableTcpPings:                C.ml_config_get_disable_tcp_pings(cfg) != 0,
+		AwarenessMaxMultiplier:         int(C.ml_config_get_awareness_max_multiplier(cfg)),
+		GossipInterval:                 ms(C.ml_config_get_gossip_interval_ms(cfg)),
+		GossipNodes:                    int(C.ml_config_get_gossip_nodes(cfg)),
+		GossipToTheDeadTime:            ms(C.ml_config_get_gossip_to_the_dead_time_ms(cfg)),
+		UDPBufferSize:                  int(C.ml_config_get_udp_buffer_size(cfg)),
+		DeadNodeReclaimTime:            ms(C.ml_config_get_dead_node_reclaim_time_ms(cfg)),
+		HandoffQueueDepth:              int(C.ml_config_get_handoff_queue_depth(cfg)),
+		MetaMaxSize:                    int(C.ml_config_get_meta_max_size(cfg)),
+		Seed:                           uint64(C.ml_config_get_seed(cfg)),
+		LogLevel:                       LogLevel(C.ml_config_get_log_level(cfg)),
+		PostJoinPushPulls:              int(C.ml_config_get_post_join_push_pulls(cfg)),
+		MaxUserMsgSize:                 int(C.ml_config_get_max_user_msg_size(cfg)),
+		MaxStreamSize:                  int(C.ml_config_get_max_stream_size(cfg)),
+		MaxPushPullNodes:               int(C.ml_config_get_max_push_pull_nodes(cfg)),
+		MaxDecompressedSize:            int(C.ml_config_get_max_decompressed_size(cfg)),
+		MaxConcurrentStreams:           int(C.ml_config_get_max_concurrent_streams(cfg)),
+		MaxBroadcastOrigins:            int(C.ml_config_get_max_broadcast_origins(cfg)),
+		MaxInboundConnections:          int(C.ml_config_get_max_inbound_connections(cfg)),
+		MaxQueuedCallbacks:             int(C.ml_config_get_max_queued_callbacks(cfg)),
+		MaxQueuedLogLines:              int(C.ml_config_get_max_queued_log_lines(cfg)),
+		MaxRepliesPerPacket:            int(C.ml_config_get_max_replies_per_packet(cfg)),
+		MaxQueuedBroadcasts:            int(C.ml_config_get_max_queued_broadcasts(cfg)),
+		MaxQueuedBroadcastBytes:        int(C.ml_config_get_max_queued_broadcast_bytes(cfg)),
+		MaxInboundConnectionsPerSource: int(C.ml_config_get_max_inbound_connections_per_source(cfg)),
+		MaxInboundStreamBytes:          int(C.ml_config_get_max_inbound_stream_bytes(cfg)),
+		ReconnectInterval:              ms(C.ml_config_get_reconnect_interval_ms(cfg)),
+		ReconnectTimeout:               ms(C.ml_config_get_reconnect_timeout_ms(cfg)),
+		MaxReconnectMembers:            int(C.ml_config_get_max_reconnect_members(cfg)),
+		ReconnectSeeds:                 C.ml_config_get_reconnect_seeds(cfg) != 0,
+		Label:                          C.GoString(C.ml_config_get_label(cfg)),
+		SkipInboundLabelCheck:          C.ml_config_get_skip_inbound_label_check(cfg) != 0,
+		GossipVerifyIncoming:           C.ml_config_get_gossip_verify_incoming(cfg) != 0,
+		GossipVerifyOutgoing:           C.ml_config_get_gossip_verify_outgoing(cfg) != 0,
+		EnableCompression:              C.ml_config_get_enable_compression(cfg) != 0,
+		EnableChecksum:                 C.ml_config_get_enable_checksum(cfg) != 0,
 	}
 	if meta != nil && metaLen > 0 {
 		c.Meta = C.GoBytes(unsafe.Pointer(meta), C.int(metaLen))
@@ -358,6 +381,23 @@ func (c *Config) toC() (*C.ml_config, error) {
 		func() C.ml_status {
 			return C.ml_config_set_max_queued_broadcast_bytes(cfg, u32(c.MaxQueuedBroadcastBytes, "MaxQueuedBroadcastBytes"))
 		},
+		func() C.ml_status {
+			return C.ml_config_set_max_inbound_connections_per_source(cfg,
+				u32(c.MaxInboundConnectionsPerSource, "MaxInboundConnectionsPerSource"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_inbound_stream_bytes(cfg, u32(c.MaxInboundStreamBytes, "MaxInboundStreamBytes"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_reconnect_interval_ms(cfg, ms(c.ReconnectInterval, "ReconnectInterval"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_reconnect_timeout_ms(cfg, ms(c.ReconnectTimeout, "ReconnectTimeout"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_reconnect_members(cfg, u32(c.MaxReconnectMembers, "MaxReconnectMembers"))
+		},
+		func() C.ml_status { return C.ml_config_set_reconnect_seeds(cfg, boolU32(c.ReconnectSeeds)) },
 		str(func(c *C.ml_config, s *C.char) C.ml_status { return C.ml_config_set_label(c, s) }, c.Label),
 		func() C.ml_status {
 			return C.ml_config_set_skip_inbound_label_check(cfg, boolU32(c.SkipInboundLabelCheck))

@@ -152,7 +152,8 @@ void on_event(void* user_data, uint32_t event, const ml_node* node) {
   } else if (event == ML_EVENT_LEAVE) {
     tr.set(ctx->obs, m, false);
     if (tr.count_gone) {
-      uint32_t state = ml_node_state(node);
+      uint32_t state = ML_STATE_DEAD;
+      (void)ml_node_get_state(node, &state);
       ++tr.gone_events;
       tr.gone_dead += state == ML_STATE_DEAD;
       tr.gone_left += state == ML_STATE_LEFT;
@@ -167,7 +168,7 @@ void on_event(void* user_data, uint32_t event, const ml_node* node) {
     // left); the state is kept to check it was the expected one.
     if (m == tr.watch && m >= 0 && tr.gone_at[ctx->obs] < 0) {
       tr.gone_at[ctx->obs] = tr.since();
-      tr.gone_state[ctx->obs] = ml_node_state(node);
+      (void)ml_node_get_state(node, &tr.gone_state[ctx->obs]);
     }
   }
 }
@@ -400,7 +401,7 @@ int main(int argc, char** argv) {
   const int64_t rss_base = rss_kib(), anon_base = anon_kib();
 
   ml_runtime* rt = nullptr;
-  if (ml_runtime_new(opt.threads, &rt) != ML_OK) {
+  if (ml_runtime_create(&rt, opt.threads) != ML_OK) {
     out.result("setup", "error", Json().str("error", ml_last_error()));
     return 1;
   }
@@ -532,7 +533,7 @@ int main(int argc, char** argv) {
         }
         size_t queued = 0;
         for (int i = 0; i < N; ++i)
-          if (alive[i]) queued += ml_memberlist_num_queued_broadcasts(nodes[i]);
+          if (size_t q = 0; alive[i] && ml_memberlist_get_num_queued_broadcasts(nodes[i], &q) == ML_OK) queued += q;
         if (queued > 0) {
           idle_since = {};
         } else if (idle_since == Clock::time_point{}) {

@@ -481,6 +481,21 @@ extern "C" {
     pub fn ml_config_get_max_inbound_connections(config: *const ml_config) -> u32;
 }
 extern "C" {
+    pub fn ml_config_set_max_inbound_connections_per_source(
+        config: *mut ml_config,
+        count: u32,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_inbound_connections_per_source(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_inbound_stream_bytes(config: *mut ml_config, bytes: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_inbound_stream_bytes(config: *const ml_config) -> u32;
+}
+extern "C" {
     pub fn ml_config_set_max_queued_callbacks(config: *mut ml_config, count: u32) -> ml_status;
 }
 extern "C" {
@@ -518,6 +533,30 @@ extern "C" {
 }
 extern "C" {
     pub fn ml_config_get_max_queued_broadcast_bytes(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_reconnect_interval_ms(config: *mut ml_config, ms: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_reconnect_interval_ms(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_reconnect_timeout_ms(config: *mut ml_config, ms: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_reconnect_timeout_ms(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_reconnect_members(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_reconnect_members(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_reconnect_seeds(config: *mut ml_config, enable: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_reconnect_seeds(config: *const ml_config) -> u32;
 }
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]

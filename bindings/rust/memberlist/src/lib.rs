@@ -489,6 +489,33 @@ knobs! {
     enable_checksum, set_enable_checksum, with_enable_checksum: bool => u32,
         ml_config_set_enable_checksum, ml_config_get_enable_checksum,
         to(v) u32::from(v), from(r) r != 0;
+    /// Inbound TCP connections from one IP address (1..65535, default 32), so that one
+    /// source cannot hold every slot.
+    max_inbound_connections_per_source, set_max_inbound_connections_per_source,
+        with_max_inbound_connections_per_source: u32 => u32,
+        ml_config_set_max_inbound_connections_per_source,
+        ml_config_get_max_inbound_connections_per_source, to(v) v, from(r) r;
+    /// Bytes of inbound stream bodies over 1 KiB read at once, as declared (1024..4294967295,
+    /// default 64 MiB).
+    max_inbound_stream_bytes, set_max_inbound_stream_bytes, with_max_inbound_stream_bytes:
+        u32 => u32, ml_config_set_max_inbound_stream_bytes,
+        ml_config_get_max_inbound_stream_bytes, to(v) v, from(r) r;
+    /// Automatic reconnection to dead members every this long (default 30 s; zero: off).
+    reconnect_interval, set_reconnect_interval, with_reconnect_interval: Duration => u32,
+        ml_config_set_reconnect_interval_ms, ml_config_get_reconnect_interval_ms,
+        to(v) millis(v, "reconnect_interval")?, from(r) Duration::from_millis(r.into());
+    /// How long after its death a member is still tried (default a day).
+    reconnect_timeout, set_reconnect_timeout, with_reconnect_timeout: Duration => u32,
+        ml_config_set_reconnect_timeout_ms, ml_config_get_reconnect_timeout_ms,
+        to(v) millis(v, "reconnect_timeout")?, from(r) Duration::from_millis(r.into());
+    /// Dead members remembered for reconnection (1..16777216, default 1024).
+    max_reconnect_members, set_max_reconnect_members, with_max_reconnect_members: u32 => u32,
+        ml_config_set_max_reconnect_members, ml_config_get_max_reconnect_members,
+        to(v) v, from(r) r;
+    /// Also re-join the join() addresses while no other member is alive (default true).
+    reconnect_seeds, set_reconnect_seeds, with_reconnect_seeds: bool => u32,
+        ml_config_set_reconnect_seeds, ml_config_get_reconnect_seeds,
+        to(v) u32::from(v), from(r) r != 0;
 }
 
 /// Same for string knobs.

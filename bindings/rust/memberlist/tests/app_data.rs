@@ -347,7 +347,13 @@ fn config_security_knobs_round_trip() {
     use memberlist::Config;
     type Get = fn(&Config) -> u32;
     type Set = fn(&mut Config, u32) -> memberlist::Result<()>;
-    let bounds: [(&str, Get, Set, u32, u32, u32); 6] = [
+    let bounds: [(&str, Get, Set, u32, u32, u32); 9] = [
+        ("max_inbound_connections_per_source", Config::max_inbound_connections_per_source,
+            Config::set_max_inbound_connections_per_source, 32, 4, 0),
+        ("max_inbound_stream_bytes", Config::max_inbound_stream_bytes,
+            Config::set_max_inbound_stream_bytes, 64 << 20, 1 << 20, 1023),
+        ("max_reconnect_members", Config::max_reconnect_members,
+            Config::set_max_reconnect_members, 1024, 8, 0),
         ("max_inbound_connections", Config::max_inbound_connections,
             Config::set_max_inbound_connections, 512, 8, 0),
         ("max_queued_callbacks", Config::max_queued_callbacks,
@@ -369,6 +375,17 @@ fn config_security_knobs_round_trip() {
         assert_eq!(get(&c), good, "{name} kept after the refusal");
     }
     assert_eq!(c.set_max_queued_broadcast_bytes(0).unwrap_err().kind(), ErrorKind::Invalid);
+    // Reconnection: on by default, settable, off with zero.
+    assert_eq!(c.reconnect_interval(), std::time::Duration::from_secs(30));
+    assert_eq!(c.reconnect_timeout(), std::time::Duration::from_secs(86400));
+    assert!(c.reconnect_seeds());
+    c.set_reconnect_interval(std::time::Duration::ZERO).unwrap();
+    c.set_reconnect_timeout(std::time::Duration::from_secs(60)).unwrap();
+    c.set_reconnect_seeds(false).unwrap();
+    assert_eq!(c.reconnect_interval(), std::time::Duration::ZERO);
+    assert_eq!(c.reconnect_timeout(), std::time::Duration::from_secs(60));
+    assert!(!c.reconnect_seeds());
+    assert_eq!(c.set_reconnect_timeout(std::time::Duration::from_secs(86401)).unwrap_err().kind(), ErrorKind::Invalid);
     c.add_allowed_cidr("127.0.0.0/8").unwrap();
     assert_eq!(c.label(), "lbl");
     assert!(!c.gossip_verify_incoming() && c.gossip_verify_outgoing());
