@@ -622,8 +622,12 @@ ML_API const char *ml_memberlist_last_error(const ml_memberlist *ml);
  * that answers (hashicorp hands it to its transport, whose default ignores it too). Blocks
  * until every address was tried (a DNS name may resolve to several). *joined (may be NULL)
  * receives how many were reached; the call fails only if none was, with the status the
- * failures share if they share one (ML_E_REJECTED if every peer refused, see notify_merge),
- * else ML_E_IO. */
+ * failures share if they share one, else ML_E_IO. Per address: ML_E_REJECTED when the peer
+ * refused the merge (see notify_merge) or closed the connection right after our message (most
+ * likely another encryption key or label, or our address outside its allowed CIDRs);
+ * ML_E_PROTOCOL when the peer is not memberlist (say, a web server on that port);
+ * ML_E_TIMEOUT when it did not answer within tcp_timeout; ML_E_IO otherwise ("connection
+ * refused" when nothing listens). ml_memberlist_last_error names the address and the reason. */
 ML_API ml_status ml_memberlist_join(ml_memberlist *ml, const char *const *addresses, size_t count,
                                     uint32_t *joined);
 /* A snapshot of the alive and suspect members, the local node included. */

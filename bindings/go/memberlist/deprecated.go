@@ -11,9 +11,9 @@ import "C"
 // uses only the forms that replace them, and TestDeprecatedFormsStillWork checks these.
 type deprecatedAnswers struct {
 	runtimeNew, runtimeNewRefused, queueNew, queueLen int
-	numMembers, numQueued                            int
-	healthScore                                      int
-	nodeState, metricsKind                           uint32
+	numMembers, numQueued                             int
+	healthScore                                       int
+	nodeState, metricsKind                            uint32
 }
 
 func callDeprecatedForms() deprecatedAnswers {
