@@ -32,6 +32,15 @@ size_t peak_rss() {
 }
 void reset_peak_rss() { std::ofstream("/proc/self/clear_refs") << "5"; }
 
+// A TCP connection from the attacker's address (127.0.0.2); check `ec`.
+tcp::socket connect_from_attacker(asio::io_context& ioc, const tcp::endpoint& to, boost::system::error_code& ec) {
+  tcp::socket s(ioc);
+  s.open(tcp::v4());
+  s.bind(tcp::endpoint(asio::ip::make_address("127.0.0.2"), 0));
+  s.connect(to, ec);
+  return s;
+}
+
 const core::Bytes kKey(16, 0x42);
 
 class Attack : public ::testing::TestWithParam<bool> {  // parameter: the cluster has a key
@@ -100,6 +109,16 @@ class Attack : public ::testing::TestWithParam<bool> {  // parameter: the cluste
     uint64_t n = 0;
     for (auto v : target->runtime_stats().frame_errors) n += v;
     return n;
+  }
+
+  // A new node still joins through the target.
+  void expect_new_node_joins() {
+    auto d = make_node(rt, options("d"));
+    ASSERT_TRUE(d);
+    Status st;
+    EXPECT_EQ(d->join({addr_of(*target)}, st), 1) << st.message;
+    EXPECT_TRUE(eventually([&] { return d->num_members() == 4; }));
+    d->shutdown();
   }
 
   // The peers never saw the target fail, and still list it alive.
@@ -261,11 +280,8 @@ TEST(AttackStreams, StalledLargeStreamsAreBoundedInBytes) {
   size_t before = peak_rss();
   std::vector<tcp::socket> stalled;
   for (int i = 0; i < 20; ++i) {
-    stalled.emplace_back(ioc);
-    stalled.back().open(tcp::v4());
-    stalled.back().bind(tcp::endpoint(asio::ip::make_address("127.0.0.2"), 0));
     boost::system::error_code ec;
-    stalled.back().connect(to, ec);
+    stalled.push_back(connect_from_attacker(ioc, to, ec));
     ASSERT_FALSE(ec) << ec.message();
     asio::write(stalled.back(), asio::buffer(head), ec);  // refused ones fail part way: fine
   }
@@ -297,12 +313,7 @@ TEST_P(Attack, ForgedAliveWithImpossibleVersionIsRefused) {
     ASSERT_TRUE(eventually([&] { return metric(*target, "memberlist.bad_messages", "reason", "incompatible_vsn") >= 1; }));
   }
   EXPECT_FALSE(has_member(*target, "fake"));
-  auto d = make_node(rt, options("d"));
-  ASSERT_TRUE(d);
-  Status st;
-  EXPECT_EQ(d->join({addr_of(*target)}, st), 1) << st.message;
-  EXPECT_TRUE(eventually([&] { return d->num_members() == 4; }));
-  d->shutdown();
+  expect_new_node_joins();
   expect_target_alive();
 }
 
@@ -330,21 +341,13 @@ TEST_P(Attack, OneSourceCannotHoldEveryConnection) {
   start(o);
   std::vector<tcp::socket> idle;
   for (int i = 0; i < 200; ++i) {
-    idle.emplace_back(ioc);
-    idle.back().open(tcp::v4());
-    idle.back().bind(tcp::endpoint(asio::ip::make_address("127.0.0.2"), 0));
     boost::system::error_code ec;
-    idle.back().connect(target_tcp(), ec);
+    idle.push_back(connect_from_attacker(ioc, target_tcp(), ec));
     ASSERT_FALSE(ec) << ec.message();
   }
   EXPECT_TRUE(eventually([&] { return target->runtime_stats().refused_streams >= 200 - 32; }))
       << target->runtime_stats().refused_streams;
-  auto d = make_node(rt, options("d"));
-  ASSERT_TRUE(d);
-  Status st;
-  EXPECT_EQ(d->join({addr_of(*target)}, st), 1) << st.message;
-  EXPECT_TRUE(eventually([&] { return d->num_members() == 4; }));
-  d->shutdown();
+  expect_new_node_joins();
   expect_target_alive();
 }
 
