@@ -179,7 +179,8 @@ void Core::Impl::handle_ack(const Ack& a, Instant now) {
       end_probe(-1, now);
     }
   } else if (auto* relay = std::get_if<RelayAck>(&h.kind)) {
-    send_with_piggyback(relay->reply_to, Ack{relay->orig_seq, {}});
+    // A relayed ack is a datagram this one caused: it counts against the packet's budget.
+    if (take_reply()) send_with_piggyback(relay->reply_to, Ack{relay->orig_seq, {}});
   } else if (auto* ping = std::get_if<PingAck>(&h.kind)) {
     ping_results.push_back(PingResult{ping->id, true, now - ping->sent});
   } else if (auto* rc = std::get_if<ReconnectAck>(&h.kind)) {

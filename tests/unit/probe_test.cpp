@@ -226,6 +226,35 @@ TEST_F(ProbeTest, OneDatagramCausesAtMostItsReplyBudget) {
   EXPECT_EQ(std::get<Ack>(out[0].msgs.at(0)).seq, 500u);
 }
 
+// The ack we relay for an indirect ping is a reply too: a datagram that spent its budget on
+// pings does not also get a relayed ack out of us (found by fuzz_core_packet).
+TEST_F(ProbeTest, RelayedAckCountsAgainstTheReplyBudget) {
+  feed(IndirectPing{77, addr_of(8), "x", false, addr_of(7), ""});
+  auto out = drain(*a, *codec);
+  ASSERT_EQ(out.size(), 1u);
+  const uint32_t relayed_seq = std::get<Ping>(out[0].msgs.at(0)).seq;
+  std::vector<Bytes> parts;
+  for (uint32_t i = 0; i < Config{}.max_replies_per_packet; ++i) parts.push_back(codec->encode(Ping{i, "", {}, ""}));
+  parts.push_back(codec->encode(Ack{relayed_seq, {}}));
+  a->handle_packet(addr_of(9), codec->pack(parts), now);
+  size_t acks = 0, relayed = 0;
+  for (auto& d : drain(*a, *codec)) {
+    for (auto& m : d.msgs) {
+      if (auto* ack = std::get_if<Ack>(&m)) (ack->seq == 77 ? relayed : acks)++;
+    }
+  }
+  EXPECT_EQ(acks, Config{}.max_replies_per_packet);
+  EXPECT_EQ(relayed, 0u);
+  // With budget left, the relay goes out.
+  feed(IndirectPing{78, addr_of(8), "x", false, addr_of(7), ""});
+  out = drain(*a, *codec);
+  ASSERT_EQ(out.size(), 1u);
+  feed(Ack{std::get<Ping>(out[0].msgs.at(0)).seq, {}});
+  out = drain(*a, *codec);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(std::get<Ack>(out[0].msgs.at(0)).seq, 78u);
+}
+
 TEST_F(ProbeTest, TcpFallbackSavesTheNode) {
   add_peer("b", 2);
   Out p = next_probe_of("b", {});
