@@ -10,9 +10,8 @@
 #include <fstream>
 #include <random>
 
+#include "attack/payloads.h"
 #include "helpers.h"
-#include "wire/compression.h"
-#include "wire/wire.h"
 
 namespace memberlist::runtime::test {
 namespace {
@@ -94,15 +93,7 @@ class Attack : public ::testing::TestWithParam<bool> {  // parameter: the cluste
 
   // What the attacker sends: a plain frame (it has no key), optionally compressed.
   void send(const core::Bytes& payload, bool compress = false) {
-    wire::FramingOptions fo;
-    fo.compress = compress;
-    attacker.send_to(asio::buffer(wire::seal_packet(fo, payload)), target_udp());
-  }
-  // Up to the codec's most parts per datagram, as one compound.
-  core::Bytes compound(const std::function<core::Message(size_t)>& make, size_t parts) {
-    std::vector<core::Bytes> v;
-    for (size_t i = 0; i < parts; ++i) v.push_back(codec->encode(make(i)));
-    return codec->pack(v);
+    attacker.send_to(asio::buffer(attack::plain_frame(payload, compress)), target_udp());
   }
   // Frames the target refused (any kind): with a key, every attacker frame is among them.
   uint64_t refused_frames() const {
@@ -136,22 +127,9 @@ class Attack : public ::testing::TestWithParam<bool> {  // parameter: the cluste
 
 // 1. Datagrams whose compressed layer inflates to 40 MiB, declaring it or declaring 64 KiB:
 // refused within 64 KiB of output each.
-core::Bytes bomb_frame(uint32_t declared) {
-  core::Bytes inner(40u << 20, 0);
-  inner[0] = 0x01;  // the plain layer's tag, then zeros
-  core::Bytes zlib;
-  EXPECT_TRUE(wire::detail::deflate_bytes(inner, zlib));
-  // The native frame: magic 'M', compressed layer 05 with the declared size (u32 BE).
-  core::Bytes frame(6 + zlib.size());
-  frame[0] = 0x4d;
-  frame[1] = 0x05;
-  for (int i = 0; i < 4; ++i) frame[2 + i] = uint8_t(declared >> (24 - 8 * i));
-  std::copy(zlib.begin(), zlib.end(), frame.begin() + 6);
-  return frame;
-}
-
 TEST_P(Attack, DecompressionBombsCostNoMemory) {
-  auto honest = bomb_frame(40u << 20), lying = bomb_frame(64u << 10);
+  auto honest = attack::bomb_frame(40u << 20), lying = attack::bomb_frame(64u << 10);
+  ASSERT_FALSE(honest.empty());
   ASSERT_LT(honest.size(), 65000u);  // one datagram each
   auto refused_before = refused_frames();
   reset_peak_rss();
@@ -174,7 +152,7 @@ TEST_P(Attack, DecompressionBombsCostNoMemory) {
 // max_replies_per_packet (4) acks per datagram.
 TEST_P(Attack, PingCompoundsAreNotAmplified) {
   const int kDatagrams = 20;
-  auto msg = compound([&](size_t i) { return core::Ping{uint32_t(i), "", attacker_address(), "x"}; }, 255);
+  auto msg = attack::ping_compound(*codec, attacker_address());
   auto refused_before = refused_frames();
   for (int i = 0; i < kDatagrams; ++i) send(msg, /*compress=*/true);
   if (encrypted()) {
@@ -220,12 +198,7 @@ TEST_P(Attack, ForwardedBroadcastsAreBounded) {
   const int kDatagrams = 120;
   auto refused_before = refused_frames();
   for (int d = 0; d < kDatagrams; ++d) {
-    auto msg = compound(
-        [&](size_t i) {
-          return core::UserBroadcast{"origin" + std::to_string(d * 255 + i), 1, 1, "", core::Bytes(8, 7)};
-        },
-        255);
-    send(msg, true);
+    send(attack::broadcast_compound(*codec, d * 255), true);
   }
   if (encrypted()) {
     ASSERT_TRUE(eventually([&] { return refused_frames() >= refused_before + kDatagrams; }));
@@ -274,7 +247,7 @@ TEST(AttackStreams, StalledLargeStreamsAreBoundedInBytes) {
   asio::io_context ioc;
   tcp::endpoint to(asio::ip::make_address("127.0.0.1"), target->advertise_address().port);
   const uint32_t len = (4u << 20) - 16;
-  core::Bytes head{uint8_t(len >> 24), uint8_t(len >> 16), uint8_t(len >> 8), uint8_t(len)};
+  core::Bytes head = attack::stream_header(len);
   head.resize(head.size() + (3u << 20), 1);  // 3 MiB of the body
   reset_peak_rss();
   size_t before = peak_rss();
