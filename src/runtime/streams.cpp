@@ -115,7 +115,9 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
                                                               printable(self->header) + ")"));
         return self->fail(st);
       }
-      // Grows with what arrives, in steps of at most 64 KiB: a header alone costs nothing.
+      // Reserved whole but touched only as bytes arrive, so a header alone costs no memory;
+      // growing by doubling instead would copy, and hold up to twice the body meanwhile.
+      self->body.reserve(len);
       asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
                        asio::transfer_exactly(len), [self](error_code ec, size_t n) {
                          self->s->m_tcp_received += n;
@@ -270,6 +272,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
         ++st.large_streams;
         st.large_stream_bytes += len;
       }
+      self->body.reserve(len);  // as for replies above: resident only as bytes arrive
       asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
                        asio::transfer_exactly(len), [self](error_code ec, size_t n) {
                          self->s->m_tcp_received += n;
