@@ -248,7 +248,12 @@ ML_API const char *ml_config_get_bind_addr(const ml_config *config);
  * ml_memberlist_local_node. */
 ML_API ml_status ml_config_set_bind_port(ml_config *config, uint16_t port);
 ML_API uint16_t ml_config_get_bind_port(const ml_config *config);
-/* Address peers should use to reach this node ("" = derived from the bind address). */
+/* Address peers should use to reach this node ("" = derived from the bind address). With ""
+ * and a bind address of "0.0.0.0" or "::", the node advertises the first private IPv4 address
+ * (RFC 1918, RFC 6598) of an interface that is up, then (binding "::") the first unique-local
+ * IPv6 one. Failing those it still starts, where the reference refuses, and logs a warning:
+ * it advertises the first other routable address (never link-local), or else 127.0.0.1, which
+ * only nodes on the same host can reach. */
 ML_API ml_status ml_config_set_advertise_addr(ml_config *config, const char *addr);
 ML_API const char *ml_config_get_advertise_addr(const ml_config *config);
 /* Port peers should use, 0..65535; 0 (default) means the bound port. */

@@ -139,30 +139,50 @@ bool private_v4(const ip::address_v4& a) {
 }
 }  // namespace
 
-ip::address pick_advertise_ip(bool v6_bind) {
+std::vector<InterfaceAddress> interface_addresses() {
+  std::vector<InterfaceAddress> out;
   ifaddrs* list = nullptr;
-  if (getifaddrs(&list) != 0) return ip::address_v4::loopback();
-  std::optional<ip::address> v4, v6;
+  if (getifaddrs(&list) != 0) return out;
   for (ifaddrs* i = list; i != nullptr; i = i->ifa_next) {
-    if (i->ifa_addr == nullptr || !(i->ifa_flags & IFF_UP) || (i->ifa_flags & IFF_LOOPBACK)) {
-      continue;
-    }
-    if (i->ifa_addr->sa_family == AF_INET && !v4) {
+    if (i->ifa_addr == nullptr || !(i->ifa_flags & IFF_UP)) continue;
+    const bool loopback = (i->ifa_flags & IFF_LOOPBACK) != 0;
+    if (i->ifa_addr->sa_family == AF_INET) {
       ip::address_v4::bytes_type b;
       std::memcpy(b.data(), &reinterpret_cast<sockaddr_in*>(i->ifa_addr)->sin_addr, 4);
-      ip::address_v4 a(b);
-      if (private_v4(a)) v4 = a;
-    } else if (i->ifa_addr->sa_family == AF_INET6 && !v6) {
+      out.push_back({ip::address_v4(b), loopback});
+    } else if (i->ifa_addr->sa_family == AF_INET6) {
       ip::address_v6::bytes_type b;
       std::memcpy(b.data(), &reinterpret_cast<sockaddr_in6*>(i->ifa_addr)->sin6_addr, 16);
-      ip::address_v6 a(b);
-      if ((b[0] & 0xfe) == 0xfc) v6 = a;
+      out.push_back({ip::address_v6(b), loopback});
     }
   }
   freeifaddrs(list);
-  if (v4) return *v4;
-  if (v6_bind && v6) return *v6;
-  return ip::address_v4::loopback();
+  return out;
+}
+
+AdvertiseChoice choose_advertise_ip(const std::vector<InterfaceAddress>& interfaces, bool v6_bind) {
+  auto first = [&](auto&& wanted) -> std::optional<ip::address> {
+    for (const auto& i : interfaces) {
+      if (!i.loopback && !i.addr.is_unspecified() && wanted(i.addr)) return i.addr;
+    }
+    return std::nullopt;
+  };
+  if (auto a = first([](const ip::address& a) { return a.is_v4() && private_v4(a.to_v4()); })) return {*a, ""};
+  auto unique_local = [](const ip::address& a) { return a.is_v6() && (a.to_v6().to_bytes()[0] & 0xfe) == 0xfc; };
+  if (v6_bind) {
+    if (auto a = first(unique_local)) return {*a, ""};
+  }
+  auto routable = [&](const ip::address& a) {
+    if (a.is_v4()) return !a.is_loopback() && (a.to_v4().to_bytes()[0] != 169 || a.to_v4().to_bytes()[1] != 254);
+    return v6_bind && !a.is_loopback() && !a.to_v6().is_link_local() && !a.to_v6().is_v4_mapped();
+  };
+  if (auto a = first(routable)) {
+    return {*a, "No private IP address found: advertising " + a->to_string() +
+                    ", which may be a public address (use encryption, or set advertise_addr to choose)"};
+  }
+  return {ip::address_v4::loopback(),
+          "No usable IP address found: advertising 127.0.0.1, which only nodes on this host can reach "
+          "(set advertise_addr to choose)"};
 }
 
 core::Status resolve_host(const std::string& host, std::vector<ip::address>& out) {

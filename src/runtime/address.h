@@ -25,11 +25,26 @@ ip::address to_ip(const core::Address& a);
 bool to_endpoint(const core::Address& a, bool v6_socket, ip::udp::endpoint& out);
 bool to_endpoint(const core::Address& a, bool v6_socket, ip::tcp::endpoint& out);
 
+// One address of a network interface that is up (getifaddrs).
+struct InterfaceAddress {
+  ip::address addr;
+  bool loopback = false;
+};
+std::vector<InterfaceAddress> interface_addresses();
+
 // The address to advertise when none was configured and the bind address is unspecified
-// ("0.0.0.0" or "::"): the first private (RFC 1918 / RFC 6598) IPv4 address of an interface
-// that is up and not loopback, then the first unique-local IPv6 (fc00::/7) if binding "::",
-// else 127.0.0.1.
-ip::address pick_advertise_ip(bool v6_bind);
+// ("0.0.0.0" or "::"), and a warning to log when the choice is not a clean one. In order:
+// the first private (RFC 1918 / RFC 6598) IPv4 address of an interface that is not loopback,
+// then, if binding "::", the first unique-local IPv6 (fc00::/7); then, with a warning, the
+// first other routable address (IPv4, or IPv6 if binding "::"; link-local ones are never
+// chosen); then, with a warning, 127.0.0.1, which only nodes on this host can reach. The
+// reference refuses to start in the last two cases ("No private IP address found"); we start,
+// and say what we advertise and how to choose (advertise_addr).
+struct AdvertiseChoice {
+  ip::address addr;
+  std::string warning;  // empty for a private address
+};
+AdvertiseChoice choose_advertise_ip(const std::vector<InterfaceAddress>& interfaces, bool v6_bind);
 
 // Resolves `host` (an IP literal or a DNS name) to every address it has, IP literals
 // without any lookup. Errors carry Errc::io with the resolver's message.

@@ -201,7 +201,9 @@ Status State::start() {
       return Status::error(Errc::invalid, "advertise_addr '" + opt.advertise_addr + "' is not an IP address");
     }
   } else if (bind_ip.is_unspecified()) {
-    adv_ip = detail::pick_advertise_ip(v6);
+    auto choice = detail::choose_advertise_ip(detail::interface_addresses(), v6);
+    adv_ip = choice.addr;
+    if (!choice.warning.empty()) log->warn("{}", choice.warning);
   } else {
     adv_ip = bind_ip;
   }

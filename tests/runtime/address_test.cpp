@@ -110,8 +110,42 @@ TEST(Resolve, LiteralAndLocalhostAndFailure) {
 }
 
 TEST(Advertise, PicksAnUsableAddress) {
-  auto a = detail::pick_advertise_ip(false);
+  auto a = detail::choose_advertise_ip(detail::interface_addresses(), false).addr;
   EXPECT_FALSE(a.is_unspecified());
+}
+
+// The rule with bind "0.0.0.0" or "::" and no advertise_addr (address.h): private first,
+// quietly; then a routable address, loudly; then loopback, loudly.
+TEST(Advertise, PrivateFirstThenRoutableThenLoopbackWithAWarning) {
+  auto ip = [](const char* s) { return boost::asio::ip::make_address(s); };
+  using I = detail::InterfaceAddress;
+  const I lo{ip("127.0.0.1"), true}, lo6{ip("::1"), true}, link{ip("169.254.3.4"), false},
+      link6{ip("fe80::1"), false}, pub{ip("203.0.113.7"), false}, pub6{ip("2001:db8::7"), false},
+      priv{ip("192.168.1.20"), false}, ula{ip("fd00::20"), false}, cgnat{ip("100.64.0.9"), false};
+
+  auto c = detail::choose_advertise_ip({lo, pub, priv}, false);
+  EXPECT_EQ(c.addr, ip("192.168.1.20"));
+  EXPECT_TRUE(c.warning.empty()) << c.warning;
+  EXPECT_EQ(detail::choose_advertise_ip({lo, cgnat}, false).addr, ip("100.64.0.9"));
+  c = detail::choose_advertise_ip({lo6, pub6, ula, lo}, true);
+  EXPECT_EQ(c.addr, ip("fd00::20"));
+  EXPECT_TRUE(c.warning.empty()) << c.warning;
+
+  // No private address: a public one, said loudly. Link-local ones are never chosen.
+  c = detail::choose_advertise_ip({lo, link, pub}, false);
+  EXPECT_EQ(c.addr, ip("203.0.113.7"));
+  EXPECT_NE(c.warning.find("No private IP address found: advertising 203.0.113.7"), std::string::npos) << c.warning;
+  c = detail::choose_advertise_ip({lo6, link6, pub6}, true);
+  EXPECT_EQ(c.addr, ip("2001:db8::7"));
+  EXPECT_FALSE(c.warning.empty());
+  // An IPv6 address is not chosen for an IPv4 bind.
+  EXPECT_EQ(detail::choose_advertise_ip({lo, pub6, ula}, false).addr, ip("127.0.0.1"));
+
+  // Nothing but loopback and link-local: 127.0.0.1, and a warning that says what it means.
+  c = detail::choose_advertise_ip({lo, lo6, link, link6}, true);
+  EXPECT_EQ(c.addr, ip("127.0.0.1"));
+  EXPECT_NE(c.warning.find("only nodes on this host can reach"), std::string::npos) << c.warning;
+  EXPECT_EQ(detail::choose_advertise_ip({}, false).addr, ip("127.0.0.1"));
 }
 
 }  // namespace
