@@ -333,7 +333,12 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial ushort ml_config_get_bind_port(ml_config* config);
 
-    // Address peers should use to reach this node ("" = derived from the bind address).
+    // Address peers should use to reach this node ("" = derived from the bind address). With ""
+    // and a bind address of "0.0.0.0" or "::", the node advertises the first private IPv4 address
+    // (RFC 1918, RFC 6598) of an interface that is up, then (binding "::") the first unique-local
+    // IPv6 one. Failing those it still starts, where the reference refuses, and logs a warning:
+    // it advertises the first other routable address (never link-local), or else 127.0.0.1, which
+    // only nodes on the same host can reach.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_config_set_advertise_addr(ml_config* config, string addr);
