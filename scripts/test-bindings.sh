@@ -128,6 +128,19 @@ pack() {
   grep -E 'runtimes/linux-x64/native/libmemberlist.so |lib/net10.0/Memberlist.dll ' "$build/nupkg/contents.txt"
   [ "$(grep -cE 'runtimes/linux-x64/native/libmemberlist.so |lib/net10.0/Memberlist.dll ' \
     "$build/nupkg/contents.txt")" = 2 ] || { echo "package lacks a file"; return 1; }
+  # It carries the stripped library cmake --install ships (docs/packaging.md), not a debug
+  # build: no debug sections, and the whole package stays small.
+  local nupkg size
+  nupkg=$(ls "$build"/nupkg/LibMemberlist.*.nupkg | grep -v '\.symbols\.') || return 1
+  python3 -m zipfile -e "$nupkg" "$build/nupkg/unpacked" || return 1
+  if readelf -S "$build/nupkg/unpacked/runtimes/linux-x64/native/libmemberlist.so" |
+    grep -q '\.debug_'; then
+    echo "the packed libmemberlist.so carries debug info"
+    return 1
+  fi
+  size=$(stat -c %s "$nupkg")
+  echo "package size: $size bytes ($(basename "$nupkg")), native library stripped"
+  [ "$size" -lt $((5 * 1024 * 1024)) ] || { echo "package over 5 MB"; return 1; }
   # A consumer restoring the package (own packages folder, so no stale cached copy) must find
   # the native library through the package alone.
   local c=$build/nupkg/consumer
@@ -146,7 +159,7 @@ EOF
 EOF
   (cd "$c" && env -u ML_DOTNET_OUT -u MEMBERLIST_LIB_DIR -u LD_LIBRARY_PATH dotnet run --nologo)
 }
-run dotnet-pack "runtimes/|lib/net|package consumer" pack
+run dotnet-pack "runtimes/|lib/net|package size|package consumer" pack
 run dotnet-examples "error|Build succeeded" bash -c \
   "dotnet build '$cs/examples/Join' --nologo && dotnet build '$cs/examples/Chat' --nologo && dotnet build '$cs/examples/Bench' --nologo"
 
