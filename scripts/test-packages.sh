@@ -158,7 +158,10 @@ step "cmake --install --prefix elsewhere: the agent runs through its RUNPATH"
 cmake -S "$root" -B "$build" -DML_INSTALL_RPATH=ON >/dev/null
 cmake --build "$build" -j"${ML_JOBS:-2}" --target memberlist memberlist-agent >/dev/null
 prefix=$work/usr/local
-cmake --install "$build" --prefix "$prefix" >/dev/null
+# A relative --prefix, as people type it: the pkg-config file must still say where it is.
+(cd "$work" && cmake --install "$build" --prefix usr/local >/dev/null)
+pc_prefix=$(sed -n 's/^prefix=//p' "$prefix/lib/$multiarch/pkgconfig/memberlist.pc")
+[ "$pc_prefix" = "$prefix" ] || fail "memberlist.pc says prefix=$pc_prefix, not $prefix"
 runpath=$(readelf -d "$prefix/bin/memberlist-agent" | sed -n 's/.*RUNPATH.*\[\(.*\)\]/\1/p')
 echo "RUNPATH: $runpath"
 [ "$runpath" = "\$ORIGIN/../lib/$multiarch" ] || fail "RUNPATH is '$runpath'"
