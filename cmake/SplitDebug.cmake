@@ -1,9 +1,10 @@
 # Debug info kept apart from what ships (docs/packaging.md).
 #
-# Included from CMakeLists.txt: ml_install_stripped(TARGET DESTINATION COMPONENT) installs a
-# target's file stripped, with a .gnu_debuglink to its debug info, which goes into
-# <prefix>/lib/debug/.build-id/xx/yyyy.debug in the component "dbg" (where gdb and Debian's
-# debuginfo tools look for it). ML_STRIP_INSTALL=OFF installs the file as built.
+# Included from cmake/Install.cmake: ml_install_stripped(TARGET DESTINATION COMPONENT), called
+# after install(TARGETS) of the same component, strips the installed file and gives it a
+# .gnu_debuglink to its debug info, which goes into <prefix>/lib/debug/.build-id/xx/yyyy.debug
+# in the component "dbg" (where gdb and Debian's debuginfo tools look for it).
+# ML_STRIP_INSTALL=OFF installs the file as built.
 #
 # The install steps themselves (included by the install script, ML_STEP set):
 #   strip   FILE INSTALLED: strips INSTALLED, links it to FILE.debug when FILE has debug info
@@ -57,6 +58,10 @@ set(ML_SPLIT_DEBUG_SCRIPT ${CMAKE_CURRENT_LIST_FILE})
 
 function(ml_install_stripped target destination component)
   if(NOT ML_STRIP_INSTALL)
+    return()
+  endif()
+  if(NOT CMAKE_OBJCOPY OR NOT CMAKE_READELF)
+    message(STATUS "No objcopy or readelf: ${target} is installed as built, not stripped")
     return()
   endif()
   # Runs after install(TARGETS) of the same component, on the installed copy (DESTDIR too).
