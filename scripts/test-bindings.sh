@@ -7,7 +7,8 @@
 # lib/pkgconfig/memberlist.pc. Without one, the library is built and installed into
 # $ML_BUILD_DIR/prefix (default build dir: build-bindings).
 #
-# Steps: library, regenerate + diff-check generated files, layout check, cargo test,
+# Steps: library, regenerate + diff-check generated files, layout check, cargo test, cargo doc
+# as docs.rs (no library), the Rust build from source (CMake fallback), cargo package,
 # go vet + go test (plain, -race, cgocheck=2), dotnet test, dotnet pack. Every step runs;
 # the script prints each runner's summary, a table at the end, and fails if any step failed.
 #
@@ -98,8 +99,32 @@ run layout "rows match|^[-+]" check_layout
 
 # ---- Rust -----------------------------------------------------------------------------------
 export CARGO_TARGET_DIR=$build/cargo
-run rust "^test result|^test .*FAILED|panicked" \
-  cargo test --offline --manifest-path "$root/bindings/rust/Cargo.toml"
+rust=$root/bindings/rust/Cargo.toml
+# Unit, integration and doc tests (every public item is documented: #![deny(missing_docs)]).
+run rust "^test result|^test .*FAILED|panicked" cargo test --offline --manifest-path "$rust"
+# docs.rs builds without the library: DOCS_RS set, nothing to find and no source tree to
+# build from (MEMBERLIST_SOURCE_DIR points nowhere), rustdoc warnings are errors.
+run rust-docs "^error|warning|Generated" env -u MEMBERLIST_LIB_DIR DOCS_RS=1 \
+  PKG_CONFIG_PATH=/nonexistent MEMBERLIST_SOURCE_DIR=/nonexistent RUSTDOCFLAGS="-D warnings" \
+  CARGO_TARGET_DIR="$build/cargo-docs" cargo doc --offline --no-deps --manifest-path "$rust"
+# Without pkg-config's copy, the build script builds the library from this tree with CMake
+# into OUT_DIR, and the tests link and run against that copy.
+rust_from_source() {
+  local target=$build/cargo-from-source log=$log_dir/rust-from-source.cargo.log bin
+  env -u MEMBERLIST_LIB_DIR MEMBERLIST_BUILD_FROM_SOURCE=1 CARGO_TARGET_DIR="$target" \
+    cargo test --offline --manifest-path "$rust" -p libmemberlist --test events_channel \
+    2>&1 | tee "$log"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || return 1
+  grep -q 'building libmemberlist from .* with CMake' "$log" || { echo "no CMake build"; return 1; }
+  bin=$(sed -n 's/.*Running tests\/events_channel.rs (\(.*\))/\1/p' "$log")
+  ldd "$bin" | grep 'libmemberlist.so.0 => .*/out/prefix/lib/libmemberlist.so.0' ||
+    { echo "the test did not run against the library built from source"; return 1; }
+}
+run rust-from-source "^test result|with CMake|=> .*libmemberlist" rust_from_source
+# cargo package (offline; --workspace packages libmemberlist-sys first for libmemberlist to
+# verify against) builds each packed crate from its .crate file.
+run rust-package "Packaged|Verifying|^error" env CARGO_TARGET_DIR="$build/cargo-package" \
+  cargo package --offline --workspace --allow-dirty --manifest-path "$rust"
 
 # ---- Go -------------------------------------------------------------------------------------
 export GOFLAGS=-mod=mod GOPROXY=off
@@ -122,12 +147,42 @@ cs=$root/bindings/csharp
 run dotnet-test "Passed!|Failed!|\[FAIL\]|error" dotnet test "$cs/Memberlist.Tests" --nologo
 pack() {
   rm -rf "$build/nupkg"
+  local repo=()
+  repo+=("-p:RepositoryCommit=$(git -C "$root" rev-parse HEAD)")
+  if url=$(git -C "$root" remote get-url origin 2>/dev/null); then repo+=("-p:RepositoryUrl=$url"); fi
   dotnet pack "$cs/Memberlist" --nologo -c Release -o "$build/nupkg" \
-    -p:MemberlistNativeLib="$libdir/libmemberlist.so" || return 1
+    -p:MemberlistNativeLib="$libdir/libmemberlist.so" "${repo[@]}" || return 1
   python3 -m zipfile -l "$build/nupkg"/LibMemberlist.*.nupkg >"$build/nupkg/contents.txt"
-  grep -E 'runtimes/linux-x64/native/libmemberlist.so |lib/net10.0/Memberlist.dll ' "$build/nupkg/contents.txt"
-  [ "$(grep -cE 'runtimes/linux-x64/native/libmemberlist.so |lib/net10.0/Memberlist.dll ' \
-    "$build/nupkg/contents.txt")" = 2 ] || { echo "package lacks a file"; return 1; }
+  # The library, the assembly, its XML docs and the README.
+  local files='runtimes/linux-x64/native/libmemberlist.so |lib/net10.0/Memberlist.dll |lib/net10.0/Memberlist.xml |README.md '
+  grep -E "$files" "$build/nupkg/contents.txt"
+  [ "$(grep -cE "$files" "$build/nupkg/contents.txt")" = 4 ] || { echo "package lacks a file"; return 1; }
+  # The metadata: license, readme, repository (type and commit); documented members in the XML.
+  python3 -m zipfile -e "$build"/nupkg/LibMemberlist.*.nupkg "$build/nupkg/unpacked" || return 1
+  local nuspec=$build/nupkg/unpacked/LibMemberlist.nuspec
+  for want in '<license type="expression">MPL-2.0</license>' '<readme>README.md</readme>' \
+    '<repository type="git" commit="'; do
+    grep -qF "$want" "$nuspec" || { echo "nuspec lacks $want"; return 1; }
+  done
+  grep -c '<member name=' "$build/nupkg/unpacked/lib/net10.0/Memberlist.xml" |
+    sed 's/^/package XML docs: members documented: /'
+  grep -q '<member name="T:LibMemberlist.Memberlist">' "$build/nupkg/unpacked/lib/net10.0/Memberlist.xml" ||
+    { echo "Memberlist.xml does not document the Memberlist class"; return 1; }
+  # The symbols package: the portable PDB.
+  python3 -m zipfile -l "$build"/nupkg/LibMemberlist.*.snupkg | grep -E 'lib/net10.0/Memberlist.pdb ' ||
+    { echo "no .snupkg with Memberlist.pdb"; return 1; }
+  # It carries the stripped library cmake --install ships (docs/packaging.md), not a debug
+  # build: no debug sections, and the whole package stays small.
+  local nupkg size
+  nupkg=$(ls "$build"/nupkg/LibMemberlist.*.nupkg) || return 1
+  if readelf -S "$build/nupkg/unpacked/runtimes/linux-x64/native/libmemberlist.so" |
+    grep -q '\.debug_'; then
+    echo "the packed libmemberlist.so carries debug info"
+    return 1
+  fi
+  size=$(stat -c %s "$nupkg")
+  echo "package size: $size bytes ($(basename "$nupkg")), native library stripped"
+  [ "$size" -lt $((5 * 1024 * 1024)) ] || { echo "package over 5 MB"; return 1; }
   # A consumer restoring the package (own packages folder, so no stale cached copy) must find
   # the native library through the package alone.
   local c=$build/nupkg/consumer
@@ -146,7 +201,7 @@ EOF
 EOF
   (cd "$c" && env -u ML_DOTNET_OUT -u MEMBERLIST_LIB_DIR -u LD_LIBRARY_PATH dotnet run --nologo)
 }
-run dotnet-pack "runtimes/|lib/net|package consumer" pack
+run dotnet-pack "runtimes/|lib/net|README|package size|package XML|package consumer" pack
 run dotnet-examples "error|Build succeeded" bash -c \
   "dotnet build '$cs/examples/Join' --nologo && dotnet build '$cs/examples/Chat' --nologo && dotnet build '$cs/examples/Bench' --nologo"
 

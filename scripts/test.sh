@@ -3,7 +3,8 @@
 # C++ unit, wire, simulator and runtime tests and the C ABI tests (ctest), a short fuzz run of
 # every decoder and framing layer, the same tests again under AddressSanitizer +
 # UndefinedBehaviorSanitizer and under ThreadSanitizer, then the Rust, Go and C# bindings'
-# suites. Each suite's wall time is printed with its result.
+# suites, then the Debian packages (built, installed with dpkg -i, used, purged). Each suite's
+# wall time is printed with its result.
 # Exits non-zero if any suite failed.
 #   scripts/test.sh                 # build in ./build
 #   ML_BUILD_DIR=/tmp/b scripts/test.sh
@@ -46,6 +47,8 @@ if [ -x "$root/scripts/test-bindings.sh" ]; then
   run_suite "bindings (Rust, Go, C#)" bash -c 'cmake --install "$1" --prefix "$1/prefix" >/dev/null &&
     ML_BUILD_DIR="$1/bindings" "$2/scripts/test-bindings.sh" "$1/prefix"' _ "$build" "$root"
 fi
+# The Debian packages, installed into this machine with dpkg -i and removed again (needs root).
+run_suite "packages (.deb)" env ML_BUILD_DIR="$build-deb" "$root/scripts/test-packages.sh"
 
 echo
 [ $failed -eq 0 ] || echo "failed suites: ${failed_names[*]}"

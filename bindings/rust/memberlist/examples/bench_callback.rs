@@ -3,7 +3,7 @@
 //! running the closure) N times; then the same with the on_message trampoline and a 64-byte
 //! payload (copied into a slice the closure borrows).
 //!     cargo run --release --example bench_callback -- [N]
-use memberlist::{bench, Config, Handlers, Memberlist};
+use libmemberlist::{bench, Config, Handlers, Memberlist};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
 //! Starts a node on loopback, joins the given seeds, broadcasts a greeting, sends every other
 //! member a reliable message and prints what it receives.
 //!     cargo run --example chat -- NAME [SEED_ADDR...]
-use memberlist::{Config, Handlers, Memberlist};
+use libmemberlist::{Config, Handlers, Memberlist};
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

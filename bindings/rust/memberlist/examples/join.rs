@@ -1,6 +1,6 @@
 //! Starts a node on loopback and joins the given seeds (or prints its address to be a seed).
 //!     cargo run --example join -- NAME [SEED_ADDR...]
-use memberlist::{Config, Handlers, LogLevel, Memberlist};
+use libmemberlist::{Config, Handlers, LogLevel, Memberlist};
 use std::time::Duration;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {

@@ -2,11 +2,11 @@
 //! the Lifeguard extensions), a C++ implementation of hashicorp/memberlist behind a C ABI.
 //!
 //! ```no_run
-//! use memberlist::{Config, Handlers, Memberlist};
+//! use libmemberlist::{Config, Handlers, Memberlist};
 //! let config = Config::local()?.with_name("a")?.with_bind_port(0)?;
 //! let ml = Memberlist::create(&config, Handlers::new().on_event(|ev| println!("{ev:?}")))?;
 //! ml.join(&["127.0.0.1:7946"])?;
-//! # Ok::<(), memberlist::Error>(())
+//! # Ok::<(), libmemberlist::Error>(())
 //! ```
 //!
 //! Threads: every [`Memberlist`] method may be called from any thread (the header promises
@@ -14,7 +14,9 @@
 //! Callbacks, what they may call, what a panic in one does and what shutdown does to them:
 //! see [`Handlers`].
 
-use memberlist_sys as sys;
+#![deny(missing_docs)]
+
+use libmemberlist_sys as sys;
 use std::any::Any;
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::fmt;
@@ -37,19 +39,33 @@ pub struct Error {
 #[non_exhaustive]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
+    /// `ML_E_INVALID`: a bad argument (out-of-range value, malformed address, ...).
     Invalid,
+    /// `ML_E_NOMEM`: out of memory.
     NoMem,
+    /// `ML_E_BUFFER_TOO_SMALL`: a buffer was too small (the crate sizes its own; rare).
     BufferTooSmall,
+    /// `ML_E_NOT_FOUND`: no such node or item.
     NotFound,
+    /// `ML_E_STATE`: not allowed now (left, shut down, or called from inside a callback).
     State,
+    /// `ML_E_CLOSED`: the memberlist is shut down.
     Closed,
+    /// `ML_E_CALLBACK`: reserved by the header; never returned.
     Callback,
+    /// `ML_E_PROTOCOL`: a peer sent something malformed or unexpected.
     Protocol,
+    /// `ML_E_VERSION`: an incompatible protocol or struct version.
     Version,
+    /// `ML_E_TIMEOUT`: the operation did not complete in time.
     Timeout,
+    /// `ML_E_IO`: a socket, bind or name resolution failure.
     Io,
+    /// `ML_E_REJECTED`: refused by a rule or a hook.
     Rejected,
+    /// `ML_E_TOO_LARGE`: a size limit was exceeded.
     TooLarge,
+    /// `ML_E_INTERNAL`: a bug in the library.
     Internal,
     /// A status this crate does not know yet (a newer library).
     Other(i32),
@@ -63,6 +79,14 @@ impl Error {
     pub fn status(&self) -> i32 {
         self.status
     }
+    /// The status as an [`ErrorKind`], to branch on.
+    ///
+    /// ```
+    /// use libmemberlist::{Config, ErrorKind};
+    /// let err = Config::local()?.with_name("").err().expect("an empty name is refused");
+    /// assert_eq!(err.kind(), ErrorKind::Invalid);
+    /// # Ok::<(), libmemberlist::Error>(())
+    /// ```
     pub fn kind(&self) -> ErrorKind {
         use ErrorKind::*;
         match self.status {
@@ -110,6 +134,7 @@ impl fmt::Debug for Error {
 
 impl std::error::Error for Error {}
 
+/// The result of a library call.
 pub type Result<T> = std::result::Result<T, Error>;
 
 /// Copies a library string; NULL gives "".
@@ -179,9 +204,13 @@ pub fn library_version() -> (u32, u32, u32) {
 /// State of a node (`ML_STATE_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum NodeState {
+    /// Answering probes.
     Alive,
+    /// Missed its probes; others may still refute it within the suspicion timeout.
     Suspect,
+    /// Declared failed.
     Dead,
+    /// Left gracefully.
     Left,
     /// A state this crate does not know yet.
     Other(u32),
@@ -202,13 +231,19 @@ impl NodeState {
 /// A copy of what is known about a node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
+    /// The node's unique name in the cluster.
     pub name: String,
-    /// "host:port" ("[v6]:port" for IPv6).
+    /// "host:port" (`"[v6]:port"` for IPv6).
     pub address: String,
+    /// The host part of `address`.
     pub host: String,
+    /// The port part of `address`.
     pub port: u16,
+    /// The node's metadata (set with [`Config::set_meta`] or [`Memberlist::set_meta`]).
     pub meta: Vec<u8>,
+    /// Its state as the local node sees it.
     pub state: NodeState,
+    /// Its incarnation number: raised by the node itself to refute a suspicion.
     pub incarnation: u32,
     /// Protocol min, max, current, delegate min, max, current.
     pub versions: [u8; 6],
@@ -259,18 +294,26 @@ pub enum EventKind {
 /// A membership event delivered to [`Handlers::on_event`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Event {
+    /// What happened.
     pub kind: EventKind,
+    /// The node it happened to, as it was then.
     pub node: Node,
 }
 
 /// Log levels (`ML_LOG_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum LogLevel {
+    /// Everything, including each packet.
     Trace,
+    /// Protocol decisions.
     Debug,
+    /// Joins, leaves, failures.
     Info,
+    /// Something is off but handled.
     Warn,
+    /// Something failed.
     Error,
+    /// No log lines at all.
     Off,
 }
 
@@ -300,6 +343,20 @@ impl LogLevel {
 // ---- configuration -----------------------------------------------------------------------
 
 /// A configuration, starting from one of the reference's presets; copied at create.
+///
+/// Each knob has a setter (`set_x`), a builder form (`with_x`) and a getter (`x`):
+/// ```
+/// use libmemberlist::{Config, LogLevel};
+/// use std::time::Duration;
+/// let config = Config::lan()?
+///     .with_name("node-a")?
+///     .with_bind_port(0)?
+///     .with_probe_interval(Duration::from_millis(500))?
+///     .with_log_level(LogLevel::Warn)?;
+/// assert_eq!(config.name(), "node-a");
+/// assert_eq!(config.probe_interval(), Duration::from_millis(500));
+/// # Ok::<(), libmemberlist::Error>(())
+/// ```
 pub struct Config {
     raw: NonNull<sys::ml_config>,
 }
@@ -326,16 +383,22 @@ macro_rules! knobs {
     ($( $(#[$doc:meta])* $get:ident, $set:ident, $with:ident: $ty:ty => $cty:ty,
         $cset:ident, $cget:ident, to($v:ident) $to:expr, from($r:ident) $from:expr; )*) => {
         impl Config {$(
+            #[doc = concat!("Sets `", stringify!($get), "`: ")]
             $(#[$doc])*
+            #[doc = concat!("\n\nAn out-of-range value is an [`ErrorKind::Invalid`] error. C: `",
+                            stringify!($cset), "`.")]
             pub fn $set(&mut self, $v: $ty) -> Result<()> {
                 let value: $cty = $to;
                 check(unsafe { sys::$cset(self.raw.as_ptr(), value) })
             }
+            #[doc = concat!("Builder form of [`Config::", stringify!($set), "`]: ")]
             $(#[$doc])*
             pub fn $with(mut self, $v: $ty) -> Result<Self> {
                 self.$set($v)?;
                 Ok(self)
             }
+            #[doc = concat!("The value [`Config::", stringify!($set), "`] sets: ")]
+            $(#[$doc])*
             pub fn $get(&self) -> $ty {
                 let $r = unsafe { sys::$cget(self.raw.as_ptr()) };
                 $from
@@ -354,13 +417,17 @@ knobs! {
     /// Protocol version spoken.
     protocol_version, set_protocol_version, with_protocol_version: u32 => u32,
         ml_config_set_protocol_version, ml_config_get_protocol_version, to(v) v, from(r) r;
+    /// Timeout of a TCP connect and stream (push/pull, TCP ping, reliable message).
     tcp_timeout, set_tcp_timeout, with_tcp_timeout: Duration => u32,
         ml_config_set_tcp_timeout_ms, ml_config_get_tcp_timeout_ms,
         to(v) millis(v, "tcp_timeout")?, from(r) Duration::from_millis(r.into());
+    /// Members asked to probe a node indirectly when a direct probe fails.
     indirect_checks, set_indirect_checks, with_indirect_checks: u32 => u32,
         ml_config_set_indirect_checks, ml_config_get_indirect_checks, to(v) v, from(r) r;
+    /// Each gossiped message is sent retransmit_mult * log(N+1) times.
     retransmit_mult, set_retransmit_mult, with_retransmit_mult: u32 => u32,
         ml_config_set_retransmit_mult, ml_config_get_retransmit_mult, to(v) v, from(r) r;
+    /// Suspicion timeout: suspicion_mult * log10(N) * probe_interval.
     suspicion_mult, set_suspicion_mult, with_suspicion_mult: u32 => u32,
         ml_config_set_suspicion_mult, ml_config_get_suspicion_mult, to(v) v, from(r) r;
     /// 1 turns off Lifeguard's suspicion acceleration.
@@ -375,6 +442,7 @@ knobs! {
     probe_interval, set_probe_interval, with_probe_interval: Duration => u32,
         ml_config_set_probe_interval_ms, ml_config_get_probe_interval_ms,
         to(v) millis(v, "probe_interval")?, from(r) Duration::from_millis(r.into());
+    /// How long a direct probe waits for its ack before indirect probes start.
     probe_timeout, set_probe_timeout, with_probe_timeout: Duration => u32,
         ml_config_set_probe_timeout_ms, ml_config_get_probe_timeout_ms,
         to(v) millis(v, "probe_timeout")?, from(r) Duration::from_millis(r.into());
@@ -390,8 +458,10 @@ knobs! {
     gossip_interval, set_gossip_interval, with_gossip_interval: Duration => u32,
         ml_config_set_gossip_interval_ms, ml_config_get_gossip_interval_ms,
         to(v) millis(v, "gossip_interval")?, from(r) Duration::from_millis(r.into());
+    /// Random members each gossip round sends to.
     gossip_nodes, set_gossip_nodes, with_gossip_nodes: u32 => u32,
         ml_config_set_gossip_nodes, ml_config_get_gossip_nodes, to(v) v, from(r) r;
+    /// How long a dead node still receives gossip.
     gossip_to_the_dead_time, set_gossip_to_the_dead_time, with_gossip_to_the_dead_time:
         Duration => u32, ml_config_set_gossip_to_the_dead_time_ms,
         ml_config_get_gossip_to_the_dead_time_ms,
@@ -399,12 +469,15 @@ knobs! {
     /// Largest datagram the library builds.
     udp_buffer_size, set_udp_buffer_size, with_udp_buffer_size: u32 => u32,
         ml_config_set_udp_buffer_size, ml_config_get_udp_buffer_size, to(v) v, from(r) r;
+    /// After this long a dead node's name may join from another address (zero: never).
     dead_node_reclaim_time, set_dead_node_reclaim_time, with_dead_node_reclaim_time:
         Duration => u32, ml_config_set_dead_node_reclaim_time_ms,
         ml_config_get_dead_node_reclaim_time_ms,
         to(v) millis(v, "dead_node_reclaim_time")?, from(r) Duration::from_millis(r.into());
+    /// Inbound messages queued for processing; past it they are dropped.
     handoff_queue_depth, set_handoff_queue_depth, with_handoff_queue_depth: u32 => u32,
         ml_config_set_handoff_queue_depth, ml_config_get_handoff_queue_depth, to(v) v, from(r) r;
+    /// Largest node metadata accepted, in bytes.
     meta_max_size, set_meta_max_size, with_meta_max_size: u32 => u32,
         ml_config_set_meta_max_size, ml_config_get_meta_max_size, to(v) v, from(r) r;
     /// Least severe level passed to the log callback.
@@ -522,16 +595,22 @@ knobs! {
 macro_rules! string_knobs {
     ($( $(#[$doc:meta])* $get:ident, $set:ident, $with:ident, $cset:ident, $cget:ident; )*) => {
         impl Config {$(
+            #[doc = concat!("Sets `", stringify!($get), "`: ")]
             $(#[$doc])*
+            #[doc = concat!("\n\nA value out of range or with a NUL byte is an ",
+                            "[`ErrorKind::Invalid`] error. C: `", stringify!($cset), "`.")]
             pub fn $set(&mut self, v: &str) -> Result<()> {
                 let v = c_string(v, stringify!($get))?;
                 check(unsafe { sys::$cset(self.raw.as_ptr(), v.as_ptr()) })
             }
+            #[doc = concat!("Builder form of [`Config::", stringify!($set), "`]: ")]
             $(#[$doc])*
             pub fn $with(mut self, v: &str) -> Result<Self> {
                 self.$set(v)?;
                 Ok(self)
             }
+            #[doc = concat!("The value [`Config::", stringify!($set), "`] sets: ")]
+            $(#[$doc])*
             pub fn $get(&self) -> String {
                 unsafe { string_from(sys::$cget(self.raw.as_ptr())) }
             }
@@ -576,6 +655,7 @@ impl Config {
     pub fn set_delegate_protocol(&mut self, version: u8, min: u8, max: u8) -> Result<()> {
         check(unsafe { sys::ml_config_set_delegate_protocol(self.raw.as_ptr(), version, min, max) })
     }
+    /// Builder form of [`Config::set_delegate_protocol`].
     pub fn with_delegate_protocol(mut self, version: u8, min: u8, max: u8) -> Result<Self> {
         self.set_delegate_protocol(version, min, max)?;
         Ok(self)
@@ -595,10 +675,12 @@ impl Config {
     pub fn set_meta(&mut self, meta: &[u8]) -> Result<()> {
         check(unsafe { sys::ml_config_set_meta(self.raw.as_ptr(), meta.as_ptr(), meta.len()) })
     }
+    /// Builder form of [`Config::set_meta`].
     pub fn with_meta(mut self, meta: &[u8]) -> Result<Self> {
         self.set_meta(meta)?;
         Ok(self)
     }
+    /// The metadata [`Config::set_meta`] set.
     pub fn meta(&self) -> Vec<u8> {
         let mut len = 0usize;
         let p = unsafe { sys::ml_config_get_meta(self.raw.as_ptr(), &mut len) };
@@ -609,10 +691,12 @@ impl Config {
     pub fn add_key(&mut self, key: &[u8]) -> Result<()> {
         check(unsafe { sys::ml_config_add_key(self.raw.as_ptr(), key.as_ptr(), key.len()) })
     }
+    /// Builder form of [`Config::add_key`].
     pub fn with_key(mut self, key: &[u8]) -> Result<Self> {
         self.add_key(key)?;
         Ok(self)
     }
+    /// How many keys [`Config::add_key`] installed (0: no encryption).
     pub fn key_count(&self) -> u32 {
         unsafe { sys::ml_config_get_key_count(self.raw.as_ptr()) }
     }
@@ -622,10 +706,12 @@ impl Config {
         let cidr = c_string(cidr, "cidr")?;
         check(unsafe { sys::ml_config_add_allowed_cidr(self.raw.as_ptr(), cidr.as_ptr()) })
     }
+    /// Builder form of [`Config::add_allowed_cidr`].
     pub fn with_allowed_cidr(mut self, cidr: &str) -> Result<Self> {
         self.add_allowed_cidr(cidr)?;
         Ok(self)
     }
+    /// How many ranges [`Config::add_allowed_cidr`] added (0: everyone is accepted).
     pub fn allowed_cidr_count(&self) -> u32 {
         unsafe { sys::ml_config_get_allowed_cidr_count(self.raw.as_ptr()) }
     }
@@ -689,6 +775,7 @@ pub struct Broadcast {
     pub origin: String,
     /// "" for unnamed broadcasts.
     pub name: String,
+    /// The payload, as queued.
     pub data: Vec<u8>,
 }
 
@@ -719,10 +806,13 @@ impl BroadcastOutcome {
 /// Kind of a metric (`ML_METRIC_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum MetricKind {
+    /// A count that only grows.
     Counter,
+    /// A value that goes up and down.
     Gauge,
     /// Durations in milliseconds: count, sum, min, max.
     Timer,
+    /// A kind this crate does not know yet.
     Other(u32),
 }
 
@@ -787,6 +877,7 @@ pub struct Handlers {
 }
 
 impl Handlers {
+    /// No handlers: the library's defaults (nothing is called back).
     pub fn new() -> Self {
         Self::default()
     }
@@ -794,6 +885,26 @@ impl Handlers {
     pub fn on_event(mut self, f: impl Fn(Event) + Send + Sync + 'static) -> Self {
         self.on_event = Some(Box::new(f));
         self
+    }
+    /// Membership events on a channel instead of a callback: replaces any
+    /// [`Handlers::on_event`] with one that sends each event, in order, to the returned
+    /// receiver. The channel is unbounded, so the library's callback thread never waits on
+    /// the receiver; once the receiver is dropped, events are discarded.
+    ///
+    /// ```
+    /// use libmemberlist::{Config, EventKind, Handlers, Memberlist};
+    /// use std::time::Duration;
+    /// let (handlers, events) = Handlers::new().event_channel();
+    /// let config = Config::local()?.with_name("doc-events")?.with_bind_port(0)?;
+    /// let ml = Memberlist::create(&config, handlers)?;
+    /// let first = events.recv_timeout(Duration::from_secs(30)).expect("the local join");
+    /// assert_eq!((first.kind, first.node.name.as_str()), (EventKind::Join, "doc-events"));
+    /// # drop(ml);
+    /// # Ok::<(), libmemberlist::Error>(())
+    /// ```
+    pub fn event_channel(self) -> (Self, std::sync::mpsc::Receiver<Event>) {
+        let (tx, rx) = std::sync::mpsc::channel();
+        (self.on_event(move |ev| drop(tx.send(ev))), rx)
     }
     /// Log lines at or above the config's log level. Without one, WARN and above go to stderr.
     pub fn on_log(mut self, f: impl Fn(LogLevel, &str) + Send + Sync + 'static) -> Self {
@@ -1209,13 +1320,17 @@ pub struct Metric {
     pub name: String,
     /// Prometheus form (`node_state="alive"`), "" if none.
     pub labels: String,
+    /// Counter, gauge or timer.
     pub kind: MetricKind,
     /// Counter or gauge value; for timers the sum in milliseconds.
     pub value: f64,
-    /// Timer summary (zeros for other kinds): count, sum, min, max in milliseconds.
+    /// Timer summary (zeros for other kinds): how many durations were recorded.
     pub count: u64,
+    /// Timer summary: their sum in milliseconds.
     pub sum_ms: f64,
+    /// Timer summary: the shortest, in milliseconds.
     pub min_ms: f64,
+    /// Timer summary: the longest, in milliseconds.
     pub max_ms: f64,
 }
 
@@ -1263,6 +1378,15 @@ unsafe impl Sync for Memberlist {}
 impl Memberlist {
     /// Binds the sockets, starts the protocol and fires a Join event for the local node.
     /// Uses the process-wide default runtime.
+    ///
+    /// ```
+    /// use libmemberlist::{Config, Handlers, Memberlist};
+    /// let config = Config::local()?.with_name("doc-create")?.with_bind_port(0)?;
+    /// let ml = Memberlist::create(&config, Handlers::new())?;
+    /// assert_eq!(ml.num_members()?, 1);
+    /// assert_eq!(ml.local_node()?.name, "doc-create");
+    /// # Ok::<(), libmemberlist::Error>(())
+    /// ```
     pub fn create(config: &Config, handlers: Handlers) -> Result<Self> {
         Self::create_raw(ptr::null_mut(), config, handlers)
     }
@@ -1302,8 +1426,18 @@ impl Memberlist {
         }
     }
 
-    /// Joins a cluster through existing members ("host", "host:port", "[v6]:port", a DNS
+    /// Joins a cluster through existing members ("host", "host:port", `"[v6]:port"`, a DNS
     /// name, optionally prefixed "name/"). Returns how many were reached; fails only if none.
+    ///
+    /// ```
+    /// use libmemberlist::{Config, Handlers, Memberlist};
+    /// let a = Memberlist::create(&Config::local()?.with_name("doc-a")?.with_bind_port(0)?,
+    ///                            Handlers::new())?;
+    /// let b = Memberlist::create(&Config::local()?.with_name("doc-b")?.with_bind_port(0)?,
+    ///                            Handlers::new())?;
+    /// assert_eq!(b.join(&[a.local_node()?.address])?, 1);
+    /// # Ok::<(), libmemberlist::Error>(())
+    /// ```
     pub fn join<S: AsRef<str>>(&self, addresses: &[S]) -> Result<usize> {
         let owned = addresses
             .iter()
@@ -1543,6 +1677,16 @@ unsafe extern "C" fn queue_done_trampoline(user_data: *mut c_void, outcome: u32)
 }
 
 impl BroadcastQueue {
+    /// An empty queue; each message is handed out `retransmit_mult * ceil(log10(n + 1))`
+    /// times, n as set by [`BroadcastQueue::set_num_nodes`].
+    ///
+    /// ```
+    /// use libmemberlist::{BroadcastOutcome, BroadcastQueue};
+    /// let mut queue = BroadcastQueue::new(1)?;
+    /// queue.push(Some("key"), b"hello", None::<fn(BroadcastOutcome)>)?;
+    /// assert_eq!(queue.get(2, 1400)?, vec![b"hello".to_vec()]);
+    /// # Ok::<(), libmemberlist::Error>(())
+    /// ```
     pub fn new(retransmit_mult: u32) -> Result<Self> {
         check_library_version()?;
         let mut raw = ptr::null_mut();
@@ -1589,9 +1733,11 @@ impl BroadcastQueue {
             Ok(out)
         }
     }
+    /// Messages in the queue.
     pub fn len(&self) -> usize {
         unsafe { sys::ml_broadcast_queue_len(self.raw.as_ptr()) }
     }
+    /// No message in the queue.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -1667,3 +1813,8 @@ pub mod bench {
         .expect("bench thread")
     }
 }
+
+/// The README's example, compiled as a doctest.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -1,7 +1,7 @@
 //! Application data over real sockets on loopback: metadata, broadcasts, user messages,
 //! push/pull state, ack payloads, vetoes, metrics and encryption. Waits poll with generous
 //! deadlines, never fixed sleeps for protocol behaviour.
-use memberlist::{Broadcast, BroadcastOutcome, ErrorKind, EventKind, Handlers, Memberlist, NodeState};
+use libmemberlist::{Broadcast, BroadcastOutcome, ErrorKind, EventKind, Handlers, Memberlist, NodeState};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -344,9 +344,9 @@ fn config_security_knobs_round_trip() {
     assert_eq!(c.max_broadcast_origins(), 16);
     assert_eq!(c.set_max_broadcast_origins(0).unwrap_err().kind(), ErrorKind::Invalid);
     // The resource bounds: default, round trip, and the value just below the range refused.
-    use memberlist::Config;
+    use libmemberlist::Config;
     type Get = fn(&Config) -> u32;
-    type Set = fn(&mut Config, u32) -> memberlist::Result<()>;
+    type Set = fn(&mut Config, u32) -> libmemberlist::Result<()>;
     let bounds: [(&str, Get, Set, u32, u32, u32); 9] = [
         ("max_inbound_connections_per_source", Config::max_inbound_connections_per_source,
             Config::set_max_inbound_connections_per_source, 32, 4, 0),
@@ -398,7 +398,7 @@ fn config_security_knobs_round_trip() {
 
 #[test]
 fn own_broadcast_queue_limits_replaces_and_reports() {
-    use memberlist::BroadcastQueue;
+    use libmemberlist::BroadcastQueue;
     let outcomes = Arc::new(Mutex::new(Vec::<String>::new()));
     let record = |tag: &str| {
         let (o, tag) = (outcomes.clone(), tag.to_string());

@@ -1,7 +1,7 @@
 //! Callbacks of a careless host: panics (even with a payload whose Drop panics), the error
 //! hook and counter, shutdown with a backlog of slow callbacks, use after shutdown, and a
 //! memberlist dropped from inside its own callback. Waits poll or block on the event itself.
-use memberlist::{CallbackError, ErrorKind, EventKind, Handlers, Memberlist};
+use libmemberlist::{CallbackError, ErrorKind, EventKind, Handlers, Memberlist};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
@@ -188,7 +188,7 @@ fn after_shutdown_queries_answer_and_commands_fail_with_state() {
 
     // Commands: Closed (ML_E_CLOSED: the memberlist is shut down).
     let t = Duration::from_millis(100);
-    let results: Vec<(&str, memberlist::Result<()>)> = vec![
+    let results: Vec<(&str, libmemberlist::Result<()>)> = vec![
         ("join", a.join(&[b_addr.as_str()]).map(drop)),
         ("ping", a.ping("rust-after-b").map(drop)),
         ("leave", a.leave(t)),

@@ -1,6 +1,6 @@
 //! Real-socket tests on loopback: a small cluster, callbacks, errors. Waits poll with generous
 //! deadlines (the machine may be loaded), never fixed sleeps.
-use memberlist::{Config, ErrorKind, Event, EventKind, Handlers, Memberlist, NodeState};
+use libmemberlist::{Config, ErrorKind, Event, EventKind, Handlers, Memberlist, NodeState};
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, Weak};
@@ -115,7 +115,7 @@ fn panicking_callbacks_do_not_abort() {
             cl.fetch_add(1, Ordering::SeqCst);
             panic!("deliberate panic in on_log");
         });
-    let cfg = fast_config("rust-panic").with_log_level(memberlist::LogLevel::Debug).unwrap();
+    let cfg = fast_config("rust-panic").with_log_level(libmemberlist::LogLevel::Debug).unwrap();
     let a = Memberlist::create(&cfg, handlers).unwrap();
     let b = Memberlist::create(&fast_config("rust-panic-peer"), Handlers::new()).unwrap();
     b.join(&[a.local_node().unwrap().address]).unwrap();
@@ -202,6 +202,6 @@ fn config_setters_refuse_bad_values() {
 
 #[test]
 fn library_is_not_older_than_the_header() {
-    let (major, minor, _) = memberlist::library_version();
-    assert!((major, minor) >= (memberlist_sys::ML_VERSION_MAJOR, memberlist_sys::ML_VERSION_MINOR));
+    let (major, minor, _) = libmemberlist::library_version();
+    assert!((major, minor) >= (libmemberlist_sys::ML_VERSION_MAJOR, libmemberlist_sys::ML_VERSION_MINOR));
 }

@@ -1,6 +1,6 @@
 //! The C forms deprecated in 0.x (docs/abi.md) still work through the raw layer; the safe API
 //! uses only the forms that replace them.
-use memberlist_sys as sys;
+use libmemberlist_sys as sys;
 use std::ptr;
 
 const OK: i32 = sys::ML_OK as i32;

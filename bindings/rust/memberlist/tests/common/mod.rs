@@ -1,6 +1,6 @@
 //! Shared by the loopback test files: a fast local config and a polling wait.
 #![allow(dead_code)]
-use memberlist::Config;
+use libmemberlist::Config;
 use std::thread;
 use std::time::{Duration, Instant};
 
