@@ -5,7 +5,7 @@ namespace LibMemberlist;
 /// <summary>A configuration starting from one of the reference's presets. Setting a property
 /// calls the library's setter, which throws <see cref="MemberlistException"/> (Invalid,
 /// TooLarge) naming the knob for a refused value, and ArgumentNullException for null. A config is a plain value used by one thread
-/// at a time; <see cref="Memberlist.Create"/> copies it.</summary>
+/// at a time; <c>Memberlist.Create</c> copies it.</summary>
 public sealed unsafe class MemberlistConfig : IDisposable
 {
     internal readonly ConfigHandle Handle;
