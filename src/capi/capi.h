@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,7 @@ struct ml_config {
   // Keys as bytes, primary first: every memberlist created from the config (or a clone) gets
   // a keyring of its own, so changing one node's keys at run time touches no other.
   std::vector<memberlist::core::Bytes> keys;
+  bool event_queue = false;  // notifications go to ml_memberlist_poll_events (events.cpp)
 };
 
 struct ml_node {
@@ -93,6 +95,13 @@ struct ml_metrics {
 struct ml_broadcast_queue {
   memberlist::core::TransmitLimitedQueue queue;
   explicit ml_broadcast_queue(int mult) : queue(mult) {}
+};
+
+// Polled events and the storage their views point into (events.cpp).
+struct ml_event_batch {
+  std::vector<memberlist::runtime::Delivery::Item> items;
+  std::deque<ml_node> nodes;  // a deque: growing it moves no node an event points to
+  std::vector<ml_event> events;
 };
 
 struct ml_runtime {
