@@ -14,6 +14,8 @@ packages=(
   clang-14 libclang-rt-14-dev
   # bindings: Go (cgo), bindgen for Rust's raw layer, libclang for the C# generator
   golang-go bindgen python3-clang-14
+  # Python binding: its tests, and the venv its wheel test installs into
+  python3-pytest python3-venv
   # ABI baseline check (abidw, abidiff: scripts/abi-baseline.sh, ctest capi.abi_baseline)
   abigail-tools
 )

@@ -8,11 +8,12 @@
 # $ML_BUILD_DIR/prefix (default build dir: build-bindings).
 #
 # Steps: library, regenerate + diff-check generated files, layout check, cargo test,
-# go vet + go test (plain, -race, cgocheck=2), dotnet test, dotnet pack. Every step runs;
-# the script prints each runner's summary, a table at the end, and fails if any step failed.
+# go vet + go test (plain, -race, cgocheck=2), pytest (Python, with its wheel test), dotnet
+# test, dotnet pack. Every step runs; the script prints each runner's summary, a table at the end, and fails if any step failed.
 #
 # Needs: cmake, gcc, pkg-config, cargo, bindgen, rustfmt, python3 + libclang1-14 (see
-# scripts/gen-bindings/clang_gen.py), golang-go (>= 1.19), dotnet SDK 10.
+# scripts/gen-bindings/clang_gen.py), golang-go (>= 1.19), python3-pytest + python3-venv
+# (Debian's /usr/bin/python3, or $ML_PYTHON), dotnet SDK 10.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -73,6 +74,7 @@ generated=(
   bindings/go/memberlist/layout_g.go
   tests/layout/layout.g.c
   tests/layout/expected.g.txt
+  bindings/python/libmemberlist/_native_g.py
 )
 check_generated() {
   "$root/scripts/gen-bindings/gen-bindings" || return 1
@@ -115,6 +117,13 @@ run go-vet "" bash -c "cd '$gomod' && go vet ./..."
 run go-test "^(ok|FAIL|---)" bash -c "cd '$gomod' && go test -count=1 ./..."
 run go-test-race "^(ok|FAIL|---)|DATA RACE" bash -c "cd '$gomod' && go test -race -count=1 ./..."
 run go-test-cgocheck2 "^(ok|FAIL|---)" bash -c "cd '$gomod' && ${cgocheck[*]} go test -count=1 ./..."
+
+# ---- Python ---------------------------------------------------------------------------------
+# Debian's python3 (python3-pytest is a Debian package); the suite loads the library through
+# MEMBERLIST_LIB_DIR and also builds a wheel, installs it into a fresh venv and runs an example.
+python=${ML_PYTHON:-/usr/bin/python3}
+run python-test "passed|failed|error" env MEMBERLIST_LIB_DIR="$libdir" PYTHONDONTWRITEBYTECODE=1 \
+  "$python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests"
 
 # ---- C# -------------------------------------------------------------------------------------
 export ML_DOTNET_OUT=$build/dotnet
