@@ -117,6 +117,15 @@ run go-vet "" bash -c "cd '$gomod' && go vet ./..."
 run go-test "^(ok|FAIL|---)" bash -c "cd '$gomod' && go test -count=1 ./..."
 run go-test-race "^(ok|FAIL|---)|DATA RACE" bash -c "cd '$gomod' && go test -race -count=1 ./..."
 run go-test-cgocheck2 "^(ok|FAIL|---)" bash -c "cd '$gomod' && ${cgocheck[*]} go test -count=1 ./..."
+# A consumer module outside the repository using the binding through a replace directive
+# (bindings/go/consumer, copied with the replace path made absolute), built offline and run.
+go_consumer() {
+  local dir=$build/go-consumer
+  rm -rf "$dir" && cp -r "$root/bindings/go/consumer" "$dir" &&
+    sed -i "s#=> ../memberlist#=> $gomod#" "$dir/go.mod" &&
+    (cd "$dir" && go vet . && go build -o consumer . && ./consumer)
+}
+run go-consumer "^consumer" go_consumer
 
 # ---- Python ---------------------------------------------------------------------------------
 # Debian's python3 (python3-pytest is a Debian package); the suite loads the library through
