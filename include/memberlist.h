@@ -800,6 +800,11 @@ typedef struct ml_event {
   size_t len;
 } ml_event;
 
+/* The node's IP address as 16 bytes, IPv4 as ::ffff:a.b.c.d (as in6_addr, Go's net.IP and
+ * .NET's IPAddress.MapToIPv6 hold it): bindings copying many nodes (events) build their
+ * address value from it without formatting and parsing text. Zeros if node is NULL. */
+ML_API void ml_node_ip(const ml_node *node, uint8_t out[16]);
+
 /* Storage for polled events, owned by the caller, reused by every poll into it. Not
  * thread-safe: one thread at a time per batch (a memberlist may be polled by several threads,
  * each into a batch of its own). */

@@ -52,9 +52,7 @@ struct ml_config {
 
 struct ml_node {
   std::string name;
-  std::string address;  // "host:port"
-  std::string host;
-  uint16_t port = 0;
+  memberlist::core::Address addr;
   std::vector<uint8_t> meta;
   uint32_t state = ML_STATE_ALIVE;
   uint32_t incarnation = 0;
@@ -62,6 +60,19 @@ struct ml_node {
 
   ml_node() = default;
   explicit ml_node(const memberlist::core::NodeInfo& info);
+  // Copies everything but the formatted strings, which the copy formats again if asked.
+  ml_node(const ml_node& other);
+  ml_node& operator=(const ml_node&) = delete;
+
+  // "host:port" and the host as text, formatted on first use (most nodes handed to a host,
+  // such as those of polled events, are never asked); safe from concurrent const calls.
+  const std::string& address() const;
+  const std::string& host() const;
+
+ private:
+  void format() const;
+  mutable std::once_flag formatted_;
+  mutable std::string address_, host_;
 };
 
 struct ml_node_list {

@@ -139,6 +139,17 @@ static void test_fd_and_local_join(void) {
   REQUIRE(ev->node != NULL);
   CHECK(strcmp(ml_node_name(ev->node), "solo") == 0);
   CHECK(ev->other == NULL && ev->data == NULL && ev->len == 0);
+  {
+    /* The raw address: 127.0.0.1 as ::ffff:127.0.0.1; NULL gives zeros. */
+    static const uint8_t loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 127, 0, 0, 1};
+    uint8_t ip[16];
+    memset(ip, 0xaa, sizeof ip);
+    ml_node_ip(ev->node, ip);
+    CHECK(memcmp(ip, loopback, 16) == 0);
+    CHECK(strcmp(ml_node_host(ev->node), "127.0.0.1") == 0);
+    ml_node_ip(NULL, ip);
+    CHECK(ip[0] == 0 && ip[10] == 0 && ip[15] == 0);
+  }
   CHECK(strcmp(ev->origin, "") == 0 && strcmp(ev->name, "") == 0);
   CHECK(ml_event_batch_get(batch, 1) == NULL);
   drain(ml, batch);

@@ -1194,6 +1194,13 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_prometheus(ml_memberlist* ml, byte** @out, nuint* len);
 
+    // The node's IP address as 16 bytes, IPv4 as ::ffff:a.b.c.d (as in6_addr, Go's net.IP and
+    // .NET's IPAddress.MapToIPv6 hold it): bindings copying many nodes (events) build their
+    // address value from it without formatting and parsing text. Zeros if node is NULL.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void ml_node_ip(ml_node* node, byte* @out);
+
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_event_batch_create(ml_event_batch** @out);

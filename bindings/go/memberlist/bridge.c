@@ -105,7 +105,7 @@ int ml_go_readable(int fd) {
 
 static void flatten_node(const ml_node *n, ml_go_node *out) {
   out->name = ml_node_name(n);
-  out->host = ml_node_host(n);
+  ml_node_ip(n, out->ip);
   out->meta = ml_node_meta(n, &out->meta_len);
   out->state = ML_STATE_DEAD;
   ml_node_get_state(n, &out->state);

@@ -31,7 +31,8 @@ ml_status ml_go_queue_push(ml_broadcast_queue *q, const char *name, const uint8_
 
 /* A node's fields, read in one call. */
 typedef struct ml_go_node {
-  const char *name, *host;
+  const char *name;
+  uint8_t ip[16];
   const uint8_t *meta;
   size_t meta_len;
   uint32_t state, incarnation;

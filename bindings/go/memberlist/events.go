@@ -146,7 +146,7 @@ func nodeFromFlat(f *C.ml_go_node) *Node {
 	v := f.versions
 	n := &Node{
 		Name:        C.GoString(f.name),
-		Addr:        net.ParseIP(C.GoString(f.host)),
+		Addr:        net.IP(C.GoBytes(unsafe.Pointer(&f.ip[0]), 16)),
 		Port:        uint16(f.port),
 		State:       NodeStateType(f.state),
 		Incarnation: uint32(f.incarnation),

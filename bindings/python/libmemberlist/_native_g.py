@@ -328,6 +328,7 @@ PROTOTYPES = [
     ('ml_metrics_find', _c.c_size_t, [_c.POINTER(ml_metrics), _c.c_char_p, _c.c_char_p]),
     ('ml_metrics_free', None, [_c.POINTER(ml_metrics)]),
     ('ml_memberlist_prometheus', _c.c_int32, [_c.POINTER(ml_memberlist), _c.POINTER(_c.c_char_p), _c.POINTER(_c.c_size_t)]),
+    ('ml_node_ip', None, [_c.POINTER(ml_node), _c.POINTER(_c.c_uint8)]),
     ('ml_event_batch_create', _c.c_int32, [_c.POINTER(_c.POINTER(ml_event_batch))]),
     ('ml_event_batch_free', None, [_c.POINTER(ml_event_batch)]),
     ('ml_event_batch_len', _c.c_size_t, [_c.POINTER(ml_event_batch)]),

@@ -1403,6 +1403,9 @@ fn bindgen_test_layout_ml_event() {
     }
     test_field_len();
 }
+extern "C" {
+    pub fn ml_node_ip(node: *const ml_node, out: *mut u8);
+}
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct ml_event_batch {
