@@ -76,6 +76,7 @@ public sealed unsafe partial class Memberlist
     private readonly object _eventsLock = new();
     private Channel<MemberlistEvent>? _events;
     private CancellationTokenSource? _pumpStop;
+    private Thread? _pump;
     private volatile bool _stopped;
 
     /// <summary>Takes up to <paramref name="max"/> queued events, oldest first (empty if none);
@@ -83,8 +84,8 @@ public sealed unsafe partial class Memberlist
     /// event queue.</summary>
     public IReadOnlyList<MemberlistEvent> PollEvents(int max = 64)
     {
+        using var ml = _handle.Use(); // ObjectDisposedException first, as every call
         ArgumentOutOfRangeException.ThrowIfLessThan(max, 1);
-        using var ml = _handle.Use();
         return Poll(ml.Ptr, max);
     }
 
@@ -156,8 +157,8 @@ public sealed unsafe partial class Memberlist
                     _events = Channel.CreateBounded<MemberlistEvent>(
                         new BoundedChannelOptions(1024) { SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
                     _pumpStop = new CancellationTokenSource();
-                    new Thread(Pump) { IsBackground = true, Name = "memberlist events" }.Start(
-                        (_events.Writer, _pumpStop.Token));
+                    _pump = new Thread(Pump) { IsBackground = true, Name = "memberlist events" };
+                    _pump.Start((_events.Writer, _pumpStop.Token));
                 }
                 return _events.Reader;
             }
@@ -168,10 +169,18 @@ public sealed unsafe partial class Memberlist
     public IAsyncEnumerable<MemberlistEvent> ReadEventsAsync(CancellationToken cancellationToken = default) =>
         Events.ReadAllAsync(cancellationToken);
 
+    /// <summary>Dispose: stops the pump and waits for it (at most its 100 ms wait), so that the
+    /// native memberlist is freed by Dispose itself, not later on the pump's thread.</summary>
     private void StopEventPump()
     {
+        Thread? pump;
         lock (_eventsLock)
+        {
             _pumpStop?.Cancel();
+            pump = _pump;
+        }
+        if (pump is not null && pump != Thread.CurrentThread)
+            pump.Join();
     }
 
     [StructLayout(LayoutKind.Sequential)]
