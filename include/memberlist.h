@@ -756,6 +756,98 @@ ML_API void ml_metrics_free(ml_metrics *metrics);
  * free *out with ml_string_free. */
 ML_API ml_status ml_memberlist_prometheus(ml_memberlist *ml, char **out, size_t *len);
 
+/* ---- events without callbacks: a queue to poll ------------------------------------------ */
+/* For hosts that would rather not be called on a library thread (Python, Go, event loops such
+ * as libuv, asyncio or epoll): with ml_config_set_event_queue(config, 1) the notifications that
+ * would go to the callbacks are queued on the memberlist instead, and the host takes them in
+ * batches with ml_memberlist_poll_events, waiting on ml_memberlist_event_fd in between.
+ *  - What is queued: membership events, user messages, broadcasts received, outcomes of this
+ *    node's broadcasts, conflicts and log lines (at or above the config's log level), in the
+ *    order they happened. Ping completions and metric samples are not (read metrics with
+ *    ml_memberlist_metrics).
+ *  - Exclusive with the notification callbacks: ml_memberlist_create refuses a callbacks
+ *    table that sets on_event, on_log, on_message, on_broadcast, on_broadcast_done,
+ *    on_conflict, on_ping_complete or on_metric (ML_E_INVALID). The hooks and user_data_free
+ *    work as usual. Without the setting nothing changes and nothing is queued.
+ *  - Bounded, never blocking the protocol: the queue is the callbacks' queue, and holds at
+ *    most max_queued_callbacks events and max_queued_log_lines log lines. When it is full the
+ *    new event is dropped (those already queued are kept) and counted, in
+ *    ml_memberlist_get_event_stats and the metrics memberlist.callbacks.dropped and
+ *    memberlist.log.dropped.
+ *  - Shutdown: as with callbacks, the membership events and broadcast outcomes still queued
+ *    are kept (poll them after ml_memberlist_shutdown) and the rest is discarded.
+ *    ml_memberlist_destroy frees whatever is still queued. */
+
+/* Kinds of queued event (ml_event.kind). */
+#define ML_EVENT_KIND_MEMBER 0         /* type: ML_EVENT_JOIN/LEAVE/UPDATE; node */
+#define ML_EVENT_KIND_MESSAGE 1        /* data, len: a user message */
+#define ML_EVENT_KIND_BROADCAST 2      /* origin, name, data, len: as on_broadcast */
+#define ML_EVENT_KIND_BROADCAST_DONE 3 /* id, type: ML_BROADCAST_*, as on_broadcast_done */
+#define ML_EVENT_KIND_CONFLICT 4       /* node: the known node; other: the newcomer */
+#define ML_EVENT_KIND_LOG 5            /* type: ML_LOG_*; data, len: the line (data[len] is NUL) */
+
+/* One queued event, filled by the library inside an ml_event_batch. Fields are only ever
+ * appended: `size` is the sizeof(ml_event) of the library that filled it, so a field added
+ * later may be read only when size covers it. Fields a kind does not use are 0, NULL or "".
+ * Every pointer is a view into the batch, valid until the next poll into that batch or its
+ * free; ml_node_copy keeps a node longer. */
+typedef struct ml_event {
+  uint32_t size;
+  uint32_t kind;         /* ML_EVENT_KIND_* */
+  uint32_t type;         /* per kind, see ML_EVENT_KIND_* */
+  uint32_t reserved;     /* 0 */
+  uint64_t id;           /* BROADCAST_DONE: the id ml_memberlist_queue_broadcast gave */
+  const ml_node *node;   /* MEMBER, CONFLICT */
+  const ml_node *other;  /* CONFLICT */
+  const char *origin;    /* BROADCAST: the node that queued it; else "" */
+  const char *name;      /* BROADCAST: its name ("" if unnamed); else "" */
+  const uint8_t *data;   /* MESSAGE, BROADCAST: the payload; LOG: the line; else NULL */
+  size_t len;
+} ml_event;
+
+/* The node's IP address as 16 bytes, IPv4 as ::ffff:a.b.c.d (as in6_addr, Go's net.IP and
+ * .NET's IPAddress.MapToIPv6 hold it): bindings copying many nodes (events) build their
+ * address value from it without formatting and parsing text. Zeros if node is NULL. */
+ML_API void ml_node_ip(const ml_node *node, uint8_t out[16]);
+
+/* Storage for polled events, owned by the caller, reused by every poll into it. Not
+ * thread-safe: one thread at a time per batch (a memberlist may be polled by several threads,
+ * each into a batch of its own). */
+typedef struct ml_event_batch ml_event_batch;
+ML_API ml_status ml_event_batch_create(ml_event_batch **out);
+/* Frees the batch and the events in it. */
+ML_API void ml_event_batch_free(ml_event_batch *batch);
+/* Events of the last poll into the batch. */
+ML_API size_t ml_event_batch_len(const ml_event_batch *batch);
+/* The i-th of them (NULL if out of range); valid until the next poll into the batch or its
+ * free. */
+ML_API const ml_event *ml_event_batch_get(const ml_event_batch *batch, size_t index);
+
+/* Flag, 0..UINT32_MAX (default 0): non-zero queues the notifications for
+ * ml_memberlist_poll_events instead of calling the callbacks (see above); 0 calls them. */
+ML_API ml_status ml_config_set_event_queue(ml_config *config, uint32_t enable);
+ML_API uint32_t ml_config_get_event_queue(const ml_config *config);
+
+/* Moves up to `max` (>= 1) of the oldest queued events into `batch`, replacing what it held;
+ * *count (may be NULL) receives how many, 0 if none is queued. Never blocks. Works after
+ * ml_memberlist_shutdown too (to take what it kept). ML_E_STATE if the event queue is not
+ * enabled. */
+ML_API ml_status ml_memberlist_poll_events(ml_memberlist *ml, ml_event_batch *batch, size_t max,
+                                           size_t *count);
+/* *fd receives a descriptor (an eventfd) that is readable exactly while events are queued:
+ * wait for it with poll, epoll, select or an event loop, then poll events until a poll
+ * returns fewer than it asked for (the queue was emptied: the descriptor is no longer
+ * readable until the next event). It becomes readable again each time an event arrives in an
+ * empty queue, which edge-triggered waiters rely on. Owned by the memberlist and valid until
+ * ml_memberlist_destroy: do not read, write or close it. ML_E_STATE if the event queue is not
+ * enabled. */
+ML_API ml_status ml_memberlist_event_fd(ml_memberlist *ml, int32_t *fd);
+/* *queued (may be NULL) receives the events and log lines waiting now; *dropped (may be NULL)
+ * those dropped so far because the queue was full (or, with callbacks, the callbacks
+ * dropped). */
+ML_API ml_status ml_memberlist_get_event_stats(ml_memberlist *ml, size_t *queued,
+                                               uint64_t *dropped);
+
 /* ---- a transmit-limited queue of one's own ----------------------------------------------- */
 /* For hosts that build their own broadcasts (hashicorp's TransmitLimitedQueue, as Serf uses):
  * each message is handed out by ml_broadcast_queue_get retransmit_mult * ceil(log10(n + 1))

@@ -16,6 +16,8 @@ packages=(
   golang-go bindgen python3-clang-14
   # Debian packages (CPack's dpkg-shlibdeps) and their test (scripts/test-packages.sh)
   dpkg-dev file binutils
+  # Python binding: its tests, and the venv its wheel test installs into
+  python3-pytest python3-venv
   # ABI baseline check (abidw, abidiff: scripts/abi-baseline.sh, ctest capi.abi_baseline)
   abigail-tools
 )

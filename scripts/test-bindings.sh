@@ -9,11 +9,13 @@
 #
 # Steps: library, regenerate + diff-check generated files, layout check, cargo test, cargo doc
 # as docs.rs (no library), the Rust build from source (CMake fallback), cargo package,
-# go vet + go test (plain, -race, cgocheck=2), dotnet test, dotnet pack. Every step runs;
-# the script prints each runner's summary, a table at the end, and fails if any step failed.
+# go vet + go test (plain, -race, cgocheck=2), the Go consumer module, pytest (Python, with
+# its wheel test), dotnet test, dotnet pack. Every step runs; the script prints each runner's
+# summary, a table at the end, and fails if any step failed.
 #
 # Needs: cmake, gcc, pkg-config, cargo, bindgen, rustfmt, python3 + libclang1-14 (see
-# scripts/gen-bindings/clang_gen.py), golang-go (>= 1.19), dotnet SDK 10.
+# scripts/gen-bindings/clang_gen.py), golang-go (>= 1.19), python3-pytest + python3-venv
+# (Debian's /usr/bin/python3, or $ML_PYTHON), dotnet SDK 10.
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -74,6 +76,7 @@ generated=(
   bindings/go/memberlist/layout_g.go
   tests/layout/layout.g.c
   tests/layout/expected.g.txt
+  bindings/python/libmemberlist/_native_g.py
 )
 check_generated() {
   "$root/scripts/gen-bindings/gen-bindings" || return 1
@@ -140,6 +143,22 @@ run go-vet "" bash -c "cd '$gomod' && go vet ./..."
 run go-test "^(ok|FAIL|---)" bash -c "cd '$gomod' && go test -count=1 ./..."
 run go-test-race "^(ok|FAIL|---)|DATA RACE" bash -c "cd '$gomod' && go test -race -count=1 ./..."
 run go-test-cgocheck2 "^(ok|FAIL|---)" bash -c "cd '$gomod' && ${cgocheck[*]} go test -count=1 ./..."
+# A consumer module outside the repository using the binding through a replace directive
+# (bindings/go/consumer, copied with the replace path made absolute), built offline and run.
+go_consumer() {
+  local dir=$build/go-consumer
+  rm -rf "$dir" && cp -r "$root/bindings/go/consumer" "$dir" &&
+    sed -i "s#=> ../memberlist#=> $gomod#" "$dir/go.mod" &&
+    (cd "$dir" && go vet . && go build -o consumer . && ./consumer)
+}
+run go-consumer "^consumer" go_consumer
+
+# ---- Python ---------------------------------------------------------------------------------
+# Debian's python3 (python3-pytest is a Debian package); the suite loads the library through
+# MEMBERLIST_LIB_DIR and also builds a wheel, installs it into a fresh venv and runs an example.
+python=${ML_PYTHON:-/usr/bin/python3}
+run python-test "passed|failed|error" env MEMBERLIST_LIB_DIR="$libdir" PYTHONDONTWRITEBYTECODE=1 \
+  "$python" -m pytest -q -p no:cacheprovider "$root/bindings/python/tests"
 
 # ---- C# -------------------------------------------------------------------------------------
 export ML_DOTNET_OUT=$build/dotnet

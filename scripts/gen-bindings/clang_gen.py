@@ -8,6 +8,8 @@ Walks the header with libclang (python3-clang-14) and writes:
   bindings/go/memberlist/layout_g.go       cgo's struct layout next to libclang's
   tests/layout/layout.g.c                  C program printing sizeof/offsetof (compiler view)
   tests/layout/expected.g.txt              the same table from libclang
+  bindings/python/libmemberlist/_native_g.py  Python ctypes layer: constants, structs,
+                                            prototypes, and libclang's layout for its test
 
 Everything declared in the header with the ml_/ML_ prefix is picked up: a new function,
 macro constant or struct needs no edit here unless it uses a C type not in TYPE_MAP.
@@ -76,6 +78,7 @@ GO_GROUPS = [
     ('ML_OK', 'Status', 'Status'),
     ('ML_E_', 'Status', 'Status'),
     ('ML_STATE_', 'NodeStateType', 'State'),
+    ('ML_EVENT_KIND_', 'EventKind', 'EventKind'),
     ('ML_EVENT_', 'NodeEventType', 'Node'),
     ('ML_LOG_', 'LogLevel', 'Log'),
 ]
@@ -316,6 +319,105 @@ def emit_layout_txt(h):
     return ''.join('%s %d\n' % (what, value) for what, _, value in layout_rows(h))
 
 
+# ---- Python (ctypes) -------------------------------------------------------------------
+
+PY_INTS = {
+    'uint8_t': 'c_uint8', 'int8_t': 'c_int8', 'uint16_t': 'c_uint16', 'int16_t': 'c_int16',
+    'uint32_t': 'c_uint32', 'int32_t': 'c_int32', 'uint64_t': 'c_uint64', 'int64_t': 'c_int64',
+    'size_t': 'c_size_t',
+}
+PY_KINDS = {
+    T.CHAR_S: 'c_char', T.SCHAR: 'c_byte', T.UCHAR: 'c_ubyte', T.SHORT: 'c_short',
+    T.USHORT: 'c_ushort', T.INT: 'c_int', T.UINT: 'c_uint', T.LONGLONG: 'c_longlong',
+    T.ULONGLONG: 'c_ulonglong', T.FLOAT: 'c_float', T.DOUBLE: 'c_double',
+}
+
+
+def py_type(t, param=False):
+    """ctypes spelling of a C type. Strings (char pointers) are c_char_p; so are `const uint8_t *`
+    parameters, so that bytes pass as they are; other byte pointers (results, fields, callback
+    arguments: they carry a length and may hold NUL) are POINTER(c_uint8)."""
+    if t.kind == T.ELABORATED:
+        return py_type(t.get_named_type(), param)
+    if t.kind == T.TYPEDEF:
+        name = t.get_declaration().spelling
+        if name in PY_INTS:
+            return '_c.' + PY_INTS[name]
+        return py_type(t.get_declaration().underlying_typedef_type, param)
+    if t.kind == T.VOID:
+        return 'None'
+    if t.kind in PY_KINDS:
+        return '_c.' + PY_KINDS[t.kind]
+    if t.kind in (T.CONSTANTARRAY, T.INCOMPLETEARRAY):
+        return '_c.POINTER(%s)' % py_type(t.element_type)
+    if t.kind == T.RECORD:
+        return t.get_declaration().spelling
+    if t.kind == T.POINTER:
+        pointee = t.get_pointee()
+        canon = pointee.get_canonical()
+        if pointee.kind == T.FUNCTIONPROTO:
+            args = [py_type(pointee.get_result())] + [py_type(a) for a in pointee.argument_types()]
+            return '_c.CFUNCTYPE(%s)' % ', '.join(args)
+        if canon.kind == T.CHAR_S:
+            return '_c.c_char_p'
+        if param and pointee.is_const_qualified() and canon.kind == T.UCHAR:
+            return '_c.c_char_p'
+        if canon.kind == T.VOID:
+            return '_c.c_void_p'
+        return '_c.POINTER(%s)' % py_type(pointee)
+    raise SystemExit('clang_gen.py: no ctypes mapping for C type %r (%s)' % (t.spelling, t.kind))
+
+
+def emit_py(h):
+    o = ['# ' + HEADER_NOTE,
+         '"""The raw ctypes layer of libmemberlist: the header\'s constants, structs and function',
+         'prototypes (bind() sets them on a loaded library), and libclang\'s view of the struct',
+         'layout for the binding\'s layout test."""',
+         'import ctypes as _c',
+         '', '# ---- constants', '']
+    for name, value in h.macros:
+        o.append('%s = %d' % (name, value))
+    o += ['', '', '# ---- opaque handles and structs (fields set below: they may refer to each other)', '']
+    for name in h.opaque:
+        o += ['class %s(_c.Structure):' % name, '    """Opaque: only used through pointers."""', '', '']
+    for st in h.structs:
+        o += ['class %s(_c.Structure):' % st.spelling, '    pass', '', '']
+    for st in h.structs:
+        o.append('%s._fields_ = [' % st.spelling)
+        for f in st.type.get_fields():
+            o.append('    (%r, %s),' % (f.spelling, py_type(f.type)))
+        o += [']', '']
+    o += ['', '# ---- functions: name, result type, argument types', '', 'PROTOTYPES = [']
+    for f in h.functions:
+        args = ', '.join(py_type(a.type, True) for a in f.get_arguments())
+        o.append('    (%r, %s, [%s]),' % (f.spelling, py_type(f.result_type), args))
+    o += [']', '', '',
+          'def bind(lib):',
+          '    """Sets restype and argtypes of every function on a loaded ctypes.CDLL."""',
+          '    for name, restype, argtypes in PROTOTYPES:',
+          '        fn = getattr(lib, name)',
+          '        fn.restype = restype',
+          '        fn.argtypes = argtypes',
+          '', '',
+          '# (what, value libclang computed for C): every struct\'s size and field offsets.',
+          'LAYOUT = [']
+    for what, field, value in layout_rows(h):
+        o.append('    (%r, %d),' % (what, value))
+    o += [']', '', '',
+          'def layout_checks():',
+          '    """(what, ctypes value, C value) for every row of LAYOUT."""',
+          '    out = []',
+          '    for what, expected in LAYOUT:',
+          '        kind, _, rest = what.partition("(")',
+          '        args = [a.strip() for a in rest.rstrip(")").split(",")]',
+          '        struct = globals()[args[0]]',
+          '        actual = _c.sizeof(struct) if kind == "sizeof" else getattr(struct, args[1]).offset',
+          '        out.append((what, actual, expected))',
+          '    return out',
+          '']
+    return '\n'.join(o)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--root', default=os.path.join(os.path.dirname(__file__), '..', '..'))
@@ -327,6 +429,7 @@ def main():
         'bindings/go/memberlist/layout_g.go': emit_go_layout(h),
         'tests/layout/layout.g.c': emit_layout_c(h),
         'tests/layout/expected.g.txt': emit_layout_txt(h),
+        'bindings/python/libmemberlist/_native_g.py': emit_py(h),
     }
     for rel, text in outputs.items():
         path = os.path.join(root, rel)

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -46,13 +47,12 @@ struct ml_config {
   // Keys as bytes, primary first: every memberlist created from the config (or a clone) gets
   // a keyring of its own, so changing one node's keys at run time touches no other.
   std::vector<memberlist::core::Bytes> keys;
+  bool event_queue = false;  // notifications go to ml_memberlist_poll_events (events.cpp)
 };
 
 struct ml_node {
   std::string name;
-  std::string address;  // "host:port"
-  std::string host;
-  uint16_t port = 0;
+  memberlist::core::Address addr;
   std::vector<uint8_t> meta;
   uint32_t state = ML_STATE_ALIVE;
   uint32_t incarnation = 0;
@@ -60,6 +60,19 @@ struct ml_node {
 
   ml_node() = default;
   explicit ml_node(const memberlist::core::NodeInfo& info);
+  // Copies everything but the formatted strings, which the copy formats again if asked.
+  ml_node(const ml_node& other);
+  ml_node& operator=(const ml_node&) = delete;
+
+  // "host:port" and the host as text, formatted on first use (most nodes handed to a host,
+  // such as those of polled events, are never asked); safe from concurrent const calls.
+  const std::string& address() const;
+  const std::string& host() const;
+
+ private:
+  void format() const;
+  mutable std::once_flag formatted_;
+  mutable std::string address_, host_;
 };
 
 struct ml_node_list {
@@ -93,6 +106,13 @@ struct ml_metrics {
 struct ml_broadcast_queue {
   memberlist::core::TransmitLimitedQueue queue;
   explicit ml_broadcast_queue(int mult) : queue(mult) {}
+};
+
+// Polled events and the storage their views point into (events.cpp).
+struct ml_event_batch {
+  std::vector<memberlist::runtime::Delivery::Item> items;
+  std::deque<ml_node> nodes;  // a deque: growing it moves no node an event points to
+  std::vector<ml_event> events;
 };
 
 struct ml_runtime {

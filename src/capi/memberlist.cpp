@@ -47,6 +47,11 @@ bool wants_delegate(const ml_callbacks& cb) {
          cb.notify_merge || cb.notify_alive || cb.ack_payload || cb.on_ping_complete;
 }
 
+bool has_notification_callbacks(const ml_callbacks& cb) {
+  return cb.on_event || cb.on_log || cb.on_message || cb.on_broadcast || cb.on_broadcast_done ||
+         cb.on_conflict || cb.on_ping_complete || cb.on_metric;
+}
+
 // Rejects the blocking calls from the memberlist's own callback, and calls after shutdown.
 ml_status check_blocking(ml_memberlist* ml, const char* what) {
   if (in_own_callback(ml))
@@ -135,6 +140,12 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
       }
       std::memcpy(&state->cb, callbacks, kCallbacksSize[v]);
     }
+    // One route per memberlist: with the event queue the notifications are polled, not called.
+    if (config->event_queue && has_notification_callbacks(state->cb))
+      return fail(ML_E_INVALID,
+                  "the event queue is on (ml_config_set_event_queue): notification callbacks "
+                  "(on_event, on_log, on_message, on_broadcast, on_broadcast_done, on_conflict, "
+                  "on_ping_complete, on_metric) must be NULL");
     state->log_level = config->log_level;
 
     runtime::Options opts = config->opts;
@@ -171,18 +182,26 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
     state->owner = ml.get();
 
     runtime::Callbacks rcb;
-    rcb.on_event = [state](const core::Event& ev) { state->deliver_event(ev); };
-    rcb.on_log = [state](core::LogLevel level, const std::string& msg) {
-      state->deliver_log(level, msg);
-    };
-    bool notes = state->cb.on_message || state->cb.on_broadcast || state->cb.on_broadcast_done ||
-                 state->cb.on_conflict || state->cb.on_ping_complete;
-    if (notes)
-      rcb.on_notification = [state](const core::Notification& n) { state->deliver_notification(n); };
-    if (state->cb.on_metric)
-      rcb.on_metric = [state](const core::MetricSample& m) { state->deliver_metric(m); };
-    rcb.log_level = static_cast<core::LogLevel>(
-        config->log_level < ML_LOG_OFF ? config->log_level : ML_LOG_ERROR);
+    if (config->event_queue) {
+      rcb.pull = true;
+      rcb.log_level = static_cast<core::LogLevel>(config->log_level);  // ML_LOG_OFF: none
+    } else {
+      rcb.on_event = [state](const core::Event& ev) { state->deliver_event(ev); };
+      rcb.on_log = [state](core::LogLevel level, const std::string& msg) {
+        state->deliver_log(level, msg);
+      };
+      bool notes = state->cb.on_message || state->cb.on_broadcast ||
+                   state->cb.on_broadcast_done || state->cb.on_conflict ||
+                   state->cb.on_ping_complete;
+      if (notes)
+        rcb.on_notification = [state](const core::Notification& n) {
+          state->deliver_notification(n);
+        };
+      if (state->cb.on_metric)
+        rcb.on_metric = [state](const core::MetricSample& m) { state->deliver_metric(m); };
+      rcb.log_level = static_cast<core::LogLevel>(
+          config->log_level < ML_LOG_OFF ? config->log_level : ML_LOG_ERROR);
+    }
 
     core::Status st;
     ml->node = runtime::Node::create(ml->runtime, std::move(opts), std::move(rcb), st);

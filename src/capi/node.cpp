@@ -9,15 +9,40 @@ using capi::guarded;
 
 ml_node::ml_node(const core::NodeInfo& info)
     : name(info.name),
-      address(info.addr.to_string()),
-      host(info.addr.host_string()),
-      port(info.addr.port),
+      addr(info.addr),
       meta(info.meta),
       state(static_cast<uint32_t>(info.state)),
       incarnation(info.incarnation) {
   const core::Vsn& v = info.vsn;
   const uint8_t vs[6] = {v.pmin, v.pmax, v.pcur, v.dmin, v.dmax, v.dcur};
   std::memcpy(versions, vs, sizeof versions);
+}
+
+ml_node::ml_node(const ml_node& other)
+    : name(other.name),
+      addr(other.addr),
+      meta(other.meta),
+      state(other.state),
+      incarnation(other.incarnation) {
+  std::memcpy(versions, other.versions, sizeof versions);
+}
+
+void ml_node::format() const {
+  std::call_once(formatted_, [&] {
+    host_ = addr.host_string();
+    address_ = addr.is_v4() ? host_ + ":" : "[" + host_ + "]:";
+    address_ += std::to_string(addr.port);
+  });
+}
+
+const std::string& ml_node::address() const {
+  format();
+  return address_;
+}
+
+const std::string& ml_node::host() const {
+  format();
+  return host_;
 }
 
 static_assert(static_cast<uint32_t>(core::NodeState::Alive) == ML_STATE_ALIVE &&
@@ -29,10 +54,17 @@ extern "C" {
 
 ML_API const char* ml_node_name(const ml_node* node) { return node ? node->name.c_str() : ""; }
 ML_API const char* ml_node_address(const ml_node* node) {
-  return node ? node->address.c_str() : "";
+  return node ? node->address().c_str() : "";
 }
-ML_API const char* ml_node_host(const ml_node* node) { return node ? node->host.c_str() : ""; }
-ML_API uint16_t ml_node_port(const ml_node* node) { return node ? node->port : 0; }
+ML_API const char* ml_node_host(const ml_node* node) { return node ? node->host().c_str() : ""; }
+ML_API uint16_t ml_node_port(const ml_node* node) { return node ? node->addr.port : 0; }
+ML_API void ml_node_ip(const ml_node* node, uint8_t out[16]) {
+  if (!out) return;
+  if (node)
+    std::memcpy(out, node->addr.ip.data(), 16);
+  else
+    std::memset(out, 0, 16);
+}
 
 ML_API const uint8_t* ml_node_meta(const ml_node* node, size_t* len) {
   if (len) *len = node ? node->meta.size() : 0;

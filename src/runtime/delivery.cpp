@@ -1,6 +1,11 @@
 #include "runtime/delivery.h"
 
 #include <fmt/format.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
 
 #include "runtime/node.h"
 
@@ -13,7 +18,26 @@ constexpr int kBatch = 64;
 }  // namespace
 
 Delivery::Delivery(const Callbacks& cb, size_t max_items, size_t max_log_lines, Schedule schedule)
-    : cb_(cb), max_items_(max_items), max_logs_(max_log_lines), schedule_(std::move(schedule)) {}
+    : cb_(cb), max_items_(max_items), max_logs_(max_log_lines), schedule_(std::move(schedule)) {
+  if (schedule_) return;
+  event_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (event_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+}
+
+Delivery::~Delivery() {
+  if (event_fd_ >= 0) ::close(event_fd_);
+}
+
+void Delivery::signal_locked() {
+  if (event_fd_ < 0) return;
+  if (queue_.empty()) {
+    uint64_t v;
+    [[maybe_unused]] auto n = ::read(event_fd_, &v, sizeof v);  // EAGAIN if already reset
+  } else {
+    const uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(event_fd_, &one, sizeof one);
+  }
+}
 
 bool Delivery::kept_at_shutdown(const Item& item) {
   if (std::holds_alternative<core::Event>(item)) return true;
@@ -32,6 +56,10 @@ void Delivery::push(Item item) {
     }
     ++(log ? logs_ : items_);
     queue_.push_back(std::move(item));
+    if (!schedule_) {
+      if (queue_.size() == 1) signal_locked();  // empty -> readable; later ones keep it so
+      return;
+    }
     if (scheduled_) return;
     scheduled_ = true;
   }
@@ -39,6 +67,18 @@ void Delivery::push(Item item) {
     std::lock_guard<std::mutex> l(mu_);
     scheduled_ = false;
   }
+}
+
+size_t Delivery::take(std::vector<Item>& out, size_t max) {
+  std::lock_guard<std::mutex> l(mu_);
+  size_t n = 0;
+  for (; n < max && !queue_.empty(); ++n) {
+    out.push_back(std::move(queue_.front()));
+    queue_.pop_front();
+    --(std::holds_alternative<LogLine>(out.back()) ? logs_ : items_);
+  }
+  if (n > 0 && queue_.empty()) signal_locked();
+  return n;
 }
 
 bool Delivery::drain() {
@@ -81,6 +121,7 @@ void Delivery::close() {
   queue_ = std::move(kept);
   items_ = queue_.size();
   logs_ = 0;
+  if (queue_.empty()) signal_locked();
 }
 
 size_t Delivery::queued() const {

@@ -5,6 +5,10 @@
 // order. A host callback that blocks therefore delays only this node's later callbacks, never
 // a probe, a push/pull or a join. The queue is bounded: beyond the limits new items are dropped
 // and counted, and a summary line reports them once the queue drains.
+//
+// Pull mode (Callbacks::pull, constructed without a Schedule): the same queue, with the same
+// bounds, counters and shutdown rule, but nothing runs the items: the host takes them with
+// take(), and an eventfd is readable exactly while items are queued.
 #pragma once
 
 #include <atomic>
@@ -13,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "core/core.h"
 
@@ -31,10 +36,21 @@ class Delivery {
   // Schedules a call of drain() on the node's callback strand; false once the node is gone.
   using Schedule = std::function<bool()>;
 
+  // Pull mode when `schedule` is empty (opens the eventfd; throws std::system_error if it
+  // cannot).
   Delivery(const Callbacks& cb, size_t max_items, size_t max_log_lines, Schedule schedule);
+  ~Delivery();
+  Delivery(const Delivery&) = delete;
+  Delivery& operator=(const Delivery&) = delete;
 
-  // Any thread, any lock held: queues and, if nothing is scheduled yet, schedules a drain.
+  // Any thread, any lock held: queues and, if nothing is scheduled yet, schedules a drain
+  // (pull mode: makes the eventfd readable if the queue was empty).
   void push(Item item);
+  // Pull mode, any thread: moves up to `max` of the oldest items to the end of `out` and
+  // returns how many; the eventfd is reset when this empties the queue.
+  size_t take(std::vector<Item>& out, size_t max);
+  // Pull mode: the eventfd (owned here, closed by the destructor); -1 otherwise.
+  int event_fd() const { return event_fd_; }
   // Callback strand: runs up to a batch of queued items; true if more remain (drain again).
   bool drain();
   // Shutdown has begun: what is still queued and is not a membership event or a broadcast
@@ -48,6 +64,8 @@ class Delivery {
 
  private:
   static bool kept_at_shutdown(const Item& item);
+  // Pull mode, under mu_: the eventfd follows whether the queue is empty.
+  void signal_locked();
   void run(const Item& item);
 
   const Callbacks& cb_;
@@ -59,6 +77,7 @@ class Delivery {
   size_t items_ = 0, logs_ = 0;  // of each kind in queue_
   bool scheduled_ = false;
   bool closed_ = false;
+  int event_fd_ = -1;  // pull mode only
   std::atomic<uint64_t> dropped_items_{0}, dropped_logs_{0};
   uint64_t reported_items_ = 0, reported_logs_ = 0;  // drain() only
 };

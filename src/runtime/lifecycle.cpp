@@ -75,7 +75,8 @@ State::State(Runtime::Impl& rt, Ticker& t, Options o, Callbacks c)
       proc(asio::make_strand(*rt.ioc)),
       cbx(asio::make_strand(*rt.cb_ioc)),
       epoch(std::chrono::steady_clock::now()),
-      delivery(cb, opt.max_queued_callbacks, opt.max_queued_log_lines, [this] { return schedule_delivery(); }),
+      delivery(cb, opt.max_queued_callbacks, opt.max_queued_log_lines,
+               cb.pull ? Delivery::Schedule() : [this] { return schedule_delivery(); }),
       fr(std::make_shared<const wire::FramingOptions>(opt.framing)),
       acceptor(io),
       backoff_timer(io) {}
@@ -151,7 +152,7 @@ Status State::start() {
 
   // Logger first, so that everything below can log.
   spdlog::sink_ptr sink;
-  if (cb.on_log) {
+  if (cb.on_log || cb.pull) {
     sink = std::make_shared<CallbackSink>(this);
     sink->set_formatter(std::make_unique<spdlog::pattern_formatter>(
         "%v", spdlog::pattern_time_type::local, std::string()));
@@ -161,7 +162,7 @@ Status State::start() {
   }
   log = std::make_shared<spdlog::logger>(cfg.name, std::move(sink));
   auto level = to_spd(cb.log_level);
-  if (!cb.on_log) level = std::max(level, spdlog::level::warn);
+  if (!cb.on_log && !cb.pull) level = std::max(level, spdlog::level::warn);
   log->set_level(level);
 
   error_code ec;

@@ -34,10 +34,10 @@ void State::drain(Outputs& out) {
 void State::drain_news() {
   // Drained even without a consumer: the core's queues would grow with every probe.
   while (auto e = core->poll_event()) {
-    if (cb.on_event) delivery.push(std::move(*e));
+    if (cb.on_event || cb.pull) delivery.push(std::move(*e));
   }
   while (auto n = core->poll_notification()) {
-    if (cb.on_notification) delivery.push(std::move(*n));
+    if (cb.on_notification || cb.pull) delivery.push(std::move(*n));
   }
   for (auto& m : samples) delivery.push(std::move(m));
   samples.clear();
@@ -153,6 +153,12 @@ Node::~Node() {
 
 bool Node::in_callback() const { return in_callback_of(impl_->s.get()); }
 bool Node::in_core() const { return impl_->s->inside_core(); }
+
+size_t Node::poll_events(std::vector<Delivery::Item>& out, size_t max) {
+  return impl_->s->cb.pull ? impl_->s->delivery.take(out, max) : 0;
+}
+
+int Node::event_fd() const { return impl_->s->delivery.event_fd(); }
 
 namespace {
 // From the node's own callback or delegate hook, a blocking call would wait for itself.

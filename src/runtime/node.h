@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/core.h"
+#include "runtime/delivery.h"
 #include "wire/wire.h"
 
 namespace memberlist::runtime {
@@ -119,6 +120,9 @@ struct Callbacks {
   // above Error (the C API's ML_LOG_OFF = 5) silences everything. Without on_log, lines of
   // Warn and above go to stderr.
   core::LogLevel log_level = core::LogLevel::Info;
+  // The host pulls instead (Node::poll_events, Node::event_fd): events, notifications and log
+  // lines go to the same bounded queue but no function above is called (they may be empty).
+  bool pull = false;
 };
 
 class Node : public std::enable_shared_from_this<Node> {
@@ -169,6 +173,13 @@ class Node : public std::enable_shared_from_this<Node> {
   // From there the queries and the non-blocking commands (send_best_effort,
   // queue_broadcast) work; the blocking calls return Errc::state.
   bool in_core() const;
+
+  // ---- pull mode (Callbacks::pull) ---------------------------------------------------
+  // Moves up to `max` of the oldest queued items to the end of `out`; any thread, also after
+  // shutdown (what shutdown kept stays until taken). Returns how many (0 without pull mode).
+  size_t poll_events(std::vector<Delivery::Item>& out, size_t max);
+  // Readable exactly while items are queued; owned by the node. -1 without pull mode.
+  int event_fd() const;
 
   // ---- application data -------------------------------------------------------------
   // Sets the local metadata and announces it; waits until the news has propagated (and its

@@ -60,13 +60,15 @@ static const knob32 knobs[] = {
     K(reconnect_timeout_ms, 0, 86400000, 86400000, 86400000, 86400000),
     K(max_reconnect_members, 1, 1u << 24, 1024, 1024, 1024),
     K(reconnect_seeds, 0, UINT32_MAX, 1, 1, 1),
+    K(event_queue, 0, UINT32_MAX, 0, 0, 0),
 };
 
 /* Knobs that are flags: any non-zero value reads back as 1. */
 static int is_flag(const char *name) {
   static const char *const flags[] = {"disable_tcp_pings", "skip_inbound_label_check",
                                       "gossip_verify_incoming", "gossip_verify_outgoing",
-                                      "enable_compression", "enable_checksum", "reconnect_seeds"};
+                                      "enable_compression", "enable_checksum", "reconnect_seeds",
+                                      "event_queue"};
   size_t i;
   for (i = 0; i < sizeof flags / sizeof flags[0]; ++i)
     if (strcmp(name, flags[i]) == 0) return 1;

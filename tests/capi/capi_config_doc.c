@@ -78,6 +78,7 @@ static const knob knobs[] = {
     K32(reconnect_timeout_ms),
     K32(max_reconnect_members),
     F32(reconnect_seeds),
+    F32(event_queue),
 };
 #define NKNOBS (sizeof knobs / sizeof knobs[0])
 

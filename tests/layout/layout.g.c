@@ -24,5 +24,17 @@ int main(void) {
   printf("%s %zu\n", "offsetof(ml_callbacks, on_conflict)", (size_t)offsetof(ml_callbacks, on_conflict));
   printf("%s %zu\n", "offsetof(ml_callbacks, on_ping_complete)", (size_t)offsetof(ml_callbacks, on_ping_complete));
   printf("%s %zu\n", "offsetof(ml_callbacks, on_metric)", (size_t)offsetof(ml_callbacks, on_metric));
+  printf("%s %zu\n", "sizeof(ml_event)", (size_t)sizeof(ml_event));
+  printf("%s %zu\n", "offsetof(ml_event, size)", (size_t)offsetof(ml_event, size));
+  printf("%s %zu\n", "offsetof(ml_event, kind)", (size_t)offsetof(ml_event, kind));
+  printf("%s %zu\n", "offsetof(ml_event, type)", (size_t)offsetof(ml_event, type));
+  printf("%s %zu\n", "offsetof(ml_event, reserved)", (size_t)offsetof(ml_event, reserved));
+  printf("%s %zu\n", "offsetof(ml_event, id)", (size_t)offsetof(ml_event, id));
+  printf("%s %zu\n", "offsetof(ml_event, node)", (size_t)offsetof(ml_event, node));
+  printf("%s %zu\n", "offsetof(ml_event, other)", (size_t)offsetof(ml_event, other));
+  printf("%s %zu\n", "offsetof(ml_event, origin)", (size_t)offsetof(ml_event, origin));
+  printf("%s %zu\n", "offsetof(ml_event, name)", (size_t)offsetof(ml_event, name));
+  printf("%s %zu\n", "offsetof(ml_event, data)", (size_t)offsetof(ml_event, data));
+  printf("%s %zu\n", "offsetof(ml_event, len)", (size_t)offsetof(ml_event, len));
   return 0;
 }

@@ -19,7 +19,7 @@ namespace LibMemberlist;
 /// <para>Dispose shuts it down without leaving (peers detect a failure; call <see cref="Leave"/>
 /// first for a graceful exit) and frees it once running callbacks have returned. A null
 /// argument where none is allowed throws <see cref="ArgumentNullException"/>.</para></summary>
-public sealed unsafe class Memberlist : IDisposable
+public sealed unsafe partial class Memberlist : IDisposable
 {
     private readonly MemberlistHandle _handle;
 
@@ -196,6 +196,7 @@ public sealed unsafe class Memberlist : IDisposable
     {
         using (var ml = _handle.Use())
             Check(ml.Ptr, Native.ml_memberlist_shutdown(ml.Ptr));
+        _stopped = true; // the event pump ends once it has delivered what was kept
         Unroot();
     }
 
@@ -354,6 +355,7 @@ public sealed unsafe class Memberlist : IDisposable
     public void Dispose()
     {
         Unroot();
+        StopEventPump();
         _handle.Dispose();
     }
 

@@ -332,6 +332,17 @@ public sealed unsafe class MemberlistConfig : IDisposable
         set => Set(Native.ml_config_set_max_inbound_connections, value);
     }
 
+    /// <summary>Queue the notifications inside the library instead of calling delegates on a
+    /// library thread (default false): take them with <see cref="Memberlist.Events"/>,
+    /// <see cref="Memberlist.ReadEventsAsync"/> or <see cref="Memberlist.PollEvents"/>. The
+    /// notification delegates (events, log, IDelegate, conflict, ping, broadcasts, metrics)
+    /// must then be null; merge and alive vetoes work.</summary>
+    public bool EventQueue
+    {
+        get => Get(Native.ml_config_get_event_queue) != 0;
+        set => Set(Native.ml_config_set_event_queue, value ? 1u : 0u);
+    }
+
     /// <summary>Callbacks (events, notifications, metric samples) queued for delivery
     /// (1..16777216, default 65536); past it new ones are dropped and counted.</summary>
     public uint MaxQueuedCallbacks

@@ -37,6 +37,9 @@ internal struct ml_metrics { }
 /// <summary>Opaque handle <c>ml_broadcast_queue</c>; only used through pointers.</summary>
 internal struct ml_broadcast_queue { }
 
+/// <summary>Opaque handle <c>ml_event_batch</c>; only used through pointers.</summary>
+internal struct ml_event_batch { }
+
 [StructLayout(LayoutKind.Sequential)]
 internal unsafe struct ml_callbacks
 {
@@ -104,6 +107,31 @@ internal unsafe struct ml_callbacks
     public delegate* unmanaged[Cdecl]<void*, byte*, uint, double, void> on_metric;
 }
 
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct ml_event
+{
+    public uint size;
+    // ML_EVENT_KIND_*
+    public uint kind;
+    // per kind, see ML_EVENT_KIND_*
+    public uint type;
+    // 0
+    public uint reserved;
+    // BROADCAST_DONE: the id ml_memberlist_queue_broadcast gave
+    public ulong id;
+    // MEMBER, CONFLICT
+    public ml_node* node;
+    // CONFLICT
+    public ml_node* other;
+    // BROADCAST: the node that queued it; else ""
+    public byte* origin;
+    // BROADCAST: its name ("" if unnamed); else ""
+    public byte* name;
+    // MESSAGE, BROADCAST: the payload; LOG: the line; else NULL
+    public byte* data;
+    public nuint len;
+}
+
 /// <summary>Raw entry points of libmemberlist, one per C function.</summary>
 internal static unsafe partial class Native
 {
@@ -152,6 +180,12 @@ internal static unsafe partial class Native
     public const int ML_CALLBACKS_VERSION_1 = 1;
     public const int ML_CALLBACKS_VERSION_2 = 2;
     public const int ML_CALLBACKS_VERSION = 2;
+    public const int ML_EVENT_KIND_MEMBER = 0;
+    public const int ML_EVENT_KIND_MESSAGE = 1;
+    public const int ML_EVENT_KIND_BROADCAST = 2;
+    public const int ML_EVENT_KIND_BROADCAST_DONE = 3;
+    public const int ML_EVENT_KIND_CONFLICT = 4;
+    public const int ML_EVENT_KIND_LOG = 5;
 
     // Version of the library actually loaded (may be newer than the header). Any pointer may be
     // NULL.
@@ -1165,6 +1199,69 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_prometheus(ml_memberlist* ml, byte** @out, nuint* len);
 
+    // The node's IP address as 16 bytes, IPv4 as ::ffff:a.b.c.d (as in6_addr, Go's net.IP and
+    // .NET's IPAddress.MapToIPv6 hold it): bindings copying many nodes (events) build their
+    // address value from it without formatting and parsing text. Zeros if node is NULL.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void ml_node_ip(ml_node* node, byte* @out);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_event_batch_create(ml_event_batch** @out);
+
+    // Frees the batch and the events in it.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void ml_event_batch_free(ml_event_batch* batch);
+
+    // Events of the last poll into the batch.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial nuint ml_event_batch_len(ml_event_batch* batch);
+
+    // The i-th of them (NULL if out of range); valid until the next poll into the batch or its
+    // free.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial ml_event* ml_event_batch_get(ml_event_batch* batch, nuint index);
+
+    // Flag, 0..UINT32_MAX (default 0): non-zero queues the notifications for
+    // ml_memberlist_poll_events instead of calling the callbacks (see above); 0 calls them.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_event_queue(ml_config* config, uint enable);
+
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial uint ml_config_get_event_queue(ml_config* config);
+
+    // Moves up to `max` (>= 1) of the oldest queued events into `batch`, replacing what it held;
+    // *count (may be NULL) receives how many, 0 if none is queued. Never blocks. Works after
+    // ml_memberlist_shutdown too (to take what it kept). ML_E_STATE if the event queue is not
+    // enabled.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_poll_events(ml_memberlist* ml, ml_event_batch* batch, nuint max, nuint* count);
+
+    // *fd receives a descriptor (an eventfd) that is readable exactly while events are queued:
+    // wait for it with poll, epoll, select or an event loop, then poll events until a poll
+    // returns fewer than it asked for (the queue was emptied: the descriptor is no longer
+    // readable until the next event). It becomes readable again each time an event arrives in an
+    // empty queue, which edge-triggered waiters rely on. Owned by the memberlist and valid until
+    // ml_memberlist_destroy: do not read, write or close it. ML_E_STATE if the event queue is not
+    // enabled.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_event_fd(ml_memberlist* ml, int* fd);
+
+    // *queued (may be NULL) receives the events and log lines waiting now; *dropped (may be NULL)
+    // those dropped so far because the queue was full (or, with callbacks, the callbacks
+    // dropped).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_get_event_stats(ml_memberlist* ml, nuint* queued, ulong* dropped);
+
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_broadcast_queue_create(ml_broadcast_queue** @out, uint retransmit_mult);
@@ -1239,6 +1336,22 @@ internal static unsafe partial class Native
             checks.Add(("offsetof(ml_callbacks, on_conflict)", (byte*)&s.on_conflict - b, 120));
             checks.Add(("offsetof(ml_callbacks, on_ping_complete)", (byte*)&s.on_ping_complete - b, 128));
             checks.Add(("offsetof(ml_callbacks, on_metric)", (byte*)&s.on_metric - b, 136));
+        }
+        {
+            ml_event s = default;
+            byte* b = (byte*)&s;
+            checks.Add(("sizeof(ml_event)", sizeof(ml_event), 72));
+            checks.Add(("offsetof(ml_event, size)", (byte*)&s.size - b, 0));
+            checks.Add(("offsetof(ml_event, kind)", (byte*)&s.kind - b, 4));
+            checks.Add(("offsetof(ml_event, type)", (byte*)&s.type - b, 8));
+            checks.Add(("offsetof(ml_event, reserved)", (byte*)&s.reserved - b, 12));
+            checks.Add(("offsetof(ml_event, id)", (byte*)&s.id - b, 16));
+            checks.Add(("offsetof(ml_event, node)", (byte*)&s.node - b, 24));
+            checks.Add(("offsetof(ml_event, other)", (byte*)&s.other - b, 32));
+            checks.Add(("offsetof(ml_event, origin)", (byte*)&s.origin - b, 40));
+            checks.Add(("offsetof(ml_event, name)", (byte*)&s.name - b, 48));
+            checks.Add(("offsetof(ml_event, data)", (byte*)&s.data - b, 56));
+            checks.Add(("offsetof(ml_event, len)", (byte*)&s.len - b, 64));
         }
         return checks.ToArray();
     }

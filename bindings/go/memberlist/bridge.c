@@ -1,5 +1,6 @@
 #include "bridge.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <time.h>
@@ -84,6 +85,54 @@ void ml_go_callbacks(ml_callbacks *cb, uintptr_t handle, unsigned hooks) {
     cb->on_broadcast_done = tramp_on_broadcast_done;
   }
   if (hooks & ML_GO_METRIC) cb->on_metric = tramp_on_metric;
+  if (hooks & ML_GO_PULL) {
+    /* The library refuses these with the event queue on: the events come from ml_go_poll. */
+    cb->on_event = NULL;
+    cb->on_log = NULL;
+    cb->on_message = NULL;
+    cb->on_broadcast = NULL;
+    cb->on_broadcast_done = NULL;
+    cb->on_conflict = NULL;
+    cb->on_ping_complete = NULL;
+    cb->on_metric = NULL;
+  }
+}
+
+int ml_go_readable(int fd) {
+  struct pollfd p = {fd, POLLIN, 0};
+  return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;
+}
+
+static void flatten_node(const ml_node *n, ml_go_node *out) {
+  out->name = ml_node_name(n);
+  ml_node_ip(n, out->ip);
+  out->meta = ml_node_meta(n, &out->meta_len);
+  out->state = ML_STATE_DEAD;
+  ml_node_get_state(n, &out->state);
+  out->incarnation = ml_node_incarnation(n);
+  out->port = ml_node_port(n);
+  ml_node_versions(n, out->versions);
+}
+
+ml_status ml_go_poll(ml_memberlist *ml, ml_event_batch *batch, ml_go_event *out, size_t max,
+                     size_t *count) {
+  ml_status st = ml_memberlist_poll_events(ml, batch, max, count);
+  if (st != ML_OK) return st;
+  for (size_t i = 0; i < *count; i++) {
+    const ml_event *ev = ml_event_batch_get(batch, i);
+    ml_go_event *o = &out[i];
+    memset(o, 0, sizeof *o);
+    o->kind = ev->kind;
+    o->type = ev->type;
+    o->id = ev->id;
+    o->origin = ev->origin;
+    o->name = ev->name;
+    o->data = ev->data;
+    o->len = ev->len;
+    if ((o->has_node = ev->node != NULL)) flatten_node(ev->node, &o->node);
+    if ((o->has_other = ev->other != NULL)) flatten_node(ev->other, &o->other);
+  }
+  return ML_OK;
 }
 
 static void tramp_queue_done(void *ud, uint32_t outcome) { goMemberlistQueueDone((uintptr_t)ud, outcome); }

@@ -17,7 +17,8 @@ enum {
   ML_GO_CONFLICT = 1 << 5,  /* on_conflict */
   ML_GO_PING = 1 << 6,      /* ack_payload, on_ping_complete */
   ML_GO_BROADCAST = 1 << 7, /* on_broadcast, on_broadcast_done */
-  ML_GO_METRIC = 1 << 8     /* on_metric */
+  ML_GO_METRIC = 1 << 8,    /* on_metric */
+  ML_GO_PULL = 1 << 9       /* the event queue is on: no notification trampoline at all */
 };
 
 /* Fills *cb with the Go trampolines chosen by `hooks` (ML_GO_*); user_data carries a
@@ -27,6 +28,36 @@ void ml_go_callbacks(ml_callbacks *cb, uintptr_t handle, unsigned hooks);
 /* Pushes onto a standalone broadcast queue; `done` (a cgo.Handle, 0 = none) gets the outcome. */
 ml_status ml_go_queue_push(ml_broadcast_queue *q, const char *name, const uint8_t *data,
                            size_t len, uintptr_t done);
+
+/* A node's fields, read in one call. */
+typedef struct ml_go_node {
+  const char *name;
+  uint8_t ip[16];
+  const uint8_t *meta;
+  size_t meta_len;
+  uint32_t state, incarnation;
+  uint16_t port;
+  uint8_t versions[6];
+} ml_go_node;
+
+/* A polled event with its nodes flattened: Go copies it without calling C again. */
+typedef struct ml_go_event {
+  uint32_t kind, type;
+  uint64_t id;
+  const char *origin, *name;
+  const uint8_t *data;
+  size_t len;
+  int32_t has_node, has_other;
+  ml_go_node node, other;
+} ml_go_event;
+
+/* Polls up to max events into batch and flattens them into out[0..*count): one cgo call per
+ * batch. The views stay valid until the next poll into batch. */
+ml_status ml_go_poll(ml_memberlist *ml, ml_event_batch *batch, ml_go_event *out, size_t max,
+                     size_t *count);
+
+/* 1 if fd is readable now (poll(2), timeout 0), else 0. */
+int ml_go_readable(int fd);
 
 /* Benchmark support: calls cb->on_event n times from a new (non-Go) thread, the way the
  * library's callback thread does; returns the elapsed nanoseconds. */

@@ -125,6 +125,19 @@ type Config struct {
 	EnableChecksum        bool     // CRC32 on every UDP packet
 	CIDRsAllowed          []string // accept nodes, packets and streams only from these ranges
 
+	// EventCh turns on the library's event queue: the notifications (membership events, user
+	// messages, broadcasts and their outcomes, conflicts, log lines) are queued inside the
+	// library instead of calling Go on a library thread, and a goroutine of the binding
+	// takes them in batches and sends them here (the pull-based ChannelEventDelegate; see
+	// Event). A full channel never blocks the protocol: the queue holds up to
+	// MaxQueuedCallbacks, then drops and counts (Memberlist.EventStats). Events, Logger,
+	// LogOutput, Conflict, Broadcasts and MetricSink must then be nil; Delegate's hooks work
+	// but its NotifyMsg is not called (messages are Events), nor NotifyPingComplete.
+	EventCh chan<- Event
+	// EventQueue turns the queue on without EventCh: take the events with
+	// Memberlist.PollEvents, waiting on Memberlist.EventFD.
+	EventQueue bool
+
 	Events     EventDelegate     // may be nil, as every hook below
 	Delegate   Delegate          // metadata, user messages, broadcasts, push/pull state
 	Merge      MergeDelegate     // may veto joins

@@ -58,3 +58,12 @@ const (
 	LogError LogLevel = 4 // ML_LOG_ERROR
 	LogOff   LogLevel = 5 // ML_LOG_OFF
 )
+
+const (
+	EventKindMember        EventKind = 0 // ML_EVENT_KIND_MEMBER
+	EventKindMessage       EventKind = 1 // ML_EVENT_KIND_MESSAGE
+	EventKindBroadcast     EventKind = 2 // ML_EVENT_KIND_BROADCAST
+	EventKindBroadcastDone EventKind = 3 // ML_EVENT_KIND_BROADCAST_DONE
+	EventKindConflict      EventKind = 4 // ML_EVENT_KIND_CONFLICT
+	EventKindLog           EventKind = 5 // ML_EVENT_KIND_LOG
+)

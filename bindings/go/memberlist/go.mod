@@ -1,3 +1,3 @@
-module libmemberlist.local/memberlist
+module github.com/libmemberlist/libmemberlist/bindings/go/memberlist
 
 go 1.19

@@ -33,5 +33,20 @@ func layoutChecks() []layoutCheck {
 		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_ping_complete)", int64(unsafe.Offsetof(s.on_ping_complete)), 128})
 		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_metric)", int64(unsafe.Offsetof(s.on_metric)), 136})
 	}
+	{
+		var s C.ml_event
+		checks = append(checks, layoutCheck{"sizeof(ml_event)", int64(unsafe.Sizeof(s)), 72})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, size)", int64(unsafe.Offsetof(s.size)), 0})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, kind)", int64(unsafe.Offsetof(s.kind)), 4})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, type)", int64(unsafe.Offsetof(s._type)), 8})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, reserved)", int64(unsafe.Offsetof(s.reserved)), 12})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, id)", int64(unsafe.Offsetof(s.id)), 16})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, node)", int64(unsafe.Offsetof(s.node)), 24})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, other)", int64(unsafe.Offsetof(s.other)), 32})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, origin)", int64(unsafe.Offsetof(s.origin)), 40})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, name)", int64(unsafe.Offsetof(s.name)), 48})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, data)", int64(unsafe.Offsetof(s.data)), 56})
+		checks = append(checks, layoutCheck{"offsetof(ml_event, len)", int64(unsafe.Offsetof(s.len)), 64})
+	}
 	return checks
 }

@@ -59,6 +59,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"runtime/cgo"
 	"strings"
@@ -164,6 +165,10 @@ type Memberlist struct {
 	inflight int
 	closed   bool
 	stopped  bool // Shutdown succeeded: the finalizer may free it
+
+	poll     poller        // PollEvents' C memory, freed with the native memberlist
+	pumpDone chan struct{} // Config.EventCh's goroutine (events.go)
+	pumpFile *os.File
 }
 
 // ErrClosed is returned by every call on a Memberlist after Close.
@@ -187,6 +192,17 @@ func Create(conf *Config) (*Memberlist, error) {
 		return nil, err
 	}
 	defer C.ml_config_free(cfg)
+	pull := conf.EventQueue || conf.EventCh != nil
+	if pull {
+		if conf.Events != nil || conf.logFunc() != nil || conf.Conflict != nil ||
+			conf.Broadcasts != nil || conf.MetricSink != nil {
+			return nil, &Error{StatusInvalid, "with EventQueue or EventCh the notifications come as " +
+				"Events: Events, Logger, LogOutput, Conflict, Broadcasts and MetricSink must be nil"}
+		}
+		if err := lastError(C.ml_config_set_event_queue(cfg, 1)); err != nil {
+			return nil, err
+		}
+	}
 
 	state := &callbackState{events: conf.Events, log: conf.logFunc(), delegate: conf.Delegate,
 		merge: conf.Merge, alive: conf.Alive, conflict: conf.Conflict, ping: conf.Ping,
@@ -194,13 +210,23 @@ func Create(conf *Config) (*Memberlist, error) {
 	h := cgo.NewHandle(state)
 	liveHandles.Add(1)
 	var cb C.ml_callbacks
-	C.ml_go_callbacks(&cb, C.uintptr_t(h), state.hooks())
+	hooks := state.hooks()
+	if pull {
+		hooks |= C.ML_GO_PULL
+	}
+	C.ml_go_callbacks(&cb, C.uintptr_t(h), hooks)
 	var ml *C.ml_memberlist
 	// On failure the library calls user_data_free, which deletes the handle.
 	if err := lastError(C.ml_memberlist_create(&ml, rt, cfg, &cb)); err != nil {
 		return nil, err
 	}
 	m := &Memberlist{st: state, ml: ml}
+	if conf.EventCh != nil {
+		if err := m.startPump(conf.EventCh); err != nil {
+			m.Close()
+			return nil, err
+		}
+	}
 	runtime.SetFinalizer(m, (*Memberlist).finalize)
 	return m, nil
 }
@@ -247,6 +273,7 @@ func (m *Memberlist) release() {
 	m.mu.Unlock()
 	if ml != nil {
 		C.ml_memberlist_destroy(ml)
+		m.poll.free() // no PollEvents can reach it now: they fail in acquire
 	}
 }
 
@@ -393,6 +420,7 @@ func (m *Memberlist) shutdown() error {
 		m.mu.Lock()
 		m.stopped = true
 		m.mu.Unlock()
+		m.wakePump()
 	}
 	return err
 }
@@ -410,6 +438,7 @@ func (m *Memberlist) Close() error {
 	}
 	m.closed = true
 	m.inflight++ // Close's own use of ml, below
+	m.stopPump()
 	ml := m.ml
 	m.mu.Unlock()
 	// Stopping first makes blocking calls in flight (Join, Leave, Ping) return soon, so the

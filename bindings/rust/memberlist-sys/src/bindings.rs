@@ -42,6 +42,12 @@ pub const ML_TIMEOUT_FOREVER: u32 = 4294967295;
 pub const ML_CALLBACKS_VERSION_1: u32 = 1;
 pub const ML_CALLBACKS_VERSION_2: u32 = 2;
 pub const ML_CALLBACKS_VERSION: u32 = 2;
+pub const ML_EVENT_KIND_MEMBER: u32 = 0;
+pub const ML_EVENT_KIND_MESSAGE: u32 = 1;
+pub const ML_EVENT_KIND_BROADCAST: u32 = 2;
+pub const ML_EVENT_KIND_BROADCAST_DONE: u32 = 3;
+pub const ML_EVENT_KIND_CONFLICT: u32 = 4;
+pub const ML_EVENT_KIND_LOG: u32 = 5;
 pub type __uint8_t = ::core::ffi::c_uchar;
 pub type __uint16_t = ::core::ffi::c_ushort;
 pub type __int32_t = ::core::ffi::c_int;
@@ -1180,6 +1186,265 @@ extern "C" {
         ml: *mut ml_memberlist,
         out: *mut *mut ::core::ffi::c_char,
         len: *mut usize,
+    ) -> ml_status;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct ml_event {
+    pub size: u32,
+    pub kind: u32,
+    pub type_: u32,
+    pub reserved: u32,
+    pub id: u64,
+    pub node: *const ml_node,
+    pub other: *const ml_node,
+    pub origin: *const ::core::ffi::c_char,
+    pub name: *const ::core::ffi::c_char,
+    pub data: *const u8,
+    pub len: usize,
+}
+#[test]
+fn bindgen_test_layout_ml_event() {
+    assert_eq!(
+        ::core::mem::size_of::<ml_event>(),
+        72usize,
+        concat!("Size of: ", stringify!(ml_event))
+    );
+    assert_eq!(
+        ::core::mem::align_of::<ml_event>(),
+        8usize,
+        concat!("Alignment of ", stringify!(ml_event))
+    );
+    fn test_field_size() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).size) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(size)
+            )
+        );
+    }
+    test_field_size();
+    fn test_field_kind() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).kind) as usize - ptr as usize
+            },
+            4usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(kind)
+            )
+        );
+    }
+    test_field_kind();
+    fn test_field_type() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).type_) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(type_)
+            )
+        );
+    }
+    test_field_type();
+    fn test_field_reserved() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).reserved) as usize - ptr as usize
+            },
+            12usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(reserved)
+            )
+        );
+    }
+    test_field_reserved();
+    fn test_field_id() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).id) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(id)
+            )
+        );
+    }
+    test_field_id();
+    fn test_field_node() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).node) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(node)
+            )
+        );
+    }
+    test_field_node();
+    fn test_field_other() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).other) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(other)
+            )
+        );
+    }
+    test_field_other();
+    fn test_field_origin() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).origin) as usize - ptr as usize
+            },
+            40usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(origin)
+            )
+        );
+    }
+    test_field_origin();
+    fn test_field_name() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).name) as usize - ptr as usize
+            },
+            48usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(name)
+            )
+        );
+    }
+    test_field_name();
+    fn test_field_data() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).data) as usize - ptr as usize
+            },
+            56usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(data)
+            )
+        );
+    }
+    test_field_data();
+    fn test_field_len() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_event>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).len) as usize - ptr as usize
+            },
+            64usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_event),
+                "::",
+                stringify!(len)
+            )
+        );
+    }
+    test_field_len();
+}
+extern "C" {
+    pub fn ml_node_ip(node: *const ml_node, out: *mut u8);
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct ml_event_batch {
+    _unused: [u8; 0],
+}
+extern "C" {
+    pub fn ml_event_batch_create(out: *mut *mut ml_event_batch) -> ml_status;
+}
+extern "C" {
+    pub fn ml_event_batch_free(batch: *mut ml_event_batch);
+}
+extern "C" {
+    pub fn ml_event_batch_len(batch: *const ml_event_batch) -> usize;
+}
+extern "C" {
+    pub fn ml_event_batch_get(batch: *const ml_event_batch, index: usize) -> *const ml_event;
+}
+extern "C" {
+    pub fn ml_config_set_event_queue(config: *mut ml_config, enable: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_event_queue(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_memberlist_poll_events(
+        ml: *mut ml_memberlist,
+        batch: *mut ml_event_batch,
+        max: usize,
+        count: *mut usize,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_event_fd(ml: *mut ml_memberlist, fd: *mut i32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_get_event_stats(
+        ml: *mut ml_memberlist,
+        queued: *mut usize,
+        dropped: *mut u64,
     ) -> ml_status;
 }
 pub type ml_broadcast_done_fn =

@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"libmemberlist.local/memberlist"
+	"github.com/libmemberlist/libmemberlist/bindings/go/memberlist"
 )
 
 // hooks prints user messages and broadcasts; metadata comes from NodeMeta.

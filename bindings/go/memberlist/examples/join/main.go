@@ -9,7 +9,7 @@ import (
 	"os"
 	"time"
 
-	"libmemberlist.local/memberlist"
+	"github.com/libmemberlist/libmemberlist/bindings/go/memberlist"
 )
 
 type printer struct{}
