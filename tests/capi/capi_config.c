@@ -60,6 +60,7 @@ static const knob32 knobs[] = {
     K(reconnect_timeout_ms, 0, 86400000, 86400000, 86400000, 86400000),
     K(max_reconnect_members, 1, 1u << 24, 1024, 1024, 1024),
     K(reconnect_seeds, 0, UINT32_MAX, 1, 1, 1),
+    K(wire_format, ML_WIRE_NATIVE, ML_WIRE_HASHICORP, ML_WIRE_NATIVE, ML_WIRE_NATIVE, ML_WIRE_NATIVE),
 };
 
 /* Knobs that are flags: any non-zero value reads back as 1. */

@@ -78,6 +78,7 @@ static const knob knobs[] = {
     K32(reconnect_timeout_ms),
     K32(max_reconnect_members),
     F32(reconnect_seeds),
+    K32(wire_format),
 };
 #define NKNOBS (sizeof knobs / sizeof knobs[0])
 
