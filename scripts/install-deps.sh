@@ -14,6 +14,8 @@ packages=(
   clang-14 libclang-rt-14-dev
   # bindings: Go (cgo), bindgen for Rust's raw layer, libclang for the C# generator
   golang-go bindgen python3-clang-14
+  # interop tests: Go memberlist 0.2.2 and its dependencies, built offline (GOPATH mode)
+  golang-github-hashicorp-memberlist-dev
   # ABI baseline check (abidw, abidiff: scripts/abi-baseline.sh, ctest capi.abi_baseline)
   abigail-tools
 )

@@ -1,0 +1,404 @@
+// Our nodes in hashicorp mode and Go memberlist 0.2.2 nodes (tests/interop/peer, Debian's
+// golang-github-hashicorp-memberlist-dev) in one cluster on loopback, with short timers.
+// Every wait is on the condition itself with a generous deadline (a loaded 2-core machine).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "go_peer.h"
+#include "runtime/node.h"
+#include "wire/keyring.h"
+
+#ifndef ML_GO_PEER
+#error "ML_GO_PEER must name the Go peer binary"
+#endif
+
+namespace memberlist::interop {
+namespace {
+
+using namespace std::chrono_literals;
+using core::EventType;
+using core::NodeState;
+using runtime::Node;
+using runtime::Options;
+
+bool eventually(const std::function<bool()>& cond, std::chrono::milliseconds limit = 60s) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (cond()) return true;
+    std::this_thread::sleep_for(50ms);
+  }
+  return cond();
+}
+
+std::string log_path(const std::string& name) {
+  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+  std::string dir = "interop-logs";
+  std::filesystem::create_directories(dir);
+  std::string test = std::string(info->test_suite_name()) + "." + info->name();
+  std::replace(test.begin(), test.end(), '/', '_');
+  return dir + "/" + test + "." + name + ".log";
+}
+
+// What one of our nodes received, and a push/pull user state it offers.
+struct Ours : core::Delegate {
+  std::mutex mu;
+  std::vector<core::Event> events;
+  std::vector<std::string> msgs;
+  std::vector<std::string> merged;
+  std::string state;
+
+  core::Bytes local_state(bool) override {
+    std::lock_guard<std::mutex> l(mu);
+    return core::Bytes(state.begin(), state.end());
+  }
+  void merge_remote_state(std::span<const uint8_t> s, bool) override {
+    std::lock_guard<std::mutex> l(mu);
+    merged.emplace_back(s.begin(), s.end());
+  }
+  runtime::Callbacks callbacks() {
+    runtime::Callbacks cb;
+    cb.on_event = [this](const core::Event& e) {
+      std::lock_guard<std::mutex> l(mu);
+      events.push_back(e);
+    };
+    cb.on_notification = [this](const core::Notification& n) {
+      if (const auto* m = std::get_if<core::UserMessage>(&n)) {
+        std::lock_guard<std::mutex> l(mu);
+        msgs.emplace_back(m->payload.begin(), m->payload.end());
+      }
+    };
+    return cb;
+  }
+  bool saw(EventType t, const std::string& name, NodeState st) {
+    std::lock_guard<std::mutex> l(mu);
+    for (const auto& e : events)
+      if (e.type == t && e.node.name == name && e.node.state == st) return true;
+    return false;
+  }
+  bool got(const std::string& m) {
+    std::lock_guard<std::mutex> l(mu);
+    return std::find(msgs.begin(), msgs.end(), m) != msgs.end();
+  }
+  bool got_state(const std::string& m) {
+    std::lock_guard<std::mutex> l(mu);
+    return std::find(merged.begin(), merged.end(), m) != merged.end();
+  }
+};
+
+struct Settings {
+  std::string key;      // "" = no encryption
+  bool compress = true;
+};
+
+class Interop : public ::testing::Test {
+ protected:
+  std::shared_ptr<runtime::Runtime> rt = std::make_shared<runtime::Runtime>(2);
+  std::vector<std::shared_ptr<Node>> ours;
+  std::vector<std::shared_ptr<Ours>> ours_d;
+  std::vector<std::unique_ptr<GoPeer>> gos;
+  std::vector<std::string> go_addr;
+
+  void TearDown() override {
+    ours.clear();
+    gos.clear();
+  }
+
+  // One of ours, hashicorp mode, short timers (as the runtime tests' fast options).
+  Node* add_ours(const std::string& name, const Settings& s = {}, const std::string& meta = "") {
+    Options o;
+    o.core = core::Config::local();
+    o.core.name = name;
+    o.core.probe_interval = 200ms;
+    o.core.probe_timeout = 100ms;
+    o.core.gossip_interval = 50ms;
+    o.core.suspicion_mult = 2;
+    o.core.push_pull_interval = 2s;
+    o.core.gossip_to_the_dead_time = 5s;
+    o.core.meta = core::Bytes(meta.begin(), meta.end());
+    o.core.seed = std::hash<std::string>{}(name);
+    o.bind_addr = "127.0.0.1";
+    o.bind_port = 0;
+    o.wire_format = wire::WireFormat::hashicorp;
+    o.framing.compress = s.compress;
+    if (!s.key.empty()) {
+      o.framing.keyring = std::make_shared<wire::Keyring>();
+      EXPECT_TRUE(o.framing.keyring->install(core::Bytes(s.key.begin(), s.key.end())).ok());
+    }
+    auto d = std::make_shared<Ours>();
+    o.core.delegate = d;
+    core::Status st;
+    auto n = Node::create(rt, std::move(o), d->callbacks(), st);
+    EXPECT_TRUE(n) << st.message;
+    if (!n) return nullptr;
+    ours.push_back(n);
+    ours_d.push_back(d);
+    return n.get();
+  }
+
+  // A Go node; returns its index in `gos`, -1 if it did not start.
+  int add_go(const std::string& name, const Settings& s = {}, const std::string& meta = "",
+             const std::string& state = "") {
+    gos.push_back(std::make_unique<GoPeer>(ML_GO_PEER, log_path(name)));
+    std::string f = "\"name\":" + quote(name) + ",\"bind\":\"127.0.0.1\",\"port\":0,\"probe_ms\":200,"
+                    "\"gossip_ms\":50,\"push_pull_ms\":2000,\"suspicion_mult\":2,\"meta\":" +
+                    quote(meta) + ",\"state\":" + quote(state) + ",\"compress\":" + (s.compress ? "true" : "false");
+    if (!s.key.empty()) f += ",\"keys\":[" + quote(s.key) + "]";
+    auto ev = gos.back()->call("start", f, "started");
+    EXPECT_TRUE(ev) << "the Go peer did not answer";
+    if (!ev) return -1;
+    EXPECT_EQ(GoPeer::get(*ev, "err"), "");
+    go_addr.push_back(GoPeer::get(*ev, "addr"));
+    return static_cast<int>(gos.size()) - 1;
+  }
+
+  static std::string addr(const Node& n) { return n.advertise_address().to_string(); }
+
+  // Go node `g` joins `to`; returns the number joined (-1 on no answer) and the error.
+  std::pair<int, std::string> go_join(int g, const std::string& to) {
+    auto ev = gos[g]->call("join", "\"addrs\":[" + quote(to) + "]", "joined");
+    if (!ev) return {-1, "no answer"};
+    return {std::stoi(GoPeer::get(*ev, "n")), GoPeer::get(*ev, "err")};
+  }
+
+  // Every node, ours and Go's, lists exactly `names` alive, and all agree on each one's
+  // incarnation and metadata.
+  bool agree(const std::vector<std::string>& names) {
+    std::map<std::string, std::pair<uint32_t, std::string>> ref;
+    for (auto& n : ours) {
+      auto ms = n->members();
+      if (ms.size() != names.size()) return false;
+      for (const auto& m : ms) {
+        if (std::find(names.begin(), names.end(), m.name) == names.end() || m.state != NodeState::Alive) return false;
+        auto v = std::pair{m.incarnation, std::string(m.meta.begin(), m.meta.end())};
+        if (auto [it, fresh] = ref.emplace(m.name, v); !fresh && it->second != v) return false;
+      }
+    }
+    for (auto& g : gos) {
+      if (!g->running()) continue;
+      auto ms = g->members();
+      if (ms.size() != names.size()) return false;
+      for (auto& [name, e] : ms) {
+        if (std::find(names.begin(), names.end(), name) == names.end() || GoPeer::get(e, "state") != "0") return false;
+        auto v = std::pair{static_cast<uint32_t>(std::stoul(GoPeer::get(e, "inc"))), GoPeer::get(e, "meta")};
+        if (auto [it, fresh] = ref.emplace(name, v); !fresh && it->second != v) return false;
+      }
+    }
+    return true;
+  }
+
+  bool go_saw(int g, const std::string& ev, const std::string& name, const std::string& state = "") {
+    return gos[g]->saw([&](const Event& e) {
+      return GoPeer::get(e, "ev") == ev && GoPeer::get(e, "name") == name &&
+             (state.empty() || GoPeer::get(e, "state") == state);
+    });
+  }
+  bool go_got(int g, const std::string& data) {
+    return gos[g]->saw([&](const Event& e) { return GoPeer::get(e, "ev") == "msg" && GoPeer::get(e, "data") == data; });
+  }
+};
+
+// Our node joins a Go seed; a Go node joins our seed; then the two pairs join: all four see
+// all four alive, with the same incarnations and metadata everywhere.
+TEST_F(Interop, JoinBothWaysAgreeOnIncarnationsAndMeta) {
+  int g0 = add_go("go-0", {}, "meta-go-0");
+  ASSERT_GE(g0, 0);
+  Node* n0 = add_ours("ours-0", {}, "meta-ours-0");
+  ASSERT_TRUE(n0);
+  core::Status st;
+  EXPECT_EQ(n0->join({go_addr[g0]}, st), 1) << st.message;
+  EXPECT_TRUE(eventually([&] { return agree({"go-0", "ours-0"}); }));
+
+  Node* n1 = add_ours("ours-1", {}, "meta-ours-1");
+  int g1 = add_go("go-1", {}, "meta-go-1");
+  ASSERT_TRUE(n1);
+  ASSERT_GE(g1, 0);
+  auto [joined, err] = go_join(g1, addr(*n1));
+  EXPECT_EQ(joined, 1) << err;
+  // The two pairs become one cluster through a join of ours to the Go seed.
+  EXPECT_EQ(n1->join({go_addr[g0]}, st), 1) << st.message;
+  EXPECT_TRUE(eventually([&] { return agree({"go-0", "go-1", "ours-0", "ours-1"}); }));
+  // Go saw our nodes join with their metadata and 4-byte addresses.
+  EXPECT_TRUE(gos[g0]->saw([](const Event& e) {
+    return GoPeer::get(e, "ev") == "join" && GoPeer::get(e, "name") == "ours-1" && GoPeer::get(e, "meta") == "meta-ours-1" &&
+           GoPeer::get(e, "addr_len") == "4";
+  }));
+}
+
+// A Go node crashes: ours declare it dead. One of ours is destroyed: Go declares it dead.
+TEST_F(Interop, CrashesAreDetectedBothWays) {
+  int g0 = add_go("go-0");
+  int g1 = add_go("go-1");
+  Node* n0 = add_ours("ours-0");
+  Node* n1 = add_ours("ours-1");
+  ASSERT_TRUE(g0 >= 0 && g1 >= 0 && n0 && n1);
+  core::Status st;
+  EXPECT_EQ(n0->join({go_addr[g0]}, st), 1) << st.message;
+  EXPECT_EQ(n1->join({go_addr[g0]}, st), 1) << st.message;
+  EXPECT_EQ(go_join(g1, addr(*n0)).first, 1);
+  ASSERT_TRUE(eventually([&] { return agree({"go-0", "go-1", "ours-0", "ours-1"}); }));
+
+  gos[g1]->send("crash", "");
+  gos[g1]->reap(10s);
+  EXPECT_TRUE(eventually([&] {
+    return ours_d[0]->saw(EventType::Leave, "go-1", NodeState::Dead) &&
+           ours_d[1]->saw(EventType::Leave, "go-1", NodeState::Dead);
+  }));
+
+  ours[1].reset();  // destroyed without a leave
+  EXPECT_TRUE(eventually([&] { return go_saw(g0, "leave", "ours-1", "2"); }));  // StateDead
+}
+
+// A graceful leave each way is seen as a leave (left, not dead).
+TEST_F(Interop, GracefulLeaveBothWays) {
+  int g0 = add_go("go-0");
+  int g1 = add_go("go-1");
+  Node* n0 = add_ours("ours-0");
+  Node* n1 = add_ours("ours-1");
+  ASSERT_TRUE(g0 >= 0 && g1 >= 0 && n0 && n1);
+  core::Status st;
+  EXPECT_EQ(n0->join({go_addr[g0]}, st), 1) << st.message;
+  EXPECT_EQ(n1->join({go_addr[g0]}, st), 1) << st.message;
+  EXPECT_EQ(go_join(g1, addr(*n0)).first, 1);
+  ASSERT_TRUE(eventually([&] { return agree({"go-0", "go-1", "ours-0", "ours-1"}); }));
+
+  auto left = gos[g1]->call("leave", "\"timeout_ms\":5000", "left");
+  ASSERT_TRUE(left);
+  EXPECT_EQ(GoPeer::get(*left, "err"), "");
+  EXPECT_TRUE(eventually([&] { return ours_d[0]->saw(EventType::Leave, "go-1", NodeState::Left); }));
+  EXPECT_FALSE(ours_d[0]->saw(EventType::Leave, "go-1", NodeState::Dead));
+
+  ASSERT_TRUE(n1->leave(10s).ok());
+  EXPECT_TRUE(eventually([&] { return go_saw(g0, "leave", "ours-1", "3"); }));  // StateLeft
+  EXPECT_FALSE(go_saw(g0, "leave", "ours-1", "2"));
+}
+
+// User messages both ways: best-effort (a datagram) and reliable (a stream, 1 MiB);
+// broadcasts both ways (Go's TransmitLimitedQueue through GetBroadcasts, ours through
+// queue_broadcast) arrive as user messages; metadata updates both ways.
+TEST_F(Interop, MessagesBroadcastsAndMetadataBothWays) {
+  int g0 = add_go("go-0");
+  Node* n0 = add_ours("ours-0");
+  ASSERT_TRUE(g0 >= 0 && n0);
+  core::Status st;
+  EXPECT_EQ(n0->join({go_addr[g0]}, st), 1) << st.message;
+  ASSERT_TRUE(eventually([&] { return agree({"go-0", "ours-0"}); }));
+
+  const std::string big(1 << 20, 'R');
+  EXPECT_TRUE(n0->send_best_effort("go-0", core::Bytes{'h', 'i', '-', 'g', 'o'}).ok());
+  EXPECT_TRUE(n0->send_reliable("go-0", core::Bytes(big.begin(), big.end())).ok());
+  EXPECT_TRUE(eventually([&] { return go_got(g0, "hi-go") && go_got(g0, big); }));
+
+  auto sent = gos[g0]->call("send", "\"to\":\"ours-0\",\"data\":\"hi-ours\"", "sent");
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(GoPeer::get(*sent, "err"), "");
+  sent = gos[g0]->call("send", "\"to\":\"ours-0\",\"reliable\":true,\"data\":" + quote(big), "sent");
+  ASSERT_TRUE(sent);
+  EXPECT_EQ(GoPeer::get(*sent, "err"), "");
+  EXPECT_TRUE(eventually([&] { return ours_d[0]->got("hi-ours") && ours_d[0]->got(big); }));
+
+  uint64_t id = 0;
+  EXPECT_TRUE(n0->queue_broadcast("", core::Bytes{'b', '-', 'o'}, id).ok());
+  EXPECT_TRUE(eventually([&] { return go_got(g0, "b-o"); }));
+  ASSERT_TRUE(gos[g0]->call("broadcast", "\"data\":\"b-go\"", "queued"));
+  EXPECT_TRUE(eventually([&] { return ours_d[0]->got("b-go"); }));
+
+  EXPECT_TRUE(n0->update_meta(core::Bytes{'m', '2'}, 10s).ok());
+  EXPECT_TRUE(eventually([&] { return gos[g0]->saw([](const Event& e) {
+    return GoPeer::get(e, "ev") == "update" && GoPeer::get(e, "name") == "ours-0" && GoPeer::get(e, "meta") == "m2";
+  }); }));
+  auto upd = gos[g0]->call("update_meta", "\"meta\":\"g2\",\"timeout_ms\":10000", "updated");
+  ASSERT_TRUE(upd);
+  EXPECT_EQ(GoPeer::get(*upd, "err"), "");
+  EXPECT_TRUE(eventually([&] {
+    std::lock_guard<std::mutex> l(ours_d[0]->mu);
+    for (const auto& e : ours_d[0]->events)
+      if (e.type == EventType::Update && e.node.name == "go-0" && e.node.meta == core::Bytes{'g', '2'}) return true;
+    return false;
+  }));
+  EXPECT_TRUE(eventually([&] { return agree({"go-0", "ours-0"}); }));
+}
+
+// Push/pull user state (LocalState / MergeRemoteState) both ways, at the join.
+TEST_F(Interop, PushPullUserStateBothWays) {
+  int g0 = add_go("go-0", {}, "", "state-of-go");
+  Node* n0 = add_ours("ours-0");
+  ASSERT_TRUE(g0 >= 0 && n0);
+  {
+    std::lock_guard<std::mutex> l(ours_d[0]->mu);
+    ours_d[0]->state = "state-of-ours";
+  }
+  core::Status st;
+  EXPECT_EQ(n0->join({go_addr[g0]}, st), 1) << st.message;
+  EXPECT_TRUE(eventually([&] { return ours_d[0]->got_state("state-of-go"); }));
+  EXPECT_TRUE(gos[g0]->wait_for([](const Event& e) {
+    return GoPeer::get(e, "ev") == "merge" && GoPeer::get(e, "data") == "state-of-ours";
+  }));
+}
+
+// With one shared key of each size, the mixed cluster forms, encrypted, with and without
+// compression; with the wrong key, a join is refused in both directions.
+TEST_F(Interop, EncryptionSharedKeyAndWrongKey) {
+  int i = 0;
+  for (const std::string& key : {std::string(16, 'a'), std::string(24, 'b'), std::string(32, 'c')}) {
+    Settings s{key, i % 2 == 0};
+    std::string sfx = std::to_string(i++);
+    int g = add_go("go-k" + sfx, s);
+    Node* n = add_ours("ours-k" + sfx, s);
+    ASSERT_TRUE(g >= 0 && n);
+    core::Status st;
+    EXPECT_EQ(n->join({go_addr[g]}, st), 1) << "key of " << key.size() << " bytes: " << st.message;
+    EXPECT_TRUE(eventually([&] { return n->num_members() == 2 && gos[g]->members().size() == 2; }))
+        << "key of " << key.size() << " bytes";
+  }
+  ours.clear();
+  gos.clear();
+  go_addr.clear();
+
+  int g = add_go("go-w", {std::string(16, 'x')});
+  Node* n = add_ours("ours-w", {std::string(16, 'y')});
+  ASSERT_TRUE(g >= 0 && n);
+  core::Status st;
+  EXPECT_EQ(n->join({go_addr[g]}, st), 0);
+  EXPECT_FALSE(st.ok());
+  auto [joined, err] = go_join(g, addr(*n));
+  EXPECT_EQ(joined, 0);
+  EXPECT_NE(err, "");
+  EXPECT_EQ(n->num_members(), 1u);
+  EXPECT_EQ(gos[g]->members().size(), 1u);
+}
+
+// 3 Go nodes and 3 of ours: converge, agree, and all see a crash of each kind.
+TEST_F(Interop, ThreeGoAndThreeOursConvergeAndDetectCrashes) {
+  std::vector<std::string> names;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_GE(add_go("go-" + std::to_string(i), {}, "g" + std::to_string(i)), 0);
+    ASSERT_TRUE(add_ours("ours-" + std::to_string(i), {}, "o" + std::to_string(i)));
+    names.push_back("go-" + std::to_string(i));
+    names.push_back("ours-" + std::to_string(i));
+  }
+  core::Status st;
+  // Alternate seeds: ours join Go's seed, Go nodes join our seed.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(ours[i]->join({go_addr[0]}, st), 1) << st.message;
+    if (i > 0) {
+      EXPECT_EQ(go_join(i, addr(*ours[0])).first, 1);
+    }
+  }
+  ASSERT_TRUE(eventually([&] { return agree(names); }, 90s));
+
+  gos[2]->send("crash", "");
+  gos[2]->reap(10s);
+  ours[2].reset();
+  EXPECT_TRUE(eventually([&] {
+    return ours_d[0]->saw(EventType::Leave, "go-2", NodeState::Dead) &&
+           ours_d[1]->saw(EventType::Leave, "go-2", NodeState::Dead) && go_saw(0, "leave", "ours-2", "2") &&
+           go_saw(1, "leave", "ours-2", "2");
+  }, 90s));
+  ours.erase(ours.begin() + 2);
+  EXPECT_TRUE(eventually([&] { return agree({"go-0", "go-1", "ours-0", "ours-1"}); }, 90s));
+}
+
+}  // namespace
+}  // namespace memberlist::interop
