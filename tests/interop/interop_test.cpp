@@ -90,6 +90,7 @@ struct Ours : core::Delegate {
 struct Settings {
   std::string key;      // "" = no encryption
   bool compress = true;
+  bool addr16 = false;  // Go: advertise IPv4 as 16 bytes (as with an autodetected address)
 };
 
 class Interop : public ::testing::Test {
@@ -145,6 +146,7 @@ class Interop : public ::testing::Test {
                     "\"gossip_ms\":50,\"push_pull_ms\":2000,\"suspicion_mult\":2,\"meta\":" +
                     quote(meta) + ",\"state\":" + quote(state) + ",\"compress\":" + (s.compress ? "true" : "false");
     if (!s.key.empty()) f += ",\"keys\":[" + quote(s.key) + "]";
+    if (s.addr16) f += ",\"addr16\":true";
     auto ev = gos.back()->call("start", f, "started");
     EXPECT_TRUE(ev) << "the Go peer did not answer";
     if (!ev) return -1;
@@ -224,6 +226,30 @@ TEST_F(Interop, JoinBothWaysAgreeOnIncarnationsAndMeta) {
     return GoPeer::get(e, "ev") == "join" && GoPeer::get(e, "name") == "ours-1" && GoPeer::get(e, "meta") == "meta-ours-1" &&
            GoPeer::get(e, "addr_len") == "4";
   }));
+}
+
+// A Go node whose alive carries its IPv4 address in 16 bytes: another Go node that learns
+// it through our push/pull gets the same 16 bytes (Go compares address bytes: a 4-byte form
+// would be another address and a conflict).
+TEST_F(Interop, AddressFormOfAGoNodeIsKept) {
+  Settings long_form;
+  long_form.addr16 = true;
+  int g16 = add_go("go-16", long_form);
+  Node* n0 = add_ours("ours-0");
+  ASSERT_TRUE(g16 >= 0 && n0);
+  core::Status st;
+  EXPECT_EQ(n0->join({go_addr[g16]}, st), 1) << st.message;
+  ASSERT_TRUE(eventually([&] { return agree({"go-16", "ours-0"}); }));
+  int g0 = add_go("go-0");
+  ASSERT_GE(g0, 0);
+  EXPECT_EQ(go_join(g0, addr(*n0)).first, 1);  // learns go-16 from us only
+  EXPECT_TRUE(eventually([&] { return agree({"go-0", "go-16", "ours-0"}); }));
+  auto joined = gos[g0]->wait_for([](const Event& e) { return GoPeer::get(e, "ev") == "join" && GoPeer::get(e, "name") == "go-16"; });
+  ASSERT_TRUE(joined);
+  EXPECT_EQ(GoPeer::get(*joined, "addr_len"), "16");
+  auto conflict = [](const Event& e) { return GoPeer::get(e, "ev") == "conflict"; };
+  EXPECT_FALSE(gos[g0]->saw(conflict));
+  EXPECT_FALSE(gos[g16]->saw(conflict));
 }
 
 // A Go node crashes: ours declare it dead. One of ours is destroyed: Go declares it dead.

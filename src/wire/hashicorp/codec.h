@@ -14,8 +14,8 @@
 //
 // Not carried by this format (see docs/hashicorp-wire.md): core::UserBroadcast is written as
 // a plain user message with its payload only (origin, epoch, seq and name are dropped), and
-// decodes as core::UserMsg. IPv4 addresses are written as 4 bytes; a 16-byte IPv4-mapped
-// address from a Go node decodes to the same core::Address (which keeps no form).
+// decodes as core::UserMsg. IPv4 addresses are written as 4 bytes, except those that came
+// as 16 bytes (a Go node's autodetected address): core::Address::wire16 keeps that form.
 #pragma once
 
 #include <memory>

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
 	"os"
 	"reflect"
 	"sync"
@@ -41,6 +42,7 @@ type command struct {
 	PushPullMs   int      `json:"push_pull_ms"`
 	SuspicionMul int      `json:"suspicion_mult"`
 	State        string   `json:"state"` // LocalState
+	Addr16       bool     `json:"addr16"` // advertise IPv4 in net.IP's 16-byte form
 	// join
 	Addrs []string `json:"addrs"`
 	// send / broadcast
@@ -121,6 +123,19 @@ func node(ev string, n *memberlist.Node) map[string]interface{} {
 func (events) NotifyJoin(n *memberlist.Node)   { emit(node("join", n)) }
 func (events) NotifyLeave(n *memberlist.Node)  { emit(node("leave", n)) }
 func (events) NotifyUpdate(n *memberlist.Node) { emit(node("update", n)) }
+func (events) NotifyConflict(existing, other *memberlist.Node) {
+	emit(map[string]interface{}{"ev": "conflict", "name": existing.Name, "addr_len": len(existing.Addr),
+		"other_addr_len": len(other.Addr)})
+}
+
+// A NetTransport that advertises IPv4 addresses as 16 bytes, as memberlist does with an
+// autodetected private address (net.ParseIP's form).
+type longAddr struct{ *memberlist.NetTransport }
+
+func (t longAddr) FinalAdvertiseAddr(ip string, port int) (net.IP, int, error) {
+	a, p, err := t.NetTransport.FinalAdvertiseAddr(ip, port)
+	return a.To16(), p, err
+}
 
 // The incarnation is not in memberlist's public API: read it from nodeMap under nodeLock.
 func incarnations(m *memberlist.Memberlist) map[string]uint32 {
@@ -214,6 +229,17 @@ func main() {
 			}, RetransmitMult: 3}
 			conf.Delegate = d
 			conf.Events = events{}
+			conf.Conflict = events{}
+			if c.Addr16 {
+				nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+					BindAddrs: []string{c.Bind}, BindPort: c.Port, Logger: log.New(os.Stderr, "", log.LstdFlags)})
+				if err != nil {
+					reply("started", err, nil)
+					continue
+				}
+				conf.Transport = longAddr{nt}
+				conf.AdvertisePort = nt.GetAutoBindPort() // Create does this only for its own transport
+			}
 			conf.LogOutput = os.Stderr
 			ml, err := memberlist.Create(conf)
 			if err != nil {
