@@ -91,6 +91,7 @@ struct Settings {
   std::string key;      // "" = no encryption
   bool compress = true;
   bool addr16 = false;  // Go: advertise IPv4 as 16 bytes (as with an autodetected address)
+  int dmin = 0, dmax = 0, dcur = 0;  // delegate protocol versions
 };
 
 class Interop : public ::testing::Test {
@@ -123,6 +124,9 @@ class Interop : public ::testing::Test {
     o.bind_port = 0;
     o.wire_format = wire::WireFormat::hashicorp;
     o.framing.compress = s.compress;
+    o.core.delegate_protocol_min = static_cast<uint8_t>(s.dmin);
+    o.core.delegate_protocol_max = static_cast<uint8_t>(s.dmax);
+    o.core.delegate_protocol_version = static_cast<uint8_t>(s.dcur);
     if (!s.key.empty()) {
       o.framing.keyring = std::make_shared<wire::Keyring>();
       EXPECT_TRUE(o.framing.keyring->install(core::Bytes(s.key.begin(), s.key.end())).ok());
@@ -147,6 +151,8 @@ class Interop : public ::testing::Test {
                     quote(meta) + ",\"state\":" + quote(state) + ",\"compress\":" + (s.compress ? "true" : "false");
     if (!s.key.empty()) f += ",\"keys\":[" + quote(s.key) + "]";
     if (s.addr16) f += ",\"addr16\":true";
+    f += ",\"delegate_min\":" + std::to_string(s.dmin) + ",\"delegate_max\":" + std::to_string(s.dmax) +
+         ",\"delegate_version\":" + std::to_string(s.dcur);
     auto ev = gos.back()->call("start", f, "started");
     EXPECT_TRUE(ev) << "the Go peer did not answer";
     if (!ev) return -1;
@@ -395,6 +401,79 @@ TEST_F(Interop, EncryptionSharedKeyAndWrongKey) {
   EXPECT_EQ(gos[g]->members().size(), 1u);
 }
 
+// A key rotation across the mixed cluster (add the new key everywhere, make it primary
+// everywhere, remove the old one) loses no member; afterwards a node that has only the new
+// key joins, one with only the old key cannot.
+TEST_F(Interop, KeyRotationAcrossTheMixedClusterLosesNoMember) {
+  const std::string a(32, 'A'), b(16, 'B');
+  Settings s{a};
+  int g0 = add_go("go-0", s), g1 = add_go("go-1", s);
+  Node* n0 = add_ours("ours-0", s);
+  Node* n1 = add_ours("ours-1", s);
+  ASSERT_TRUE(g0 >= 0 && g1 >= 0 && n0 && n1);
+  core::Status st;
+  EXPECT_EQ(n0->join({go_addr[g0]}, st), 1) << st.message;
+  EXPECT_EQ(go_join(g1, addr(*n0)).first, 1);
+  EXPECT_EQ(n1->join({go_addr[g1]}, st), 1) << st.message;
+  const std::vector<std::string> all{"go-0", "go-1", "ours-0", "ours-1"};
+  ASSERT_TRUE(eventually([&] { return agree(all); }));
+  auto go_key = [&](int g, const char* cmd, const std::string& k) {
+    auto ev = gos[g]->call(cmd, "\"data\":" + quote(k), "key_done");
+    return ev && GoPeer::get(*ev, "err").empty();
+  };
+  const core::Bytes ka(a.begin(), a.end()), kb(b.begin(), b.end());
+  for (int g : {g0, g1}) EXPECT_TRUE(go_key(g, "key_add", b));
+  for (auto& n : ours) EXPECT_TRUE(n->keyring_add(kb).ok());
+  EXPECT_TRUE(eventually([&] { return agree(all); }));
+  for (int g : {g0, g1}) EXPECT_TRUE(go_key(g, "key_use", b));
+  for (auto& n : ours) EXPECT_TRUE(n->keyring_use(kb).ok());
+  EXPECT_TRUE(eventually([&] { return agree(all); }));
+  for (int g : {g0, g1}) EXPECT_TRUE(go_key(g, "key_remove", a));
+  for (auto& n : ours) EXPECT_TRUE(n->keyring_remove(ka).ok());
+  // Traffic under the new key only keeps everyone (probes, gossip and push/pulls run on).
+  EXPECT_TRUE(eventually([&] { return n0->stats().probes > 20 && agree(all); }));
+  for (auto& d : ours_d) {
+    std::lock_guard<std::mutex> l(d->mu);
+    for (const auto& e : d->events) EXPECT_NE(e.type, EventType::Leave) << e.node.name;
+  }
+  for (int g : {g0, g1}) EXPECT_FALSE(gos[g]->saw([](const Event& e) { return GoPeer::get(e, "ev") == "leave"; }));
+  // Only the new key opens the door now.
+  Node* late = add_ours("ours-late", Settings{b});
+  ASSERT_TRUE(late);
+  EXPECT_EQ(late->join({go_addr[g0]}, st), 1) << st.message;
+  Node* stale = add_ours("ours-stale", Settings{a});
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(stale->join({go_addr[g0]}, st), 0);
+}
+
+// Protocol and delegate version ranges: overlapping ranges join; a Go node whose delegate
+// range does not overlap ours is refused both ways, with an error naming the versions.
+TEST_F(Interop, DelegateVersionRanges) {
+  Settings ours_v;
+  ours_v.dmin = 1, ours_v.dmax = 3, ours_v.dcur = 2;
+  Settings go_ok;
+  go_ok.dmin = 2, go_ok.dmax = 4, go_ok.dcur = 2;
+  int g0 = add_go("go-0", go_ok);
+  Node* n0 = add_ours("ours-0", ours_v);
+  ASSERT_TRUE(g0 >= 0 && n0);
+  core::Status st;
+  EXPECT_EQ(n0->join({go_addr[g0]}, st), 1) << st.message;
+  EXPECT_TRUE(eventually([&] { return agree({"go-0", "ours-0"}); }));
+
+  Settings go_bad;
+  go_bad.dmin = 4, go_bad.dmax = 5, go_bad.dcur = 4;
+  int g1 = add_go("go-1", go_bad);
+  Node* n1 = add_ours("ours-1", ours_v);
+  ASSERT_TRUE(g1 >= 0 && n1);
+  EXPECT_EQ(n1->join({go_addr[g1]}, st), 0);
+  EXPECT_NE(st.message.find("incompatible"), std::string::npos) << st.message;
+  auto [joined, err] = go_join(g1, addr(*n1));
+  EXPECT_EQ(joined, 0);
+  EXPECT_NE(err, "");
+  EXPECT_EQ(n1->num_members(), 1u);
+  EXPECT_EQ(gos[g1]->members().size(), 1u);
+}
+
 // 3 Go nodes and 3 of ours: converge, agree, and all see a crash of each kind.
 TEST_F(Interop, ThreeGoAndThreeOursConvergeAndDetectCrashes) {
   std::vector<std::string> names;
@@ -425,6 +504,35 @@ TEST_F(Interop, ThreeGoAndThreeOursConvergeAndDetectCrashes) {
   ours.erase(ours.begin() + 2);
   EXPECT_TRUE(eventually([&] { return agree({"go-0", "go-1", "ours-0", "ours-1"}); }, 90s));
 }
+
+#ifdef ML_AGENT
+// The README's example: `memberlist-agent agent --wire hashicorp --join <go node>` joins a
+// Go node, and leaves it gracefully on SIGTERM.
+TEST_F(Interop, AgentJoinsAGoNode) {
+  int g0 = add_go("go-0");
+  ASSERT_GE(g0, 0);
+  std::string log = log_path("agent");
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    execl(ML_AGENT, ML_AGENT, "agent", "--name", "agent-1", "--bind", "127.0.0.1:0", "--preset", "local", "--wire",
+          "hashicorp", "--join", go_addr[g0].c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  ASSERT_GT(pid, 0);
+  bool joined = eventually([&] { return go_saw(g0, "join", "agent-1"); });
+  kill(pid, SIGTERM);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  EXPECT_TRUE(joined);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "agent log: " << log;
+  EXPECT_TRUE(eventually([&] { return go_saw(g0, "leave", "agent-1", "3"); }));  // StateLeft
+}
+#endif
 
 }  // namespace
 }  // namespace memberlist::interop

@@ -154,6 +154,7 @@ func incarnations(m *memberlist.Memberlist) map[string]uint32 {
 func main() {
 	log.SetOutput(os.Stderr)
 	var m *memberlist.Memberlist
+	var keyring *memberlist.Keyring
 	d := &delegate{}
 	in := bufio.NewReader(os.Stdin)
 	for {
@@ -218,6 +219,7 @@ func main() {
 					continue
 				}
 				conf.Keyring = kr
+				keyring = kr
 			}
 			d.meta = []byte(c.Meta)
 			d.state = []byte(c.State)
@@ -297,6 +299,21 @@ func main() {
 			err := m.Leave(time.Duration(c.TimeoutMs) * time.Millisecond)
 			m.Shutdown()
 			reply("left", err, nil)
+		case "key_add", "key_use", "key_remove":
+			if keyring == nil {
+				reply("key_done", fmt.Errorf("no keyring"), nil)
+				continue
+			}
+			k := []byte(c.Data)
+			switch c.Cmd {
+			case "key_add":
+				err = keyring.AddKey(k)
+			case "key_use":
+				err = keyring.UseKey(k)
+			default:
+				err = keyring.RemoveKey(k)
+			}
+			reply("key_done", err, nil)
 		case "crash":
 			// No leave, no goodbye: the process just ends.
 			os.Exit(0)
