@@ -3,10 +3,14 @@
 // hashicorp ping answered on the wire; a native node cannot join a hashicorp one. The
 // interop tests against Go memberlist are in tests/interop.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ip/udp.hpp>
+#include <boost/asio/write.hpp>
+#include <random>
 
 #include "helpers.h"
 #include "wire/hashicorp/codec.h"
+#include "wire/hashicorp/framing.h"
 #include "wire/keyring.h"
 
 namespace memberlist::runtime::test {
@@ -155,6 +159,120 @@ TEST(HashicorpWire, NativeNodeCannotJoinAHashicorpNode) {
   hc.reset();
   hc2.reset();
   native.reset();
+}
+
+// The label header (upstream's format): same label joins, another label or none does not.
+TEST(HashicorpWire, LabelsSeparateClusters) {
+  auto rt = std::make_shared<Runtime>(2);
+  auto labelled = [](const std::string& name, const std::string& label, bool encrypt) {
+    auto o = hc_options(name, encrypt, true);
+    o.framing.label = label;
+    return o;
+  };
+  for (bool encrypt : {false, true}) {
+    SCOPED_TRACE(encrypt ? "encrypted" : "plain");
+    auto a = make_node(rt, labelled("la", "blue", encrypt));
+    auto b = make_node(rt, labelled("lb", "blue", encrypt));
+    auto c = make_node(rt, labelled("lc", "green", encrypt));
+    auto d = make_node(rt, labelled("ld", "", encrypt));
+    ASSERT_TRUE(a && b && c && d);
+    Status st;
+    EXPECT_EQ(b->join({addr_of(*a)}, st), 1) << st.message;
+    EXPECT_TRUE(eventually([&] { return a->num_members() == 2 && b->num_members() == 2; }));
+    EXPECT_EQ(c->join({addr_of(*a)}, st), 0);
+    EXPECT_EQ(d->join({addr_of(*a)}, st), 0);
+    EXPECT_GE(a->runtime_stats().frame_error(wire::FrameError::label_mismatch), 2u);
+    EXPECT_EQ(a->num_members(), 2u);
+  }
+}
+
+// Hostile input to a hashicorp-mode node: random, truncated and oversized datagrams,
+// msgpack bombs (deep nesting, huge claimed counts), an LZW bomb, and streams that claim
+// huge lengths or are garbage. Each is refused and counted; the node keeps its cluster.
+TEST(HashicorpWire, HostileInputIsRefusedAndCounted) {
+  namespace asio = boost::asio;
+  auto rt = std::make_shared<Runtime>(2);
+  auto a = make_node(rt, hc_options("hc-a", false, true));
+  auto b = make_node(rt, hc_options("hc-b", false, true));
+  ASSERT_TRUE(a && b);
+  Status st;
+  ASSERT_EQ(b->join({addr_of(*a)}, st), 1) << st.message;
+  ASSERT_TRUE(eventually([&] { return a->num_members() == 2 && b->num_members() == 2; }));
+  const uint64_t bad_before = a->stats().bad_messages;
+
+  auto ip = asio::ip::make_address("127.0.0.1");
+  const auto port = a->advertise_address().port;
+  std::mt19937 rng(7);
+  auto random_bytes = [&](size_t n) {
+    core::Bytes v(n);
+    for (auto& x : v) x = static_cast<uint8_t>(rng());
+    return v;
+  };
+  {
+    asio::io_context ioc;
+    asio::ip::udp::socket s(ioc, asio::ip::udp::endpoint(asio::ip::udp::v4(), 0));
+    asio::ip::udp::endpoint to(ip, port);
+    auto send = [&](const core::Bytes& d) { s.send_to(asio::buffer(d), to); };
+    for (int i = 0; i < 100; ++i) send(random_bytes(1 + rng() % 1400));
+    send(random_bytes(65000));
+    // A real alive, cut at every length.
+    wire::hashicorp::HashicorpCodec codec;
+    core::Bytes alive = codec.encode(core::Alive{5, "mallory", core::Address::v4(127, 0, 0, 1, 9), {}, {1, 5, 2, 0, 0, 0}});
+    for (size_t n = 1; n < alive.size(); ++n) send(core::Bytes(alive.begin(), alive.begin() + static_cast<long>(n)));
+    // msgpack bombs: 1000 nested arrays; a map claiming 4 Gi entries; an array of 65535.
+    core::Bytes deep{4};
+    deep.insert(deep.end(), 1000, 0x91);
+    send(deep);
+    send(core::Bytes{4, 0xdf, 0xff, 0xff, 0xff, 0xff});
+    send(core::Bytes{4, 0xdc, 0xff, 0xff});
+    // An LZW bomb: 8 MiB of zeros compressed into a datagram (inflates past 64 KiB).
+    core::Bytes zeros(8u << 20, 0);
+    zeros[0] = 4;
+    core::Bytes bomb = wire::hashicorp::compress_payload(zeros);
+    ASSERT_LT(bomb.size(), 60000u);
+    send(bomb);
+    // A compound claiming 255 parts of 64 KiB with none present; a bad CRC.
+    send(core::Bytes{7, 255, 0xff, 0xff});
+    core::Bytes crc = wire::hashicorp::add_crc(alive);
+    crc[2] ^= 1;
+    send(crc);
+  }
+  auto tcp_send = [&](const core::Bytes& d) {
+    asio::io_context ioc;
+    asio::ip::tcp::socket s(ioc);
+    boost::system::error_code ec;
+    s.connect(asio::ip::tcp::endpoint(ip, port), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    asio::write(s, asio::buffer(d), ec);
+    s.shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    std::array<uint8_t, 4096> sink{};
+    while (!ec) s.read_some(asio::buffer(sink), ec);  // the node closes (bounded by tcp_timeout)
+  };
+  // userMsg whose header claims 4 GiB; an encrypted stream claiming 4 GiB (no keys here);
+  // a push/pull claiming 2^31 nodes; garbage; a stream cut short.
+  tcp_send(core::Bytes{8, 0x81, 0xaa, 'U', 's', 'e', 'r', 'M', 's', 'g', 'L', 'e', 'n', 0xce, 0xff, 0xff, 0xff, 0xff});
+  tcp_send(core::Bytes{10, 0xff, 0xff, 0xff, 0xff});
+  tcp_send(core::Bytes{6, 0x83, 0xa4, 'J', 'o', 'i', 'n', 0xc2, 0xa5, 'N', 'o', 'd', 'e', 's', 0xce, 0x80, 0, 0, 0,
+                       0xac, 'U', 's', 'e', 'r', 'S', 't', 'a', 't', 'e', 'L', 'e', 'n', 0});
+  tcp_send(random_bytes(3000));
+  tcp_send(core::Bytes{6, 0x83, 0xa4, 'J', 'o'});
+
+  // Counted: refused frames (runtime) and malformed messages (core).
+  EXPECT_TRUE(eventually([&] {
+    uint64_t frames = 0;
+    for (auto n : a->runtime_stats().frame_errors) frames += n;
+    return frames >= 3 && a->stats().bad_messages >= bad_before + 100;
+  })) << "frame errors and bad messages were not counted";
+  // Still a cluster, and it still works.
+  EXPECT_EQ(a->num_members(), 2u);
+  EXPECT_TRUE(a->send_reliable("hc-b", core::Bytes{'o', 'k'}).ok());
+  auto c = make_node(rt, hc_options("hc-c", false, true));
+  ASSERT_TRUE(c);
+  EXPECT_EQ(c->join({addr_of(*a)}, st), 1) << st.message;
+  EXPECT_TRUE(eventually([&] { return a->num_members() == 3 && c->num_members() == 3; }));
+  c.reset();
+  a.reset();
+  b.reset();
 }
 
 }  // namespace

@@ -21,6 +21,14 @@ FrameStatus fail(FrameError kind, std::string what) {
 
 bool has_keys(const FramingOptions& opt) { return opt.keyring && !opt.keyring->empty(); }
 
+// A label from the network, fit for a log line: printable ASCII, the rest as '?'.
+std::string printable(const std::string& s) {
+  std::string out = s;
+  for (char& c : out)
+    if (c < 0x20 || c > 0x7e) c = '?';
+  return out;
+}
+
 // The label a received frame is read with: its own header's, checked against ours.
 FrameStatus check_label(const FramingOptions& opt, const std::string& got, const char* what) {
   if (opt.skip_inbound_label_check) {
@@ -28,7 +36,8 @@ FrameStatus check_label(const FramingOptions& opt, const std::string& got, const
     return {};
   }
   if (got != opt.label)
-    return fail(FrameError::label_mismatch, std::string(what) + " has label \"" + got + "\", expected \"" + opt.label + "\"");
+    return fail(FrameError::label_mismatch,
+                std::string(what) + " has label \"" + printable(got) + "\", expected \"" + printable(opt.label) + "\"");
   return {};
 }
 
