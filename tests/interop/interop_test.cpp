@@ -6,8 +6,12 @@
 #include <algorithm>
 #include <filesystem>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+
 #include "go_peer.h"
 #include "runtime/node.h"
+#include "wire/hashicorp/codec.h"
 #include "wire/keyring.h"
 
 #ifndef ML_GO_PEER
@@ -256,6 +260,52 @@ TEST_F(Interop, AddressFormOfAGoNodeIsKept) {
   auto conflict = [](const Event& e) { return GoPeer::get(e, "ev") == "conflict"; };
   EXPECT_FALSE(gos[g0]->saw(conflict));
   EXPECT_FALSE(gos[g16]->saw(conflict));
+}
+
+// One hashicorp suspect message, as a datagram to "host:port".
+void send_suspect(const std::string& to, uint32_t incarnation, const std::string& node, const std::string& from) {
+  namespace asio = boost::asio;
+  auto colon = to.rfind(':');
+  asio::io_context ioc;
+  asio::ip::udp::socket s(ioc, asio::ip::udp::endpoint(asio::ip::udp::v4(), 0));
+  asio::ip::udp::endpoint ep(asio::ip::make_address(to.substr(0, colon)),
+                             static_cast<uint16_t>(std::stoi(to.substr(colon + 1))));
+  auto msg = wire::hashicorp::HashicorpCodec().encode(core::Suspect{incarnation, node, from});
+  s.send_to(asio::buffer(msg), ep);
+}
+
+// A live node suspected by the other implementation refutes it: a suspect message about
+// the Go node handed to ours spreads to the Go node, which raises its incarnation; one about
+// our node handed to the Go node spreads to ours, which does the same. Everyone agrees on the
+// new incarnations, and nobody is lost.
+TEST_F(Interop, SuspectedLiveNodesRefuteAcrossImplementations) {
+  int g0 = add_go("go-0");
+  Node* n0 = add_ours("ours-0");
+  ASSERT_TRUE(g0 >= 0 && n0);
+  core::Status st;
+  EXPECT_EQ(n0->join({go_addr[g0]}, st), 1) << st.message;
+  ASSERT_TRUE(eventually([&] { return agree({"go-0", "ours-0"}); }));
+  auto inc_at_go = [&](const std::string& name) -> uint32_t {
+    auto ms = gos[g0]->members();
+    auto it = ms.find(name);
+    return it == ms.end() ? 0 : static_cast<uint32_t>(std::stoul(GoPeer::get(it->second, "inc")));
+  };
+  const uint32_t go_inc = inc_at_go("go-0"), our_inc = n0->local_node().incarnation;
+  ASSERT_GT(go_inc, 0u);
+
+  // Keep telling until the refutation is seen (a datagram may be lost).
+  EXPECT_TRUE(eventually([&] {
+    send_suspect(addr(*n0), go_inc, "go-0", "ours-0");
+    return inc_at_go("go-0") > go_inc;
+  }));
+  EXPECT_TRUE(eventually([&] {
+    send_suspect(go_addr[g0], our_inc, "ours-0", "go-0");
+    return n0->local_node().incarnation > our_inc;
+  }));
+  EXPECT_GE(n0->stats().refutes, 1u);
+  EXPECT_TRUE(eventually([&] { return agree({"go-0", "ours-0"}) && inc_at_go("ours-0") > our_inc; }));
+  EXPECT_FALSE(ours_d[0]->saw(EventType::Leave, "go-0", NodeState::Dead));
+  EXPECT_FALSE(go_saw(g0, "leave", "ours-0"));
 }
 
 // A Go node crashes: ours declare it dead. One of ours is destroyed: Go declares it dead.
