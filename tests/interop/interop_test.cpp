@@ -96,6 +96,7 @@ struct Settings {
   bool compress = true;
   bool addr16 = false;  // Go: advertise IPv4 as 16 bytes (as with an autodetected address)
   int dmin = 0, dmax = 0, dcur = 0;  // delegate protocol versions
+  int protocol = 2;                  // protocol version (1: encryption version 0, padded)
 };
 
 class Interop : public ::testing::Test {
@@ -128,6 +129,7 @@ class Interop : public ::testing::Test {
     o.bind_port = 0;
     o.wire_format = wire::WireFormat::hashicorp;
     o.framing.compress = s.compress;
+    o.core.protocol_version = static_cast<uint8_t>(s.protocol);
     o.core.delegate_protocol_min = static_cast<uint8_t>(s.dmin);
     o.core.delegate_protocol_max = static_cast<uint8_t>(s.dmax);
     o.core.delegate_protocol_version = static_cast<uint8_t>(s.dcur);
@@ -156,7 +158,7 @@ class Interop : public ::testing::Test {
     if (!s.key.empty()) f += ",\"keys\":[" + quote(s.key) + "]";
     if (s.addr16) f += ",\"addr16\":true";
     f += ",\"delegate_min\":" + std::to_string(s.dmin) + ",\"delegate_max\":" + std::to_string(s.dmax) +
-         ",\"delegate_version\":" + std::to_string(s.dcur);
+         ",\"delegate_version\":" + std::to_string(s.dcur) + ",\"protocol_version\":" + std::to_string(s.protocol);
     auto ev = gos.back()->call("start", f, "started");
     EXPECT_TRUE(ev) << "the Go peer did not answer";
     if (!ev) return -1;
@@ -434,6 +436,21 @@ TEST_F(Interop, EncryptionSharedKeyAndWrongKey) {
     EXPECT_TRUE(eventually([&] { return n->num_members() == 2 && gos[g]->members().size() == 2; }))
         << "key of " << key.size() << " bytes";
   }
+  // Protocol version 1 encrypts with version 0 (PKCS#7 padding), 2 with version 1; each side
+  // decrypts both, so mixed versions form one encrypted cluster too.
+  for (auto [go_pv, our_pv] : {std::pair{1, 1}, std::pair{1, 2}, std::pair{2, 1}}) {
+    Settings gs{std::string(16, 'p')}, os{std::string(16, 'p')};
+    gs.protocol = go_pv;
+    os.protocol = our_pv;
+    std::string sfx = std::to_string(i++);
+    int g = add_go("go-k" + sfx, gs);
+    Node* n = add_ours("ours-k" + sfx, os);
+    ASSERT_TRUE(g >= 0 && n);
+    core::Status st;
+    EXPECT_EQ(n->join({go_addr[g]}, st), 1) << "protocol " << go_pv << "/" << our_pv << ": " << st.message;
+    EXPECT_TRUE(eventually([&] { return n->num_members() == 2 && gos[g]->members().size() == 2; }))
+        << "protocol " << go_pv << "/" << our_pv;
+  }
   ours.clear();
   gos.clear();
   go_addr.clear();
@@ -553,6 +570,39 @@ TEST_F(Interop, ThreeGoAndThreeOursConvergeAndDetectCrashes) {
   }, 90s));
   ours.erase(ours.begin() + 2);
   EXPECT_TRUE(eventually([&] { return agree({"go-0", "go-1", "ours-0", "ours-1"}); }, 90s));
+}
+
+// The larger mixed cluster of the issue: 8 Go nodes and 8 of ours converge (all agree on
+// every member, incarnation and metadata) and detect a crash of each kind. Timings are for
+// the benchmark, not asserted here.
+TEST_F(Interop, EightGoAndEightOursConvergeAndDetectCrashes) {
+  constexpr int kEach = 8;
+  std::vector<std::string> names;
+  for (int i = 0; i < kEach; ++i) {
+    ASSERT_GE(add_go("go-" + std::to_string(i), {}, "g" + std::to_string(i)), 0);
+    ASSERT_TRUE(add_ours("ours-" + std::to_string(i), {}, "o" + std::to_string(i)));
+    names.push_back("go-" + std::to_string(i));
+    names.push_back("ours-" + std::to_string(i));
+  }
+  core::Status st;
+  for (int i = 0; i < kEach; ++i) {
+    EXPECT_EQ(ours[i]->join({go_addr[0]}, st), 1) << st.message;
+    if (i > 0) {
+      EXPECT_EQ(go_join(i, addr(*ours[0])).first, 1);
+    }
+  }
+  ASSERT_TRUE(eventually([&] { return agree(names); }, 120s));
+
+  gos[kEach - 1]->send("crash", "");
+  gos[kEach - 1]->reap(10s);
+  ours[kEach - 1].reset();
+  EXPECT_TRUE(eventually([&] {
+    for (int i = 0; i < kEach - 1; ++i)
+      if (!ours_d[i]->saw(EventType::Leave, "go-" + std::to_string(kEach - 1), NodeState::Dead) ||
+          !go_saw(i, "leave", "ours-" + std::to_string(kEach - 1), "2"))
+        return false;
+    return true;
+  }, 120s));
 }
 
 #ifdef ML_AGENT
