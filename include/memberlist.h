@@ -414,6 +414,29 @@ ML_API uint32_t ml_config_get_enable_compression(const ml_config *config);
  * sends none (inbound checksums are verified either way). */
 ML_API ml_status ml_config_set_enable_checksum(ml_config *config, uint32_t enable);
 ML_API uint32_t ml_config_get_enable_checksum(const ml_config *config);
+/* Wire formats, for ml_config_set_wire_format. */
+#define ML_WIRE_NATIVE 0
+#define ML_WIRE_HASHICORP 1
+/* Wire format, 0..1 (default 0): which protocol the node speaks; every node of a cluster
+ * must use the same one. ML_E_INVALID for another value.
+ *   0, ML_WIRE_NATIVE     libmemberlist's own format (FlatBuffers messages, its framing).
+ *   1, ML_WIRE_HASHICORP  hashicorp/memberlist's (msgpack messages, LZW compression, Go's
+ *                         AES-GCM and label framing), byte for byte as Go memberlist 0.2.2
+ *                         writes it: the node joins clusters of Go memberlist nodes and
+ *                         they join it.
+ * In ML_WIRE_HASHICORP mode:
+ *   - enable_compression means Go's EnableCompression: LZW on packets when smaller, on every
+ *     stream message; enable_checksum is not used: a packet carries a CRC32 when its
+ *     recipient is a member whose protocol maximum is 5 or more, as Go decides;
+ *   - ml_memberlist_queue_broadcast() messages go out as plain user messages (a Go node sees
+ *     them in NotifyMsg), piggybacked on gossip from this node only: receivers neither
+ *     forward nor de-duplicate them (a node may get one more than once, or not at all),
+ *     a named broadcast replaces an older one of the same name only in this node's queue,
+ *     and on_broadcast_done reports this node's own transmissions, not delivery. Go's user
+ *     messages and delegate broadcasts arrive at on_message.
+ * docs/hashicorp-wire.md lists what else differs. */
+ML_API ml_status ml_config_set_wire_format(ml_config *config, uint32_t format);
+ML_API uint32_t ml_config_get_wire_format(const ml_config *config);
 /* Accepts nodes, packets and streams only from these CIDR ranges ("10.0.0.0/8",
  * "fd00::/8"; a bare address means /32 or /128); may be called several times. None
  * (default): everyone is accepted. */

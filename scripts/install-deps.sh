@@ -18,6 +18,8 @@ packages=(
   dpkg-dev file binutils
   # Python binding: its tests, and the venv its wheel test installs into
   python3-pytest python3-venv
+  # interop tests: Go memberlist 0.2.2 and its dependencies, built offline (GOPATH mode)
+  golang-github-hashicorp-memberlist-dev
   # ABI baseline check (abidw, abidiff: scripts/abi-baseline.sh, ctest capi.abi_baseline)
   abigail-tools
 )

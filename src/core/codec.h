@@ -29,6 +29,14 @@ class Codec {
   // decodes; returns an error if any part was malformed (the good parts are still appended).
   // Never throws, never reads past `data`.
   virtual Status decode(std::span<const uint8_t> data, std::vector<Message>& out) const = 0;
+
+  // The stream forms, for a format whose stream messages differ from its datagrams
+  // (hashicorp/memberlist's user message carries a length header on a stream). The core
+  // uses these for everything it sends or reads on a stream.
+  virtual Bytes encode_stream(const Message& msg) const { return encode(msg); }
+  virtual Status decode_stream(std::span<const uint8_t> data, std::vector<Message>& out) const {
+    return decode(data, out);
+  }
 };
 
 }  // namespace memberlist::core

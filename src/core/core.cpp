@@ -258,7 +258,7 @@ uint64_t Core::send_reliable(const Address& to, Bytes payload, Instant now, Stat
   StreamRequest req;
   req.id = ++s.next_stream_id;
   req.to = to;
-  req.payload = s.codec->encode(UserMsg{std::move(payload)});
+  req.payload = s.codec->encode_stream(UserMsg{std::move(payload)});
   req.expect_reply = false;
   req.deadline = now + s.cfg.tcp_timeout;
   s.streams[req.id] = Impl::PendingStream{Impl::PendingStream::UserMsgReq, false, 0, to, now};
@@ -325,6 +325,14 @@ std::vector<NodeInfo> Core::all_nodes() const {
 }
 
 NodeInfo Core::local_node() const { return impl_->self().info; }
+
+// A scan: called per datagram only by drivers that need it (hashicorp mode), where
+// clusters are small enough for it not to matter next to the encoding.
+uint8_t Core::protocol_max_at(const Address& to) const {
+  for (const auto& n : impl_->nodes)
+    if (n->info.addr == to) return n->info.vsn.pmax;
+  return 0;
+}
 
 int Core::health_score() const { return impl_->awareness.score(); }
 

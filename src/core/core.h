@@ -227,6 +227,9 @@ class Core {
   size_t num_members() const;
   std::vector<NodeInfo> all_nodes() const;  // every state, until reaped
   NodeInfo local_node() const;
+  // The protocol maximum (Vsn::pmax) of the member at `to`, 0 if none is known there
+  // (a driver decides from it whether the peer understands a datagram checksum).
+  uint8_t protocol_max_at(const Address& to) const;
   int health_score() const;
   Stats stats() const;
   const Config& config() const;

@@ -95,7 +95,7 @@ void Core::Impl::send_indirect(Instant now) {
     StreamRequest req;
     req.id = ++next_stream_id;
     req.to = p.node.addr;
-    req.payload = codec->encode(make_ping(p.seq, target));
+    req.payload = codec->encode_stream(make_ping(p.seq, target));
     req.expect_reply = true;
     req.deadline = p.sent + p.interval;
     streams[req.id] = PendingStream{PendingStream::TcpPing, false, p.seq, p.node.addr, now};
@@ -239,7 +239,7 @@ Status Core::Impl::tcp_ping_done(uint64_t id, const PendingStream& ps, const Sta
   Status result = transport;
   if (transport.ok()) {
     std::vector<Message> msgs;
-    Status d = codec->decode(reply, msgs);
+    Status d = codec->decode_stream(reply, msgs);
     const Ack* ack = (d.ok() && msgs.size() == 1) ? std::get_if<Ack>(&msgs[0]) : nullptr;
     if (ack == nullptr) {
       bad("bad_tcp_ack");

@@ -62,7 +62,7 @@ uint64_t Core::Impl::start_push_pull(const Address& to, bool join, Instant now) 
   StreamRequest req;
   req.id = ++next_stream_id;
   req.to = to;
-  req.payload = codec->encode(local_state(join));
+  req.payload = codec->encode_stream(local_state(join));
   req.expect_reply = true;
   req.deadline = now + cfg.tcp_timeout;
   const uint64_t id = req.id;
@@ -159,11 +159,11 @@ void Core::Impl::apply_merge(const PushPull& pp, bool join, Instant now) {
 
 std::optional<Bytes> Core::Impl::handle_stream(const Address& from, std::span<const uint8_t> data, Instant now) {
   std::vector<Message> msgs;
-  Status decoded = codec->decode(data, msgs);  // not `st`: that is the member with our stats
+  Status decoded = codec->decode_stream(data, msgs);  // not `st`: that is the member with our stats
   if (!decoded.ok() || msgs.size() != 1) {
     std::string why = decoded.ok() ? "expected exactly one message" : decoded.message;
     bad("stream_decode", LogLevel::Error, "Failed to receive stream: " + why + " from=" + from.to_string());
-    return codec->encode(ErrResp{why});
+    return codec->encode_stream(ErrResp{why});
   }
   const Message& m = msgs[0];
   if (const auto* ping = std::get_if<Ping>(&m)) {
@@ -171,17 +171,17 @@ std::optional<Bytes> Core::Impl::handle_stream(const Address& from, std::span<co
       bad("wrong_node", LogLevel::Warn, "Got ping for unexpected node " + ping->node + " from=" + from.to_string());
       return std::nullopt;
     }
-    return codec->encode(Ack{ping->seq, {}});
+    return codec->encode_stream(Ack{ping->seq, {}});
   }
   if (const auto* pp = std::get_if<PushPull>(&m)) {
     // A refused merge is answered with the reason instead of our state, so that the other
     // side merges nothing either.
     if (Status ms = check_merge(*pp, pp->join); !ms.ok()) {
       log(LogLevel::Error, "Failed push/pull merge: " + ms.message + " from=" + from.to_string());
-      return codec->encode(ErrResp{ms.message});
+      return codec->encode_stream(ErrResp{ms.message});
     }
     // Reply with our state as it was (as the reference does), then merge theirs.
-    Bytes reply = codec->encode(local_state(pp->join));
+    Bytes reply = codec->encode_stream(local_state(pp->join));
     apply_merge(*pp, pp->join, now);
     return reply;
   }
@@ -196,7 +196,7 @@ std::optional<Bytes> Core::Impl::handle_stream(const Address& from, std::span<co
     return std::nullopt;
   }
   bad("unexpected_type", LogLevel::Error, "Received invalid msg type on a stream from=" + from.to_string());
-  return codec->encode(ErrResp{"unexpected message type on a stream"});
+  return codec->encode_stream(ErrResp{"unexpected message type on a stream"});
 }
 
 Status Core::Impl::push_pull_done(const PendingStream& ps, const Status& transport, std::span<const uint8_t> reply,
@@ -209,7 +209,7 @@ Status Core::Impl::push_pull_done(const PendingStream& ps, const Status& transpo
     return transport;
   }
   std::vector<Message> msgs;
-  Status d = codec->decode(reply, msgs);
+  Status d = codec->decode_stream(reply, msgs);
   if (!d.ok() || msgs.size() != 1) {
     bad("bad_push_pull_reply");
     Status e = Status::error(Errc::protocol, "bad push/pull reply: " + (d.ok() ? std::string("message count") : d.message));

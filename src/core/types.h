@@ -4,6 +4,7 @@
 
 #include <array>
 #include <chrono>
+#include <compare>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -20,13 +21,22 @@ using Bytes = std::vector<uint8_t>;
 struct Address {
   std::array<uint8_t, 16> ip{};
   uint16_t port = 0;
+  // An IPv4 address that arrived in a hashicorp/memberlist message as 16 bytes (Go's
+  // net.IP long form): the hashicorp codec writes it back in that form, since Go compares
+  // address bytes and would see the 4-byte form as another address. Not part of the
+  // address's identity: ignored by comparisons.
+  bool wire16 = false;
 
   static Address v4(uint8_t a, uint8_t b, uint8_t c, uint8_t d, uint16_t port);
   bool is_v4() const;
   bool empty() const { return *this == Address{}; }
   std::string to_string() const;       // "1.2.3.4:7946" or "[::1]:7946"
   std::string host_string() const;     // "1.2.3.4" or "::1"
-  friend auto operator<=>(const Address&, const Address&) = default;
+  friend bool operator==(const Address& a, const Address& b) { return a.ip == b.ip && a.port == b.port; }
+  friend std::strong_ordering operator<=>(const Address& a, const Address& b) {
+    if (auto c = a.ip <=> b.ip; c != 0) return c;
+    return a.port <=> b.port;
+  }
 };
 
 enum class NodeState : uint8_t { Alive = 0, Suspect = 1, Dead = 2, Left = 3 };

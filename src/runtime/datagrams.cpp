@@ -19,10 +19,11 @@ constexpr int kReadBatch = 16;
 
 // Seals and sends datagrams from the calling thread; once closing, they are dropped. Sealing
 // (encryption, compression) runs outside send_mu, which only keeps close() out of the send.
-void State::send_datagrams(const std::vector<core::Transmit>& tx, uint64_t batch) {
+void State::send_datagrams(const std::vector<core::Transmit>& tx, const std::vector<bool>& crc, uint64_t batch) {
   auto fr_now = framing();
   core::Bytes sealed;
-  for (const auto& t : tx) {
+  for (size_t i = 0; i < tx.size(); ++i) {
+    const auto& t = tx[i];
     if (closing) break;
     udp::endpoint ep;
     if (!detail::to_endpoint(t.to, v6, ep)) {
@@ -30,7 +31,9 @@ void State::send_datagrams(const std::vector<core::Transmit>& tx, uint64_t batch
       ++dropped_sends;
       continue;
     }
-    if (auto st = wire::seal_packet(*fr_now, t.payload, sealed); !st.ok()) {
+    auto st = hashicorp ? wire::hashicorp::seal_packet(*fr_now, enc_version, i < crc.size() && crc[i], t.payload, sealed)
+                        : wire::seal_packet(*fr_now, t.payload, sealed);
+    if (!st.ok()) {
       count(st.kind);
       log->warn("cannot seal a datagram to {}: {}", t.to.to_string(), st.message);
       continue;
@@ -100,7 +103,7 @@ void State::on_datagram(std::span<const uint8_t> data) {
     return;
   }
   Inbound d{rx_from, {}};
-  auto st = wire::open_packet(*framing(), data, d.data);
+  auto st = hashicorp ? wire::hashicorp::open_packet(*framing(), data, d.data) : wire::open_packet(*framing(), data, d.data);
   if (!st.ok()) return refused_frame("datagram", rx_from.address().to_string(), st);
   std::unique_lock<std::mutex> q(inbox_mu);
   if (run_inline && inbox.empty() && !proc_scheduled) {

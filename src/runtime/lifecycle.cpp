@@ -139,7 +139,11 @@ Status State::start() {
   if (auto st = detail::AllowList::parse(opt.allowed_cidrs, allow); !st.ok()) return st;
   // What the framing adds must fit in udp_buffer_size: the core fills the rest. Encryption
   // is always counted, since keyring_add() may turn it on at run time.
-  size_t overhead = wire::packet_overhead(opt.framing, true);
+  hashicorp = opt.wire_format == wire::WireFormat::hashicorp;
+  if (!hashicorp && opt.wire_format != wire::WireFormat::native)
+    return Status::error(Errc::invalid, "invalid option wire_format: unknown format");
+  enc_version = wire::hashicorp::encryption_version(cfg.protocol_version);
+  size_t overhead = hashicorp ? wire::hashicorp::packet_overhead(opt.framing, true) : wire::packet_overhead(opt.framing, true);
   if (cfg.udp_buffer_size < overhead + 64) {
     return Status::error(Errc::invalid, "invalid config udp_buffer_size: too small for the framing");
   }
@@ -216,7 +220,12 @@ Status State::start() {
   cfg.log = [this](core::LogLevel l, std::string_view msg) { log->log(to_spd(l), "{}", msg); };
 
   try {
-    core = std::make_unique<core::Core>(std::move(cfg), wire::make_flatbuffers_codec(), now());
+    std::shared_ptr<const core::Codec> codec = wire::make_flatbuffers_codec();
+    if (hashicorp) {
+      hc_codec = wire::hashicorp::make_runtime_codec(opt.framing, cfg.max_push_nodes, cfg.max_user_msg_size);
+      codec = hc_codec;
+    }
+    core = std::make_unique<core::Core>(std::move(cfg), std::move(codec), now());
   } catch (const std::exception& e) {
     return Status::error(Errc::invalid, std::string("cannot start the protocol: ") + e.what());
   }

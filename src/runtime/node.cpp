@@ -12,7 +12,10 @@ bool in_callback_of(const void* state);  // lifecycle.cpp
 
 void State::drain(Outputs& out) {
   const size_t before = out.transmits.size();
-  while (auto t = core->poll_transmit()) out.transmits.push_back(std::move(*t));
+  while (auto t = core->poll_transmit()) {
+    if (hashicorp) out.crc.push_back(core->protocol_max_at(t->to) >= 5);
+    out.transmits.push_back(std::move(*t));
+  }
   if (out.transmits.size() > before && out.batch == 0) out.batch = sends.open();
   while (auto s = core->poll_stream()) out.streams.push_back(std::move(*s));
   // The registry is read by metrics()/prometheus(), which flush first; only a metric
@@ -47,7 +50,7 @@ void State::drain_news() {
 // thread); streams start on the io strand.
 void State::dispatch(Outputs out) {
   cv.notify_all();
-  if (!out.transmits.empty()) send_datagrams(out.transmits, out.batch);
+  if (!out.transmits.empty()) send_datagrams(out.transmits, out.crc, out.batch);
   if (out.streams.empty()) return;
   auto o = closing ? nullptr : op();
   if (!o) return;

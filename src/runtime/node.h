@@ -61,6 +61,10 @@ struct Options {
   // udp_buffer_size; max_best_effort_size is lowered so that a sealed best-effort message
   // fits one IPv4 datagram (65507 bytes).
   wire::FramingOptions framing;
+  // The protocol on the wire: ours (native) or hashicorp/memberlist's, to be one cluster with
+  // Go memberlist nodes (docs/hashicorp-wire.md says what differs in that mode). Every node
+  // of a cluster must use the same one.
+  wire::WireFormat wire_format = wire::WireFormat::native;
   // CIDR ranges ("10.0.0.0/8", "fd00::/8") from which packets, streams and node addresses
   // in alive messages are accepted; empty accepts everyone. Others are refused with a log
   // line and a counter (RuntimeStats::refused_sources for packets and streams; the core's

@@ -50,6 +50,7 @@
 #include "runtime/node.h"
 #include "runtime/runtime_impl.h"
 #include "runtime/udp_socket.h"
+#include "wire/hashicorp/pipeline.h"
 
 namespace memberlist::runtime {
 
@@ -96,6 +97,8 @@ struct Conn {
 struct Outputs {
   std::vector<core::Transmit> transmits;
   std::vector<core::StreamRequest> streams;
+  // Hashicorp mode: per transmit, whether its peer takes a CRC (protocol max >= 5).
+  std::vector<bool> crc;
   uint64_t batch = 0;  // the send batch the transmits belong to (SendTracker)
 };
 
@@ -174,6 +177,11 @@ struct State : std::enable_shared_from_this<State> {
   asio::ip::address bind_ip;
   detail::AllowList allow;
   Delivery delivery;
+  // Hashicorp mode (Options::wire_format): the codec (the stream reader needs its
+  // stream_message_size) and the encryption version our protocol version implies.
+  bool hashicorp = false;
+  uint8_t enc_version = 1;
+  std::shared_ptr<const wire::hashicorp::HashicorpCodec> hc_codec;
 
   // ---- framing: read per message by every path; replaced whole on change (fr_mu) -------
   mutable std::mutex fr_mu;
@@ -315,7 +323,7 @@ struct State : std::enable_shared_from_this<State> {
   void deliver_log(core::LogLevel level, std::string line) { delivery.push(LogLine{level, std::move(line)}); }
 
   // ---- UDP (datagrams.cpp) ------------------------------------------------------------------
-  void send_datagrams(const std::vector<core::Transmit>& tx, uint64_t batch);
+  void send_datagrams(const std::vector<core::Transmit>& tx, const std::vector<bool>& crc, uint64_t batch);
   void on_readable();
   void on_datagram(std::span<const uint8_t> data);
   void handle_payload(CoreAccess& access, const Inbound& d);

@@ -68,7 +68,17 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       self->sock.close(ignored);  // completes the pending operation with an error
     });
     tcp::endpoint ep(detail::to_ip(req.to), req.to.port);
-    if (auto st = wire::seal_stream_message(*s->framing(), req.payload, out); !st.ok()) {
+    if (s->hashicorp) {
+      // The label header once, then the message (no outer length unless encrypted).
+      auto fr = s->framing();
+      core::Bytes sealed;
+      if (auto st = wire::hashicorp::seal_stream(*fr, s->enc_version, req.payload, sealed); !st.ok()) {
+        s->count(st.kind);
+        return fail(st);
+      }
+      out = wire::hashicorp::stream_label_header(*fr);
+      out.insert(out.end(), sealed.begin(), sealed.end());
+    } else if (auto st = wire::seal_stream_message(*s->framing(), req.payload, out); !st.ok()) {
       s->count(st.kind);
       return fail(st);
     }
@@ -89,6 +99,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
         if (ec && self->hung_up(ec)) return self->refused();  // closed at accept: the allow-list
         if (ec) return self->fail_io("write", ec);
         if (!self->req.expect_reply) return self->finish(Status::success());
+        if (self->s->hashicorp) return self->read_hc_reply(1);
         self->read_reply();
       });
     });
@@ -127,6 +138,35 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     });
   }
 
+  // Hashicorp mode: the reply has no outer length; read until the codec finds a whole
+  // message in `body` (at least `want` more bytes first: never more than it needs).
+  size_t hc_size = 0;
+  void read_hc_reply(size_t want) {
+    auto self = shared_from_this();
+    const size_t limit = s->framing()->max_stream_message + 64;
+    asio::async_read(sock, asio::dynamic_buffer(body, limit), asio::transfer_at_least(want),
+                     [self](error_code ec, size_t n) {
+                       self->s->m_tcp_received += n;
+                       size_t size = 0, need = 0;
+                       auto st = self->s->hc_codec->stream_message_size(self->body, size, need);
+                       if (!st.ok()) {
+                         self->s->count(st.code == Errc::too_large ? wire::FrameError::too_large
+                                                                   : wire::FrameError::malformed);
+                         return self->fail(Status::error(st.code, "bad reply from " + self->req.to.to_string() + ": " +
+                                                                      st.message));
+                       }
+                       if (size > 0) {
+                         self->hc_size = size;
+                         return self->finish(Status::success());
+                       }
+                       if (ec) {
+                         if (self->body.empty() && self->hung_up(ec)) return self->refused();
+                         return self->fail_io("read", ec);
+                       }
+                       self->read_hc_reply(std::max<size_t>(1, need > self->body.size() ? need - self->body.size() : 1));
+                     });
+  }
+
   // The peer hung up on us (not our deadline closing the socket).
   bool hung_up(error_code ec) const {
     return !timed_out && (ec == asio::error::eof || ec == asio::error::connection_reset ||
@@ -159,7 +199,8 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     if (done) return;
     core::Bytes payload;
     if (req.expect_reply) {
-      auto st = wire::open_stream_message(*s->framing(), body, payload);
+      auto st = s->hashicorp ? wire::hashicorp::open_stream(*s->framing(), std::span(body).first(hc_size), payload)
+                             : wire::open_stream_message(*s->framing(), body, payload);
       if (!st.ok()) {
         s->count(st.kind);
         return fail(Status::error(Errc::protocol, "bad reply from " + req.to.to_string() + ": " + st.message));
@@ -246,6 +287,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
       error_code ignored;
       self->sock.close(ignored);
     });
+    if (s->hashicorp) return read_hc(1);
     asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t n) {
       self->s->m_tcp_received += n;
       if (ec) return self->drop("read", ec);
@@ -282,16 +324,66 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
     });
   }
 
+  // Hashicorp mode: an optional label header, then one message with no outer length; read
+  // until the codec finds it whole (at least `want` more bytes first: never more than it
+  // needs, as the dialer waits for our reply). Stream-size budgets (max_concurrent_streams,
+  // max_inbound_stream_bytes) are not applied here: the size is not known up front.
+  size_t hc_start = 0;  // label header bytes
+  bool hc_label_done = false;
+  size_t hc_size = 0;
+  void read_hc(size_t want) {
+    auto self = shared_from_this();
+    const size_t limit = s->framing()->max_stream_message + 2 + wire::kMaxLabelSize;
+    asio::async_read(sock, asio::dynamic_buffer(body, limit), asio::transfer_at_least(want),
+                     [self](error_code ec, size_t n) {
+                       self->s->m_tcp_received += n;
+                       auto& st = *self->s;
+                       size_t need = self->body.size() + 1;
+                       if (!self->hc_label_done) {
+                         bool more = false;
+                         auto ls = wire::hashicorp::check_stream_label(*st.framing(), self->body, self->hc_start, more);
+                         if (!ls.ok()) {
+                           st.refused_frame("stream", self->from.to_string(), ls);
+                           return self->close();
+                         }
+                         self->hc_label_done = !more;
+                       }
+                       if (self->hc_label_done) {
+                         size_t size = 0;
+                         auto rest = std::span<const uint8_t>(self->body).subspan(self->hc_start);
+                         auto ms = st.hc_codec->stream_message_size(rest, size, need);
+                         if (!ms.ok()) {
+                           wire::FrameStatus fs;
+                           static_cast<Status&>(fs) = ms;
+                           fs.kind = ms.code == Errc::too_large ? wire::FrameError::too_large : wire::FrameError::malformed;
+                           st.refused_frame("stream", self->from.to_string(), fs);
+                           return self->close();
+                         }
+                         if (size > 0) {
+                           self->hc_size = size;
+                           return self->handle();
+                         }
+                         need += self->hc_start;
+                       }
+                       if (ec) return self->drop("read", ec);
+                       self->read_hc(need > self->body.size() ? need - self->body.size() : 1);
+                     });
+  }
+
   void handle() {
     core::Bytes payload;
-    auto st = wire::open_stream_message(*s->framing(), body, payload);
+    auto fr = s->framing();
+    auto st = s->hashicorp ? wire::hashicorp::open_stream(*fr, std::span(body).subspan(hc_start, hc_size), payload)
+                           : wire::open_stream_message(*fr, body, payload);
     if (!st.ok()) {
       s->refused_frame("stream message", from.to_string(), st);
       return close();
     }
     auto reply = s->inbound_message(from, payload);
     if (!reply || s->closing) return close();
-    if (auto st = wire::seal_stream_message(*s->framing(), *reply, out); !st.ok()) {
+    if (auto st = s->hashicorp ? wire::hashicorp::seal_stream(*s->framing(), s->enc_version, *reply, out)
+                               : wire::seal_stream_message(*s->framing(), *reply, out);
+        !st.ok()) {
       s->count(st.kind);
       s->log->warn("cannot seal the reply to {}: {}", from.to_string(), st.message);
       return close();

@@ -18,6 +18,12 @@ namespace memberlist::wire {
 using core::Bytes;
 using core::Status;
 
+// Which protocol a node speaks on the wire (runtime::Options::wire_format).
+//   native: our FlatBuffers codec and framing (wire.h);
+//   hashicorp: hashicorp/memberlist 0.2.2's msgpack messages and layers (src/wire/hashicorp,
+//     pipeline.h), so that the node joins clusters of Go memberlist nodes.
+enum class WireFormat : uint8_t { native = 0, hashicorp = 1 };
+
 // The native codec: one FlatBuffers table per message (schema/memberlist.fbs), every input
 // checked by the FlatBuffers verifier before any field is read.
 std::shared_ptr<const core::Codec> make_flatbuffers_codec();

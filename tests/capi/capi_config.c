@@ -61,6 +61,7 @@ static const knob32 knobs[] = {
     K(max_reconnect_members, 1, 1u << 24, 1024, 1024, 1024),
     K(reconnect_seeds, 0, UINT32_MAX, 1, 1, 1),
     K(event_queue, 0, UINT32_MAX, 0, 0, 0),
+    K(wire_format, ML_WIRE_NATIVE, ML_WIRE_HASHICORP, ML_WIRE_NATIVE, ML_WIRE_NATIVE, ML_WIRE_NATIVE),
 };
 
 /* Knobs that are flags: any non-zero value reads back as 1. */

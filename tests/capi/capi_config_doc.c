@@ -79,6 +79,7 @@ static const knob knobs[] = {
     K32(max_reconnect_members),
     F32(reconnect_seeds),
     F32(event_queue),
+    K32(wire_format),
 };
 #define NKNOBS (sizeof knobs / sizeof knobs[0])
 

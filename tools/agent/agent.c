@@ -6,6 +6,7 @@
  *       leaving (suspect, then dead), another leaves gracefully; prints the final membership.
  *   memberlist-agent agent --name NAME --bind HOST:PORT [--join ADDR]... [--preset P]
  *                          [--log-level L] [--key KEY]... [--label LABEL]
+ *                          [--wire native|hashicorp]
  *       One node that prints membership events and leaves gracefully on SIGINT/SIGTERM.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -500,6 +501,7 @@ static int agent_usage(FILE *out) {
           "usage: memberlist-agent agent --name NAME --bind HOST:PORT [--join ADDR]...\n"
           "                              [--preset lan|wan|local] [--log-level LEVEL]\n"
           "                              [--key KEY]... [--label LABEL]\n"
+          "                              [--wire native|hashicorp]\n"
           "  Runs one node and prints membership events; SIGINT/SIGTERM make it leave\n"
           "  gracefully and exit.\n"
           "  --bind HOST:PORT   IPv4 or [IPv6] literal and port (0: any free port)\n"
@@ -508,12 +510,15 @@ static int agent_usage(FILE *out) {
           "  --log-level L      trace, debug, info, warn (default), error or off\n"
           "  --key KEY          AES key of 16, 24 or 32 bytes, as hex or base64; the first is\n"
           "                     the primary (encrypts), all are tried to decrypt\n"
-          "  --label LABEL      cluster label: only nodes with the same label talk\n");
+          "  --label LABEL      cluster label: only nodes with the same label talk\n"
+          "  --wire FORMAT      native (default) or hashicorp: speak hashicorp/memberlist's\n"
+          "                     protocol, to join a cluster of Go memberlist nodes\n");
   return out == stdout ? 0 : 2;
 }
 
 static int run_agent(int argc, char **argv) {
   const char *name = NULL, *bind = NULL, *preset = "lan", *label = NULL;
+  uint32_t wire = ML_WIRE_NATIVE;
   const char **joins = (const char **)calloc((size_t)argc + 1, sizeof *joins);
   const char **keys = (const char **)calloc((size_t)argc + 1, sizeof *keys);
   size_t njoins = 0, nkeys = 0, k;
@@ -558,6 +563,17 @@ static int run_agent(int argc, char **argv) {
       keys[nkeys++] = val;
     } else if (strcmp(arg, "--label") == 0) {
       label = val;
+    } else if (strcmp(arg, "--wire") == 0) {
+      if (strcmp(val, "native") == 0) {
+        wire = ML_WIRE_NATIVE;
+      } else if (strcmp(val, "hashicorp") == 0) {
+        wire = ML_WIRE_HASHICORP;
+      } else {
+        fprintf(stderr, "agent: --wire wants native or hashicorp, got %s\n", val);
+        free(joins);
+        free(keys);
+        return 2;
+      }
     } else if (strcmp(arg, "--log-level") == 0) {
       if (!parse_level(val, &level)) {
         fprintf(stderr, "agent: unknown log level %s\n", val);
@@ -592,7 +608,8 @@ static int run_agent(int argc, char **argv) {
     return 2;
   }
   if (ml_config_set_name(cfg, name) != ML_OK || ml_config_set_bind_addr(cfg, host) != ML_OK ||
-      ml_config_set_bind_port(cfg, port) != ML_OK || ml_config_set_log_level(cfg, level) != ML_OK) {
+      ml_config_set_bind_port(cfg, port) != ML_OK || ml_config_set_log_level(cfg, level) != ML_OK ||
+      ml_config_set_wire_format(cfg, wire) != ML_OK) {
     fprintf(stderr, "agent: %s\n", ml_last_error());
     ml_config_free(cfg);
     free(joins);

@@ -324,6 +324,11 @@ public class AppDataTests
         Assert.Equal(TimeSpan.Zero, c.ReconnectInterval);
         Assert.Equal(TimeSpan.FromMinutes(1), c.ReconnectTimeout);
         Assert.False(c.ReconnectSeeds);
+        // The wire format: native by default, hashicorp reads back, anything else is refused.
+        Assert.Equal(WireFormat.Native, c.WireFormat);
+        c.WireFormat = WireFormat.Hashicorp;
+        Assert.Equal(WireFormat.Hashicorp, c.WireFormat);
+        Assert.Equal(MemberlistStatus.Invalid, Assert.Throws<MemberlistException>(() => c.WireFormat = (WireFormat)2).Status);
         Assert.Throws<MemberlistException>(() => c.ReconnectTimeout = TimeSpan.FromHours(25));
         c.AddAllowedCidr("127.0.0.0/8");
         Assert.Equal("lbl", c.Label);

@@ -431,6 +431,17 @@ public sealed unsafe class MemberlistConfig : IDisposable
         set => Set(Native.ml_config_set_reconnect_seeds, value ? 1u : 0u);
     }
 
+    /// <summary>The protocol on the wire (default <see cref="WireFormat.Native"/>).
+    /// <see cref="WireFormat.Hashicorp"/> speaks hashicorp/memberlist 0.2.2's own protocol, to
+    /// join clusters of Go memberlist nodes; there, broadcasts go out as plain user messages
+    /// (ml_config_set_wire_format in memberlist.h says what else differs). Every node of a
+    /// cluster must use the same one.</summary>
+    public WireFormat WireFormat
+    {
+        get => (WireFormat)Get(Native.ml_config_get_wire_format);
+        set => Set(Native.ml_config_set_wire_format, (uint)value);
+    }
+
     // ---- security and framing ----
 
     /// <summary>Cluster label (0..255 bytes), carried on every packet and stream and bound into

@@ -59,6 +59,15 @@ public enum LogLevel : uint
     Off = Native.ML_LOG_OFF,
 }
 
+/// <summary>The protocol a node speaks on the wire (<c>ML_WIRE_*</c>).</summary>
+public enum WireFormat : uint
+{
+    /// <summary>libmemberlist's own format (the default).</summary>
+    Native = global::LibMemberlist.Interop.Native.ML_WIRE_NATIVE,
+    /// <summary>hashicorp/memberlist 0.2.2's own protocol, to join Go memberlist clusters.</summary>
+    Hashicorp = global::LibMemberlist.Interop.Native.ML_WIRE_HASHICORP,
+}
+
 /// <summary>A copy of what is known about a node.</summary>
 /// <param name="Name">Unique node name.</param>
 /// <param name="Address">"host:port" ("[v6]:port" for IPv6).</param>

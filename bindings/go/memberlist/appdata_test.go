@@ -732,3 +732,24 @@ func TestReconnectKnobs(t *testing.T) {
 		t.Fatalf("25 h: %v", err)
 	}
 }
+
+// The wire format: native by default, hashicorp survives a round trip, anything else is refused.
+func TestWireFormat(t *testing.T) {
+	c := DefaultLocalConfig()
+	if c.WireFormat != WireNative {
+		t.Fatalf("default: %v", c.WireFormat)
+	}
+	c.WireFormat = WireHashicorp
+	back, err := c.throughC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.WireFormat != WireHashicorp {
+		t.Fatalf("round trip: %v", back.WireFormat)
+	}
+	c.WireFormat = 2
+	var e *Error
+	if err := c.Validate(); !errors.As(err, &e) || e.Status != StatusInvalid {
+		t.Fatalf("2: %v", err)
+	}
+}

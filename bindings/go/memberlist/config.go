@@ -34,6 +34,14 @@ func (l LogLevel) String() string {
 	return "OFF"
 }
 
+// WireFormat is the protocol a node speaks on the wire.
+type WireFormat int
+
+const (
+	WireNative    WireFormat = mlWireNative    // libmemberlist's own format (the default)
+	WireHashicorp WireFormat = mlWireHashicorp // hashicorp/memberlist's, to join Go memberlist clusters
+)
+
 // Config mirrors hashicorp/memberlist's Config; start from DefaultLANConfig,
 // DefaultWANConfig or DefaultLocalConfig and change fields. Create copies it.
 type Config struct {
@@ -113,6 +121,12 @@ type Config struct {
 	MaxReconnectMembers int
 	// While no other member is alive, also re-join the addresses given to Join (default true).
 	ReconnectSeeds bool
+
+	// The protocol on the wire (default WireNative). WireHashicorp speaks hashicorp/memberlist
+	// 0.2.2's own protocol, so that the node joins clusters of Go memberlist nodes; there,
+	// QueueBroadcast sends plain user messages (see ml_config_set_wire_format in memberlist.h
+	// for what else differs). Every node of a cluster must use the same one.
+	WireFormat WireFormat
 
 	// Security and framing.
 	Label                 string   // cluster label, carried on every packet and stream
@@ -237,6 +251,7 @@ func fromC(cfg *C.ml_config) *Config {
 		ReconnectTimeout:               ms(C.ml_config_get_reconnect_timeout_ms(cfg)),
 		MaxReconnectMembers:            int(C.ml_config_get_max_reconnect_members(cfg)),
 		ReconnectSeeds:                 C.ml_config_get_reconnect_seeds(cfg) != 0,
+		WireFormat:                     WireFormat(C.ml_config_get_wire_format(cfg)),
 		Label:                          C.GoString(C.ml_config_get_label(cfg)),
 		SkipInboundLabelCheck:          C.ml_config_get_skip_inbound_label_check(cfg) != 0,
 		GossipVerifyIncoming:           C.ml_config_get_gossip_verify_incoming(cfg) != 0,
@@ -411,6 +426,7 @@ func (c *Config) toC() (*C.ml_config, error) {
 			return C.ml_config_set_max_reconnect_members(cfg, u32(c.MaxReconnectMembers, "MaxReconnectMembers"))
 		},
 		func() C.ml_status { return C.ml_config_set_reconnect_seeds(cfg, boolU32(c.ReconnectSeeds)) },
+		func() C.ml_status { return C.ml_config_set_wire_format(cfg, u32(int(c.WireFormat), "WireFormat")) },
 		str(func(c *C.ml_config, s *C.char) C.ml_status { return C.ml_config_set_label(c, s) }, c.Label),
 		func() C.ml_status {
 			return C.ml_config_set_skip_inbound_label_check(cfg, boolU32(c.SkipInboundLabelCheck))

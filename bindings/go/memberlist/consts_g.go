@@ -14,6 +14,8 @@ const (
 	mlMetricGauge        = 1          // ML_METRIC_GAUGE
 	mlMetricTimer        = 2          // ML_METRIC_TIMER
 	mlTimeoutForever     = 4294967295 // ML_TIMEOUT_FOREVER
+	mlWireNative         = 0          // ML_WIRE_NATIVE
+	mlWireHashicorp      = 1          // ML_WIRE_HASHICORP
 	mlCallbacksVersion1  = 1          // ML_CALLBACKS_VERSION_1
 	mlCallbacksVersion2  = 2          // ML_CALLBACKS_VERSION_2
 	mlCallbacksVersion   = 2          // ML_CALLBACKS_VERSION

@@ -45,6 +45,8 @@ ML_METRIC_COUNTER = 0
 ML_METRIC_GAUGE = 1
 ML_METRIC_TIMER = 2
 ML_TIMEOUT_FOREVER = 4294967295
+ML_WIRE_NATIVE = 0
+ML_WIRE_HASHICORP = 1
 ML_CALLBACKS_VERSION_1 = 1
 ML_CALLBACKS_VERSION_2 = 2
 ML_CALLBACKS_VERSION = 2
@@ -252,6 +254,8 @@ PROTOTYPES = [
     ('ml_config_get_enable_compression', _c.c_uint32, [_c.POINTER(ml_config)]),
     ('ml_config_set_enable_checksum', _c.c_int32, [_c.POINTER(ml_config), _c.c_uint32]),
     ('ml_config_get_enable_checksum', _c.c_uint32, [_c.POINTER(ml_config)]),
+    ('ml_config_set_wire_format', _c.c_int32, [_c.POINTER(ml_config), _c.c_uint32]),
+    ('ml_config_get_wire_format', _c.c_uint32, [_c.POINTER(ml_config)]),
     ('ml_config_add_allowed_cidr', _c.c_int32, [_c.POINTER(ml_config), _c.c_char_p]),
     ('ml_config_get_allowed_cidr_count', _c.c_uint32, [_c.POINTER(ml_config)]),
     ('ml_config_set_max_stream_size', _c.c_int32, [_c.POINTER(ml_config), _c.c_uint32]),

@@ -55,11 +55,11 @@ class Writer {
   msgpack::packer<Sink> pk_;
 };
 
-// An address as Go's net.IP bytes: 4 for IPv4, 16 otherwise, none when there is no IP
-// (the port travels in its own field).
+// An address as Go's net.IP bytes: 4 for IPv4 (16 if it came as 16: Address::wire16), 16
+// otherwise, none when there is no IP (the port travels in its own field).
 std::span<const uint8_t> ip_bytes(const core::Address& a) {
   if (a.ip == decltype(a.ip){}) return {};
-  if (a.is_v4()) return std::span<const uint8_t>(a.ip).subspan(12, 4);
+  if (a.is_v4() && !a.wire16) return std::span<const uint8_t>(a.ip).subspan(12, 4);
   return a.ip;
 }
 
@@ -281,11 +281,13 @@ class Fields {
     std::string_view s;
     if (Status st = raw(key, v, s); !st.ok()) return st;
     out.ip = {};
+    out.wire16 = false;
     if (s.size() == 4) {
       out.ip[10] = out.ip[11] = 0xff;
       std::memcpy(out.ip.data() + 12, s.data(), 4);
     } else if (s.size() == 16) {
       std::memcpy(out.ip.data(), s.data(), 16);
+      out.wire16 = out.is_v4();  // written back as 16 bytes
     } else if (!s.empty()) {
       return field_error(key, "an IP address of 4 or 16 bytes");
     }

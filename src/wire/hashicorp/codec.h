@@ -14,8 +14,8 @@
 //
 // Not carried by this format (see docs/hashicorp-wire.md): core::UserBroadcast is written as
 // a plain user message with its payload only (origin, epoch, seq and name are dropped), and
-// decodes as core::UserMsg. IPv4 addresses are written as 4 bytes; a 16-byte IPv4-mapped
-// address from a Go node decodes to the same core::Address (which keeps no form).
+// decodes as core::UserMsg. IPv4 addresses are written as 4 bytes, except those that came
+// as 16 bytes (a Go node's autodetected address): core::Address::wire16 keeps that form.
 #pragma once
 
 #include <memory>
@@ -68,7 +68,7 @@ class HashicorpCodec final : public core::Codec {
 
   core::Bytes encode(const core::Message& msg) const override;
   // As encode(), but a user message gets the stream form (with its userMsgHeader).
-  core::Bytes encode_stream(const core::Message& msg) const;
+  core::Bytes encode_stream(const core::Message& msg) const override;
 
   // [7][count u8][count x u16 BE length][parts...] (makeCompoundMessage). Like Go's, the
   // count and lengths do not fit more than pack_max_parts() parts of up to 65,535 bytes each;
@@ -83,7 +83,7 @@ class HashicorpCodec final : public core::Codec {
   core::Status decode(std::span<const uint8_t> data, std::vector<core::Message>& out) const override;
   // One whole stream message (after decryption): ping, ack, push/pull, user message (with
   // its header) or err, possibly wrapped once in a compressMsg, as Go's readStream reads it.
-  core::Status decode_stream(std::span<const uint8_t> data, std::vector<core::Message>& out) const;
+  core::Status decode_stream(std::span<const uint8_t> data, std::vector<core::Message>& out) const override;
 
   // For a reader of a TCP stream, where an unencrypted message has no outer length: how
   // many bytes the message at the start of `buffered` (label header already removed) takes.

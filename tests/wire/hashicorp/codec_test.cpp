@@ -212,6 +212,19 @@ TEST(HashicorpCodec, AcceptsEveryFormGoAccepts) {
   out = decode_ok(unhex("0483a441646472b000000000000000000000ffff0a000001a4506f7274cd1f0aa44e6f6465a26e31"));
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(std::get<Alive>(out[0]).addr, v4(10, 0, 0, 1, 7946));
+  // ...and is written back in its 16-byte form (Go compares the bytes), re-gossiped or in a
+  // push/pull node state; an address in its 4-byte form stays 4 bytes.
+  EXPECT_TRUE(std::get<Alive>(out[0]).addr.wire16);
+  const HashicorpCodec codec;
+  const Bytes enc = codec.encode(out[0]);
+  const Bytes addr16 = unhex("a441646472b000000000000000000000ffff0a000001");  // "Addr": raw16
+  EXPECT_NE(std::search(enc.begin(), enc.end(), addr16.begin(), addr16.end()), enc.end());
+  PushPull pp;
+  pp.nodes.push_back(PushNodeState{"n1", std::get<Alive>(out[0]).addr, {}, 1, NodeState::Alive, {}});
+  std::vector<Message> back;
+  ASSERT_TRUE(codec.decode_stream(codec.encode_stream(pp), back).ok());
+  EXPECT_TRUE(std::get<PushPull>(back.at(0)).nodes.at(0).addr.wire16);
+  EXPECT_FALSE(std::get<Alive>(decode_ok(codec.encode(Alive{1, "n2", v4(10, 0, 0, 1, 7946), {}, {}})).at(0)).addr.wire16);
   // Vsn as an array of integers, and a short one.
   out = decode_ok(unhex("0482a356736e96010502020403a44e6f6465a26e31"));
   ASSERT_EQ(out.size(), 1u);

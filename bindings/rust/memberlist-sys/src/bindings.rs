@@ -39,6 +39,8 @@ pub const ML_METRIC_COUNTER: u32 = 0;
 pub const ML_METRIC_GAUGE: u32 = 1;
 pub const ML_METRIC_TIMER: u32 = 2;
 pub const ML_TIMEOUT_FOREVER: u32 = 4294967295;
+pub const ML_WIRE_NATIVE: u32 = 0;
+pub const ML_WIRE_HASHICORP: u32 = 1;
 pub const ML_CALLBACKS_VERSION_1: u32 = 1;
 pub const ML_CALLBACKS_VERSION_2: u32 = 2;
 pub const ML_CALLBACKS_VERSION: u32 = 2;
@@ -446,6 +448,12 @@ extern "C" {
 }
 extern "C" {
     pub fn ml_config_get_enable_checksum(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_wire_format(config: *mut ml_config, format: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_wire_format(config: *const ml_config) -> u32;
 }
 extern "C" {
     pub fn ml_config_add_allowed_cidr(

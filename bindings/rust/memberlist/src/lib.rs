@@ -340,6 +340,33 @@ impl LogLevel {
     }
 }
 
+/// The protocol a node speaks on the wire (`ML_WIRE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WireFormat {
+    /// libmemberlist's own format (the default).
+    Native,
+    /// hashicorp/memberlist 0.2.2's own protocol, to join clusters of Go memberlist nodes;
+    /// there, broadcasts go out as plain user messages (`ml_config_set_wire_format` in
+    /// memberlist.h says what else differs).
+    Hashicorp,
+}
+
+impl WireFormat {
+    fn to_raw(self) -> u32 {
+        match self {
+            WireFormat::Native => sys::ML_WIRE_NATIVE,
+            WireFormat::Hashicorp => sys::ML_WIRE_HASHICORP,
+        }
+    }
+    fn from_raw(v: u32) -> Self {
+        if v == sys::ML_WIRE_HASHICORP {
+            WireFormat::Hashicorp
+        } else {
+            WireFormat::Native
+        }
+    }
+}
+
 // ---- configuration -----------------------------------------------------------------------
 
 /// A configuration, starting from one of the reference's presets; copied at create.
@@ -589,6 +616,11 @@ knobs! {
     reconnect_seeds, set_reconnect_seeds, with_reconnect_seeds: bool => u32,
         ml_config_set_reconnect_seeds, ml_config_get_reconnect_seeds,
         to(v) u32::from(v), from(r) r != 0;
+    /// The protocol on the wire (default `WireFormat::Native`); every node of a cluster must
+    /// use the same one.
+    wire_format, set_wire_format, with_wire_format: WireFormat => u32,
+        ml_config_set_wire_format, ml_config_get_wire_format,
+        to(v) v.to_raw(), from(r) WireFormat::from_raw(r);
 }
 
 /// Same for string knobs.

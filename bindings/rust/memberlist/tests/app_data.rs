@@ -1,7 +1,7 @@
 //! Application data over real sockets on loopback: metadata, broadcasts, user messages,
 //! push/pull state, ack payloads, vetoes, metrics and encryption. Waits poll with generous
 //! deadlines, never fixed sleeps for protocol behaviour.
-use libmemberlist::{Broadcast, BroadcastOutcome, ErrorKind, EventKind, Handlers, Memberlist, NodeState};
+use libmemberlist::{Broadcast, BroadcastOutcome, ErrorKind, EventKind, Handlers, Memberlist, NodeState, WireFormat};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -385,6 +385,10 @@ fn config_security_knobs_round_trip() {
     assert_eq!(c.reconnect_interval(), std::time::Duration::ZERO);
     assert_eq!(c.reconnect_timeout(), std::time::Duration::from_secs(60));
     assert!(!c.reconnect_seeds());
+    // The wire format: native by default, hashicorp reads back.
+    assert_eq!(c.wire_format(), WireFormat::Native);
+    c.set_wire_format(WireFormat::Hashicorp).unwrap();
+    assert_eq!(c.wire_format(), WireFormat::Hashicorp);
     assert_eq!(c.set_reconnect_timeout(std::time::Duration::from_secs(86401)).unwrap_err().kind(), ErrorKind::Invalid);
     c.add_allowed_cidr("127.0.0.0/8").unwrap();
     assert_eq!(c.label(), "lbl");
