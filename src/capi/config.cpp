@@ -80,7 +80,7 @@ constexpr uint64_t kMinStreamBound = 1024;
   X(uint32_t, reconnect_timeout_ms, opts.core.reconnect_timeout, 0, kMaxMs)                    \
   X(uint32_t, max_reconnect_members, opts.core.max_reconnect_members, 1, 1u << 24)             \
   X(uint32_t, reconnect_seeds, opts.core.reconnect_seeds, 0, UINT32_MAX)                      \
-  X(uint32_t, event_queue, event_queue, 0, UINT32_MAX)
+  X(uint32_t, event_queue, event_queue, 0, UINT32_MAX)                                         \
   X(uint32_t, wire_format, opts.wire_format, ML_WIRE_NATIVE, ML_WIRE_HASHICORP)
 
 // Field <-> API value: durations cross as milliseconds, flags as 0/1.
