@@ -44,7 +44,7 @@ if [ -z "${ML_SKIP_SANITIZERS:-}" ]; then
 fi
 if [ -x "$root/scripts/test-bindings.sh" ]; then
   # The bindings build against an installed copy, as their users do.
-  run_suite "bindings (Rust, Go, C#)" bash -c 'cmake --install "$1" --prefix "$1/prefix" >/dev/null &&
+  run_suite "bindings (Rust, Go, Python, C#)" bash -c 'cmake --install "$1" --prefix "$1/prefix" >/dev/null &&
     ML_BUILD_DIR="$1/bindings" "$2/scripts/test-bindings.sh" "$1/prefix"' _ "$build" "$root"
 fi
 # The Debian packages, installed into this machine with dpkg -i and removed again (needs root).
