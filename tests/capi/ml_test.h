@@ -31,11 +31,13 @@ static int ml_test_checks = 0;
     }                                                                                  \
   } while (0)
 
-/* A check whose failure makes the rest of the test meaningless. */
+/* A check whose failure makes the rest of the test meaningless. `cond` is evaluated once:
+ * it may have side effects (REQUIRE(pthread_create(...) == 0) once started two threads). */
 #define REQUIRE(cond)                                                                  \
   do {                                                                                 \
-    CHECK(cond);                                                                       \
-    if (!(cond)) {                                                                     \
+    const int ml_test_ok_ = !!(cond);                                                  \
+    CHECK(ml_test_ok_ && #cond);                                                       \
+    if (!ml_test_ok_) {                                                                \
       fprintf(stderr, "aborting the test\n");                                          \
       exit(1);                                                                         \
     }                                                                                  \
