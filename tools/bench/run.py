@@ -24,10 +24,15 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 IMPLS = ("ours", "go")
+# Our program in each wire format (--wire): "ours" speaks the native format, "ours-hc"
+# hashicorp's own (ml_config_set_wire_format(ML_WIRE_HASHICORP)).
+WIRE_IMPL = {"native": "ours", "hashicorp": "ours-hc"}
+IMPL_ARGS = {"ours-hc": ["--wire", "hashicorp"]}
 SCENARIOS = "converge,broadcast,steady,detect,leave"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 SBEGIN, SEND = "<!-- bench:study:begin -->", "<!-- bench:study:end -->"
 KBEGIN, KEND = "<!-- bench:soak:begin -->", "<!-- bench:soak:end -->"
+WBEGIN, WEND = "<!-- bench:wire:begin -->", "<!-- bench:wire:end -->"
 
 
 def log(msg):
@@ -56,14 +61,15 @@ def build(build_dir, from_head):
 
 def programs(build_dir):
     d = os.path.join(build_dir, "tools", "bench")
-    return {"ours": os.path.join(d, "memberlist-bench"), "go": os.path.join(d, "memberlist-bench-go")}
+    ours = os.path.join(d, "memberlist-bench")
+    return {"ours": ours, "ours-hc": ours, "go": os.path.join(d, "memberlist-bench-go")}
 
 
 def run_one(prog, impl, n, preset, scenarios, timeout, steady, extra=(), soak=0):
     """Runs one program once; returns {scenario: result dict}. A program that overruns its
     whole time box is killed and its missing scenarios are reported as timeouts."""
     cmd = [prog, "--n", str(n), "--preset", preset, "--scenarios", scenarios,
-           "--timeout", str(timeout), "--steady", str(steady), *extra]
+           "--timeout", str(timeout), "--steady", str(steady), *IMPL_ARGS.get(impl, []), *extra]
     box = timeout * len(scenarios.split(",")) + steady + soak + 60 + n * 0.05  # + node creation
     results = {}
     try:
@@ -124,25 +130,31 @@ def figure(runs, scenario, field):
     return None, "n/a"
 
 
-def table(results, presets, ns):
+HEADINGS = {"ours": "ours", "ours-hc": "ours (hashicorp wire)", "go": "hashicorp"}
+
+
+def table(results, presets, ns, impls=IMPLS):
+    """One row per (N, figure): a column per implementation (Go last), then each of ours
+    divided by Go's."""
+    ours = [i for i in impls if i != "go"]
     lines = []
     for preset in presets:
         lines.append(f"\n**{preset.upper()} preset**\n")
-        lines.append("| N | figure | ours | hashicorp | ours/theirs |")
-        lines.append("|---:|---|---:|---:|---:|")
+        ratios = [("ours/theirs" if i == "ours" else f"{HEADINGS[i]}/theirs") for i in ours]
+        lines.append("| N | figure | " + " | ".join(HEADINGS[i] for i in ours + ["go"]) + " | " +
+                     " | ".join(ratios) + " |")
+        lines.append("|---:|---|" + "---:|" * (len(ours) + 1 + len(ratios)))
         for n in ns:
             for label, sc, field, unit, fmt in FIGURES:
-                cells = []
-                nums = []
-                for impl in IMPLS:
-                    runs = results.get((preset, n, impl), [])
-                    v, note = figure(runs, sc, field)
-                    nums.append(v)
+                cells, nums = [], {}
+                for impl in ours + ["go"]:
+                    v, note = figure(results.get((preset, n, impl), []), sc, field)
+                    nums[impl] = v
                     cells.append(fmt.format(v) + note if v is not None else note)
-                ratio = "–"
-                if nums[0] is not None and nums[1] not in (None, 0):
-                    ratio = f"{nums[0] / nums[1]:.3g}"
-                lines.append(f"| {n} | {label} ({unit}) | {cells[0]} | {cells[1]} | {ratio} |")
+                for impl in ours:
+                    ok = nums[impl] is not None and nums["go"] not in (None, 0)
+                    cells.append(f"{nums[impl] / nums['go']:.3g}" if ok else "–")
+                lines.append(f"| {n} | {label} ({unit}) | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -356,6 +368,9 @@ def main():
     ap.add_argument("--soak-go-seconds", type=float, default=None,
                     help="how long Go's soaks hold (s; default --soak-seconds)")
     ap.add_argument("--soak-timeout", type=float, default=600, help="time box to converge in the soak (s)")
+    ap.add_argument("--wire", default="native",
+                    help="our wire formats to run, comma-separated: native, hashicorp; any but "
+                         "native alone writes the 'hashicorp wire format' section of the docs")
     ap.add_argument("--build-dir", default=os.path.join(ROOT, "build-bench"))
     ap.add_argument("--no-build", action="store_true")
     ap.add_argument("--from-head", action="store_true",
@@ -369,6 +384,10 @@ def main():
         a.n, a.presets, a.steady, a.timeout = "8,32", "local", 5, 60
     ns = [int(x) for x in a.n.split(",") if x]
     presets = [p for p in a.presets.split(",") if p]
+    wires = [w for w in a.wire.split(",") if w]
+    if any(w not in WIRE_IMPL for w in wires):
+        ap.error("--wire takes native and/or hashicorp")
+    run_impls = tuple(WIRE_IMPL[w] for w in wires) + ("go",)
 
     if a.from_raw:
         results, presets, ns, meta = load_raw(a.from_raw)
@@ -406,7 +425,7 @@ def main():
         for n in ns:
             for rep in range(a.repeat):
                 # Alternate which program runs first, so slow drift hurts both alike.
-                impls = IMPLS if order % 2 == 0 else IMPLS[::-1]
+                impls = run_impls if order % 2 == 0 else run_impls[::-1]
                 order += 1
                 for impl in impls:
                     log(f"{preset} N={n} rep {rep + 1}/{a.repeat}: {impl}")
@@ -417,7 +436,9 @@ def main():
                             raw.write(json.dumps(dict(d, impl=impl, preset=preset, n=n, rep=rep)) + "\n")
                     log("    " + ", ".join(f"{s}={d.get('seconds', d.get('status'))}"
                                            for s, d in r.items() if s != "steady"))
-    tbl = table(results, presets, ns)
+    if a.from_raw:
+        run_impls = tuple(i for i in ("ours", "ours-hc", "go") if any(k[2] == i for k in results))
+    tbl = table(results, presets, ns, run_impls)
     if results:
         print(tbl)
     body = (f"\nGenerated by `{cmd.strip()}` on {started}; time box {a.timeout:g} s per scenario, "
@@ -425,7 +446,10 @@ def main():
             "`*` = at least one run did not finish (timeout/incomplete); a word instead of a number "
             "means no run produced the figure.\n" + tbl +
             "\n![convergence curves](benchmarks-convergence.svg)\n\n")
-    if not a.no_docs and (a.from_raw or not a.study_only):
+    if run_impls != IMPLS and not a.no_docs and (a.from_raw or not a.study_only):
+        replace_section(os.path.join(ROOT, "docs", "benchmarks.md"), WBEGIN, WEND, body.replace(
+            "\n![convergence curves](benchmarks-convergence.svg)\n", ""))
+    elif not a.no_docs and (a.from_raw or not a.study_only):
         svg_plot(results, presets, ns, os.path.join(ROOT, "docs", "benchmarks-convergence.svg"))
         replace_section(os.path.join(ROOT, "docs", "benchmarks.md"), BEGIN, END, body)
     if a.study:

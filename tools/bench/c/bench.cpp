@@ -343,6 +343,7 @@ struct Options {
   int log = ML_LOG_OFF;
   int soak_joiners = 16;
   double soak_join_rate = 10;  // joins started per second (a rollout); 0: as fast as the joiners go
+  uint32_t wire = ML_WIRE_NATIVE;  // --wire native|hashicorp
 };
 
 bool parse(int argc, char** argv, Options& o) {
@@ -370,6 +371,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (a == "soak") o.soak = std::atof(v.c_str());
     else if (a == "soak-joiners") o.soak_joiners = std::max(1, std::atoi(v.c_str()));
     else if (a == "soak-join-rate") o.soak_join_rate = std::max(0.0, std::atof(v.c_str()));
+    else if (a == "wire" && (v == "native" || v == "hashicorp")) o.wire = v == "native" ? ML_WIRE_NATIVE : ML_WIRE_HASHICORP;
     else return false;
   }
   return o.n >= 2 && (o.preset == "local" || o.preset == "lan");
@@ -390,7 +392,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: memberlist-bench [--n N] [--preset local|lan] [--scenarios a,b,..] "
                  "[--timeout S] [--steady S] [--settle S] [--threads T] [--retransmit-mult M] "
-                 "[--extra-pushpulls K] [--soak S] [--soak-joiners J] [--soak-join-rate R] [--log debug|info|warn]\n");
+                 "[--extra-pushpulls K] [--soak S] [--soak-joiners J] [--soak-join-rate R] [--wire native|hashicorp] [--log debug|info|warn]\n");
     return 2;
   }
   const int N = opt.n;
@@ -426,6 +428,7 @@ int main(int argc, char** argv) {
     const int level = std::min(opt.log, soak ? ML_LOG_WARN : ML_LOG_OFF);
     if (st == ML_OK) st = ml_config_set_log_level(cfg, static_cast<uint32_t>(level));
     if (st == ML_OK && opt.retransmit_mult) st = ml_config_set_retransmit_mult(cfg, opt.retransmit_mult);
+    if (st == ML_OK) st = ml_config_set_wire_format(cfg, opt.wire);
     ctxs.push_back(std::make_unique<NodeCtx>(NodeCtx{&tr, i}));
     ml_callbacks cb{};
     cb.version = ML_CALLBACKS_VERSION;
@@ -454,7 +457,8 @@ int main(int argc, char** argv) {
                        .str("version", std::string("libmemberlist ") + ml_version_string())
                        .str("bytes_source", "library metrics memberlist.udp.sent + memberlist.tcp.sent (payload bytes)")
                        .integer("nofile", int64_t(nofile))
-                       .integer("threads", opt.threads));
+                       .integer("threads", opt.threads)
+                       .str("wire", opt.wire == ML_WIRE_NATIVE ? "native" : "hashicorp"));
 
   std::vector<char> alive(N, 1);  // nodes still running (not stopped, not left)
   bool converged = false;
