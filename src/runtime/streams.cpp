@@ -266,6 +266,33 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
   size_t reserved = 0;  // counted in State::large_stream_bytes
 
   void abort() override { close(); }
+
+  // Counts this stream in the large-stream budgets (max_concurrent_streams,
+  // max_inbound_stream_bytes) once its body needs more than kSmallStream bytes, for `total`
+  // bytes in all. Native streams know the total from their header; hashicorp streams learn it
+  // as they read, so the reservation grows. False (and counted, and logged thinned) if a
+  // budget refuses it.
+  bool charge(size_t total) {
+    if (total <= kSmallStream || total <= reserved) return true;
+    auto& st = *s;
+    const char* full = !large && st.large_streams >= st.opt.max_concurrent_streams ? "max_concurrent_streams"
+                       : st.large_stream_bytes - reserved + total > st.opt.max_inbound_stream_bytes
+                           ? "max_inbound_stream_bytes"
+                           : nullptr;
+    if (full != nullptr) {
+      uint64_t n = ++st.refused_streams;
+      st.log->log(thinned(n, spdlog::level::warn),
+                  "{} reached ({} streams, {} bytes being read), refused one of {} bytes from {} ({} refused so far)",
+                  full, st.large_streams, st.large_stream_bytes, total, from.to_string(), n);
+      return false;
+    }
+    if (!large) ++st.large_streams;
+    large = true;
+    st.large_stream_bytes += total - reserved;
+    reserved = total;
+    return true;
+  }
+
   void close() {
     s->conns.erase(this);
     deadline.cancel();
@@ -297,23 +324,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
         self->s->refused_frame("stream", self->from.to_string(), st);
         return self->close();
       }
-      if (len > kSmallStream) {
-        auto& st = *self->s;
-        const char* full = st.large_streams >= st.opt.max_concurrent_streams ? "max_concurrent_streams"
-                           : st.large_stream_bytes + len > st.opt.max_inbound_stream_bytes ? "max_inbound_stream_bytes"
-                                                                                              : nullptr;
-        if (full != nullptr) {
-          uint64_t n = ++st.refused_streams;
-          st.log->log(thinned(n, spdlog::level::warn),
-                      "{} reached ({} streams, {} bytes being read), refused one of {} bytes from {} ({} refused so far)",
-                      full, st.large_streams, st.large_stream_bytes, len, self->from.to_string(), n);
-          return self->close();
-        }
-        self->large = true;
-        self->reserved = len;
-        ++st.large_streams;
-        st.large_stream_bytes += len;
-      }
+      if (!self->charge(len)) return self->close();
       self->body.reserve(len);  // as for replies above: resident only as bytes arrive
       asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
                        asio::transfer_exactly(len), [self](error_code ec, size_t n) {
@@ -326,8 +337,8 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
 
   // Hashicorp mode: an optional label header, then one message with no outer length; read
   // until the codec finds it whole (at least `want` more bytes first: never more than it
-  // needs, as the dialer waits for our reply). Stream-size budgets (max_concurrent_streams,
-  // max_inbound_stream_bytes) are not applied here: the size is not known up front.
+  // needs, as the dialer waits for our reply). The stream budgets apply to what the codec
+  // says the message needs, as soon as that passes kSmallStream.
   size_t hc_start = 0;  // label header bytes
   bool hc_label_done = false;
   size_t hc_size = 0;
@@ -364,6 +375,8 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
                            return self->handle();
                          }
                          need += self->hc_start;
+                         if (!self->charge(need)) return self->close();
+                         if (need > self->body.capacity()) self->body.reserve(need);  // no doubling copies
                        }
                        if (ec) return self->drop("read", ec);
                        self->read_hc(need > self->body.size() ? need - self->body.size() : 1);

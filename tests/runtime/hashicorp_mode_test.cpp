@@ -275,5 +275,47 @@ TEST(HashicorpWire, HostileInputIsRefusedAndCounted) {
   b.reset();
 }
 
+// Hashicorp streams carry no outer length: the node learns a message's size from its
+// header as it reads. The stream budgets still apply: 20 connections each announcing a
+// 4 MiB user message and sending 3 MiB of it, then stalling, get no more than
+// max_inbound_stream_bytes (16 MiB: 4 of them) admitted; the rest are refused and counted,
+// and small streams (a join) still go through.
+TEST(HashicorpWire, StalledLargeStreamsAreBoundedInBytes) {
+  namespace asio = boost::asio;
+  auto rt = std::make_shared<Runtime>(2);
+  auto o = hc_options("hc-target", false, false);
+  o.framing.max_stream_message = 8u << 20;
+  o.max_inbound_stream_bytes = 16u << 20;
+  o.core.tcp_timeout = std::chrono::seconds(60);  // the stalled ones stay while we count
+  auto target = make_node(rt, o);
+  ASSERT_TRUE(target);
+  const uint32_t len = (4u << 20) - 64;
+  // userMsg (8), its header {"UserMsgLen": len}, then 3 MiB of the announced body.
+  core::Bytes head{8, 0x81, 0xaa, 'U', 's', 'e', 'r', 'M', 's', 'g', 'L', 'e', 'n', 0xce,
+                   static_cast<uint8_t>(len >> 24), static_cast<uint8_t>(len >> 16),
+                   static_cast<uint8_t>(len >> 8), static_cast<uint8_t>(len)};
+  head.resize(head.size() + (3u << 20), 'x');
+  asio::io_context ioc;
+  asio::ip::tcp::endpoint to(asio::ip::make_address("127.0.0.1"), target->advertise_address().port);
+  std::vector<asio::ip::tcp::socket> stalled;
+  for (int i = 0; i < 20; ++i) {
+    boost::system::error_code ec;
+    stalled.emplace_back(ioc);
+    stalled.back().connect(to, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    asio::write(stalled.back(), asio::buffer(head), ec);  // refused ones fail part way: fine
+  }
+  EXPECT_TRUE(eventually([&] { return target->runtime_stats().refused_streams >= 16; }))
+      << target->runtime_stats().refused_streams;
+  EXPECT_LE(target->runtime_stats().refused_streams, 19u);  // some were admitted
+  auto c = make_node(rt, hc_options("hc-c", false, false));
+  ASSERT_TRUE(c);
+  Status st;
+  EXPECT_EQ(c->join({addr_of(*target)}, st), 1) << st.message;
+  stalled.clear();
+  c.reset();
+  target.reset();
+}
+
 }  // namespace
 }  // namespace memberlist::runtime::test
