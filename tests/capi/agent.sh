@@ -4,6 +4,9 @@
 #   agent.sh signal AGENT   two agents; SIGTERM makes one leave gracefully, the other sees it
 #   agent.sh secure AGENT   --key (hex and base64 of one key) + --label: two agents join; a
 #                           wrong key or another label cannot; a malformed key is refused
+#   agent.sh reconnect AGENT  --reconnect-interval: b is killed, a marks it dead; b restarts
+#                           at its address without --join, and a reconnects to it well
+#                           before the default 30 s interval; bad values are refused
 set -u
 step=$1 agent=$2
 fail() { echo "FAIL: $*" >&2; [ -n "${work:-}" ] && for f in "$work"/*.out; do echo "== $f"; cat "$f"; done; exit 1; }
@@ -13,11 +16,11 @@ pa=""; pb=""
 key_hex=000102030405060708090a0b0c0d0e0f
 key_b64=AAECAwQFBgcICQoLDA0ODw==
 
-# Waits up to 30 s for a line matching $2 in file $1.
+# Waits up to $3 seconds (default 30) for a line matching $2 in file $1.
 wait_for() {
   i=0
   while ! grep -q "$2" "$1" 2>/dev/null; do
-    i=$((i + 1)); [ $i -gt 300 ] && return 1
+    i=$((i + 1)); [ $i -gt $((${3:-30} * 10)) ] && return 1
     sleep 0.1
   done
 }
@@ -92,6 +95,36 @@ secure)
   pa=""; pb=""
   cat "$work/a.out" "$work/c.out" "$work/d.out"
   echo "secure: ok"
+  ;;
+reconnect)
+  "$agent" agent --help | grep -q -- "--reconnect-interval" || fail "agent --help lacks --reconnect-interval"
+  "$agent" agent --name x --bind 127.0.0.1:0 --reconnect-interval soon >/dev/null 2>&1
+  [ $? -eq 2 ] || fail "a malformed --reconnect-interval must fail with 2"
+  "$agent" agent --name x --bind 127.0.0.1:0 --reconnect-seeds 2 >/dev/null 2>&1
+  [ $? -eq 2 ] || fail "--reconnect-seeds 2 must fail with 2"
+  "$agent" agent --name a --bind 127.0.0.1:0 --preset local --reconnect-interval 200 \
+    >"$work/a.out" 2>&1 &
+  pa=$!
+  wait_for "$work/a.out" "running at" || fail "agent a did not start"
+  addr=$(sed -n 's/.*running at \([^ ]*\).*/\1/p' "$work/a.out" | head -n1)
+  "$agent" agent --name b --bind 127.0.0.1:0 --preset local --join "$addr" >"$work/b.out" 2>&1 &
+  pb=$!
+  wait_for "$work/b.out" "running at" || fail "agent b did not start"
+  baddr=$(sed -n 's/.*running at \([^ ]*\).*/\1/p' "$work/b.out" | head -n1)
+  wait_for "$work/a.out" "join   b " || fail "a did not see b join"
+  kill -KILL $pb; wait $pb 2>/dev/null
+  wait_for "$work/a.out" "leave  b .*(dead)" 60 || fail "a did not mark b dead"
+  # b comes back at the same address and joins nobody: a finds it (default: 30 s).
+  "$agent" agent --name b --bind "$baddr" --preset local >"$work/b2.out" 2>&1 &
+  pb=$!
+  wait_for "$work/b2.out" "running at" || fail "agent b did not restart at $baddr"
+  wait_for "$work/b2.out" "join   a " 15 || fail "a did not reconnect to the restarted b"
+  wait_for "$work/a.out" "join   b .*(alive)" 15 || fail "a does not see b alive again"
+  kill -TERM $pb; wait $pb
+  kill -TERM $pa; wait $pa
+  pa=""; pb=""
+  cat "$work/a.out" "$work/b2.out"
+  echo "reconnect: ok"
   ;;
 *) fail "unknown step $step" ;;
 esac

@@ -7,6 +7,8 @@
  *   memberlist-agent agent --name NAME --bind HOST:PORT [--join ADDR]... [--preset P]
  *                          [--log-level L] [--key KEY]... [--label LABEL]
  *                          [--wire native|hashicorp]
+ *                          [--reconnect-interval MS] [--reconnect-timeout MS]
+ *                          [--reconnect-seeds 0|1]
  *       One node that prints membership events and leaves gracefully on SIGINT/SIGTERM.
  */
 #define _POSIX_C_SOURCE 200809L
@@ -502,6 +504,8 @@ static int agent_usage(FILE *out) {
           "                              [--preset lan|wan|local] [--log-level LEVEL]\n"
           "                              [--key KEY]... [--label LABEL]\n"
           "                              [--wire native|hashicorp]\n"
+          "                              [--reconnect-interval MS] [--reconnect-timeout MS]\n"
+          "                              [--reconnect-seeds 0|1]\n"
           "  Runs one node and prints membership events; SIGINT/SIGTERM make it leave\n"
           "  gracefully and exit.\n"
           "  --bind HOST:PORT   IPv4 or [IPv6] literal and port (0: any free port)\n"
@@ -512,13 +516,22 @@ static int agent_usage(FILE *out) {
           "                     the primary (encrypts), all are tried to decrypt\n"
           "  --label LABEL      cluster label: only nodes with the same label talk\n"
           "  --wire FORMAT      native (default) or hashicorp: speak hashicorp/memberlist's\n"
-          "                     protocol, to join a cluster of Go memberlist nodes\n");
+          "                     protocol, to join a cluster of Go memberlist nodes\n"
+          "  --reconnect-interval MS  how often to try a member marked dead, and the --join\n"
+          "                     addresses while alone (default 30000; 0: never)\n"
+          "  --reconnect-timeout MS   how long after its death a member is still tried\n"
+          "                     (default 86400000)\n"
+          "  --reconnect-seeds 0|1    re-join the --join addresses while alone (default 1)\n");
   return out == stdout ? 0 : 2;
 }
 
 static int run_agent(int argc, char **argv) {
   const char *name = NULL, *bind = NULL, *preset = "lan", *label = NULL;
   uint32_t wire = ML_WIRE_NATIVE;
+  /* --reconnect-interval, --reconnect-timeout, --reconnect-seeds: UINT32_MAX = not given */
+  uint32_t reconnect[3] = {UINT32_MAX, UINT32_MAX, UINT32_MAX};
+  static const char *const reconnect_flags[3] = {"--reconnect-interval", "--reconnect-timeout",
+                                                 "--reconnect-seeds"};
   const char **joins = (const char **)calloc((size_t)argc + 1, sizeof *joins);
   const char **keys = (const char **)calloc((size_t)argc + 1, sizeof *keys);
   size_t njoins = 0, nkeys = 0, k;
@@ -574,6 +587,18 @@ static int run_agent(int argc, char **argv) {
         free(keys);
         return 2;
       }
+    } else if (strcmp(arg, reconnect_flags[0]) == 0 || strcmp(arg, reconnect_flags[1]) == 0 ||
+               strcmp(arg, reconnect_flags[2]) == 0) {
+      char *end = NULL;
+      unsigned long v = strtoul(val, &end, 10);
+      int which = strcmp(arg, reconnect_flags[0]) == 0 ? 0 : strcmp(arg, reconnect_flags[1]) == 0 ? 1 : 2;
+      if (!*val || *end || v >= UINT32_MAX || (which == 2 && v > 1)) {
+        fprintf(stderr, "agent: %s wants %s, got %s\n", arg, which == 2 ? "0 or 1" : "milliseconds", val);
+        free(joins);
+        free(keys);
+        return 2;
+      }
+      reconnect[which] = (uint32_t)v;
     } else if (strcmp(arg, "--log-level") == 0) {
       if (!parse_level(val, &level)) {
         fprintf(stderr, "agent: unknown log level %s\n", val);
@@ -627,6 +652,15 @@ static int run_agent(int argc, char **argv) {
       free(keys);
       return 2;
     }
+  }
+  if ((reconnect[0] != UINT32_MAX && ml_config_set_reconnect_interval_ms(cfg, reconnect[0]) != ML_OK) ||
+      (reconnect[1] != UINT32_MAX && ml_config_set_reconnect_timeout_ms(cfg, reconnect[1]) != ML_OK) ||
+      (reconnect[2] != UINT32_MAX && ml_config_set_reconnect_seeds(cfg, reconnect[2]) != ML_OK)) {
+    fprintf(stderr, "agent: %s\n", ml_last_error());
+    ml_config_free(cfg);
+    free(joins);
+    free(keys);
+    return 2;
   }
   if (label && ml_config_set_label(cfg, label) != ML_OK) {
     fprintf(stderr, "agent: --label: %s\n", ml_last_error());
