@@ -123,6 +123,15 @@ struct Core::Impl {
   uint32_t broadcast_seq = 0;
   uint64_t next_broadcast_id = 0;
   SeenOrigins seen;  // whose broadcasts we have seen (app_broadcasts.cpp)
+  // Broadcast repair (Config::max_repair_broadcasts): what we sent or received lately,
+  // oldest first.
+  struct RecentBroadcast {
+    UserBroadcast m;
+    Instant at{};
+  };
+  std::deque<RecentBroadcast> recent_broadcasts;
+  Instant member_since{};   // our start, then our first successful join
+  bool joined_once = false;
 
   std::vector<std::unique_ptr<NodeRec>> nodes;  // probe order
   NameIndex<NodeRec> node_map;
@@ -477,9 +486,18 @@ struct Core::Impl {
 
   // ---- application broadcasts (app_broadcasts.cpp) ------------------------------------------
   SeenEpoch& seen_epoch(const std::string& origin, uint32_t epoch, Instant now);
-  void handle_user_broadcast(const UserBroadcast& m, Instant now);
+  // `repaired`: it came in a push/pull reply, not by gossip (delivered, not forwarded).
+  void handle_user_broadcast(const UserBroadcast& m, Instant now, bool repaired = false);
   void expire_seen_origins(Instant now);
-  Status queue_broadcast(std::string name, Bytes payload, uint64_t& id);
+  Status queue_broadcast(std::string name, Bytes payload, uint64_t& id, Instant now);
+  void remember_broadcast(const UserBroadcast& m, Instant now);
+  Duration repair_horizon() const;
+  Duration origin_memory() const;
+  void ask_for_repairs(PushPull& request, Instant now);
+  void add_repairs(PushPull& reply, const PushPull& request, Instant now);
+  std::vector<const UserBroadcast*> lacked_by(const PushPull& peer, Instant now) const;
+  void push_repairs(const Address& to, const PushPull& reply, Instant now);
+  void apply_repairs(const PushPull& reply, Instant now);
   // Holds the application broadcasts to max_queued_broadcasts / _bytes.
   void bound_user_queue();
 

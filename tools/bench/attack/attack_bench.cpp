@@ -338,11 +338,14 @@ const Attack kAttacks[] = {
 void run_row(const Attack& a, std::chrono::seconds duration, bool encrypted) {
   int up[2], down[2];
   if (pipe(up) != 0 || pipe(down) != 0) return;
-  pid_t pid = fork();  // before this process starts any thread for the row
+  pid_t pid = fork();
   if (pid == 0) {
+    // A fresh process image, so that the target's memory is its own, not this one's copy.
     close(up[0]);
     close(down[1]);
-    run_target(up[1], down[0], encrypted);
+    execl("/proc/self/exe", "memberlist-attack-bench", "--target", std::to_string(up[1]).c_str(),
+          std::to_string(down[0]).c_str(), encrypted ? "1" : "0", nullptr);
+    _exit(127);
   }
   close(up[1]);
   close(down[0]);
@@ -434,6 +437,9 @@ void run_row(const Attack& a, std::chrono::seconds duration, bool encrypted) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 5 && std::string(argv[1]) == "--target") {
+    run_target(std::atoi(argv[2]), std::atoi(argv[3]), std::string(argv[4]) == "1");
+  }
   int seconds = 10;
   bool encrypted = false;
   std::string only;
