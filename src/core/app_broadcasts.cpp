@@ -85,7 +85,9 @@ void Core::Impl::handle_user_broadcast(const UserBroadcast& m, Instant now, bool
   }
   notifications.push_back(BroadcastReceived{m.origin, m.name, m.payload});
   metrics.incr("memberlist.user.broadcasts.received");
-  remember_broadcast(m, now);
+  // A repaired copy is as old as the sender's, not fresh: dated back, it is offered to the
+  // same members for the same time as anywhere else, never to members that joined after it.
+  remember_broadcast(m, repaired ? now - std::min<Duration>(std::chrono::milliseconds(m.age_ms), repair_horizon()) : now);
   if (repaired) {
     // Late: gossip has done its work elsewhere; only this node lacked it.
     metrics.incr("memberlist.user.broadcasts.repaired");
@@ -142,11 +144,15 @@ Status Core::Impl::queue_broadcast(std::string name, Bytes payload, uint64_t& id
 // carries what it has from the same time that is not on the initiator's list, and the
 // initiator then sends the responder, by datagram, what the reply's list lacks. Receivers
 // de-duplicate as for gossip, so a broadcast repaired twice is still delivered once.
+// A broadcast is dated when it was queued or first came by gossip, and a repaired copy
+// carries that age (UserBroadcast::age_ms): a member is only repaired broadcasts younger than
+// its membership (PushPull::repair_window_ms).
 
-void Core::Impl::remember_broadcast(const UserBroadcast& m, Instant now) {
+void Core::Impl::remember_broadcast(const UserBroadcast& m, Instant at) {
   if (cfg.max_repair_broadcasts == 0) return;
-  recent_broadcasts.push_back({m, now});
+  recent_broadcasts.push_back({m, at});
   recent_broadcasts.back().m.repaired = false;
+  recent_broadcasts.back().m.age_ms = 0;
   while (recent_broadcasts.size() > cfg.max_repair_broadcasts) recent_broadcasts.pop_front();
 }
 
@@ -173,29 +179,32 @@ uint32_t to_ms(Duration d) {
 
 void Core::Impl::ask_for_repairs(PushPull& pp, Instant now) {
   if (cfg.max_repair_broadcasts == 0) return;
-  while (!recent_broadcasts.empty() && now - recent_broadcasts.front().at > repair_horizon())
-    recent_broadcasts.pop_front();
+  // Not front-first: a repaired copy is dated back, so the list is not in date order.
+  std::erase_if(recent_broadcasts, [&](const RecentBroadcast& r) { return now - r.at > repair_horizon(); });
   // Only what was sent while we were a member: a new member does not get the cluster's past.
   pp.repair_window_ms = std::max<uint32_t>(1, to_ms(std::min(now - member_since, repair_horizon())));
   for (const auto& r : recent_broadcasts) pp.broadcast_digest.push_back({r.m.origin, r.m.epoch, r.m.seq});
 }
 
 // Our recent broadcasts from within the peer's window that its digest does not list.
-std::vector<const UserBroadcast*> Core::Impl::lacked_by(const PushPull& peer, Instant now) const {
-  std::vector<const UserBroadcast*> out;
+std::vector<const Core::Impl::RecentBroadcast*> Core::Impl::lacked_by(const PushPull& peer, Instant now) const {
+  std::vector<const RecentBroadcast*> out;
   if (cfg.max_repair_broadcasts == 0 || peer.repair_window_ms == 0) return out;
   const Duration window = std::min<Duration>(std::chrono::milliseconds(peer.repair_window_ms), repair_horizon());
   std::set<std::tuple<std::string_view, uint32_t, uint32_t>> has;
   for (const auto& id : peer.broadcast_digest) has.emplace(id.origin, id.epoch, id.seq);
   for (const auto& r : recent_broadcasts) {
-    if (now - r.at < window && !has.count({r.m.origin, r.m.epoch, r.m.seq})) out.push_back(&r.m);
+    if (now - r.at < window && !has.count({r.m.origin, r.m.epoch, r.m.seq})) out.push_back(&r);
   }
   return out;
 }
 
 void Core::Impl::add_repairs(PushPull& reply, const PushPull& request, Instant now) {
   if (request.repair_window_ms == 0) return;  // an older node, or repair off: nothing to say
-  for (const UserBroadcast* m : lacked_by(request, now)) reply.broadcast_repair.push_back(*m);
+  for (const RecentBroadcast* r : lacked_by(request, now)) {
+    reply.broadcast_repair.push_back(r->m);
+    reply.broadcast_repair.back().age_ms = to_ms(now - r->at);
+  }
   ask_for_repairs(reply, now);  // and what we have, for the initiator to send us what we lack
   if (!reply.broadcast_repair.empty())
     metrics.incr("memberlist.user.broadcasts.repairs_sent", static_cast<double>(reply.broadcast_repair.size()));
@@ -203,9 +212,10 @@ void Core::Impl::add_repairs(PushPull& reply, const PushPull& request, Instant n
 
 void Core::Impl::push_repairs(const Address& to, const PushPull& reply, Instant now) {
   auto lacked = lacked_by(reply, now);
-  for (const UserBroadcast* m : lacked) {
-    UserBroadcast copy = *m;
+  for (const RecentBroadcast* r : lacked) {
+    UserBroadcast copy = r->m;
     copy.repaired = true;
+    copy.age_ms = to_ms(now - r->at);
     send_with_piggyback(to, copy);
   }
   if (!lacked.empty()) metrics.incr("memberlist.user.broadcasts.repairs_sent", static_cast<double>(lacked.size()));

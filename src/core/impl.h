@@ -123,8 +123,9 @@ struct Core::Impl {
   uint32_t broadcast_seq = 0;
   uint64_t next_broadcast_id = 0;
   SeenOrigins seen;  // whose broadcasts we have seen (app_broadcasts.cpp)
-  // Broadcast repair (Config::max_repair_broadcasts): what we sent or received lately,
-  // oldest first.
+  // Broadcast repair (Config::max_repair_broadcasts): what we sent or received lately, in
+  // the order we got them; `at` is when it was sent or came by gossip (repaired copies are
+  // dated back by the age they came with).
   struct RecentBroadcast {
     UserBroadcast m;
     Instant at{};
@@ -490,12 +491,12 @@ struct Core::Impl {
   void handle_user_broadcast(const UserBroadcast& m, Instant now, bool repaired = false);
   void expire_seen_origins(Instant now);
   Status queue_broadcast(std::string name, Bytes payload, uint64_t& id, Instant now);
-  void remember_broadcast(const UserBroadcast& m, Instant now);
+  void remember_broadcast(const UserBroadcast& m, Instant at);
   Duration repair_horizon() const;
   Duration origin_memory() const;
   void ask_for_repairs(PushPull& request, Instant now);
   void add_repairs(PushPull& reply, const PushPull& request, Instant now);
-  std::vector<const UserBroadcast*> lacked_by(const PushPull& peer, Instant now) const;
+  std::vector<const RecentBroadcast*> lacked_by(const PushPull& peer, Instant now) const;
   void push_repairs(const Address& to, const PushPull& reply, Instant now);
   void apply_repairs(const PushPull& reply, Instant now);
   // Holds the application broadcasts to max_queued_broadcasts / _bytes.

@@ -78,6 +78,10 @@ struct UserBroadcast {
   // Sent by broadcast repair to a member that lacked it: delivered, never forwarded (gossip
   // has done its work; forwarding would spread it again, to members that joined since).
   bool repaired = false;
+  // With `repaired`: how long the sender has had it. The receiver dates its copy back by as
+  // much, so that a broadcast's age (and the window of who may be repaired it) does not
+  // restart at each member it is repaired to.
+  uint32_t age_ms = 0;
 };
 
 // Which application broadcast (UserBroadcast's identity), in a push/pull's digest.

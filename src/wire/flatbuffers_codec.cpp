@@ -181,7 +181,7 @@ class Encoder {
     auto origin = string(m.origin);
     auto name = opt_string(m.name);
     auto payload = opt_bytes(m.payload);
-    return fb::CreateUserBroadcast(b, origin, m.epoch, m.seq, name, payload, m.repaired);
+    return fb::CreateUserBroadcast(b, origin, m.epoch, m.seq, name, payload, m.repaired, m.age_ms);
   }
 
  private:
@@ -453,6 +453,7 @@ class Decoder {
     u.epoch = m.epoch();
     u.seq = m.seq();
     u.repaired = m.repaired();
+    u.age_ms = m.age_ms();
     if (!bytes(m.payload(), u.payload)) return aliased();
     out.emplace_back(std::move(u));
     return {};

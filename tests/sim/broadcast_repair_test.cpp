@@ -124,31 +124,59 @@ TEST(BroadcastRepair, ANodeWithRepairOffTakesNoPart) {
 }
 
 // Only broadcasts sent while a node was a member are repaired to it: a new member does not get
-// the cluster's recent past.
-TEST(BroadcastRepair, ANewMemberDoesNotGetTheClustersPast) {
+// the cluster's recent past. It joins 5 s after ten broadcasts, when gossip has long finished
+// with them (the run with repair off shows it) but they are still within the repair horizon
+// (2 x 15 s), and its first push/pulls go to members that hold them all.
+struct JoinLate {
+  size_t delivered = 0;          // the ten, to the five old members (4 each)
+  size_t past_to_new = 0;        // the ten, to the new member
+  size_t new_exchanges = 0;      // push/pulls the new member opened (its join included)
+  size_t later_to_new = 0;       // one queued after the join (repair on only)
+};
+
+JoinLate join_late(size_t max_repair) {
   Options o;
   o.seed = 4;
   Simulator sim(o);
   Config c = Config::local();
+  c.max_repair_broadcasts = max_repair;
   for (int i = 0; i < 5; ++i) sim.add_node(c);
   sim.seed_membership();
   sim.run_for(2 * c.push_pull_interval);
-  size_t delivered_to_new = 0, delivered = 0;
+  JoinLate r;
   sim.set_notification_tap([&](NodeId id, const core::Notification& note) {
-    if (std::holds_alternative<core::BroadcastReceived>(note)) (id == 5 ? delivered_to_new : delivered)++;
+    const auto* b = std::get_if<core::BroadcastReceived>(&note);
+    if (!b) return;
+    if (b->payload == core::Bytes{99})
+      r.later_to_new += id == 5;
+    else
+      (id == 5 ? r.past_to_new : r.delivered)++;
   });
-  for (int k = 0; k < 10; ++k) ASSERT_TRUE(sim.queue_broadcast(NodeId(k % 5), "", core::Bytes{uint8_t(k)}).ok());
+  for (int k = 0; k < 10; ++k) EXPECT_TRUE(sim.queue_broadcast(NodeId(k % 5), "", core::Bytes{uint8_t(k)}).ok());
   sim.run_for(5s);
   NodeId fresh = sim.add_node(c);
+  EXPECT_EQ(fresh, 5u);
   sim.join(fresh, 0);
-  sim.run_for(3 * c.push_pull_interval);
-  ASSERT_TRUE(sim.join_result(fresh) && sim.join_result(fresh)->ok());
-  EXPECT_EQ(delivered, 40u);  // 10 broadcasts x 4 other members
-  EXPECT_EQ(delivered_to_new, 0u);
-  // But what is sent after it joined reaches it.
-  ASSERT_TRUE(sim.queue_broadcast(1, "", core::Bytes{99}).ok());
-  sim.run_for(2 * c.push_pull_interval);
-  EXPECT_EQ(delivered_to_new, 1u);
+  sim.run_for(2s);  // the join and its post-join push/pulls, well within the horizon
+  EXPECT_TRUE(sim.join_result(fresh) && sim.join_result(fresh)->ok());
+  r.new_exchanges = sim.counters(fresh).streams_opened;
+  sim.run_for(3 * c.push_pull_interval);  // past the horizon: every chance to repair has gone
+  if (max_repair > 0) {
+    EXPECT_TRUE(sim.queue_broadcast(1, "", core::Bytes{99}).ok());
+    sim.run_for(2 * c.push_pull_interval);
+  }
+  return r;
+}
+
+TEST(BroadcastRepair, ANewMemberDoesNotGetTheClustersPast) {
+  JoinLate without = join_late(0);
+  EXPECT_EQ(without.past_to_new, 0u);  // gossip was done with them when it joined
+  JoinLate with = join_late(256);
+  EXPECT_EQ(with.delivered, 40u);  // 10 broadcasts x 4 other members
+  EXPECT_GE(with.new_exchanges, 2u);  // it did exchange digests while they were repairable
+  EXPECT_EQ(with.past_to_new, 0u);
+  // But what is sent after it joined reaches it, once.
+  EXPECT_EQ(with.later_to_new, 1u);
 }
 
 }  // namespace

@@ -109,7 +109,7 @@ TEST(WireCodec, RoundTripBroadcastRepair) {
   pp.broadcast_digest = {{"a", 7, 1}, {"b", 0, 4294967295u}};
   pp.broadcast_repair = {UserBroadcast{"a", 7, 2, "", bytes_of(3)}, UserBroadcast{"c", 1, 1, "named", {}}};
   expect_round_trip(pp);
-  expect_round_trip(UserBroadcast{"a", 7, 2, "", bytes_of(3), true});
+  expect_round_trip(UserBroadcast{"a", 7, 2, "", bytes_of(3), true, 12345});
   // Without them the message is what it was.
   PushPull plain;
   plain.nodes = pp.nodes;

@@ -61,7 +61,7 @@ inline bool same(const PushNodeState& a, const PushNodeState& b) {
 }
 inline bool same(const UserBroadcast& a, const UserBroadcast& b) {
   return a.origin == b.origin && a.epoch == b.epoch && a.seq == b.seq && a.name == b.name && a.payload == b.payload &&
-         a.repaired == b.repaired;
+         a.repaired == b.repaired && a.age_ms == b.age_ms;
 }
 inline bool same(const PushPull& a, const PushPull& b) {
   if (a.join != b.join || a.user_state != b.user_state || a.nodes.size() != b.nodes.size()) return false;
