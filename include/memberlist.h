@@ -155,6 +155,11 @@ ML_API const char *ml_last_error(void);
 #define ML_BROADCAST_DELIVERED 0 /* sent its whole retransmit budget (not a receipt) */
 #define ML_BROADCAST_REPLACED 1  /* a newer broadcast with the same name took its place */
 #define ML_BROADCAST_DROPPED 2   /* pruned, reset, or the memberlist shut down first */
+/* Broadcast repair on (ml_config_set_max_repair_broadcasts): sent its whole retransmit budget,
+ * then stayed in the push/pull repair for its whole horizon (see ml_memberlist_queue_broadcast).
+ * With repair on, a broadcast whose repair was cut short (pushed out by newer ones, shutdown)
+ * ends DELIVERED. ml_broadcast_queue never reports it. */
+#define ML_BROADCAST_SETTLED 3
 
 /* Kinds of metric (ml_metrics_kind). */
 #define ML_METRIC_COUNTER 0
@@ -581,8 +586,10 @@ typedef struct ml_callbacks {
    * ml_memberlist_queue_broadcast). name is "" for unnamed broadcasts. */
   void (*on_broadcast)(void *user_data, const char *origin, const char *name, const uint8_t *data,
                        size_t len);
-  /* A broadcast this node queued left its queue (ML_BROADCAST_*): DELIVERED once this node
-   * has sent it its whole retransmit budget, which says nothing about who received it. */
+  /* A broadcast this node queued is done (ML_BROADCAST_*): DELIVERED once this node has sent
+   * it its whole retransmit budget, which says nothing about who received it; with broadcast
+   * repair on, SETTLED once its repair horizon has passed too (two push/pull intervals later),
+   * which says every member alive and reachable throughout had the chance to fetch it. */
   void (*on_broadcast_done)(void *user_data, uint64_t id, uint32_t outcome);
   /* A node with the name of a known node but another address showed up; it was ignored. */
   void (*on_conflict)(void *user_data, const ml_node *existing, const ml_node *other);

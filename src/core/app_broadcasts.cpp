@@ -127,7 +127,18 @@ Status Core::Impl::queue_broadcast(std::string name, Bytes payload, uint64_t& id
   broadcast_seq++;
   remember_broadcast(m, now);
   id = ++next_broadcast_id;
-  auto done = [this, bid = id](FinishReason r) { notifications.push_back(BroadcastDone{bid, outcome_of(r)}); };
+  auto done = [this, bid = id, seq = m.seq](FinishReason r) {
+    // Fully sent and still repairable: the outcome waits for the end of its repair horizon.
+    if (r == FinishReason::Transmitted) {
+      for (auto& rb : recent_broadcasts) {
+        if (rb.m.origin == cfg.name && rb.m.epoch == broadcast_epoch && rb.m.seq == seq) {
+          rb.done_id = bid;
+          return;
+        }
+      }
+    }
+    notifications.push_back(BroadcastDone{bid, outcome_of(r)});
+  };
   if (name.empty())
     user_queue.queue_unique(std::move(enc), std::move(done));
   else
@@ -149,11 +160,31 @@ Status Core::Impl::queue_broadcast(std::string name, Bytes payload, uint64_t& id
 // its membership (PushPull::repair_window_ms).
 
 void Core::Impl::remember_broadcast(const UserBroadcast& m, Instant at) {
-  if (cfg.max_repair_broadcasts == 0) return;
+  if (!repair_on()) return;
   recent_broadcasts.push_back({m, at});
   recent_broadcasts.back().m.repaired = false;
   recent_broadcasts.back().m.age_ms = 0;
-  while (recent_broadcasts.size() > cfg.max_repair_broadcasts) recent_broadcasts.pop_front();
+  while (recent_broadcasts.size() > cfg.max_repair_broadcasts) {
+    // Pushed out before its horizon: only retransmitted, as far as this node can tell.
+    if (uint64_t id = recent_broadcasts.front().done_id) notifications.push_back(BroadcastDone{id, BroadcastOutcome::Delivered});
+    recent_broadcasts.pop_front();
+  }
+}
+
+// Not front-first: a repaired copy is dated back, so the list is not in date order.
+void Core::Impl::expire_recent_broadcasts(Instant now) {
+  std::erase_if(recent_broadcasts, [&](const RecentBroadcast& r) {
+    if (now - r.at <= repair_horizon()) return false;
+    if (r.done_id) notifications.push_back(BroadcastDone{r.done_id, BroadcastOutcome::Settled});
+    return true;
+  });
+}
+
+void Core::Impl::end_repairs() {
+  for (auto& r : recent_broadcasts) {
+    if (r.done_id) notifications.push_back(BroadcastDone{r.done_id, BroadcastOutcome::Delivered});
+    r.done_id = 0;
+  }
 }
 
 // How long a broadcast stays repairable: two push/pull intervals (scaled as the exchange
@@ -166,7 +197,7 @@ Duration Core::Impl::repair_horizon() const {
 // Origins are remembered past the repair horizon (with a push/pull interval of margin for
 // the spread of receipt times), so that a repaired copy is never delivered a second time.
 Duration Core::Impl::origin_memory() const {
-  if (cfg.max_repair_broadcasts == 0) return cfg.gossip_to_the_dead_time;
+  if (!repair_on()) return cfg.gossip_to_the_dead_time;
   return std::max(cfg.gossip_to_the_dead_time, repair_horizon() + push_pull_scale(cfg.push_pull_interval, est_num_nodes()));
 }
 
@@ -178,9 +209,8 @@ uint32_t to_ms(Duration d) {
 }  // namespace
 
 void Core::Impl::ask_for_repairs(PushPull& pp, Instant now) {
-  if (cfg.max_repair_broadcasts == 0) return;
-  // Not front-first: a repaired copy is dated back, so the list is not in date order.
-  std::erase_if(recent_broadcasts, [&](const RecentBroadcast& r) { return now - r.at > repair_horizon(); });
+  if (!repair_on()) return;
+  expire_recent_broadcasts(now);
   // Only what was sent while we were a member: a new member does not get the cluster's past.
   pp.repair_window_ms = std::max<uint32_t>(1, to_ms(std::min(now - member_since, repair_horizon())));
   for (const auto& r : recent_broadcasts) pp.broadcast_digest.push_back({r.m.origin, r.m.epoch, r.m.seq});
@@ -189,7 +219,7 @@ void Core::Impl::ask_for_repairs(PushPull& pp, Instant now) {
 // Our recent broadcasts from within the peer's window that its digest does not list.
 std::vector<const Core::Impl::RecentBroadcast*> Core::Impl::lacked_by(const PushPull& peer, Instant now) const {
   std::vector<const RecentBroadcast*> out;
-  if (cfg.max_repair_broadcasts == 0 || peer.repair_window_ms == 0) return out;
+  if (!repair_on() || peer.repair_window_ms == 0) return out;
   const Duration window = std::min<Duration>(std::chrono::milliseconds(peer.repair_window_ms), repair_horizon());
   std::set<std::tuple<std::string_view, uint32_t, uint32_t>> has;
   for (const auto& id : peer.broadcast_digest) has.emplace(id.origin, id.epoch, id.seq);
@@ -222,7 +252,7 @@ void Core::Impl::push_repairs(const Address& to, const PushPull& reply, Instant 
 }
 
 void Core::Impl::apply_repairs(const PushPull& reply, Instant now) {
-  if (cfg.max_repair_broadcasts == 0) return;
+  if (!repair_on()) return;
   size_t n = 0;
   for (const auto& m : reply.broadcast_repair) {
     if (++n > cfg.max_repair_broadcasts) {

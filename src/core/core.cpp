@@ -298,7 +298,10 @@ Status Core::queue_broadcast(std::string name, Bytes payload, uint64_t& id, Inst
 
 size_t Core::num_queued_broadcasts() const { return impl_->user_queue.size(); }
 void Core::prune_broadcasts(size_t max_retain) { impl_->user_queue.prune(max_retain); }
-void Core::reset_broadcasts() { impl_->user_queue.reset(); }
+void Core::reset_broadcasts() {
+  impl_->user_queue.reset();
+  impl_->end_repairs();
+}
 
 Metrics& Core::metrics() { return impl_->metrics; }
 const Metrics& Core::metrics() const { return impl_->metrics; }

@@ -129,6 +129,7 @@ struct Core::Impl {
   struct RecentBroadcast {
     UserBroadcast m;
     Instant at{};
+    uint64_t done_id = 0;  // ours, fully retransmitted: its BroadcastDone waits for the horizon
   };
   std::deque<RecentBroadcast> recent_broadcasts;
   Instant member_since{};   // our start, then our first successful join
@@ -492,6 +493,11 @@ struct Core::Impl {
   void expire_seen_origins(Instant now);
   Status queue_broadcast(std::string name, Bytes payload, uint64_t& id, Instant now);
   void remember_broadcast(const UserBroadcast& m, Instant at);
+  void expire_recent_broadcasts(Instant now);
+  // Ends our broadcasts still waiting in the repair set (Delivered): reset_broadcasts().
+  void end_repairs();
+  // Broadcast repair needs a bound above 0 and the periodic push/pull that carries it.
+  bool repair_on() const { return cfg.max_repair_broadcasts > 0 && cfg.push_pull_interval > Duration::zero(); }
   Duration repair_horizon() const;
   Duration origin_memory() const;
   void ask_for_repairs(PushPull& request, Instant now);

@@ -3,6 +3,7 @@
 // within a push/pull interval or two; the reference's best effort (repair off) leaves misses.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <random>
 #include <set>
@@ -177,6 +178,59 @@ TEST(BroadcastRepair, ANewMemberDoesNotGetTheClustersPast) {
   EXPECT_EQ(with.past_to_new, 0u);
   // But what is sent after it joined reaches it, once.
   EXPECT_EQ(with.later_to_new, 1u);
+}
+
+// The done outcome says what is known. With repair off, DELIVERED once the origin sent its
+// whole retransmit budget, which is all it knows. With repair on, SETTLED once the broadcast
+// also stayed repairable for its whole horizon (two push/pull intervals), and DELIVERED for one
+// pushed out of repair early by newer ones (more than max_repair_broadcasts).
+struct Done {
+  uint64_t id;
+  core::BroadcastOutcome outcome;
+  Duration after;  // since it was queued
+};
+
+std::vector<Done> done_outcomes(size_t max_repair, int count) {
+  Options o;
+  o.seed = 5;
+  o.record_events = false;
+  Simulator sim(o);
+  Config c = Config::local();
+  c.max_repair_broadcasts = max_repair;
+  for (int i = 0; i < 5; ++i) sim.add_node(c);
+  sim.seed_membership();
+  sim.run_for(2 * c.push_pull_interval);
+  std::vector<Done> done;
+  const Instant queued = sim.now();
+  sim.set_notification_tap([&](NodeId id, const core::Notification& note) {
+    const auto* d = std::get_if<core::BroadcastDone>(&note);
+    if (!d) return;
+    EXPECT_EQ(id, 0u);
+    done.push_back({d->id, d->outcome, sim.now() - queued});
+  });
+  for (int k = 0; k < count; ++k) EXPECT_TRUE(sim.queue_broadcast(0, "", core::Bytes{uint8_t(k)}).ok());
+  sim.run_for(4 * c.push_pull_interval);
+  std::sort(done.begin(), done.end(), [](const Done& a, const Done& b) { return a.id < b.id; });
+  for (size_t i = 0; i < done.size(); ++i) EXPECT_EQ(done[i].id, i + 1) << "one outcome for each, once";
+  return done;
+}
+
+TEST(BroadcastRepair, TheDoneOutcomeSaysWhatIsKnown) {
+  const Duration horizon = 2 * Config::local().push_pull_interval;  // 5 nodes: not scaled
+  auto off = done_outcomes(0, 1);
+  ASSERT_EQ(off.size(), 1u);
+  EXPECT_EQ(off[0].outcome, core::BroadcastOutcome::Delivered);
+  EXPECT_LT(off[0].after, horizon);  // when its retransmissions end, a few gossip rounds
+  auto on = done_outcomes(256, 1);
+  ASSERT_EQ(on.size(), 1u);
+  EXPECT_EQ(on[0].outcome, core::BroadcastOutcome::Settled);
+  EXPECT_GE(on[0].after, horizon);  // not before its repair horizon has passed
+  // 10 at once with room for 4 in repair: the first 6 were pushed out before they were sent.
+  auto bounded = done_outcomes(4, 10);
+  ASSERT_EQ(bounded.size(), 10u);
+  // (ids from 1, in the order queued)
+  for (size_t i = 0; i < bounded.size(); ++i)
+    EXPECT_EQ(bounded[i].outcome, i < 6 ? core::BroadcastOutcome::Delivered : core::BroadcastOutcome::Settled) << i;
 }
 
 }  // namespace
