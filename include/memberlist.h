@@ -499,6 +499,16 @@ ML_API uint32_t ml_config_get_max_queued_broadcasts(const ml_config *config);
  * 65536..4294967295 (default 4194304); 0 is refused, as is anything below one datagram. */
 ML_API ml_status ml_config_set_max_queued_broadcast_bytes(ml_config *config, uint32_t bytes);
 ML_API uint32_t ml_config_get_max_queued_broadcast_bytes(const ml_config *config);
+/* Broadcast repair (not in the reference; see ml_memberlist_queue_broadcast): the most
+ * application broadcasts this node keeps, 0..4096 (default 256), for its periodic push/pulls
+ * to list and to send to the peer that lacks them. It bounds this node's memory for them (at
+ * most this many datagram-sized broadcasts), the digest each push/pull carries and the
+ * broadcasts one push/pull reply repairs; when more are sent within the repair horizon (two
+ * push/pull intervals), the oldest go first and are only best effort. 0 turns repair off:
+ * broadcasts are best effort, as in the reference, and this node neither asks for nor sends
+ * repairs (nodes with it on still repair each other). Needs push_pull_interval_ms > 0. */
+ML_API ml_status ml_config_set_max_repair_broadcasts(ml_config *config, uint32_t count);
+ML_API uint32_t ml_config_get_max_repair_broadcasts(const ml_config *config);
 /* Automatic reconnection (not in the reference), every reconnect_interval_ms,
  * 0..86400000 (default 30000); 0 turns it off. The node pings one member it marked dead (never
  * one that left) at its last address and, if it answers, joins it with a push/pull, so that a

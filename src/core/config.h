@@ -18,6 +18,8 @@ using namespace std::chrono_literals;
 
 inline constexpr int kMaxPostJoinPushPulls = 10;
 inline constexpr size_t kMaxReconnectSeeds = 16;
+// Config::max_repair_broadcasts: the codec's cap on a push/pull's repair lists.
+inline constexpr size_t kMaxRepairBroadcasts = 4096;
 
 struct Config {
   std::string name;                    // unique node name (required)
@@ -121,6 +123,7 @@ struct Config {
   // reaches it at its next push/pulls while fresh. Only broadcasts sent after a node joined
   // are repaired to it. Origins are then remembered for de-duplication for three push/pull
   // intervals, if longer than gossip_to_the_dead_time. 0 = best effort only, as the reference.
+  // At most kMaxRepairBroadcasts.
   size_t max_repair_broadcasts = 256;
   // The IP allow-list (the reference's CIDRsAllowed): an alive message putting a node at an
   // address this refuses is ignored ("Rejected node" log line, memberlist.node.rejected
