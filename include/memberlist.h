@@ -708,16 +708,31 @@ ML_API ml_status ml_memberlist_send_to_address(ml_memberlist *ml, const char *ad
                                                const uint8_t *data, size_t len);
 
 /* -- broadcasts ---------------------------------------------------------------------------- */
-/* Queues a broadcast for gossip, best effort. This node piggybacks it on its gossip and probe
- * packets, each to one member, until it has sent it retransmit_mult * ceil(log10(n + 1))
- * times (n: the cluster size); each member that receives it delivers it through on_broadcast
- * and forwards it the same way. Every member alive meanwhile receives it with high
- * probability, but nothing guarantees it (lost datagrams, partitions, members that join
- * after it stopped travelling): use send_reliable for what must arrive.
+/* Queues a broadcast for gossip. This node piggybacks it on its gossip and probe packets, each
+ * to one member, until it has sent it retransmit_mult * ceil(log10(n + 1)) times (n: the
+ * cluster size); each member that receives it delivers it through on_broadcast and forwards
+ * it the same way. That alone reaches every member alive meanwhile with high probability only
+ * (lost datagrams, partitions), as in the reference.
+ * Broadcast repair (not in the reference; on by default, ml_config_set_max_repair_broadcasts)
+ * closes that gap: every node keeps the broadcasts it sent or received for the repair horizon,
+ * two push/pull intervals (scaled with the cluster size as push/pull itself), and each
+ * periodic push/pull carries a digest of them both ways, the peer sending back (in its reply)
+ * or after it (by datagram) those the other lacks. A member then gets the broadcast within
+ * about the horizon if: it was a member before the broadcast was queued (a member that joins
+ * later is never repaired the cluster's past, though gossip still travelling may bring it);
+ * it was alive and reachable for a push/pull with a node that had it within the horizon; at
+ * most max_repair_broadcasts broadcasts went round within the horizon (beyond that the oldest
+ * leave repair, best effort again); and both ends have repair on (nodes with it off, or of an
+ * older version, take no part). It stays no receipt and brings no order between broadcasts:
+ * use send_reliable for what must arrive. Counted in memberlist.user.broadcasts.repairs_sent
+ * (broadcasts a node sent to repair a peer) and memberlist.user.broadcasts.repaired (ones it
+ * delivered from a repair).
  * on_broadcast_done(id, outcome) tells when this node is done with it: ML_BROADCAST_DELIVERED
- * once it sent its whole budget (not a receipt), ML_BROADCAST_REPLACED if a newer broadcast
- * with the same name was queued here first, ML_BROADCAST_DROPPED if the memberlist shut down
- * first. *id (may be NULL) identifies it there.
+ * once it sent its whole budget (not a receipt), or, with repair on, ML_BROADCAST_SETTLED once
+ * its repair horizon has passed as well (DELIVERED if it left repair early: pushed out by
+ * newer ones, or shutdown); ML_BROADCAST_REPLACED if a newer broadcast with the same name was
+ * queued here first, ML_BROADCAST_DROPPED if the memberlist shut down first. *id (may be
+ * NULL) identifies it there.
  * name NULL or "": unique; otherwise (at most 255 bytes, else ML_E_INVALID) a newer
  * broadcast with the same name replaces the older one in every queue it reaches, and a member
  * that delivered the newer one does not deliver the older. ML_E_TOO_LARGE if it does not fit
