@@ -87,7 +87,8 @@ void Core::Impl::handle_user_broadcast(const UserBroadcast& m, Instant now, bool
   metrics.incr("memberlist.user.broadcasts.received");
   // A repaired copy is as old as the sender's, not fresh: dated back, it is offered to the
   // same members for the same time as anywhere else, never to members that joined after it.
-  remember_broadcast(m, repaired ? now - std::min<Duration>(std::chrono::milliseconds(m.age_ms), repair_horizon()) : now);
+  const Duration age = repaired ? std::min<Duration>(std::chrono::milliseconds(m.age_ms), repair_horizon()) : Duration{};
+  remember_broadcast(m, now - age);
   if (repaired) {
     // Late: gossip has done its work elsewhere; only this node lacked it.
     metrics.incr("memberlist.user.broadcasts.repaired");
@@ -166,7 +167,8 @@ void Core::Impl::remember_broadcast(const UserBroadcast& m, Instant at) {
   recent_broadcasts.back().m.age_ms = 0;
   while (recent_broadcasts.size() > cfg.max_repair_broadcasts) {
     // Pushed out before its horizon: only retransmitted, as far as this node can tell.
-    if (uint64_t id = recent_broadcasts.front().done_id) notifications.push_back(BroadcastDone{id, BroadcastOutcome::Delivered});
+    if (uint64_t id = recent_broadcasts.front().done_id)
+      notifications.push_back(BroadcastDone{id, BroadcastOutcome::Delivered});
     recent_broadcasts.pop_front();
   }
 }
