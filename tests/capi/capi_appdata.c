@@ -414,6 +414,27 @@ static void check_hook_reentrancy(void) {
   CHECK(ok);
 }
 
+/* With repair on, a broadcast fully sent but still within its repair horizon when its node
+ * shuts down ends DELIVERED (its repair was cut short), once, before shutdown returns. */
+static void check_outcome_at_shutdown(void) {
+  static rec D;
+  ml_config *cd = ml_test_config("node-d");
+  uint64_t id = 0;
+  int ok, times = 0;
+  SECTION("shut down within a broadcast's repair horizon: DELIVERED, once");
+  CHECK_OK(ml_config_set_push_pull_interval_ms(cd, 60000)); /* horizon 120 s, far off */
+  rec_init(&D, "node-d");
+  rec_start(&D, cd);
+  CHECK_OK(rec_join(&D, &A));
+  CHECK_OK(ml_memberlist_queue_broadcast(D.ml, NULL, (const uint8_t *)"last", 4, &id));
+  WAIT_UNTIL(ok, t_num_queued(D.ml) == 0); /* its retransmissions are over */
+  CHECK(ok);
+  CHECK(rec_done_of(&D, id, NULL) == 99); /* no outcome yet: it is still repairable */
+  CHECK_OK(ml_memberlist_shutdown(D.ml));
+  CHECK(rec_done_of(&D, id, &times) == ML_BROADCAST_DELIVERED && times == 1);
+  rec_stop(&D);
+}
+
 int main(void) {
   check_versions();
   start_cluster();
@@ -423,6 +444,7 @@ int main(void) {
   check_messages();
   check_pull_and_ping();
   check_hook_reentrancy();
+  check_outcome_at_shutdown();
   SECTION("metric samples reached on_metric");
   CHECK(REC_GET(&A, metric_samples) > 0);
   SECTION("after shutdown: ML_E_CLOSED");
