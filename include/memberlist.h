@@ -155,6 +155,11 @@ ML_API const char *ml_last_error(void);
 #define ML_BROADCAST_DELIVERED 0 /* sent its whole retransmit budget (not a receipt) */
 #define ML_BROADCAST_REPLACED 1  /* a newer broadcast with the same name took its place */
 #define ML_BROADCAST_DROPPED 2   /* pruned, reset, or the memberlist shut down first */
+/* Broadcast repair on (ml_config_set_max_repair_broadcasts): sent its whole retransmit budget,
+ * then stayed in the push/pull repair for its whole horizon (see ml_memberlist_queue_broadcast).
+ * With repair on, a broadcast whose repair was cut short (pushed out by newer ones, shutdown)
+ * ends DELIVERED. ml_broadcast_queue never reports it. */
+#define ML_BROADCAST_SETTLED 3
 
 /* Kinds of metric (ml_metrics_kind). */
 #define ML_METRIC_COUNTER 0
@@ -517,6 +522,16 @@ ML_API uint32_t ml_config_get_max_queued_broadcasts(const ml_config *config);
  * 65536..4294967295 (default 4194304); 0 is refused, as is anything below one datagram. */
 ML_API ml_status ml_config_set_max_queued_broadcast_bytes(ml_config *config, uint32_t bytes);
 ML_API uint32_t ml_config_get_max_queued_broadcast_bytes(const ml_config *config);
+/* Broadcast repair (not in the reference; see ml_memberlist_queue_broadcast): the most
+ * application broadcasts this node keeps, 0..4096 (default 256), for its periodic push/pulls
+ * to list and to send to the peer that lacks them. It bounds this node's memory for them (at
+ * most this many datagram-sized broadcasts), the digest each push/pull carries and the
+ * broadcasts one push/pull reply repairs; when more are sent within the repair horizon (two
+ * push/pull intervals), the oldest go first and are only best effort. 0 turns repair off:
+ * broadcasts are best effort, as in the reference, and this node neither asks for nor sends
+ * repairs (nodes with it on still repair each other). Needs push_pull_interval_ms > 0. */
+ML_API ml_status ml_config_set_max_repair_broadcasts(ml_config *config, uint32_t count);
+ML_API uint32_t ml_config_get_max_repair_broadcasts(const ml_config *config);
 /* Automatic reconnection (not in the reference), every reconnect_interval_ms,
  * 0..86400000 (default 30000); 0 turns it off. The node pings one member it marked dead (never
  * one that left) at its last address and, if it answers, joins it with a push/pull, so that a
@@ -604,8 +619,10 @@ typedef struct ml_callbacks {
    * ml_memberlist_queue_broadcast). name is "" for unnamed broadcasts. */
   void (*on_broadcast)(void *user_data, const char *origin, const char *name, const uint8_t *data,
                        size_t len);
-  /* A broadcast this node queued left its queue (ML_BROADCAST_*): DELIVERED once this node
-   * has sent it its whole retransmit budget, which says nothing about who received it. */
+  /* A broadcast this node queued is done (ML_BROADCAST_*): DELIVERED once this node has sent
+   * it its whole retransmit budget, which says nothing about who received it; with broadcast
+   * repair on, SETTLED once its repair horizon has passed too (two push/pull intervals later),
+   * which says every member alive and reachable throughout had the chance to fetch it. */
   void (*on_broadcast_done)(void *user_data, uint64_t id, uint32_t outcome);
   /* A node with the name of a known node but another address showed up; it was ignored. */
   void (*on_conflict)(void *user_data, const ml_node *existing, const ml_node *other);
@@ -714,16 +731,31 @@ ML_API ml_status ml_memberlist_send_to_address(ml_memberlist *ml, const char *ad
                                                const uint8_t *data, size_t len);
 
 /* -- broadcasts ---------------------------------------------------------------------------- */
-/* Queues a broadcast for gossip, best effort. This node piggybacks it on its gossip and probe
- * packets, each to one member, until it has sent it retransmit_mult * ceil(log10(n + 1))
- * times (n: the cluster size); each member that receives it delivers it through on_broadcast
- * and forwards it the same way. Every member alive meanwhile receives it with high
- * probability, but nothing guarantees it (lost datagrams, partitions, members that join
- * after it stopped travelling): use send_reliable for what must arrive.
+/* Queues a broadcast for gossip. This node piggybacks it on its gossip and probe packets, each
+ * to one member, until it has sent it retransmit_mult * ceil(log10(n + 1)) times (n: the
+ * cluster size); each member that receives it delivers it through on_broadcast and forwards
+ * it the same way. That alone reaches every member alive meanwhile with high probability only
+ * (lost datagrams, partitions), as in the reference.
+ * Broadcast repair (not in the reference; on by default, ml_config_set_max_repair_broadcasts)
+ * closes that gap: every node keeps the broadcasts it sent or received for the repair horizon,
+ * two push/pull intervals (scaled with the cluster size as push/pull itself), and each
+ * periodic push/pull carries a digest of them both ways, the peer sending back (in its reply)
+ * or after it (by datagram) those the other lacks. A member then gets the broadcast within
+ * about the horizon if: it was a member before the broadcast was queued (a member that joins
+ * later is never repaired the cluster's past, though gossip still travelling may bring it);
+ * it was alive and reachable for a push/pull with a node that had it within the horizon; at
+ * most max_repair_broadcasts broadcasts went round within the horizon (beyond that the oldest
+ * leave repair, best effort again); and both ends have repair on (nodes with it off, or of an
+ * older version, take no part). It stays no receipt and brings no order between broadcasts:
+ * use send_reliable for what must arrive. Counted in memberlist.user.broadcasts.repairs_sent
+ * (broadcasts a node sent to repair a peer) and memberlist.user.broadcasts.repaired (ones it
+ * delivered from a repair).
  * on_broadcast_done(id, outcome) tells when this node is done with it: ML_BROADCAST_DELIVERED
- * once it sent its whole budget (not a receipt), ML_BROADCAST_REPLACED if a newer broadcast
- * with the same name was queued here first, ML_BROADCAST_DROPPED if the memberlist shut down
- * first. *id (may be NULL) identifies it there.
+ * once it sent its whole budget (not a receipt), or, with repair on, ML_BROADCAST_SETTLED once
+ * its repair horizon has passed as well (DELIVERED if it left repair early: pushed out by
+ * newer ones, or shutdown); ML_BROADCAST_REPLACED if a newer broadcast with the same name was
+ * queued here first, ML_BROADCAST_DROPPED if the memberlist shut down first. *id (may be
+ * NULL) identifies it there.
  * name NULL or "": unique; otherwise (at most 255 bytes, else ML_E_INVALID) a newer
  * broadcast with the same name replaces the older one in every queue it reaches, and a member
  * that delivered the newer one does not deliver the older. ML_E_TOO_LARGE if it does not fit

@@ -241,7 +241,8 @@ static_assert(static_cast<uint32_t>(core::LogLevel::Trace) == ML_LOG_TRACE &&
               static_cast<uint32_t>(core::LogLevel::Error) == ML_LOG_ERROR);
 static_assert(static_cast<uint32_t>(core::BroadcastOutcome::Delivered) == ML_BROADCAST_DELIVERED &&
               static_cast<uint32_t>(core::BroadcastOutcome::Replaced) == ML_BROADCAST_REPLACED &&
-              static_cast<uint32_t>(core::BroadcastOutcome::Dropped) == ML_BROADCAST_DROPPED);
+              static_cast<uint32_t>(core::BroadcastOutcome::Dropped) == ML_BROADCAST_DROPPED &&
+              static_cast<uint32_t>(core::BroadcastOutcome::Settled) == ML_BROADCAST_SETTLED);
 
 extern "C" {
 

@@ -74,6 +74,7 @@ constexpr uint64_t kMinStreamBound = 1024;
   X(uint32_t, max_replies_per_packet, opts.core.max_replies_per_packet, 1, 255)                \
   X(uint32_t, max_queued_broadcasts, opts.core.max_queued_broadcasts, 1, 1u << 24)             \
   X(uint32_t, max_queued_broadcast_bytes, opts.core.max_queued_broadcast_bytes, 65536, UINT32_MAX) \
+  X(uint32_t, max_repair_broadcasts, opts.core.max_repair_broadcasts, 0, core::kMaxRepairBroadcasts) \
   X(uint32_t, max_inbound_connections_per_source, opts.max_inbound_connections_per_source, 1, 65535) \
   X(uint32_t, max_inbound_stream_bytes, opts.max_inbound_stream_bytes, 1024, UINT32_MAX)         \
   X(uint32_t, reconnect_interval_ms, opts.core.reconnect_interval, 0, kMaxMs)                  \

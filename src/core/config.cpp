@@ -69,6 +69,8 @@ Status Config::validate() const {
     return bad("udp_buffer_size", "must be in [64, 65507]");
   if (post_join_push_pulls < 0 || post_join_push_pulls > kMaxPostJoinPushPulls)
     return bad("post_join_push_pulls", "must be in [0, " + std::to_string(kMaxPostJoinPushPulls) + "]");
+  if (max_repair_broadcasts > kMaxRepairBroadcasts)
+    return bad("max_repair_broadcasts", "must be at most " + std::to_string(kMaxRepairBroadcasts));
   if (dead_node_reclaim_time < Duration::zero())
     return bad("dead_node_reclaim_time", "must not be negative");
   if (reconnect_interval < Duration::zero()) return bad("reconnect_interval", "must not be negative");

@@ -18,6 +18,8 @@ using namespace std::chrono_literals;
 
 inline constexpr int kMaxPostJoinPushPulls = 10;
 inline constexpr size_t kMaxReconnectSeeds = 16;
+// Config::max_repair_broadcasts: the codec's cap on a push/pull's repair lists.
+inline constexpr size_t kMaxRepairBroadcasts = 4096;
 
 struct Config {
   std::string name;                    // unique node name (required)
@@ -114,6 +116,15 @@ struct Config {
   // make the node hold every broadcast they invent until gossip drains it, a few a second.
   size_t max_queued_broadcasts = 4096;
   size_t max_queued_broadcast_bytes = 4u << 20;
+  // Broadcast repair (not in the reference): each node keeps the application broadcasts it
+  // sent or received in the last two push/pull intervals, at most this many (the oldest go
+  // first), and its periodic push/pulls carry their digest, so that the peer answers with
+  // the ones it has and we lack. A broadcast that gossip failed to bring to a member thus
+  // reaches it at its next push/pulls while fresh. Only broadcasts sent after a node joined
+  // are repaired to it. Origins are then remembered for de-duplication for three push/pull
+  // intervals, if longer than gossip_to_the_dead_time. 0 = best effort only, as the reference.
+  // At most kMaxRepairBroadcasts.
+  size_t max_repair_broadcasts = 256;
   // The IP allow-list (the reference's CIDRsAllowed): an alive message putting a node at an
   // address this refuses is ignored ("Rejected node" log line, memberlist.node.rejected
   // counter). Null = every address is allowed. Set by the driver from its CIDR list.

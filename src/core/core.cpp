@@ -67,7 +67,7 @@ void Core::Impl::handle_message(const Address& from, const Message& m, Instant n
         else if constexpr (std::is_same_v<T, Suspect>) suspect_node(msg, now);
         else if constexpr (std::is_same_v<T, Dead>) dead_node(msg, now);
         else if constexpr (std::is_same_v<T, UserMsg>) handle_user_msg(from, msg);
-        else if constexpr (std::is_same_v<T, UserBroadcast>) handle_user_broadcast(msg, now);
+        else if constexpr (std::is_same_v<T, UserBroadcast>) handle_user_broadcast(msg, now, msg.repaired);
         else {
           bad("unexpected_type", LogLevel::Warn, "Unexpected message in a packet from=" + from.to_string());
         }
@@ -96,6 +96,7 @@ Core::Core(Config config, std::shared_ptr<const Codec> codec, Instant now)
   // the seed (random in production) with the start time.
   s.broadcast_epoch = static_cast<uint32_t>(splitmix64(s.cfg.seed ^ splitmix64(static_cast<uint64_t>(now.count()))));
   s.metrics.set_gauge("memberlist.health.score", 0);
+  s.member_since = now;
   // Bootstrap: ourselves, Alive at incarnation 1, with a Join event and an alive broadcast.
   s.alive_node(Alive{++s.incarnation, s.cfg.name, s.cfg.advertise, std::move(meta), s.cfg.vsn()}, true, now);
   // Stagger the periodic tasks by a random fraction of their interval.
@@ -292,12 +293,15 @@ uint64_t Core::send_reliable(const std::string& node, Bytes payload, Instant now
 
 Status Core::queue_broadcast(std::string name, Bytes payload, uint64_t& id, Instant now) {
   Impl::ResumeGossip resume{*impl_, now};
-  return impl_->queue_broadcast(std::move(name), std::move(payload), id);
+  return impl_->queue_broadcast(std::move(name), std::move(payload), id, now);
 }
 
 size_t Core::num_queued_broadcasts() const { return impl_->user_queue.size(); }
 void Core::prune_broadcasts(size_t max_retain) { impl_->user_queue.prune(max_retain); }
-void Core::reset_broadcasts() { impl_->user_queue.reset(); }
+void Core::reset_broadcasts() {
+  impl_->user_queue.reset();
+  impl_->end_repairs();
+}
 
 Metrics& Core::metrics() { return impl_->metrics; }
 const Metrics& Core::metrics() const { return impl_->metrics; }

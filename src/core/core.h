@@ -79,6 +79,11 @@ enum class BroadcastOutcome : uint8_t {
   Delivered = 0,  // fully retransmitted by this node (receivers keep spreading it)
   Replaced = 1,   // a newer broadcast with the same name was queued before that
   Dropped = 2,    // removed by prune_broadcasts() / reset_broadcasts()
+  // Broadcast repair on (Config::max_repair_broadcasts): fully retransmitted, then offered to
+  // push/pull repair for its whole horizon (two push/pull intervals). A fully retransmitted
+  // broadcast whose repair was cut short (pushed out by newer ones, reset_broadcasts()) ends
+  // Delivered instead.
+  Settled = 3,
 };
 
 // The end of a broadcast queued here with queue_broadcast().

@@ -123,6 +123,17 @@ struct Core::Impl {
   uint32_t broadcast_seq = 0;
   uint64_t next_broadcast_id = 0;
   SeenOrigins seen;  // whose broadcasts we have seen (app_broadcasts.cpp)
+  // Broadcast repair (Config::max_repair_broadcasts): what we sent or received lately, in
+  // the order we got them; `at` is when it was sent or came by gossip (repaired copies are
+  // dated back by the age they came with).
+  struct RecentBroadcast {
+    UserBroadcast m;
+    Instant at{};
+    uint64_t done_id = 0;  // ours, fully retransmitted: its BroadcastDone waits for the horizon
+  };
+  std::deque<RecentBroadcast> recent_broadcasts;
+  Instant member_since{};   // our start, then our first successful join
+  bool joined_once = false;
 
   std::vector<std::unique_ptr<NodeRec>> nodes;  // probe order
   NameIndex<NodeRec> node_map;
@@ -477,9 +488,23 @@ struct Core::Impl {
 
   // ---- application broadcasts (app_broadcasts.cpp) ------------------------------------------
   SeenEpoch& seen_epoch(const std::string& origin, uint32_t epoch, Instant now);
-  void handle_user_broadcast(const UserBroadcast& m, Instant now);
+  // `repaired`: it came in a push/pull reply, not by gossip (delivered, not forwarded).
+  void handle_user_broadcast(const UserBroadcast& m, Instant now, bool repaired = false);
   void expire_seen_origins(Instant now);
-  Status queue_broadcast(std::string name, Bytes payload, uint64_t& id);
+  Status queue_broadcast(std::string name, Bytes payload, uint64_t& id, Instant now);
+  void remember_broadcast(const UserBroadcast& m, Instant at);
+  void expire_recent_broadcasts(Instant now);
+  // Ends our broadcasts still waiting in the repair set (Delivered): reset_broadcasts().
+  void end_repairs();
+  // Broadcast repair needs a bound above 0 and the periodic push/pull that carries it.
+  bool repair_on() const { return cfg.max_repair_broadcasts > 0 && cfg.push_pull_interval > Duration::zero(); }
+  Duration repair_horizon() const;
+  Duration origin_memory() const;
+  void ask_for_repairs(PushPull& request, Instant now);
+  void add_repairs(PushPull& reply, const PushPull& request, Instant now);
+  std::vector<const RecentBroadcast*> lacked_by(const PushPull& peer, Instant now) const;
+  void push_repairs(const Address& to, const PushPull& reply, Instant now);
+  void apply_repairs(const PushPull& reply, Instant now);
   // Holds the application broadcasts to max_queued_broadcasts / _bytes.
   void bound_user_queue();
 

@@ -66,20 +66,6 @@ struct PushNodeState {
   Vsn vsn;
 };
 
-struct PushPull {
-  bool join = false;
-  std::vector<PushNodeState> nodes;
-  Bytes user_state;
-};
-
-struct UserMsg {
-  Bytes payload;
-};
-
-struct ErrResp {
-  std::string error;
-};
-
 // An application broadcast that spreads epidemically: every node that receives it for the
 // first time delivers it once and retransmits it like membership news. (origin, epoch, seq)
 // identifies it; a named one supersedes older ones of the same (origin, name).
@@ -89,6 +75,40 @@ struct UserBroadcast {
   uint32_t seq = 0;            // per-origin counter within the epoch, from 1
   std::string name;            // empty = unique
   Bytes payload;
+  // Sent by broadcast repair to a member that lacked it: delivered, never forwarded (gossip
+  // has done its work; forwarding would spread it again, to members that joined since).
+  bool repaired = false;
+  // With `repaired`: how long the sender has had it. The receiver dates its copy back by as
+  // much, so that a broadcast's age (and the window of who may be repaired it) does not
+  // restart at each member it is repaired to.
+  uint32_t age_ms = 0;
+};
+
+// Which application broadcast (UserBroadcast's identity), in a push/pull's digest.
+struct BroadcastId {
+  std::string origin;
+  uint32_t epoch = 0;
+  uint32_t seq = 0;
+};
+
+struct PushPull {
+  bool join = false;
+  std::vector<PushNodeState> nodes;
+  Bytes user_state;
+  // Broadcast repair (not in the reference; app_broadcasts.cpp). In a request: the
+  // broadcasts the initiator received in the last `repair_window_ms` (0 = it wants no
+  // repair). In the reply: those of the responder's recent ones the initiator lacks.
+  uint32_t repair_window_ms = 0;
+  std::vector<BroadcastId> broadcast_digest;
+  std::vector<UserBroadcast> broadcast_repair;
+};
+
+struct UserMsg {
+  Bytes payload;
+};
+
+struct ErrResp {
+  std::string error;
 };
 
 // Append only: the variant index is part of codec tables.

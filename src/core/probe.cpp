@@ -15,6 +15,7 @@ void Core::Impl::probe_tick(Instant deadline, Instant now) {
     probe_tick_pending = true;
   else
     run_probe(now);
+  expire_recent_broadcasts(now);  // our settled broadcasts' outcomes, within a probe interval
   Instant next = deadline + cfg.probe_interval;
   while (next <= now) next += cfg.probe_interval;
   schedule(next, TimerKind::ProbeTick);

@@ -62,7 +62,9 @@ uint64_t Core::Impl::start_push_pull(const Address& to, bool join, Instant now) 
   StreamRequest req;
   req.id = ++next_stream_id;
   req.to = to;
-  req.payload = codec->encode_stream(local_state(join));
+  PushPull pp = local_state(join);
+  if (!join) ask_for_repairs(pp, now);
+  req.payload = codec->encode_stream(pp);
   req.expect_reply = true;
   req.deadline = now + cfg.tcp_timeout;
   const uint64_t id = req.id;
@@ -181,7 +183,9 @@ std::optional<Bytes> Core::Impl::handle_stream(const Address& from, std::span<co
       return codec->encode_stream(ErrResp{ms.message});
     }
     // Reply with our state as it was (as the reference does), then merge theirs.
-    Bytes reply = codec->encode_stream(local_state(pp->join));
+    PushPull ours = local_state(pp->join);
+    add_repairs(ours, *pp, now);
+    Bytes reply = codec->encode_stream(ours);
     apply_merge(*pp, pp->join, now);
     return reply;
   }
@@ -234,6 +238,12 @@ Status Core::Impl::push_pull_done(const PendingStream& ps, const Status& transpo
     return ms;
   }
   apply_merge(*pp, ps.join, now);
+  apply_repairs(*pp, now);
+  if (!ps.join) push_repairs(ps.to, *pp, now);
+  if (ps.join && !joined_once) {
+    joined_once = true;
+    member_since = now;
+  }
   if (ps.join) start_join_burst(now);
   if (ps.reconnect != PendingStream::NoReconnect) {
     const bool seed = ps.reconnect == PendingStream::ToSeed;

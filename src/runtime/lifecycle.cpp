@@ -142,6 +142,9 @@ Status State::start() {
   hashicorp = opt.wire_format == wire::WireFormat::hashicorp;
   if (!hashicorp && opt.wire_format != wire::WireFormat::native)
     return Status::error(Errc::invalid, "invalid option wire_format: unknown format");
+  // Go peers carry no broadcast digest, so nothing would be repaired: off, so that the done
+  // outcome never claims a repair (SETTLED) that cannot happen.
+  if (hashicorp) cfg.max_repair_broadcasts = 0;
   enc_version = wire::hashicorp::encryption_version(cfg.protocol_version);
   size_t overhead = hashicorp ? wire::hashicorp::packet_overhead(opt.framing, true) : wire::packet_overhead(opt.framing, true);
   if (cfg.udp_buffer_size < overhead + 64) {

@@ -149,6 +149,15 @@ core::Status Simulator::update_meta(NodeId id, core::Bytes meta) {
   return s;
 }
 
+core::Status Simulator::queue_broadcast(NodeId id, std::string name, core::Bytes payload) {
+  Node& n = node(id);
+  if (n.crashed) return core::Status::error(core::Errc::state, "node is crashed");
+  uint64_t bid = 0;
+  core::Status s = n.core->queue_broadcast(std::move(name), std::move(payload), bid, now());
+  flush(id);
+  return s;
+}
+
 void Simulator::crash(NodeId id) {
   Node& n = node(id);
   n.crashed = true;
@@ -258,6 +267,9 @@ void Simulator::flush(NodeId id) {
                                       e->node.incarnation});
   }
   while (c.poll_ping_result()) {
+  }
+  while (auto note = c.poll_notification()) {
+    if (notification_tap_) notification_tap_(id, *note);
   }
   arm_timer(id);
 }

@@ -75,6 +75,8 @@ class Simulator {
   core::Status leave(NodeId node);
   // New metadata for `node` (core::Core::update_meta): an alive message spreads by gossip.
   core::Status update_meta(NodeId node, core::Bytes meta);
+  // An application broadcast from `node` (core::Core::queue_broadcast).
+  core::Status queue_broadcast(NodeId node, std::string name, core::Bytes payload);
   // The node stops sending and receiving; its core is no longer driven.
   void crash(NodeId node);
   bool crashed(NodeId node) const;
@@ -118,6 +120,10 @@ class Simulator {
   // Called with every membership event a core emits (whether or not events are recorded).
   using EventTap = std::function<void(NodeId observer, const core::Event& e)>;
   void set_event_tap(EventTap tap) { event_tap_ = std::move(tap); }
+  // Called with every notification a core emits (user messages, broadcasts...); without a
+  // tap they are drained and dropped.
+  using NotificationTap = std::function<void(NodeId node, const core::Notification& n)>;
+  void set_notification_tap(NotificationTap tap) { notification_tap_ = std::move(tap); }
   uint64_t trace_hash() const { return trace_.value(); }
   uint64_t events_executed() const { return queue_.executed(); }
   NetworkModel& network() { return net_; }
@@ -160,6 +166,7 @@ class Simulator {
   core::Bytes rx_;  // receive buffer of deliver_packet
   PacketTap tap_;
   EventTap event_tap_;
+  NotificationTap notification_tap_;
 };
 
 }  // namespace memberlist::sim

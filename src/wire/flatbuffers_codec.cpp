@@ -29,9 +29,12 @@ constexpr size_t kBufferAlign = 8;
 constexpr size_t kMaxNameSize = 255;
 // As the reference (maxPushStateNodes).
 constexpr size_t kMaxPushNodes = size_t{1} << 20;
+// Broadcast repair entries of one push/pull, each list (core bounds them further with
+// Config::max_repair_broadcasts).
+constexpr size_t kMaxRepairEntries = 4096;
 // Verifier limits: our deepest path is PushPull > nodes > PushNodeState > meta.
 constexpr flatbuffers::uoffset_t kMaxDepth = 16;
-constexpr flatbuffers::uoffset_t kMaxTables = kMaxPushNodes + 64;
+constexpr flatbuffers::uoffset_t kMaxTables = kMaxPushNodes + 2 * kMaxRepairEntries + 64;
 // What pack() adds: the type byte and a one-byte count (up to kPackMaxParts parts), and a
 // length of at most 3 varint bytes per part (parts under 2 MiB, which covers every part
 // that fits a datagram). Checked by tests/wire.
@@ -157,7 +160,15 @@ class Encoder {
                                               meta, addr.ip6(), vsn.get()));
     }
     auto nodes_vec = nodes.empty() ? 0 : b.CreateVector(nodes);
-    return {fb::MessageType_PushPull, fb::CreatePushPull(b, nodes_vec, m.join, opt_bytes(m.user_state)).Union()};
+    auto user_state = opt_bytes(m.user_state);
+    std::vector<Offset<fb::BroadcastId>> digest;
+    for (const auto& id : m.broadcast_digest) digest.push_back(fb::CreateBroadcastId(b, string(id.origin), id.epoch, id.seq));
+    std::vector<Offset<fb::UserBroadcast>> repair;
+    for (const auto& u : m.broadcast_repair) repair.push_back(user_broadcast(u));
+    return {fb::MessageType_PushPull,
+            fb::CreatePushPull(b, nodes_vec, m.join, user_state, m.repair_window_ms,
+                               digest.empty() ? 0 : b.CreateVector(digest), repair.empty() ? 0 : b.CreateVector(repair))
+                .Union()};
   }
   Root operator()(const core::UserMsg& m) {
     return {fb::MessageType_UserMsg, fb::CreateUserMsg(b, opt_bytes(m.payload)).Union()};
@@ -165,12 +176,12 @@ class Encoder {
   Root operator()(const core::ErrResp& m) {
     return {fb::MessageType_ErrResp, fb::CreateErrResp(b, opt_string(m.error)).Union()};
   }
-  Root operator()(const core::UserBroadcast& m) {
+  Root operator()(const core::UserBroadcast& m) { return {fb::MessageType_UserBroadcast, user_broadcast(m).Union()}; }
+  Offset<fb::UserBroadcast> user_broadcast(const core::UserBroadcast& m) {
     auto origin = string(m.origin);
     auto name = opt_string(m.name);
     auto payload = opt_bytes(m.payload);
-    return {fb::MessageType_UserBroadcast,
-            fb::CreateUserBroadcast(b, origin, m.epoch, m.seq, name, payload).Union()};
+    return fb::CreateUserBroadcast(b, origin, m.epoch, m.seq, name, payload, m.repaired, m.age_ms);
   }
 
  private:
@@ -179,7 +190,9 @@ class Encoder {
 
 size_t size_hint(const core::Message& msg) {
   if (const auto* pp = std::get_if<core::PushPull>(&msg)) {
-    return 128 + pp->user_state.size() + pp->nodes.size() * 64;
+    size_t repair = 0;
+    for (const auto& u : pp->broadcast_repair) repair += 64 + u.payload.size();
+    return 128 + pp->user_state.size() + pp->nodes.size() * 64 + pp->broadcast_digest.size() * 32 + repair;
   }
   return 256;
 }
@@ -397,8 +410,35 @@ class Decoder {
       }
     }
     if (!bytes(m.user_state(), p.user_state)) return aliased();
+    p.repair_window_ms = m.repair_window_ms();
+    if (const auto* digest = m.broadcast_digest()) {
+      if (digest->size() > kMaxRepairEntries) return too_many_repairs("digest", digest->size());
+      if (!budget_.take(size_t{digest->size()} * kNodeCharge)) return aliased();
+      for (const fb::BroadcastId* id : *digest) {
+        core::BroadcastId b;
+        if (!name(id->origin(), b.origin, true)) return bad_name("push/pull digest");
+        b.epoch = id->epoch();
+        b.seq = id->seq();
+        p.broadcast_digest.push_back(std::move(b));
+      }
+    }
+    if (const auto* repair = m.broadcast_repair()) {
+      if (repair->size() > kMaxRepairEntries) return too_many_repairs("repair", repair->size());
+      if (!budget_.take(size_t{repair->size()} * kNodeCharge)) return aliased();
+      std::vector<core::Message> one;
+      for (const fb::UserBroadcast* u : *repair) {
+        one.clear();
+        if (Status s = user_broadcast(*u, one); !s.ok()) return s;
+        p.broadcast_repair.push_back(std::move(std::get<core::UserBroadcast>(one[0])));
+      }
+    }
     out.emplace_back(std::move(p));
     return {};
+  }
+  static Status too_many_repairs(const char* what, size_t n) {
+    return Status::error(core::Errc::too_large, std::string("push/pull with a broadcast ") + what + " of " +
+                                                    std::to_string(n) + " entries (limit " +
+                                                    std::to_string(kMaxRepairEntries) + ")");
   }
   Status user_msg(const fb::UserMsg& m, std::vector<core::Message>& out) {
     core::UserMsg u;
@@ -412,6 +452,8 @@ class Decoder {
     if (!name(m.origin(), u.origin, true) || !name(m.name(), u.name, false)) return bad_name("user broadcast");
     u.epoch = m.epoch();
     u.seq = m.seq();
+    u.repaired = m.repaired();
+    u.age_ms = m.age_ms();
     if (!bytes(m.payload(), u.payload)) return aliased();
     out.emplace_back(std::move(u));
     return {};

@@ -54,6 +54,7 @@ static const knob32 knobs[] = {
     K(max_replies_per_packet, 1, 255, 4, 4, 4),
     K(max_queued_broadcasts, 1, 1u << 24, 4096, 4096, 4096),
     K(max_queued_broadcast_bytes, 65536, UINT32_MAX, 4u << 20, 4u << 20, 4u << 20),
+    K(max_repair_broadcasts, 0, 4096, 256, 256, 256),
     K(max_inbound_connections_per_source, 1, 65535, 32, 32, 32),
     K(max_inbound_stream_bytes, 1024, UINT32_MAX, 64u << 20, 64u << 20, 64u << 20),
     K(reconnect_interval_ms, 0, 86400000, 30000, 30000, 30000),

@@ -72,6 +72,7 @@ static const knob knobs[] = {
     K32(max_replies_per_packet),
     K32(max_queued_broadcasts),
     K32(max_queued_broadcast_bytes),
+    K32(max_repair_broadcasts),
     K32(max_inbound_connections_per_source),
     K32(max_inbound_stream_bytes),
     K32(reconnect_interval_ms),

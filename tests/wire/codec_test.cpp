@@ -101,6 +101,22 @@ TEST(WireCodec, VsnForms) {
   }
 }
 
+// Broadcast repair's fields (added after the first release; absent = no repair wanted).
+TEST(WireCodec, RoundTripBroadcastRepair) {
+  PushPull pp;
+  pp.nodes.push_back({"n", v4(1, 2, 3, 4, 5), {}, 1, NodeState::Alive, {1, 5, 2, 0, 0, 0}});
+  pp.repair_window_ms = 30000;
+  pp.broadcast_digest = {{"a", 7, 1}, {"b", 0, 4294967295u}};
+  pp.broadcast_repair = {UserBroadcast{"a", 7, 2, "", bytes_of(3)}, UserBroadcast{"c", 1, 1, "named", {}}};
+  expect_round_trip(pp);
+  expect_round_trip(UserBroadcast{"a", 7, 2, "", bytes_of(3), true, 12345});
+  // Without them the message is what it was.
+  PushPull plain;
+  plain.nodes = pp.nodes;
+  EXPECT_LT(codec().encode(plain).size() + 40, codec().encode(pp).size());
+  expect_round_trip(plain);
+}
+
 TEST(WireCodec, RoundTripDefaultsAndEmptyStrings) {
   // Everything zero / empty where the message allows it.
   expect_round_trip(Ping{});

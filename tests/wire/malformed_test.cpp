@@ -178,6 +178,21 @@ TEST(WireMalformed, BadNames) {
   expect_error(codec().encode(pp), Errc::protocol, "node name");
 }
 
+// Broadcast repair lists are capped (4096 entries each) and their names checked.
+TEST(WireMalformed, BroadcastRepairLists) {
+  PushPull pp;
+  pp.broadcast_digest.assign(4097, BroadcastId{"a", 1, 1});
+  expect_error(codec().encode(pp), Errc::too_large, "broadcast digest of 4097 entries");
+  pp.broadcast_digest.clear();
+  pp.broadcast_repair.assign(4097, UserBroadcast{"a", 1, 1, "", {}});
+  expect_error(codec().encode(pp), Errc::too_large, "broadcast repair of 4097 entries");
+  pp.broadcast_repair.assign(1, UserBroadcast{std::string(256, 'a'), 1, 1, "", {}});
+  expect_error(codec().encode(pp), Errc::protocol, "user broadcast");
+  pp.broadcast_repair.clear();
+  pp.broadcast_digest.assign(1, BroadcastId{std::string("a\0b", 3), 1, 1});
+  expect_error(codec().encode(pp), Errc::protocol, "push/pull digest");
+}
+
 TEST(WireMalformed, UnknownNodeState) {
   FlatBufferBuilder b;
   const auto name = b.CreateString("n1");

@@ -59,18 +59,29 @@ inline bool same(const PushNodeState& a, const PushNodeState& b) {
   return a.name == b.name && a.addr == b.addr && a.meta == b.meta && a.incarnation == b.incarnation &&
          a.state == b.state && a.vsn == b.vsn;
 }
+inline bool same(const UserBroadcast& a, const UserBroadcast& b) {
+  return a.origin == b.origin && a.epoch == b.epoch && a.seq == b.seq && a.name == b.name && a.payload == b.payload &&
+         a.repaired == b.repaired && a.age_ms == b.age_ms;
+}
 inline bool same(const PushPull& a, const PushPull& b) {
   if (a.join != b.join || a.user_state != b.user_state || a.nodes.size() != b.nodes.size()) return false;
   for (size_t i = 0; i < a.nodes.size(); ++i) {
     if (!same(a.nodes[i], b.nodes[i])) return false;
   }
+  if (a.repair_window_ms != b.repair_window_ms || a.broadcast_digest.size() != b.broadcast_digest.size() ||
+      a.broadcast_repair.size() != b.broadcast_repair.size())
+    return false;
+  for (size_t i = 0; i < a.broadcast_digest.size(); ++i) {
+    const auto &x = a.broadcast_digest[i], &y = b.broadcast_digest[i];
+    if (x.origin != y.origin || x.epoch != y.epoch || x.seq != y.seq) return false;
+  }
+  for (size_t i = 0; i < a.broadcast_repair.size(); ++i) {
+    if (!same(a.broadcast_repair[i], b.broadcast_repair[i])) return false;
+  }
   return true;
 }
 inline bool same(const UserMsg& a, const UserMsg& b) { return a.payload == b.payload; }
 inline bool same(const ErrResp& a, const ErrResp& b) { return a.error == b.error; }
-inline bool same(const UserBroadcast& a, const UserBroadcast& b) {
-  return a.origin == b.origin && a.epoch == b.epoch && a.seq == b.seq && a.name == b.name && a.payload == b.payload;
-}
 
 inline bool same(const Message& a, const Message& b) {
   if (a.index() != b.index()) return false;

@@ -10,6 +10,7 @@ const (
 	mlBroadcastDelivered = 0          // ML_BROADCAST_DELIVERED
 	mlBroadcastReplaced  = 1          // ML_BROADCAST_REPLACED
 	mlBroadcastDropped   = 2          // ML_BROADCAST_DROPPED
+	mlBroadcastSettled   = 3          // ML_BROADCAST_SETTLED
 	mlMetricCounter      = 0          // ML_METRIC_COUNTER
 	mlMetricGauge        = 1          // ML_METRIC_GAUGE
 	mlMetricTimer        = 2          // ML_METRIC_TIMER

@@ -41,6 +41,7 @@ ML_LOG_OFF = 5
 ML_BROADCAST_DELIVERED = 0
 ML_BROADCAST_REPLACED = 1
 ML_BROADCAST_DROPPED = 2
+ML_BROADCAST_SETTLED = 3
 ML_METRIC_COUNTER = 0
 ML_METRIC_GAUGE = 1
 ML_METRIC_TIMER = 2
@@ -284,6 +285,8 @@ PROTOTYPES = [
     ('ml_config_get_max_queued_broadcasts', _c.c_uint32, [_c.POINTER(ml_config)]),
     ('ml_config_set_max_queued_broadcast_bytes', _c.c_int32, [_c.POINTER(ml_config), _c.c_uint32]),
     ('ml_config_get_max_queued_broadcast_bytes', _c.c_uint32, [_c.POINTER(ml_config)]),
+    ('ml_config_set_max_repair_broadcasts', _c.c_int32, [_c.POINTER(ml_config), _c.c_uint32]),
+    ('ml_config_get_max_repair_broadcasts', _c.c_uint32, [_c.POINTER(ml_config)]),
     ('ml_config_set_reconnect_interval_ms', _c.c_int32, [_c.POINTER(ml_config), _c.c_uint32]),
     ('ml_config_get_reconnect_interval_ms', _c.c_uint32, [_c.POINTER(ml_config)]),
     ('ml_config_set_reconnect_timeout_ms', _c.c_int32, [_c.POINTER(ml_config), _c.c_uint32]),

@@ -35,6 +35,7 @@ pub const ML_LOG_OFF: u32 = 5;
 pub const ML_BROADCAST_DELIVERED: u32 = 0;
 pub const ML_BROADCAST_REPLACED: u32 = 1;
 pub const ML_BROADCAST_DROPPED: u32 = 2;
+pub const ML_BROADCAST_SETTLED: u32 = 3;
 pub const ML_METRIC_COUNTER: u32 = 0;
 pub const ML_METRIC_GAUGE: u32 = 1;
 pub const ML_METRIC_TIMER: u32 = 2;
@@ -547,6 +548,12 @@ extern "C" {
 }
 extern "C" {
     pub fn ml_config_get_max_queued_broadcast_bytes(config: *const ml_config) -> u32;
+}
+extern "C" {
+    pub fn ml_config_set_max_repair_broadcasts(config: *mut ml_config, count: u32) -> ml_status;
+}
+extern "C" {
+    pub fn ml_config_get_max_repair_broadcasts(config: *const ml_config) -> u32;
 }
 extern "C" {
     pub fn ml_config_set_reconnect_interval_ms(config: *mut ml_config, ms: u32) -> ml_status;
