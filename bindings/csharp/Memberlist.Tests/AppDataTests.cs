@@ -137,7 +137,7 @@ public class AppDataTests
 
                 // A broadcast: every other node delivers it exactly once; the origin hears it is done.
                 ulong id = a.QueueBroadcast("greeting", B("hello cluster"));
-                WaitFor("broadcast done", () => hooks[0].Done.TryGetValue(id, out var o) && o == BroadcastOutcome.Delivered);
+                WaitFor("broadcast done", () => hooks[0].Done.TryGetValue(id, out var o) && o == BroadcastOutcome.Settled);
                 foreach (var h in hooks.Skip(1))
                 {
                     WaitFor("broadcast at " + h.Name, () => h.Broadcasts.ContainsKey("cs-app-a/greeting/hello cluster"));
@@ -292,6 +292,10 @@ public class AppDataTests
         c.MaxBroadcastOrigins = 16;
         Assert.Equal(16u, c.MaxBroadcastOrigins);
         Assert.Throws<MemberlistException>(() => c.MaxBroadcastOrigins = 0);
+        Assert.Equal(256u, c.MaxRepairBroadcasts);
+        c.MaxRepairBroadcasts = 0;
+        Assert.Equal(0u, c.MaxRepairBroadcasts);
+        Assert.Throws<MemberlistException>(() => c.MaxRepairBroadcasts = 4097);
         // The resource bounds: default, round trip, and the value just below the range refused.
         var bounds = new (string Name, Func<uint> Get, Action<uint> Set, uint Default, uint Good, uint Low)[]
         {
@@ -363,7 +367,7 @@ public class BroadcastQueueTests
         Assert.Equal(2, seen["v2"]);
         Assert.Equal(2, seen["other"]);
         Assert.Equal(0, q.Count);
-        Assert.Contains("v2:Delivered", outcomes);
+        Assert.Contains("v2:Settled", outcomes);
         q.Push(null, "left"u8.ToArray(), Record("left"));
         GC.Collect(); // the done delegate lives in a GCHandle, not only in this frame
         q.Dispose();

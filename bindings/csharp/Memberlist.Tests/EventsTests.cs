@@ -71,7 +71,7 @@ public class EventsTests
             Assert.True(round <= 50, "50 broadcasts and a or c never got one");
             var id = b.QueueBroadcast("topic", System.Text.Encoding.UTF8.GetBytes($"news #{round}"));
             await Until(eb, "b's broadcast delivered", ev => ev.Kind == EventKind.BroadcastDone && ev.Id == id
-                && ev.Outcome == BroadcastOutcome.Delivered);
+                && ev.Outcome == BroadcastOutcome.Settled);
             atA ??= Until(ea, "the broadcast at a", news);
             atC ??= Until(ec, "the broadcast at c", news);
             seenA = atA.IsCompleted;

@@ -65,6 +65,10 @@ public enum BroadcastOutcome : uint
     Replaced = Interop.Native.ML_BROADCAST_REPLACED,
     /// <summary>Pruned, reset, or the memberlist shut down first.</summary>
     Dropped = Interop.Native.ML_BROADCAST_DROPPED,
+    /// <summary>Fully retransmitted, then kept for repair until its horizon passed: every
+    /// member that could reach a node holding it for a push/pull meanwhile has it
+    /// (<see cref="MemberlistConfig.MaxRepairBroadcasts"/>).</summary>
+    Settled = Interop.Native.ML_BROADCAST_SETTLED,
 }
 
 /// <summary>Kind of a metric.</summary>

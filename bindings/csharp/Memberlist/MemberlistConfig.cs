@@ -376,6 +376,15 @@ public sealed unsafe class MemberlistConfig : IDisposable
         set => Set(Native.ml_config_set_max_queued_broadcasts, value);
     }
 
+    /// <summary>Recent application broadcasts a push/pull lists and repairs, so that a member
+    /// the epidemic missed still gets them (0..4096, default 256; 0: best effort only, no
+    /// repair, and outcomes are Delivered instead of Settled).</summary>
+    public uint MaxRepairBroadcasts
+    {
+        get => Get(Native.ml_config_get_max_repair_broadcasts);
+        set => Set(Native.ml_config_set_max_repair_broadcasts, value);
+    }
+
     /// <summary>Bytes of application broadcasts held for gossip (65536..4294967295, default
     /// 4194304); past it the most-transmitted are dropped first.</summary>
     public uint MaxQueuedBroadcastBytes

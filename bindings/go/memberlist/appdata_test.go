@@ -171,7 +171,7 @@ func broadcastUntilSeen(t *testing.T, origin *Memberlist, od *appDelegate, name,
 	od.mu.Lock()
 	defer od.mu.Unlock()
 	for _, id := range ids {
-		if od.done[id] != BroadcastDelivered {
+		if od.done[id] != BroadcastSettled {
 			t.Errorf("broadcast %d ended %v", id, od.done[id])
 		}
 	}
@@ -730,6 +730,24 @@ func TestReconnectKnobs(t *testing.T) {
 	var e *Error
 	if err := c.Validate(); !errors.As(err, &e) || e.Status != StatusInvalid {
 		t.Fatalf("25 h: %v", err)
+	}
+}
+
+// Broadcast repair: 256 by default, 0 (best effort) survives a round trip, 4097 is refused.
+func TestMaxRepairBroadcasts(t *testing.T) {
+	c := DefaultLocalConfig()
+	if c.MaxRepairBroadcasts != 256 {
+		t.Fatalf("default: %d", c.MaxRepairBroadcasts)
+	}
+	c.MaxRepairBroadcasts = 0
+	back, err := c.throughC()
+	if err != nil || back.MaxRepairBroadcasts != 0 {
+		t.Fatalf("round trip: %v %v", back, err)
+	}
+	c.MaxRepairBroadcasts = 4097
+	var e *Error
+	if err := c.Validate(); !errors.As(err, &e) || e.Status != StatusInvalid {
+		t.Fatalf("4097: %v", err)
 	}
 }
 

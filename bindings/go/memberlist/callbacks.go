@@ -107,6 +107,9 @@ const (
 	BroadcastDelivered BroadcastOutcome = mlBroadcastDelivered // fully retransmitted
 	BroadcastReplaced  BroadcastOutcome = mlBroadcastReplaced  // a newer one with its name took its place
 	BroadcastDropped   BroadcastOutcome = mlBroadcastDropped   // pruned, reset or shut down first
+	// Fully retransmitted, then kept for repair until its horizon passed: every member that
+	// could reach a node holding it for a push/pull meanwhile has it (MaxRepairBroadcasts).
+	BroadcastSettled BroadcastOutcome = mlBroadcastSettled
 )
 
 func (o BroadcastOutcome) String() string {
@@ -115,6 +118,8 @@ func (o BroadcastOutcome) String() string {
 		return "delivered"
 	case BroadcastReplaced:
 		return "replaced"
+	case BroadcastSettled:
+		return "settled"
 	}
 	return "dropped"
 }

@@ -104,6 +104,9 @@ type Config struct {
 	// Most bytes of application broadcasts held for gossip, as MaxQueuedBroadcasts
 	// (65536..4294967295, default 4194304).
 	MaxQueuedBroadcastBytes int
+	// Recent application broadcasts a push/pull lists and repairs, so that a member the
+	// epidemic missed still gets them (0..4096, default 256; 0: best effort only, no repair).
+	MaxRepairBroadcasts int
 	// Most inbound TCP connections from one IP address, so that one source cannot hold
 	// every slot (1..65535, default 32).
 	MaxInboundConnectionsPerSource int
@@ -245,6 +248,7 @@ func fromC(cfg *C.ml_config) *Config {
 		MaxRepliesPerPacket:            int(C.ml_config_get_max_replies_per_packet(cfg)),
 		MaxQueuedBroadcasts:            int(C.ml_config_get_max_queued_broadcasts(cfg)),
 		MaxQueuedBroadcastBytes:        int(C.ml_config_get_max_queued_broadcast_bytes(cfg)),
+		MaxRepairBroadcasts:            int(C.ml_config_get_max_repair_broadcasts(cfg)),
 		MaxInboundConnectionsPerSource: int(C.ml_config_get_max_inbound_connections_per_source(cfg)),
 		MaxInboundStreamBytes:          int(C.ml_config_get_max_inbound_stream_bytes(cfg)),
 		ReconnectInterval:              ms(C.ml_config_get_reconnect_interval_ms(cfg)),
@@ -408,6 +412,9 @@ func (c *Config) toC() (*C.ml_config, error) {
 		},
 		func() C.ml_status {
 			return C.ml_config_set_max_queued_broadcast_bytes(cfg, u32(c.MaxQueuedBroadcastBytes, "MaxQueuedBroadcastBytes"))
+		},
+		func() C.ml_status {
+			return C.ml_config_set_max_repair_broadcasts(cfg, u32(c.MaxRepairBroadcasts, "MaxRepairBroadcasts"))
 		},
 		func() C.ml_status {
 			return C.ml_config_set_max_inbound_connections_per_source(cfg,

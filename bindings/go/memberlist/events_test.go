@@ -86,7 +86,7 @@ func TestEventChannelThreeNodes(t *testing.T) {
 			t.Fatalf("QueueBroadcast: %v", err)
 		}
 		lb.until(t, "b's broadcast done", func(ev Event) bool {
-			return ev.Kind == EventKindBroadcastDone && ev.ID == id && ev.Outcome == BroadcastDelivered
+			return ev.Kind == EventKindBroadcastDone && ev.ID == id && ev.Outcome == BroadcastSettled
 		})
 		for _, l := range []*eventLog{la, lc} {
 			// What arrived meanwhile, without waiting.

@@ -69,7 +69,7 @@ def test_three_node_cluster_with_callbacks():
         def broadcast_seen():
             if ids:
                 with rb.mu:
-                    if (ids[-1], ml.BroadcastOutcome.DELIVERED) not in rb.done:
+                    if (ids[-1], ml.BroadcastOutcome.SETTLED) not in rb.done:
                         return False
                 if seen(ra) and seen(rc):
                     return True

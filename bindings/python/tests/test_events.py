@@ -81,7 +81,7 @@ def test_three_node_cluster():
                        and e.data.startswith(b"news #") for e in s.events)
 
         def broadcast_seen():
-            if ids and ml.BroadcastDone(ids[-1], ml.BroadcastOutcome.DELIVERED) not in sb.events:
+            if ids and ml.BroadcastDone(ids[-1], ml.BroadcastOutcome.SETTLED) not in sb.events:
                 return False
             if ids and seen(sa) and seen(sc):
                 return True

@@ -564,6 +564,12 @@ knobs! {
     max_queued_broadcasts, set_max_queued_broadcasts, with_max_queued_broadcasts: u32 => u32,
         ml_config_set_max_queued_broadcasts, ml_config_get_max_queued_broadcasts,
         to(v) v, from(r) r;
+    /// Recent application broadcasts a push/pull lists and repairs, so that a member the
+    /// epidemic missed still gets them (0..4096, default 256; 0: best effort only, no repair,
+    /// and outcomes are `Delivered` instead of `Settled`).
+    max_repair_broadcasts, set_max_repair_broadcasts, with_max_repair_broadcasts: u32 => u32,
+        ml_config_set_max_repair_broadcasts, ml_config_get_max_repair_broadcasts,
+        to(v) v, from(r) r;
     /// Bytes of application broadcasts held for gossip (65536..4294967295, default 4194304);
     /// past it the most-transmitted are dropped first.
     max_queued_broadcast_bytes, set_max_queued_broadcast_bytes,
@@ -820,6 +826,10 @@ pub enum BroadcastOutcome {
     Replaced,
     /// Pruned, reset, or the memberlist shut down first.
     Dropped,
+    /// Fully retransmitted, then kept for repair until its horizon passed: every member that
+    /// could reach a node holding it for a push/pull meanwhile has it
+    /// ([`Config::set_max_repair_broadcasts`]).
+    Settled,
     /// An outcome this crate does not know yet.
     Other(u32),
 }
@@ -830,6 +840,7 @@ impl BroadcastOutcome {
             sys::ML_BROADCAST_DELIVERED => BroadcastOutcome::Delivered,
             sys::ML_BROADCAST_REPLACED => BroadcastOutcome::Replaced,
             sys::ML_BROADCAST_DROPPED => BroadcastOutcome::Dropped,
+            sys::ML_BROADCAST_SETTLED => BroadcastOutcome::Settled,
             other => BroadcastOutcome::Other(other),
         }
     }

@@ -157,7 +157,7 @@ fn three_nodes_application_data() {
 
     // A broadcast: every other node delivers it exactly once, the origin hears it is done.
     let id = a.queue_broadcast(Some("greeting"), b"hello cluster").expect("queue_broadcast");
-    wait_until("broadcast done at a", || hooks[0].with(|s| s.done.get(&id) == Some(&BroadcastOutcome::Delivered)));
+    wait_until("broadcast done at a", || hooks[0].with(|s| s.done.get(&id) == Some(&BroadcastOutcome::Settled)));
     let key = ("rust-app-a".to_string(), "greeting".to_string(), b"hello cluster".to_vec());
     for h in &hooks[1..] {
         wait_until("broadcast delivered", || h.with(|s| s.broadcasts.contains_key(&key)));
@@ -424,7 +424,7 @@ fn own_broadcast_queue_limits_replaces_and_reports() {
     assert_eq!(seen.get(b"v2".as_slice()), Some(&2));
     assert_eq!(seen.get(b"other".as_slice()), Some(&2));
     assert!(q.is_empty());
-    assert!(outcomes.lock().unwrap().contains(&"v2:Delivered".to_string()));
+    assert!(outcomes.lock().unwrap().contains(&"v2:Settled".to_string()));
     q.push(None, b"left", record("left")).unwrap();
     drop(q);
     assert_eq!(outcomes.lock().unwrap().last().unwrap(), "left:Dropped");
