@@ -82,9 +82,10 @@ fn join_ping_leave_futures_give_results() {
 #[test]
 fn the_caller_does_not_wait_and_a_library_thread_wakes_the_task() {
     let (_hole, addr) = black_hole();
-    let config = fast_config("fut-wait").with_tcp_timeout(Duration::from_secs(600)).unwrap();
+    let config = fast_config("fut-wait").with_tcp_timeout(Duration::from_secs(120)).unwrap();
     let c = Memberlist::create(&config, Handlers::new()).unwrap();
-    // Nothing answers for 600 s: each call must return while its join is still pending.
+    // Nothing answers for 120 s: each call must return while its join is still pending (a
+    // blocking call would return only after its join timed out, and the poll be Ready).
     let w = unpark();
     let mut pending: Vec<Completion<usize>> = (0..10).map(|_| c.join_async(&[addr.as_str()]).unwrap()).collect();
     for f in pending.iter_mut() {
@@ -107,7 +108,7 @@ fn the_caller_does_not_wait_and_a_library_thread_wakes_the_task() {
 #[test]
 fn dropping_the_memberlist_completes_pending_futures() {
     let (_hole, addr) = black_hole();
-    let config = fast_config("fut-drop").with_tcp_timeout(Duration::from_secs(600)).unwrap();
+    let config = fast_config("fut-drop").with_tcp_timeout(Duration::from_secs(120)).unwrap();
     let c = Memberlist::create(&config, Handlers::new()).unwrap();
     let mut f = c.join_async(&[addr]).unwrap();
     let w = unpark();
