@@ -85,7 +85,8 @@ public class LoggingMeterTests
                 seen.TryGetValue("memberlist.probeNode.count", out var probes) && probes.Value > 0 &&
                 seen.ContainsKey("memberlist.probeNode.sum");
         });
-        Assert.Equal(2.0, seen["memberlist.node.instances/alive"].Value);
+        // A gauge sampled by the core at its own moments (start, push/pulls): at least a itself.
+        Assert.True(seen["memberlist.node.instances/alive"].Value >= 1);
         Assert.All(seen.Values, m => Assert.Equal("meter-a", m.Tags["memberlist.node"]));
         var instrument = seen["memberlist.udp.sent"];
 
