@@ -703,6 +703,47 @@ ML_API ml_status ml_memberlist_leave(ml_memberlist *ml, uint32_t timeout_ms);
  * returns. */
 ML_API ml_status ml_memberlist_shutdown(ml_memberlist *ml);
 
+/* -- join, ping and leave without blocking the caller ------------------------------------- */
+/* The same operations as ml_memberlist_join, ml_memberlist_ping and ml_memberlist_leave, for
+ * hosts whose threads must not wait (event loops, .NET's thread pool, async runtimes): the
+ * call only checks its arguments, copies them and returns; the operation runs on a library
+ * thread and its outcome arrives through `done`.
+ *  - Return value: ML_OK means the operation was accepted and `done` will be called exactly
+ *    once. Any other status (ML_E_INVALID: ml, an address or done NULL, count 0;
+ *    ML_E_CLOSED: after ml_memberlist_shutdown, or while ml_memberlist_destroy runs) means
+ *    it was not, and `done` is never called: user_data stays the caller's.
+ *  - `done` is called on one of the memberlist's completion threads, never inside the call
+ *    that queued the operation. The memberlist runs the operations it accepted on at most
+ *    4 such threads, started when needed and ended after 10 s without work or at destroy;
+ *    a fifth waits until one of them is free. So the blocking wait happens on a bounded
+ *    thread the library owns (the blocking forms wait on a condition, not on an Asio
+ *    operation that could complete a callback), never on the host's.
+ *  - `done` receives the status the blocking form would return and its result; `message`
+ *    is "" on success, else what ml_memberlist_last_error would say. It is borrowed for the
+ *    call (copy it to keep it). Calls of `done` for different operations may run at the
+ *    same time, also alongside the notification callbacks.
+ *  - Inside `done` the memberlist counts as in one of its own callbacks: the blocking calls
+ *    (join, ping, leave, shutdown) return ML_E_STATE, ml_memberlist_destroy is deferred
+ *    until `done` returns, and the *_async calls work.
+ *  - Shutdown and destroy: an operation that has not completed when the memberlist is shut
+ *    down, or destroyed, completes with ML_E_CLOSED; ml_memberlist_destroy returns only
+ *    after every accepted operation has called its `done`. */
+typedef void (*ml_join_done_fn)(void *user_data, ml_status status, uint32_t joined,
+                                const char *message);
+typedef void (*ml_ping_done_fn)(void *user_data, ml_status status, uint64_t rtt_us,
+                                const char *message);
+typedef void (*ml_leave_done_fn)(void *user_data, ml_status status, const char *message);
+/* ml_memberlist_join without waiting: `joined` is how many addresses were reached. The
+ * addresses are copied before it returns. */
+ML_API ml_status ml_memberlist_join_async(ml_memberlist *ml, const char *const *addresses,
+                                          size_t count, ml_join_done_fn done, void *user_data);
+/* ml_memberlist_ping without waiting: `rtt_us` is the round-trip time (0 on failure). */
+ML_API ml_status ml_memberlist_ping_async(ml_memberlist *ml, const char *node_name,
+                                          ml_ping_done_fn done, void *user_data);
+/* ml_memberlist_leave without waiting (timeout_ms as there). */
+ML_API ml_status ml_memberlist_leave_async(ml_memberlist *ml, uint32_t timeout_ms,
+                                           ml_leave_done_fn done, void *user_data);
+
 /* -- metadata ------------------------------------------------------------------------------ */
 /* Asks the node_meta hook again and announces the result; waits until the change has
  * propagated or timeout_ms passed (ML_E_TIMEOUT; the update still goes on); 0 or

@@ -162,6 +162,26 @@ bool CallbackState::run(F&& f) {
   return true;
 }
 
+void run_completion(ml_memberlist* ml, const std::function<void()>& f) noexcept {
+  const CallbackState* saved = tls_in_callback;
+  tls_in_callback = ml->callbacks.get();
+  try {
+    f();
+  } catch (...) {
+    // a C++ host threw through a C callback: never let it reach our threads
+  }
+  tls_in_callback = saved;
+  // As in CallbackState::run: a destroy called inside finishes on a thread of its own (this
+  // one is a completion thread the teardown waits for).
+  if (ml->destroy_deferred.exchange(false)) {
+    try {
+      std::thread([ml] { destroy_now(ml); }).detach();
+    } catch (...) {
+      // no thread to spare: the handle leaks rather than deadlocking this one
+    }
+  }
+}
+
 void CallbackState::deliver_event(const core::Event& ev) {
   if (!cb.on_event) return;
   const ml_node node(ev.node);  // borrowed by the host for the duration of the call

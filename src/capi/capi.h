@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <deque>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -121,6 +122,13 @@ struct ml_runtime {
 
 namespace memberlist::capi {
 
+class AsyncOps;
+std::shared_ptr<AsyncOps> make_async_ops();
+// Refuses new operations; those queued complete with ML_E_CLOSED (destroy, before shutdown).
+void close_async_ops(AsyncOps& ops) noexcept;
+// Waits until every accepted operation has called its done and the threads have ended.
+void wait_async_ops(AsyncOps& ops) noexcept;
+
 // The host's callbacks and the bookkeeping that makes user_data_free run exactly once, after
 // the last callback. Shared with the runtime's std::function callbacks, which may outlive the
 // handle by a little.
@@ -169,6 +177,8 @@ struct ml_memberlist {
   std::mutex calls_mu;
   std::condition_variable calls_idle;
   int calls = 0;
+  // The completion threads of the *_async calls (async.cpp).
+  std::shared_ptr<memberlist::capi::AsyncOps> async;
 };
 
 namespace memberlist::capi {
@@ -202,6 +212,9 @@ bool in_own_callback(const ml_memberlist* ml) noexcept;
 // calls the header lists as refused inside hooks (update_node, set_meta, send_reliable)
 // check it.
 bool in_own_hook(const ml_memberlist* ml) noexcept;
+// Runs `f` (an async operation's done) as one of this memberlist's own callbacks: blocking
+// calls refuse, a destroy called inside is deferred until it returns (callbacks.cpp).
+void run_completion(ml_memberlist* ml, const std::function<void()>& f) noexcept;
 // Tears the handle down (memberlist.cpp); must not run on one of its own callbacks.
 void destroy_now(ml_memberlist* ml) noexcept;
 

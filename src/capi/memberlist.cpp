@@ -69,12 +69,16 @@ namespace memberlist::capi {
 void destroy_now(ml_memberlist* ml) noexcept {
   // Shut down first, with the callbacks still open: the outcomes of broadcasts still queued
   // (ML_BROADCAST_DROPPED) and the membership events already queued reach the host.
+  // Async operations not started yet complete with ML_E_CLOSED; running ones return once
+  // the node is shut down.
+  if (ml->async) capi::close_async_ops(*ml->async);
   try {
     if (ml->node) ml->node->shutdown();  // also makes blocking calls in flight return
   } catch (...) {
     // shutting down is best effort here; the node is released anyway
   }
   ml->callbacks->close_and_wait();
+  if (ml->async) capi::wait_async_ops(*ml->async);  // every done has been called
   {
     std::unique_lock lock(ml->calls_mu);
     ml->calls_idle.wait(lock, [&] { return ml->calls == 0; });
@@ -179,6 +183,7 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
     ml->generation = ++generations;
     ml->runtime = runtime ? runtime->runtime : default_runtime();
     ml->callbacks = state;
+    ml->async = capi::make_async_ops();
     state->owner = ml.get();
 
     runtime::Callbacks rcb;

@@ -1093,6 +1093,22 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_shutdown(ml_memberlist* ml);
 
+    // ml_memberlist_join without waiting: `joined` is how many addresses were reached. The
+    // addresses are copied before it returns.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_join_async(ml_memberlist* ml, byte** addresses, nuint count, delegate* unmanaged[Cdecl]<void*, int, uint, byte*, void> done, void* user_data);
+
+    // ml_memberlist_ping without waiting: `rtt_us` is the round-trip time (0 on failure).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_ping_async(ml_memberlist* ml, string node_name, delegate* unmanaged[Cdecl]<void*, int, ulong, byte*, void> done, void* user_data);
+
+    // ml_memberlist_leave without waiting (timeout_ms as there).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_leave_async(ml_memberlist* ml, uint timeout_ms, delegate* unmanaged[Cdecl]<void*, int, byte*, void> done, void* user_data);
+
     // -- metadata ------------------------------------------------------------------------------
     // Asks the node_meta hook again and announces the result; waits until the change has
     // propagated or timeout_ms passed (ML_E_TIMEOUT; the update still goes on); 0 or

@@ -1061,6 +1061,54 @@ extern "C" {
 extern "C" {
     pub fn ml_memberlist_shutdown(ml: *mut ml_memberlist) -> ml_status;
 }
+pub type ml_join_done_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        user_data: *mut ::core::ffi::c_void,
+        status: ml_status,
+        joined: u32,
+        message: *const ::core::ffi::c_char,
+    ),
+>;
+pub type ml_ping_done_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        user_data: *mut ::core::ffi::c_void,
+        status: ml_status,
+        rtt_us: u64,
+        message: *const ::core::ffi::c_char,
+    ),
+>;
+pub type ml_leave_done_fn = ::core::option::Option<
+    unsafe extern "C" fn(
+        user_data: *mut ::core::ffi::c_void,
+        status: ml_status,
+        message: *const ::core::ffi::c_char,
+    ),
+>;
+extern "C" {
+    pub fn ml_memberlist_join_async(
+        ml: *mut ml_memberlist,
+        addresses: *const *const ::core::ffi::c_char,
+        count: usize,
+        done: ml_join_done_fn,
+        user_data: *mut ::core::ffi::c_void,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_ping_async(
+        ml: *mut ml_memberlist,
+        node_name: *const ::core::ffi::c_char,
+        done: ml_ping_done_fn,
+        user_data: *mut ::core::ffi::c_void,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_leave_async(
+        ml: *mut ml_memberlist,
+        timeout_ms: u32,
+        done: ml_leave_done_fn,
+        user_data: *mut ::core::ffi::c_void,
+    ) -> ml_status;
+}
 extern "C" {
     pub fn ml_memberlist_update_node(ml: *mut ml_memberlist, timeout_ms: u32) -> ml_status;
 }

@@ -1406,6 +1406,102 @@ impl Drop for Runtime {
     }
 }
 
+// ---- futures -----------------------------------------------------------------------------
+
+/// The outcome of [`Memberlist::join_async`], [`Memberlist::ping_async`] or
+/// [`Memberlist::leave_async`], as a [`std::future::Future`] written by hand (no crate): the
+/// library calls its `done` function exactly once on one of its threads, which stores the
+/// result and wakes the task that last polled. It does not borrow the memberlist.
+#[must_use = "the operation goes on anyway; the future only carries its result"]
+pub struct Completion<T> {
+    shared: Arc<std::sync::Mutex<Slot<T>>>,
+}
+
+struct Slot<T> {
+    result: Option<Result<T>>,
+    waker: Option<std::task::Waker>,
+}
+
+impl<T> Completion<T> {
+    /// Calls `submit` with the user_data for `done` (a reference to the shared slot, which
+    /// `done` takes back); if the library refuses, `done` never runs and the reference is
+    /// dropped here.
+    fn start(submit: impl FnOnce(*mut c_void) -> Result<()>) -> Result<Self> {
+        let shared = Arc::new(std::sync::Mutex::new(Slot { result: None, waker: None }));
+        let ud = Arc::into_raw(shared.clone()) as *mut c_void;
+        if let Err(e) = submit(ud) {
+            drop(unsafe { Arc::from_raw(ud as *const std::sync::Mutex<Slot<T>>) });
+            return Err(e);
+        }
+        Ok(Completion { shared })
+    }
+
+    /// True once the result is in (a poll would return `Ready`).
+    pub fn is_done(&self) -> bool {
+        self.shared.lock().map(|s| s.result.is_some()).unwrap_or(true)
+    }
+
+    /// Runs on the library's completion thread.
+    unsafe fn finish(ud: *mut c_void, result: Result<T>) {
+        let shared = Arc::from_raw(ud as *const std::sync::Mutex<Slot<T>>);
+        let waker = match shared.lock() {
+            Ok(mut slot) => {
+                slot.result = Some(result);
+                slot.waker.take()
+            }
+            Err(_) => None,
+        };
+        // Outside the lock: a waker may poll at once. A panicking waker must not unwind
+        // into the library.
+        if let Some(w) = waker {
+            let _ = catch_unwind(AssertUnwindSafe(|| w.wake()));
+        }
+    }
+}
+
+impl<T> std::future::Future for Completion<T> {
+    type Output = Result<T>;
+    fn poll(self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<T>> {
+        let mut slot = match self.shared.lock() {
+            Ok(slot) => slot,
+            Err(p) => p.into_inner(),
+        };
+        match slot.result.take() {
+            Some(r) => std::task::Poll::Ready(r),
+            None => {
+                slot.waker = Some(cx.waker().clone());
+                std::task::Poll::Pending
+            }
+        }
+    }
+}
+
+impl<T> fmt::Debug for Completion<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Completion").field("done", &self.is_done()).finish()
+    }
+}
+
+fn outcome<T>(status: sys::ml_status, message: *const c_char, value: T) -> Result<T> {
+    if status == sys::ML_OK as i32 {
+        Ok(value)
+    } else {
+        Err(Error::new(status, unsafe { string_from(message) }))
+    }
+}
+
+unsafe extern "C" fn join_done(ud: *mut c_void, status: sys::ml_status, joined: u32, message: *const c_char) {
+    Completion::<usize>::finish(ud, outcome(status, message, joined as usize));
+}
+
+unsafe extern "C" fn ping_done(ud: *mut c_void, status: sys::ml_status, rtt_us: u64, message: *const c_char) {
+    Completion::<Duration>::finish(ud, outcome(status, message, Duration::from_micros(rtt_us)));
+}
+
+unsafe extern "C" fn leave_done(ud: *mut c_void, status: sys::ml_status, message: *const c_char) {
+    Completion::<()>::finish(ud, outcome(status, message, ()));
+}
+
 /// One cluster member. Dropping it shuts it down without leaving (peers will see it fail)
 /// and frees it; call [`Memberlist::leave`] first for a graceful exit.
 pub struct Memberlist {
@@ -1545,6 +1641,61 @@ impl Memberlist {
     pub fn leave(&self, timeout: Duration) -> Result<()> {
         let ms = millis(timeout, "timeout")?;
         self.check(unsafe { sys::ml_memberlist_leave(self.ptr(), ms) })
+    }
+
+    /// [`Memberlist::join`] as a future that no thread waits for: the library runs the join on
+    /// one of its own threads (`ml_memberlist_join_async`) and wakes the task when it is
+    /// done. Any executor drives it, or none: it needs no runtime and no crate. Fails like
+    /// `join`, and with [`ErrorKind::Closed`] if the memberlist is shut down or dropped
+    /// first. Dropping the future does not stop the join; its result is then discarded.
+    ///
+    /// ```
+    /// use libmemberlist::{Config, Handlers, Memberlist};
+    /// # use std::{future::Future, pin::pin, sync::Arc, task::{Context, Poll, Wake, Waker}};
+    /// # struct Unpark(std::thread::Thread);
+    /// # impl Wake for Unpark { fn wake(self: Arc<Self>) { self.0.unpark() } }
+    /// # fn block_on<F: Future>(f: F) -> F::Output {
+    /// #     let mut f = pin!(f);
+    /// #     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+    /// #     loop {
+    /// #         if let Poll::Ready(v) = f.as_mut().poll(&mut Context::from_waker(&waker)) { return v; }
+    /// #         std::thread::park();
+    /// #     }
+    /// # }
+    /// let a = Memberlist::create(&Config::local()?.with_name("doc-async-a")?.with_bind_port(0)?,
+    ///                            Handlers::new())?;
+    /// let b = Memberlist::create(&Config::local()?.with_name("doc-async-b")?.with_bind_port(0)?,
+    ///                            Handlers::new())?;
+    /// let joining = b.join_async(&[a.local_node()?.address])?; // returns at once
+    /// assert_eq!(block_on(joining)?, 1);
+    /// # Ok::<(), libmemberlist::Error>(())
+    /// ```
+    pub fn join_async<S: AsRef<str>>(&self, addresses: &[S]) -> Result<Completion<usize>> {
+        let owned = addresses
+            .iter()
+            .map(|a| c_string(a.as_ref(), "address"))
+            .collect::<Result<Vec<_>>>()?;
+        let ptrs: Vec<*const c_char> = owned.iter().map(|c| c.as_ptr()).collect();
+        // The library copies the addresses before it returns.
+        Completion::start(|ud| unsafe {
+            self.check(sys::ml_memberlist_join_async(self.ptr(), ptrs.as_ptr(), ptrs.len(), Some(join_done), ud))
+        })
+    }
+
+    /// [`Memberlist::ping`] as a future (see [`Memberlist::join_async`]).
+    pub fn ping_async(&self, node_name: &str) -> Result<Completion<Duration>> {
+        let name = c_string(node_name, "node name")?;
+        Completion::start(|ud| unsafe {
+            self.check(sys::ml_memberlist_ping_async(self.ptr(), name.as_ptr(), Some(ping_done), ud))
+        })
+    }
+
+    /// [`Memberlist::leave`] as a future (see [`Memberlist::join_async`]).
+    pub fn leave_async(&self, timeout: Duration) -> Result<Completion<()>> {
+        let ms = millis(timeout, "timeout")?;
+        Completion::start(|ud| unsafe {
+            self.check(sys::ml_memberlist_leave_async(self.ptr(), ms, Some(leave_done), ud))
+        })
     }
 
     /// Stops the sockets and timers without leaving (peers will detect a failure). Idempotent.
