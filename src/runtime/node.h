@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "runtime/delivery.h"
+#include "runtime/transport.h"
 #include "wire/wire.h"
 
 namespace memberlist::runtime {
@@ -50,6 +51,10 @@ struct Options {
   // unique-local IPv6 address (fc00::/7), else 127.0.0.1.
   std::string advertise_addr;
   uint16_t advertise_port = 0;         // 0: the bound port
+  // The network (transport.h). Empty: UDP and TCP sockets bound as above. Otherwise the
+  // node runs on the transport this makes (bind_addr and bind_port are then unused), and
+  // advertises its local_address() unless advertise_addr says otherwise.
+  TransportFactory transport;
   // Inbound datagrams received but not yet handed to the core (the reference's
   // HandoffQueueDepth, one queue here): the socket reader queues them, a second executor
   // feeds them to the core; beyond this depth they are dropped and counted
