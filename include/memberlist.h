@@ -177,6 +177,7 @@ typedef struct ml_buffer ml_buffer;         /* bytes a hook hands back to the li
 typedef struct ml_message_sink ml_message_sink; /* messages a hook hands back to the library */
 typedef struct ml_metrics ml_metrics;       /* a snapshot of metrics */
 typedef struct ml_broadcast_queue ml_broadcast_queue; /* a transmit-limited queue of one's own */
+typedef struct ml_network ml_network;       /* an in-memory network of memberlists */
 
 /* ---- nodes ----------------------------------------------------------------------------- */
 
@@ -628,6 +629,55 @@ ML_API ml_status ml_runtime_create(ml_runtime **out, uint32_t threads);
 ML_API ML_DEPRECATED("use ml_runtime_create")
 ml_status ml_runtime_new(uint32_t threads, ml_runtime **out);
 ML_API void ml_runtime_free(ml_runtime *runtime);
+
+/* ---- in-memory network ---------------------------------------------------------------- */
+
+/* An in-memory network: many memberlists of one process talk through it with no sockets,
+ * no ports and no root, and the host sets per-link loss, delay and cuts at run time (to test
+ * its own logic on membership: a node dies, a partition, a lossy or slow link). Each
+ * memberlist on it has an address of its own, "ip:port" ("10.0.0.1:7946", "[fd00::1]:7946":
+ * an IP literal other than 0.0.0.0 and ::, and a port), which it advertises and which others
+ * join; two memberlists alive at once cannot share one. Datagrams between them may be lost or
+ * delayed as the link says; streams (joins, push/pulls, reliable messages, TCP pings) are
+ * reliable, delayed on connection by the link's delay, and refused at once over a cut link.
+ * A datagram to an address nobody has is lost silently; a stream to it is refused.
+ * Everything else (timers, framing, encryption, budgets, the protocol) is as over sockets.
+ *
+ * The handle holds one reference to the network and every memberlist created on it holds
+ * another: ml_network_destroy may come before or after ml_memberlist_destroy of its
+ * memberlists, and the network goes when the last of them does. Every ml_network function is
+ * safe to call from any thread, concurrently, also from callbacks; settings take effect for
+ * the next datagram or connection. */
+ML_API ml_status ml_network_create(ml_network **out);
+/* Drops the handle's reference (see above); NULL is ignored. */
+ML_API void ml_network_destroy(ml_network *net);
+/* Memberlists created from `config` run on `net` at `address` ("ip:port", see above) instead
+ * of binding sockets: bind_addr and bind_port are then not used, the node advertises
+ * `address` unless advertise_addr/advertise_port say otherwise, and a join address without a
+ * port gets the port of `address`. The config holds a reference to the network until it is
+ * freed or set again. net NULL goes back to sockets (address is then ignored). ML_E_INVALID
+ * for a bad address; ml_memberlist_create fails with ML_E_IO if a live memberlist already
+ * has the address. */
+ML_API ml_status ml_config_set_network(ml_config *config, ml_network *net, const char *address);
+/* Loss and delay of every link without a setting of its own (default: 0 and 0). loss is the
+ * probability, 0.0 to 1.0, that a datagram is lost; delay_ms, at most 60000, is added to
+ * every datagram and to the set-up of every stream. ML_E_INVALID out of range. */
+ML_API ml_status ml_network_set_default_link(ml_network *net, double loss, uint32_t delay_ms);
+/* Loss and delay (as above) of the link from `from` to `to`, one direction only. */
+ML_API ml_status ml_network_set_link(ml_network *net, const char *from, const char *to, double loss,
+                                     uint32_t delay_ms);
+/* Every link back to loss 0 and delay 0 (cuts stay: see ml_network_heal). */
+ML_API ml_status ml_network_clear_links(ml_network *net);
+/* Cuts every link between an address of group_a and one of group_b, both directions: nothing
+ * gets through, whatever the link's loss and delay, until ml_network_heal. Cutting twice is
+ * harmless. count 0 with a NULL list is an empty group. ML_E_INVALID for a bad address. */
+ML_API ml_status ml_network_partition(ml_network *net, const char *const *group_a, size_t count_a,
+                                      const char *const *group_b, size_t count_b);
+/* Non-zero `blocked` cuts every link to and from `address` (a node that is alive but
+ * unreachable); 0 restores them (cuts made by ml_network_partition stay). */
+ML_API ml_status ml_network_block(ml_network *net, const char *address, uint32_t blocked);
+/* Removes every cut and block (link loss and delay stay). */
+ML_API ml_status ml_network_heal(ml_network *net);
 
 /* ---- memberlist ------------------------------------------------------------------------ */
 

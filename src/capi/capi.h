@@ -15,6 +15,7 @@
 
 #include "memberlist.h"
 #include "core/queue.h"
+#include "runtime/mem_network.h"
 #include "runtime/node.h"
 
 namespace memberlist::capi {
@@ -117,6 +118,11 @@ struct ml_event_batch {
 
 struct ml_runtime {
   std::shared_ptr<memberlist::runtime::Runtime> runtime;
+};
+
+// The handle is one reference; every memberlist created on the network holds another.
+struct ml_network {
+  std::shared_ptr<memberlist::runtime::MemNetwork> net;
 };
 
 namespace memberlist::capi {

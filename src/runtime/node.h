@@ -143,7 +143,8 @@ class Node : public std::enable_shared_from_this<Node> {
 
   // Each entry: optional "name/" prefix, then host, host:port or [v6]:port; host may be a DNS
   // name. Blocks until every address was tried; returns how many were reached, and an error
-  // only if none was. The default port is bind_port (or the bound port if bind_port is 0).
+  // only if none was. The default port is bind_port (or the bound port if bind_port is 0;
+  // with Options::transport, the advertised port).
   // Errc::state from the node's own callback, after shutdown, or after leave().
   int join(const std::vector<std::string>& addresses, Status& status);
   std::vector<core::NodeInfo> members() const;
