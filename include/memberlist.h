@@ -679,6 +679,81 @@ ML_API ml_status ml_network_block(ml_network *net, const char *address, uint32_t
 /* Removes every cut and block (link loss and delay stay). */
 ML_API ml_status ml_network_heal(ml_network *net);
 
+/* ---- host transport -------------------------------------------------------------------- */
+
+/* A transport the host provides: the host carries the node's datagrams and streams over
+ * whatever it likes (TLS, TCP only, a message bus, a test queue), and the library keeps the
+ * timers, threads, framing, encryption, budgets and the protocol. The bytes handed over are
+ * opaque, already framed (and sealed, with a keyring): deliver them unchanged.
+ *
+ * Addresses are "ip:port" strings ("10.0.0.1:7946", "[fd00::1]:7946"): the node advertises
+ * its own (ml_config_set_transport), peers are known by theirs, and the host maps them to its
+ * own endpoints. The library's calls into the host (send_packet, send_stream, stream_reply)
+ * come from library threads, several at once, never while it holds an internal lock; they
+ * must not block (queue the bytes and return) and must not call ml_memberlist_destroy or
+ * the blocking calls. Every buffer they get is borrowed for the duration of the call.
+ * The host's calls into the library (ml_memberlist_transport_*) are safe from any thread,
+ * also from inside those callbacks, copy what they keep, and never block.
+ *
+ * Streams carry one message each: an outgoing one goes out with send_stream and a token, and
+ * the host completes the token once with ml_memberlist_transport_stream_done (the peer's
+ * reply, or an error). An inbound one comes in with ml_memberlist_transport_stream and a token
+ * of the host's choosing, and the library answers it once through stream_reply. A slow host
+ * is bounded by the library's own deadlines (tcp_timeout for streams; datagrams are best
+ * effort); a host that fails returns an error, which the library counts and handles as the
+ * network failing. */
+#define ML_TRANSPORT_VERSION_1 1
+#define ML_TRANSPORT_VERSION ML_TRANSPORT_VERSION_1
+
+/* Set version to ML_TRANSPORT_VERSION; every function is required. Copied by
+ * ml_config_set_transport; user_data is the host's and must outlive every memberlist created
+ * with it (the library never frees it). */
+typedef struct ml_transport {
+  uint32_t version;
+  void *user_data;
+  /* One datagram to `to`. Return 0 if taken (it may still be lost, as UDP), non-zero if not
+   * (counted as a dropped send). */
+  int32_t (*send_packet)(void *user_data, const char *to, const uint8_t *data, size_t len);
+  /* One stream message to `to`. Return 0 and complete `token` later (exactly once, from any
+   * thread) with ml_memberlist_transport_stream_done, or non-zero: the stream fails at once as
+   * a refused connection (do not complete the token then). */
+  int32_t (*send_stream)(void *user_data, const char *to, uint64_t token, const uint8_t *data,
+                         size_t len);
+  /* The answer to the inbound stream `token`: with has_reply non-zero, `reply` goes back to
+   * the peer as its stream's reply; with 0 there is no reply (the message needed none, or was
+   * refused: close the peer's stream without one). Called exactly once per stream the library
+   * accepted (ml_memberlist_transport_stream returned ML_OK). */
+  void (*stream_reply)(void *user_data, uint64_t token, const uint8_t *reply, size_t len,
+                       uint32_t has_reply);
+} ml_transport;
+
+/* Memberlists created from `config` use the host's `transport` at `address` ("ip:port", a
+ * specific IP literal and a port; the advertised address unless advertise_addr/advertise_port
+ * say otherwise) instead of binding sockets. transport NULL goes back to sockets. Replaces
+ * ml_config_set_network and is replaced by it. ML_E_VERSION for a version of 0 or newer than
+ * the library's; ML_E_INVALID for a missing function or a bad address. */
+ML_API ml_status ml_config_set_transport(ml_config *config, const ml_transport *transport,
+                                         const char *address);
+/* A datagram the host received for this memberlist from `from` ("ip:port"), copied; it is
+ * handled as a UDP datagram is (queued up to handoff_queue_depth, allow-list, framing).
+ * ML_E_TOO_LARGE over 65507 bytes; ML_E_STATE without a host transport; ML_E_CLOSED after
+ * ml_memberlist_shutdown. */
+ML_API ml_status ml_memberlist_transport_packet(ml_memberlist *ml, const char *from,
+                                                const uint8_t *data, size_t len);
+/* A whole inbound stream message from `from`, copied; `token` is the host's, handed back
+ * with the answer through stream_reply. ML_E_STATE without a host transport, or with too many
+ * streams waiting (256); ML_E_CLOSED after ml_memberlist_shutdown. */
+ML_API ml_status ml_memberlist_transport_stream(ml_memberlist *ml, const char *from,
+                                                uint64_t token, const uint8_t *data, size_t len);
+/* Completes the outgoing stream `token`: status ML_OK with the peer's reply (len 0 if it sent
+ * none), or ML_E_TIMEOUT (the stream timed out), ML_E_REJECTED (the peer closed it without a
+ * reply), any other status (the connection failed). ML_E_NOT_FOUND for a token the library
+ * no longer waits for (already completed, timed out, or a message that needed no reply):
+ * harmless. */
+ML_API ml_status ml_memberlist_transport_stream_done(ml_memberlist *ml, uint64_t token,
+                                                     ml_status status, const uint8_t *reply,
+                                                     size_t len);
+
 /* ---- memberlist ------------------------------------------------------------------------ */
 
 /* Binds the sockets, starts the protocol and fires ML_EVENT_JOIN for the local node.

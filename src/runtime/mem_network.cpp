@@ -199,27 +199,12 @@ class MemStream final : public ByteStream {
   std::shared_ptr<asio::steady_timer> timer_;  // a link's delay on connect
 };
 
-class MemTransport final : public Transport {
+// What every in-process transport shares: the endpoint's inbox and accept queue.
+class EndpointTransport : public Transport {
  public:
-  MemTransport(std::shared_ptr<MemNetwork> net, std::shared_ptr<MemEndpoint> ep) : net_(std::move(net)), ep_(std::move(ep)) {}
-  ~MemTransport() override { close(); }
+  explicit EndpointTransport(std::shared_ptr<MemEndpoint> ep) : ep_(std::move(ep)) {}
 
   core::Address local_address() const override { return ep_->addr; }
-  std::string describe() const override { return ep_->addr.to_string() + " (in-memory network)"; }
-
-  std::error_code send_packet(std::span<const uint8_t> data, const core::Address& to) override {
-    {
-      std::lock_guard<std::mutex> l(ep_->mu);
-      if (ep_->closed) return std::make_error_code(std::errc::bad_file_descriptor);
-    }
-    std::chrono::milliseconds delay{0};
-    // Lost on the way, cut, or nobody there: silently, as UDP.
-    if (!net_->pass(ep_->addr, to, true, delay)) return {};
-    auto peer = net_->find(to);
-    if (!peer) return {};
-    net_->deliver(std::move(peer), ep_->addr, core::Bytes(data.begin(), data.end()), delay);
-    return {};
-  }
   int packet_fd() const override { return ep_->efd; }
   size_t receive_packet(std::span<uint8_t> buf, core::Address& from, bool& would_block, std::error_code&) override {
     std::lock_guard<std::mutex> l(ep_->mu);
@@ -233,8 +218,6 @@ class MemTransport final : public Transport {
     std::memcpy(buf.data(), d.second.data(), n);
     return n;
   }
-
-  std::unique_ptr<ByteStream> new_stream() override { return std::make_unique<MemStream>(net_, ep_->addr, ep_->io); }
   void accept(std::function<void(error_code, std::unique_ptr<ByteStream>)> done) override {
     std::lock_guard<std::mutex> l(ep_->mu);
     if (ep_->closed) return asio::post(ep_->io, [done] { done(asio::error::operation_aborted, nullptr); });
@@ -259,13 +242,43 @@ class MemTransport final : public Transport {
       ep_->accepting = nullptr;
       backlog.swap(ep_->backlog);
     }
-    net_->detach(ep_.get());
+    detach();
     // `backlog` closes its streams here: their dialers read eof.
   }
 
- private:
-  std::shared_ptr<MemNetwork> net_;
+ protected:
+  bool is_closed() {
+    std::lock_guard<std::mutex> l(ep_->mu);
+    return ep_->closed;
+  }
+  // After close(): leave the network (called once).
+  virtual void detach() {}
   std::shared_ptr<MemEndpoint> ep_;
+};
+
+class MemTransport final : public EndpointTransport {
+ public:
+  MemTransport(std::shared_ptr<MemNetwork> net, std::shared_ptr<MemEndpoint> ep)
+      : EndpointTransport(std::move(ep)), net_(std::move(net)) {}
+  ~MemTransport() override { close(); }
+
+  std::string describe() const override { return ep_->addr.to_string() + " (in-memory network)"; }
+
+  std::error_code send_packet(std::span<const uint8_t> data, const core::Address& to) override {
+    if (is_closed()) return std::make_error_code(std::errc::bad_file_descriptor);
+    std::chrono::milliseconds delay{0};
+    // Lost on the way, cut, or nobody there: silently, as UDP.
+    if (!net_->pass(ep_->addr, to, true, delay)) return {};
+    auto peer = net_->find(to);
+    if (!peer) return {};
+    net_->deliver(std::move(peer), ep_->addr, core::Bytes(data.begin(), data.end()), delay);
+    return {};
+  }
+  std::unique_ptr<ByteStream> new_stream() override { return std::make_unique<MemStream>(net_, ep_->addr, ep_->io); }
+
+ private:
+  void detach() override { net_->detach(ep_.get()); }
+  std::shared_ptr<MemNetwork> net_;
 };
 
 }  // namespace
@@ -413,6 +426,244 @@ void MemNetwork::run_delays() {
     if (auto to = d.to.lock()) to->push(d.from, std::move(d.data));
     l.lock();
   }
+}
+
+// ---- HostLink: the host carries the bytes ------------------------------------------------------
+
+// A stream's incoming side: what the node reads (an inbound message, or the reply the host
+// completed an outgoing stream with), under a lock since completions come from any thread.
+struct HostLink::Pending {
+  explicit Pending(Strand s) : io(s) {}
+  Strand io;
+  std::mutex mu;
+  core::Bytes rx;
+  bool eof = false;
+  error_code err;
+  bool closed = false;
+  asio::mutable_buffer rbuf;
+  ByteStream::Handler reading;
+
+  // Completes the pending read if it can. Caller holds mu.
+  void serve() {
+    if (!reading) return;
+    if (!rx.empty()) {
+      size_t n = std::min(rbuf.size(), rx.size());
+      std::memcpy(rbuf.data(), rx.data(), n);
+      rx.erase(rx.begin(), rx.begin() + static_cast<std::ptrdiff_t>(n));
+      asio::post(io, [h = std::move(reading), n] { h({}, n); });
+    } else if (err) {
+      asio::post(io, [h = std::move(reading), e = err] { h(e, 0); });
+    } else if (eof) {
+      asio::post(io, [h = std::move(reading)] { h(asio::error::eof, 0); });
+    } else {
+      return;
+    }
+    reading = nullptr;
+  }
+};
+
+namespace {
+
+// One stream over the host: outgoing (dialled: one message out through send_stream, the reply
+// in through stream_done) or inbound (one message in through HostLink::stream, the reply out
+// through stream_reply).
+class HostStream final : public ByteStream {
+ public:
+  HostStream(std::shared_ptr<HostLink> link, Strand io, bool outbound, core::Address remote, uint64_t token)
+      : link_(std::move(link)), io_(io), p_(std::make_shared<HostLink::Pending>(io)), outbound_(outbound),
+        remote_(remote), token_(token) {}
+  ~HostStream() override { close(); }
+
+  std::shared_ptr<HostLink::Pending> pending() { return p_; }
+  executor_type get_executor() override { return io_; }
+
+  void connect(const core::Address& to, std::function<void(error_code)> done) override {
+    remote_ = to;
+    asio::post(io_, [done] { done({}); });
+  }
+  void read_some(asio::mutable_buffer buf, Handler done) override {
+    std::lock_guard<std::mutex> l(p_->mu);
+    if (p_->closed) return asio::post(io_, [done] { done(asio::error::bad_descriptor, 0); });
+    if (buf.size() == 0) return asio::post(io_, [done] { done({}, 0); });
+    p_->rbuf = buf;
+    p_->reading = std::move(done);
+    p_->serve();
+  }
+  void write_some(asio::const_buffer buf, Handler done) override {
+    const auto* b = static_cast<const uint8_t*>(buf.data());
+    if (!outbound_) {  // the reply, handed to the host at shutdown_send
+      if (replied_) return asio::post(io_, [done] { done(asio::error::broken_pipe, 0); });
+      reply_.insert(reply_.end(), b, b + buf.size());
+      return asio::post(io_, [done, n = buf.size()] { done({}, n); });
+    }
+    // One message per stream (the runtime writes each in one piece).
+    if (sent_) return asio::post(io_, [done] { done(asio::error::operation_not_supported, 0); });
+    sent_ = true;
+    {
+      std::lock_guard<std::mutex> l(link_->mu_);
+      token_ = link_->next_token_++;
+      link_->outgoing_[token_] = p_;
+    }
+    if (!link_->cb_.send_stream(remote_, token_, std::span<const uint8_t>(b, buf.size()))) {
+      forget();
+      return asio::post(io_, [done] { done(asio::error::connection_refused, 0); });
+    }
+    asio::post(io_, [done, n = buf.size()] { done({}, n); });
+  }
+  void shutdown_send() override {
+    if (!outbound_) reply(true);
+  }
+  void close() override {
+    {
+      std::lock_guard<std::mutex> l(p_->mu);
+      if (p_->closed) return;
+      p_->closed = true;
+      if (p_->reading) asio::post(io_, [h = std::move(p_->reading)] { h(asio::error::operation_aborted, 0); });
+      p_->reading = nullptr;
+    }
+    if (outbound_) {
+      forget();
+    } else {
+      reply(false);
+    }
+  }
+  bool remote(core::Address& out) const override {
+    out = remote_;
+    return true;
+  }
+
+ private:
+  // The inbound stream is over: its reply (or none) to the host, on the io strand and outside
+  // every lock of ours.
+  void reply(bool has_reply) {
+    if (replied_) return;
+    replied_ = true;
+    auto bytes = has_reply ? std::move(reply_) : core::Bytes{};
+    asio::post(io_, [link = link_, token = token_, bytes = std::move(bytes), has_reply] {
+      link->cb_.stream_reply(token, bytes, has_reply);
+    });
+  }
+  // An outgoing stream no longer waits for its completion.
+  void forget() {
+    if (token_ == 0) return;
+    std::lock_guard<std::mutex> l(link_->mu_);
+    link_->outgoing_.erase(token_);
+  }
+
+  std::shared_ptr<HostLink> link_;
+  Strand io_;
+  std::shared_ptr<HostLink::Pending> p_;
+  const bool outbound_;
+  core::Address remote_;
+  uint64_t token_;
+  bool sent_ = false;
+  bool replied_ = false;
+  core::Bytes reply_;
+};
+
+class HostTransport final : public EndpointTransport {
+ public:
+  HostTransport(std::shared_ptr<HostLink> link, std::shared_ptr<MemEndpoint> ep)
+      : EndpointTransport(std::move(ep)), link_(std::move(link)) {}
+  ~HostTransport() override { close(); }
+
+  std::string describe() const override { return ep_->addr.to_string() + " (host transport)"; }
+  std::error_code send_packet(std::span<const uint8_t> data, const core::Address& to) override {
+    if (is_closed()) return std::make_error_code(std::errc::bad_file_descriptor);
+    if (!link_->cb_.send_packet(to, data)) return std::make_error_code(std::errc::no_buffer_space);
+    return {};
+  }
+  std::unique_ptr<ByteStream> new_stream() override {
+    return std::make_unique<HostStream>(link_, ep_->io, true, core::Address{}, 0);
+  }
+
+ private:
+  std::shared_ptr<HostLink> link_;
+};
+
+}  // namespace
+
+TransportFactory HostLink::factory() {
+  auto self = shared_from_this();
+  return [self](const TransportContext& ctx, core::Status& status) -> std::unique_ptr<Transport> {
+    auto ep = std::make_shared<MemEndpoint>(self->addr_, ctx.io);
+    if (ep->efd < 0) {
+      status = core::Status::error(core::Errc::io, "host transport: cannot create an eventfd");
+      return nullptr;
+    }
+    std::lock_guard<std::mutex> l(self->mu_);
+    if (self->ep_) {
+      status = core::Status::error(core::Errc::state, "host transport: already in use by a node");
+      return nullptr;
+    }
+    self->ep_ = ep;
+    status = core::Status::success();
+    return std::make_unique<HostTransport>(self, std::move(ep));
+  };
+}
+
+core::Status HostLink::packet(const core::Address& from, std::span<const uint8_t> data) {
+  if (data.size() > 65507) return core::Status::error(core::Errc::too_large, "datagram over 65507 bytes");
+  std::shared_ptr<MemEndpoint> ep;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ep = ep_;
+  }
+  if (!ep) return core::Status::error(core::Errc::state, "the node is not running");
+  {
+    std::lock_guard<std::mutex> l(ep->mu);
+    if (ep->closed) return core::Status::error(core::Errc::state, "the node is shut down");
+  }
+  ep->push(from, core::Bytes(data.begin(), data.end()));
+  return core::Status::success();
+}
+
+core::Status HostLink::stream(const core::Address& from, uint64_t token, std::span<const uint8_t> data) {
+  std::shared_ptr<MemEndpoint> ep;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ep = ep_;
+  }
+  if (!ep) return core::Status::error(core::Errc::state, "the node is not running");
+  auto s = std::make_unique<HostStream>(shared_from_this(), ep->io, false, from, token);
+  {
+    auto p = s->pending();
+    std::lock_guard<std::mutex> l(p->mu);
+    p->rx.assign(data.begin(), data.end());
+    p->eof = true;
+  }
+  if (!ep->offer(std::move(s))) {
+    // Closed, or too many streams waiting: the refused stream was destroyed, and told the host
+    // (stream_reply without a reply) on the way.
+    return core::Status::error(core::Errc::state, "the node is shut down or has too many streams waiting");
+  }
+  return core::Status::success();
+}
+
+core::Status HostLink::stream_done(uint64_t token, const core::Status& transport, std::span<const uint8_t> reply) {
+  std::shared_ptr<Pending> p;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto it = outgoing_.find(token);
+    if (it != outgoing_.end()) {
+      p = it->second.lock();
+      outgoing_.erase(it);
+    }
+  }
+  if (!p) return core::Status::error(core::Errc::not_found, "no stream waits for token " + std::to_string(token));
+  std::lock_guard<std::mutex> l(p->mu);
+  if (transport.ok()) {
+    p->rx.assign(reply.begin(), reply.end());
+    p->eof = true;
+  } else if (transport.code == core::Errc::rejected) {
+    p->eof = true;  // the peer hung up without a word
+  } else if (transport.code == core::Errc::timeout) {
+    p->err = asio::error::timed_out;
+  } else {
+    p->err = asio::error::connection_refused;
+  }
+  p->serve();
+  return core::Status::success();
 }
 
 }  // namespace memberlist::runtime

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
+#include <span>
 #include <condition_variable>
 #include <map>
 #include <memory>
@@ -89,6 +91,42 @@ class MemNetwork : public std::enable_shared_from_this<MemNetwork> {
   std::condition_variable delay_cv_;
   std::thread delay_thread_;
   bool stop_ = false;
+};
+
+// A transport whose bytes the host carries (the C ABI's ml_transport): the library hands it
+// datagrams and stream messages through `Callbacks`, and the host hands back what it received
+// through packet(), stream() and stream_done(), from any thread. One per node.
+class HostLink : public std::enable_shared_from_this<HostLink> {
+ public:
+  struct Callbacks {
+    // A sealed datagram to `to`; false: not sent (counted as a dropped send).
+    std::function<bool(const core::Address& to, std::span<const uint8_t> data)> send_packet;
+    // One whole stream message to `to`; the host completes `token` with stream_done(). False:
+    // refused at once (the stream fails as a refused connection).
+    std::function<bool(const core::Address& to, uint64_t token, std::span<const uint8_t> data)> send_stream;
+    // The reply to the inbound stream `token` (has_reply false: none; the stream is over).
+    std::function<void(uint64_t token, std::span<const uint8_t> reply, bool has_reply)> stream_reply;
+  };
+  HostLink(core::Address addr, Callbacks cb) : addr_(addr), cb_(std::move(cb)) {}
+  // Options::transport for the one node of this link.
+  TransportFactory factory();
+
+  // Errc::state before the node started or after it closed; Errc::too_large over 65507 bytes
+  // (datagrams); Errc::not_found for a token that is not (any more) outstanding.
+  core::Status packet(const core::Address& from, std::span<const uint8_t> data);
+  core::Status stream(const core::Address& from, uint64_t token, std::span<const uint8_t> data);
+  // `transport` not ok: the stream failed (Errc::timeout as a timeout, Errc::rejected as a
+  // peer that hung up, anything else as a refused connection).
+  core::Status stream_done(uint64_t token, const core::Status& transport, std::span<const uint8_t> reply);
+
+  // ---- for its transport and streams (mem_network.cpp) ----------------------------------
+  struct Pending;
+  const core::Address addr_;
+  const Callbacks cb_;
+  std::mutex mu_;
+  std::shared_ptr<MemEndpoint> ep_;  // set when the node starts
+  uint64_t next_token_ = 1;
+  std::map<uint64_t, std::weak_ptr<Pending>> outgoing_;
 };
 
 }  // namespace memberlist::runtime
