@@ -693,7 +693,10 @@ ML_API ml_status ml_network_heal(ml_network *net);
  * must not block (queue the bytes and return) and must not call ml_memberlist_destroy or
  * the blocking calls. Every buffer they get is borrowed for the duration of the call.
  * The host's calls into the library (ml_memberlist_transport_*) are safe from any thread,
- * also from inside those callbacks, copy what they keep, and never block.
+ * also from inside those callbacks, copy what they keep, and never block; as every call on a
+ * memberlist, they must not race with or follow its ml_memberlist_destroy (stop handing it
+ * bytes first; after ml_memberlist_shutdown they return ML_E_CLOSED). Tokens still
+ * outstanding at destroy are void.
  *
  * Streams carry one message each: an outgoing one goes out with send_stream and a token, and
  * the host completes the token once with ml_memberlist_transport_stream_done (the peer's
