@@ -182,6 +182,7 @@ typedef struct ml_buffer ml_buffer;         /* bytes a hook hands back to the li
 typedef struct ml_message_sink ml_message_sink; /* messages a hook hands back to the library */
 typedef struct ml_metrics ml_metrics;       /* a snapshot of metrics */
 typedef struct ml_broadcast_queue ml_broadcast_queue; /* a transmit-limited queue of one's own */
+typedef struct ml_network ml_network;       /* an in-memory network of memberlists */
 
 /* ---- nodes ----------------------------------------------------------------------------- */
 
@@ -645,6 +646,133 @@ ML_API ml_status ml_runtime_create(ml_runtime **out, uint32_t threads);
 ML_API ML_DEPRECATED("use ml_runtime_create")
 ml_status ml_runtime_new(uint32_t threads, ml_runtime **out);
 ML_API void ml_runtime_free(ml_runtime *runtime);
+
+/* ---- in-memory network ---------------------------------------------------------------- */
+
+/* An in-memory network: many memberlists of one process talk through it with no sockets,
+ * no ports and no root, and the host sets per-link loss, delay and cuts at run time (to test
+ * its own logic on membership: a node dies, a partition, a lossy or slow link). Each
+ * memberlist on it has an address of its own, "ip:port" ("10.0.0.1:7946", "[fd00::1]:7946":
+ * an IP literal other than 0.0.0.0 and ::, and a port), which it advertises and which others
+ * join; two memberlists alive at once cannot share one. Datagrams between them may be lost or
+ * delayed as the link says; streams (joins, push/pulls, reliable messages, TCP pings) are
+ * reliable, delayed on connection by the link's delay, and refused at once over a cut link.
+ * A datagram to an address nobody has is lost silently; a stream to it is refused.
+ * Everything else (timers, framing, encryption, budgets, the protocol) is as over sockets.
+ *
+ * The handle holds one reference to the network and every memberlist created on it holds
+ * another: ml_network_destroy may come before or after ml_memberlist_destroy of its
+ * memberlists, and the network goes when the last of them does. Every ml_network function is
+ * safe to call from any thread, concurrently, also from callbacks; settings take effect for
+ * the next datagram or connection. */
+ML_API ml_status ml_network_create(ml_network **out);
+/* Drops the handle's reference (see above); NULL is ignored. */
+ML_API void ml_network_destroy(ml_network *net);
+/* Memberlists created from `config` run on `net` at `address` ("ip:port", see above) instead
+ * of binding sockets: bind_addr and bind_port are then not used, the node advertises
+ * `address` unless advertise_addr/advertise_port say otherwise, and a join address without a
+ * port gets the port of `address`. The config holds a reference to the network until it is
+ * freed or set again. net NULL goes back to sockets (address is then ignored). ML_E_INVALID
+ * for a bad address; ml_memberlist_create fails with ML_E_IO if a live memberlist already
+ * has the address. */
+ML_API ml_status ml_config_set_network(ml_config *config, ml_network *net, const char *address);
+/* Loss and delay of every link without a setting of its own (default: 0 and 0). loss is the
+ * probability, 0.0 to 1.0, that a datagram is lost; delay_ms, at most 60000, is added to
+ * every datagram and to the set-up of every stream. ML_E_INVALID out of range. */
+ML_API ml_status ml_network_set_default_link(ml_network *net, double loss, uint32_t delay_ms);
+/* Loss and delay (as above) of the link from `from` to `to`, one direction only. */
+ML_API ml_status ml_network_set_link(ml_network *net, const char *from, const char *to, double loss,
+                                     uint32_t delay_ms);
+/* Every link back to loss 0 and delay 0 (cuts stay: see ml_network_heal). */
+ML_API ml_status ml_network_clear_links(ml_network *net);
+/* Cuts every link between an address of group_a and one of group_b, both directions: nothing
+ * gets through, whatever the link's loss and delay, until ml_network_heal. Cutting twice is
+ * harmless. count 0 with a NULL list is an empty group. ML_E_INVALID for a bad address. */
+ML_API ml_status ml_network_partition(ml_network *net, const char *const *group_a, size_t count_a,
+                                      const char *const *group_b, size_t count_b);
+/* Non-zero `blocked` cuts every link to and from `address` (a node that is alive but
+ * unreachable); 0 restores them (cuts made by ml_network_partition stay). */
+ML_API ml_status ml_network_block(ml_network *net, const char *address, uint32_t blocked);
+/* Removes every cut and block (link loss and delay stay). */
+ML_API ml_status ml_network_heal(ml_network *net);
+
+/* ---- host transport -------------------------------------------------------------------- */
+
+/* A transport the host provides: the host carries the node's datagrams and streams over
+ * whatever it likes (TLS, TCP only, a message bus, a test queue), and the library keeps the
+ * timers, threads, framing, encryption, budgets and the protocol. The bytes handed over are
+ * opaque, already framed (and sealed, with a keyring): deliver them unchanged.
+ *
+ * Addresses are "ip:port" strings ("10.0.0.1:7946", "[fd00::1]:7946"): the node advertises
+ * its own (ml_config_set_transport), peers are known by theirs, and the host maps them to its
+ * own endpoints. The library's calls into the host (send_packet, send_stream, stream_reply)
+ * come from library threads, several at once, never while it holds an internal lock; they
+ * must not block (queue the bytes and return) and must not call ml_memberlist_destroy or
+ * the blocking calls. Every buffer they get is borrowed for the duration of the call.
+ * The host's calls into the library (ml_memberlist_transport_*) are safe from any thread,
+ * also from inside those callbacks, copy what they keep, and never block; as every call on a
+ * memberlist, they must not race with or follow its ml_memberlist_destroy (stop handing it
+ * bytes first; after ml_memberlist_shutdown they return ML_E_CLOSED). Tokens still
+ * outstanding at destroy are void.
+ *
+ * Streams carry one message each: an outgoing one goes out with send_stream and a token, and
+ * the host completes the token once with ml_memberlist_transport_stream_done (the peer's
+ * reply, or an error). An inbound one comes in with ml_memberlist_transport_stream and a token
+ * of the host's choosing, and the library answers it once through stream_reply. A slow host
+ * is bounded by the library's own deadlines (tcp_timeout for streams; datagrams are best
+ * effort); a host that fails returns an error, which the library counts and handles as the
+ * network failing. */
+#define ML_TRANSPORT_VERSION_1 1
+#define ML_TRANSPORT_VERSION ML_TRANSPORT_VERSION_1
+
+/* Set version to ML_TRANSPORT_VERSION; every function is required. Copied by
+ * ml_config_set_transport; user_data is the host's and must outlive every memberlist created
+ * with it (the library never frees it). */
+typedef struct ml_transport {
+  uint32_t version;
+  void *user_data;
+  /* One datagram to `to`. Return 0 if taken (it may still be lost, as UDP), non-zero if not
+   * (counted as a dropped send). */
+  int32_t (*send_packet)(void *user_data, const char *to, const uint8_t *data, size_t len);
+  /* One stream message to `to`. Return 0 and complete `token` later (exactly once, from any
+   * thread) with ml_memberlist_transport_stream_done, or non-zero: the stream fails at once as
+   * a refused connection (do not complete the token then). */
+  int32_t (*send_stream)(void *user_data, const char *to, uint64_t token, const uint8_t *data,
+                         size_t len);
+  /* The answer to the inbound stream `token`: with has_reply non-zero, `reply` goes back to
+   * the peer as its stream's reply; with 0 there is no reply (the message needed none, or was
+   * refused: close the peer's stream without one). Called exactly once per stream the library
+   * accepted (ml_memberlist_transport_stream returned ML_OK). */
+  void (*stream_reply)(void *user_data, uint64_t token, const uint8_t *reply, size_t len,
+                       uint32_t has_reply);
+} ml_transport;
+
+/* Memberlists created from `config` use the host's `transport` at `address` ("ip:port", a
+ * specific IP literal and a port; the advertised address unless advertise_addr/advertise_port
+ * say otherwise) instead of binding sockets. transport NULL goes back to sockets. Replaces
+ * ml_config_set_network and is replaced by it. ML_E_VERSION for a version of 0 or newer than
+ * the library's; ML_E_INVALID for a missing function or a bad address. */
+ML_API ml_status ml_config_set_transport(ml_config *config, const ml_transport *transport,
+                                         const char *address);
+/* A datagram the host received for this memberlist from `from` ("ip:port"), copied; it is
+ * handled as a UDP datagram is (queued up to handoff_queue_depth, allow-list, framing).
+ * ML_E_TOO_LARGE over 65507 bytes; ML_E_STATE without a host transport; ML_E_CLOSED after
+ * ml_memberlist_shutdown. */
+ML_API ml_status ml_memberlist_transport_packet(ml_memberlist *ml, const char *from,
+                                                const uint8_t *data, size_t len);
+/* A whole inbound stream message from `from`, copied; `token` is the host's, handed back
+ * with the answer through stream_reply. ML_E_STATE without a host transport, or with too many
+ * streams waiting (256); ML_E_CLOSED after ml_memberlist_shutdown. */
+ML_API ml_status ml_memberlist_transport_stream(ml_memberlist *ml, const char *from,
+                                                uint64_t token, const uint8_t *data, size_t len);
+/* Completes the outgoing stream `token`: status ML_OK with the peer's reply (len 0 if it sent
+ * none), or ML_E_TIMEOUT (the stream timed out), ML_E_REJECTED (the peer closed it without a
+ * reply), any other status (the connection failed). ML_E_NOT_FOUND for a token the library
+ * no longer waits for (already completed, timed out, or a message that needed no reply):
+ * harmless. */
+ML_API ml_status ml_memberlist_transport_stream_done(ml_memberlist *ml, uint64_t token,
+                                                     ml_status status, const uint8_t *reply,
+                                                     size_t len);
 
 /* ---- memberlist ------------------------------------------------------------------------ */
 

@@ -31,7 +31,7 @@ if ! command -v abidw >/dev/null || ! command -v abidiff >/dev/null; then
   exit 1
 fi
 # Without DWARF abidiff sees symbol names only (exported_symbols already checks those).
-if ! readelf -S "$lib" | grep -q '\.debug_info'; then
+if ! readelf -S "$lib" | grep '\.debug_info' >/dev/null; then
   echo "abi-baseline: SKIPPED: $lib has no debug info (build RelWithDebInfo or Debug)"
   [ "$mode" = check ] && exit $skip
   exit 1

@@ -6,7 +6,7 @@
 #                                             # removed constant; new ones pass (and are listed)
 # Every object-like ML_ macro with an integer value is in it, evaluated by the C compiler ($CC,
 # default cc), except ML_VERSION_MAJOR/MINOR/PATCH, which change at every release, and
-# ML_CALLBACKS_VERSION, the newest version (ML_CALLBACKS_VERSION_<n> are pinned). See
+# ML_CALLBACKS_VERSION and ML_TRANSPORT_VERSION, the newest versions (ML_CALLBACKS_VERSION_<n> are pinned). See
 # docs/abi.md, "ABI baseline".
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,7 +25,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Object-like macros only (a name followed by blank space, not by "("); the export and
 # deprecation macros expand to attributes, not integers.
 names=$(sed -n 's/^#define \(ML_[A-Z0-9_]*\)[ \t][ \t]*[^ \t].*/\1/p' "$header" |
-        grep -Ev '^ML_(API|EXPERIMENTAL_API|VERSION_MAJOR|VERSION_MINOR|VERSION_PATCH|CALLBACKS_VERSION)$' | sort -u)
+        grep -Ev '^ML_(API|EXPERIMENTAL_API|VERSION_MAJOR|VERSION_MINOR|VERSION_PATCH|CALLBACKS_VERSION|TRANSPORT_VERSION)$' | sort -u)
 {
   echo '#include <stdio.h>'
   echo "#include \"$header\""

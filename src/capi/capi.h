@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <new>
 #include <string>
 #include <string_view>
@@ -16,6 +17,7 @@
 
 #include "memberlist.h"
 #include "core/queue.h"
+#include "runtime/mem_network.h"
 #include "runtime/node.h"
 
 namespace memberlist::capi {
@@ -49,6 +51,9 @@ struct ml_config {
   // a keyring of its own, so changing one node's keys at run time touches no other.
   std::vector<memberlist::core::Bytes> keys;
   bool event_queue = false;  // notifications go to ml_memberlist_poll_events (events.cpp)
+  // ml_config_set_transport: the host's callbacks and the node's address (network.cpp).
+  std::optional<ml_transport> host_transport;
+  memberlist::core::Address host_addr;
 };
 
 struct ml_node {
@@ -120,6 +125,11 @@ struct ml_runtime {
   std::shared_ptr<memberlist::runtime::Runtime> runtime;
 };
 
+// The handle is one reference; every memberlist created on the network holds another.
+struct ml_network {
+  std::shared_ptr<memberlist::runtime::MemNetwork> net;
+};
+
 namespace memberlist::capi {
 
 class AsyncOps;
@@ -164,6 +174,7 @@ struct CallbackState {
 
 struct ml_memberlist {
   std::shared_ptr<memberlist::runtime::Runtime> runtime;
+  std::shared_ptr<memberlist::runtime::HostLink> host;  // with ml_config_set_transport
   std::shared_ptr<memberlist::runtime::Node> node;
   std::shared_ptr<memberlist::capi::CallbackState> callbacks;
   std::atomic<bool> shut_down{false};
@@ -249,6 +260,9 @@ template <class F>
 ml_status guarded(F&& body) noexcept {
   return guarded(static_cast<ml_memberlist*>(nullptr), std::forward<F>(body));
 }
+
+// The runtime's side of an ml_transport (network.cpp).
+std::shared_ptr<runtime::HostLink> make_host_link(const ml_transport& t, const core::Address& addr);
 
 // A timeout_ms as the runtime's wait limit: 0 and ML_TIMEOUT_FOREVER wait without limit
 // (the runtime's zero), anything else is milliseconds.

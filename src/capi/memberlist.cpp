@@ -208,6 +208,10 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
           config->log_level < ML_LOG_OFF ? config->log_level : ML_LOG_ERROR);
     }
 
+    if (config->host_transport) {
+      ml->host = capi::make_host_link(*config->host_transport, config->host_addr);
+      opts.transport = ml->host->factory();
+    }
     core::Status st;
     ml->node = runtime::Node::create(ml->runtime, std::move(opts), std::move(rcb), st);
     if (!ml->node) {

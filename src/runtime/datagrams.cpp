@@ -1,9 +1,6 @@
 // UDP: reading the socket on the ticker's thread, the handoff queue, sealing and sending;
 // and the timer tick, which enters the core the same way a datagram does.
-#include <sys/socket.h>
-
 #include <boost/asio/post.hpp>
-#include <cerrno>
 
 #include "runtime/state.h"
 
@@ -18,19 +15,13 @@ constexpr int kReadBatch = 16;
 }  // namespace
 
 // Seals and sends datagrams from the calling thread; once closing, they are dropped. Sealing
-// (encryption, compression) runs outside send_mu, which only keeps close() out of the send.
+// (encryption, compression) runs outside the transport, which only sends.
 void State::send_datagrams(const std::vector<core::Transmit>& tx, const std::vector<bool>& crc, uint64_t batch) {
   auto fr_now = framing();
   core::Bytes sealed;
   for (size_t i = 0; i < tx.size(); ++i) {
     const auto& t = tx[i];
     if (closing) break;
-    udp::endpoint ep;
-    if (!detail::to_endpoint(t.to, v6, ep)) {
-      log->debug("cannot send to {} from an IPv4 socket", t.to.to_string());
-      ++dropped_sends;
-      continue;
-    }
     auto st = hashicorp ? wire::hashicorp::seal_packet(*fr_now, enc_version, i < crc.size() && crc[i], t.payload, sealed)
                         : wire::seal_packet(*fr_now, t.payload, sealed);
     if (!st.ok()) {
@@ -38,15 +29,10 @@ void State::send_datagrams(const std::vector<core::Transmit>& tx, const std::vec
       log->warn("cannot seal a datagram to {}: {}", t.to.to_string(), st.message);
       continue;
     }
-    // The socket is non-blocking: a full send buffer drops the datagram (UDP may lose it
-    // anyway) instead of stalling every node sharing this thread.
-    std::error_code ec;
-    {
-      std::lock_guard<std::mutex> l(send_mu);
-      if (closing) break;
-      ec = udp_sock.send_to(sealed, ep);
-    }
-    if (ec) {
+    // Never blocks: a full send buffer drops the datagram (UDP may lose it anyway) instead
+    // of stalling every node sharing this thread.
+    if (closing) break;
+    if (std::error_code ec = transport->send_packet(sealed, t.to)) {
       ++dropped_sends;
       log->debug("send to {} failed: {}", t.to.to_string(), ec.message());
     } else {
@@ -56,8 +42,8 @@ void State::send_datagrams(const std::vector<core::Transmit>& tx, const std::vec
   sends.done(batch);
 }
 
-// Ticker thread: our socket is readable. Reads a bounded batch (epoll reports the rest
-// again); the socket is only read under send_mu, so that close() cannot race with it.
+// Ticker thread: our transport has datagrams. Reads a bounded batch (the descriptor is
+// reported again while more wait).
 void State::on_readable() {
   auto o = op();
   if (!o) return;
@@ -66,29 +52,17 @@ void State::on_readable() {
   thread_local std::unique_ptr<uint8_t[]> rx_buf(new uint8_t[kUdpBufferSize]);
   const std::span<uint8_t> rx(rx_buf.get(), kUdpBufferSize);
   for (int i = 0; i < kReadBatch; ++i) {
-    ssize_t n;
-    int err = 0;
-    bool odd_source = false;  // an address that is neither IPv4 nor IPv6
-    {
-      std::lock_guard<std::mutex> l(send_mu);
-      if (closing) return;
-      auto len = static_cast<socklen_t>(rx_from.capacity());
-      n = ::recvfrom(udp_sock.native_handle(), rx.data(), rx.size(), MSG_DONTWAIT, rx_from.data(), &len);
-      if (n < 0) {
-        err = errno;
-      } else {
-        odd_source = len > rx_from.capacity();
-        if (!odd_source) rx_from.resize(len);
-      }
-    }
-    if (odd_source) continue;
-    if (n < 0) {
-      if (err == EAGAIN || err == EWOULDBLOCK) return;
-      // e.g. ICMP port unreachable reported on the socket: not fatal.
-      log->debug("udp receive: {}", std::error_code(err, std::generic_category()).message());
+    if (closing) return;
+    core::Address from;
+    bool would_block = false;
+    std::error_code err;
+    size_t n = transport->receive_packet(rx, from, would_block, err);
+    if (would_block) return;
+    if (err) {
+      log->debug("udp receive: {}", err.message());
       continue;
     }
-    on_datagram(std::span<const uint8_t>(rx.data(), static_cast<size_t>(n)));
+    on_datagram(rx.first(n), from);
   }
 }
 
@@ -96,15 +70,15 @@ void State::on_readable() {
 // is queued before it and the core's lock is free (no hand-off to another thread), else
 // through the handoff queue, so that the ticker never waits for a node's lock (a slow
 // delegate hook must not stop the sockets from being read).
-void State::on_datagram(std::span<const uint8_t> data) {
+void State::on_datagram(std::span<const uint8_t> data, const core::Address& from) {
   m_udp_received += data.size();
-  if (!allow.allows(rx_from.address())) {
-    refused_source("datagram", rx_from.address());
+  if (!allow.allows(from)) {
+    refused_source("datagram", from);
     return;
   }
-  Inbound d{rx_from, {}};
+  Inbound d{from, {}};
   auto st = hashicorp ? wire::hashicorp::open_packet(*framing(), data, d.data) : wire::open_packet(*framing(), data, d.data);
-  if (!st.ok()) return refused_frame("datagram", rx_from.address().to_string(), st);
+  if (!st.ok()) return refused_frame("datagram", from.host_string(), st);
   std::unique_lock<std::mutex> q(inbox_mu);
   if (run_inline && inbox.empty() && !proc_scheduled) {
     std::unique_lock<std::mutex> l(mu, std::try_to_lock);
@@ -116,7 +90,7 @@ void State::on_datagram(std::span<const uint8_t> data) {
   }
   if (inbox.size() >= opt.handoff_queue_depth) {
     ++handoff_dropped;
-    log->debug("handoff queue full ({}), dropping a datagram from {}", inbox.size(), rx_from.address().to_string());
+    log->debug("handoff queue full ({}), dropping a datagram from {}", inbox.size(), from.host_string());
     return;
   }
   inbox.push_back(std::move(d));
@@ -129,8 +103,7 @@ void State::on_datagram(std::span<const uint8_t> data) {
 
 // Hands one opened datagram to the core.
 void State::handle_payload(CoreAccess& access, const Inbound& d) {
-  auto from = detail::to_core(d.from.address(), d.from.port());
-  enter(access, [&](core::Core& c) { c.handle_packet(from, d.data, now()); });
+  enter(access, [&](core::Core& c) { c.handle_packet(d.from, d.data, now()); });
 }
 
 // The reference logs a bad checksum at WARN and every other bad frame at ERR.
@@ -143,9 +116,9 @@ void State::refused_frame(const char* what, const std::string& from, const wire:
 
 // Counted always; logged at warn for the 1st, 2nd, 4th, 8th... so a flood cannot flood
 // the log, at debug otherwise.
-void State::refused_source(const char* what, const asio::ip::address& from) {
+void State::refused_source(const char* what, const core::Address& from) {
   uint64_t n = ++refused_sources;
-  log->log(thinned(n, spdlog::level::warn), "refused a {} from {}: not in the allowed CIDRs ({} refused so far)", what, from.to_string(), n);
+  log->log(thinned(n, spdlog::level::warn), "refused a {} from {}: not in the allowed CIDRs ({} refused so far)", what, from.host_string(), n);
 }
 
 // proc strand: hands the queued datagrams to the core, oldest first; a batch at a time, so

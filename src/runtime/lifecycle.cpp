@@ -4,7 +4,6 @@
 #include <spdlog/sinks/base_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 
-#include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 
 #include "runtime/state.h"
@@ -78,7 +77,6 @@ State::State(Runtime::Impl& rt, Ticker& t, Options o, Callbacks c)
       delivery(cb, opt.max_queued_callbacks, opt.max_queued_log_lines,
                cb.pull ? Delivery::Schedule() : [this] { return schedule_delivery(); }),
       fr(std::make_shared<const wire::FramingOptions>(opt.framing)),
-      acceptor(io),
       backoff_timer(io) {}
 
 OpToken::~OpToken() {
@@ -172,36 +170,16 @@ Status State::start() {
   if (!cb.on_log && !cb.pull) level = std::max(level, spdlog::level::warn);
   log->set_level(level);
 
+  // The network: the node's own UDP+TCP sockets unless the options bring a transport.
+  TransportContext tctx{io};
+  Status tst;
+  transport = opt.transport ? opt.transport(tctx, tst) : make_socket_transport(tctx, opt.bind_addr, opt.bind_port, tst);
+  if (!transport) return tst.ok() ? Status::error(Errc::io, "the transport did not start") : tst;
+  const core::Address local = transport->local_address();
+  const asio::ip::address bind_ip = detail::to_ip(local);
+  const uint16_t port = local.port;
+
   error_code ec;
-  bind_ip = asio::ip::make_address(opt.bind_addr, ec);
-  if (ec) return Status::error(Errc::invalid, "bind_addr '" + opt.bind_addr + "' is not an IP address");
-  v6 = bind_ip.is_v6();
-
-  // TCP first, then UDP on the same port; with port 0 the kernel's TCP port may be taken
-  // for UDP, so try again a few times.
-  for (int attempt = 0;; ++attempt) {
-    error_code e;
-    acceptor.open(bind_ip.is_v6() ? tcp::v6() : tcp::v4(), e);
-    if (!e && v6) acceptor.set_option(asio::ip::v6_only(false), e);
-    if (!e) acceptor.set_option(tcp::acceptor::reuse_address(true), e);
-    if (!e) acceptor.bind(tcp::endpoint(bind_ip, opt.bind_port), e);
-    if (!e) acceptor.listen(asio::socket_base::max_listen_connections, e);
-    if (e) {
-      return Status::error(Errc::io, fmt::format("bind tcp {}:{}: {}", opt.bind_addr, opt.bind_port, e.message()));
-    }
-    uint16_t port = acceptor.local_endpoint().port();
-    std::error_code ue = udp_sock.open_and_bind(udp::endpoint(bind_ip, port));
-    if (!ue) break;
-    error_code ignored;
-    acceptor.close(ignored);
-    if (opt.bind_port != 0 || attempt >= 10) {
-      return Status::error(Errc::io, fmt::format("bind udp {}:{}: {}", opt.bind_addr, port, ue.message()));
-    }
-  }
-  // As the reference: ask for a 2 MiB receive buffer (the kernel caps it silently).
-  udp_sock.set_receive_buffer(2 << 20);
-  uint16_t port = acceptor.local_endpoint().port();
-
   asio::ip::address adv_ip;
   if (!opt.advertise_addr.empty()) {
     adv_ip = asio::ip::make_address(opt.advertise_addr, ec);
@@ -209,7 +187,7 @@ Status State::start() {
       return Status::error(Errc::invalid, "advertise_addr '" + opt.advertise_addr + "' is not an IP address");
     }
   } else if (bind_ip.is_unspecified()) {
-    auto choice = detail::choose_advertise_ip(detail::interface_addresses(), v6);
+    auto choice = detail::choose_advertise_ip(detail::interface_addresses(), bind_ip.is_v6());
     adv_ip = choice.addr;
     if (!choice.warning.empty()) log->warn("{}", choice.warning);
   } else {
@@ -218,7 +196,7 @@ Status State::start() {
   advertise = detail::to_core(adv_ip, opt.advertise_port != 0 ? opt.advertise_port : port);
   cfg.advertise = advertise;
   // Bound to one address and advertising it: every datagram's source is `advertise`.
-  cfg.advertise_is_source = !bind_ip.is_unspecified() && advertise == detail::to_core(bind_ip, port);
+  cfg.advertise_is_source = !bind_ip.is_unspecified() && advertise == local;
   // Core log lines go through the same logger (and so the same level filter and sink).
   cfg.log = [this](core::LogLevel l, std::string_view msg) { log->log(to_spd(l), "{}", msg); };
 
@@ -237,15 +215,14 @@ Status State::start() {
     // Runs inside the core: only collect; drain() queues them for the host.
     core->metrics().set_listener([this](const core::MetricSample& m) { samples.push_back(m); });
   }
-  log->info("listening on {} (udp+tcp), advertising {}", udp_sock.local_endpoint().address().to_string() + ":" + std::to_string(port),
-            advertise.to_string());
+  log->info("listening on {}, advertising {}", transport->describe(), advertise.to_string());
 
   run_inline = !opt.core.delegate;
   tick.owner = weak_from_this();
   tick.fire = [this] { on_tick(); };
   tick.readable = [this] { on_readable(); };
-  if (!ticker.watch(tick, udp_sock.native_handle())) {
-    return Status::error(Errc::io, "cannot watch the UDP socket (epoll)");
+  if (!ticker.watch(tick, transport->packet_fd())) {
+    return Status::error(Errc::io, "cannot watch the transport's datagrams (epoll)");
   }
   // Loops start on the strand; the first drain arms the timer and emits our own Join (the
   // core's news reaches the host only from here on: a failed start reports nothing).
@@ -262,13 +239,10 @@ Status State::start() {
 
 
 void State::close_all() {  // io strand
-  error_code ec;
-  ticker.unwatch(tick, udp_sock.native_handle());
-  {
-    std::lock_guard<std::mutex> l(send_mu);
-    udp_sock.close();
+  if (transport) {
+    ticker.unwatch(tick, transport->packet_fd());
+    transport->close();
   }
-  acceptor.close(ec);
   backoff_timer.cancel();
   // abort() may unregister, so iterate over a copy.
   for (Conn* c : std::vector<Conn*>(conns.begin(), conns.end())) c->abort();

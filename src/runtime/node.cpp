@@ -176,7 +176,7 @@ Status refuse_blocking(const Node& n, const char* what) {
 int Node::join(const std::vector<std::string>& addresses, Status& status) {
   auto& s = *impl_->s;
   if (status = refuse_blocking(*this, "join"); !status.ok()) return 0;
-  uint16_t default_port = s.opt.bind_port != 0 ? s.opt.bind_port : s.advertise.port;
+  uint16_t default_port = s.opt.bind_port != 0 && !s.opt.transport ? s.opt.bind_port : s.advertise.port;
   int joined = 0;
   std::vector<std::string> failures;
   // The status of a failed join is the failures' common kind (e.g. every peer vetoed: rejected),
@@ -363,7 +363,7 @@ Status Node::send_to_address(const std::string& address, core::Bytes msg) {
   auto& s = *impl_->s;
   std::string name, host;
   uint16_t port = 0;
-  uint16_t default_port = s.opt.bind_port != 0 ? s.opt.bind_port : s.advertise.port;
+  uint16_t default_port = s.opt.bind_port != 0 && !s.opt.transport ? s.opt.bind_port : s.advertise.port;
   if (auto st = parse_join_address(address, default_port, name, host, port); !st.ok()) return st;
   if (!name.empty()) return Status::error(Errc::invalid, "bad address '" + address + "': a name prefix is not allowed here");
   std::vector<asio::ip::address> ips;

@@ -14,6 +14,7 @@
 
 #include "core/core.h"
 #include "runtime/delivery.h"
+#include "runtime/transport.h"
 #include "wire/wire.h"
 
 namespace memberlist::runtime {
@@ -50,6 +51,10 @@ struct Options {
   // unique-local IPv6 address (fc00::/7), else 127.0.0.1.
   std::string advertise_addr;
   uint16_t advertise_port = 0;         // 0: the bound port
+  // The network (transport.h). Empty: UDP and TCP sockets bound as above. Otherwise the
+  // node runs on the transport this makes (bind_addr and bind_port are then unused), and
+  // advertises its local_address() unless advertise_addr says otherwise.
+  TransportFactory transport;
   // Inbound datagrams received but not yet handed to the core (the reference's
   // HandoffQueueDepth, one queue here): the socket reader queues them, a second executor
   // feeds them to the core; beyond this depth they are dropped and counted
@@ -138,7 +143,8 @@ class Node : public std::enable_shared_from_this<Node> {
 
   // Each entry: optional "name/" prefix, then host, host:port or [v6]:port; host may be a DNS
   // name. Blocks until every address was tried; returns how many were reached, and an error
-  // only if none was. The default port is bind_port (or the bound port if bind_port is 0).
+  // only if none was. The default port is bind_port (or the bound port if bind_port is 0;
+  // with Options::transport, the advertised port).
   // Errc::state from the node's own callback, after shutdown, or after leave().
   int join(const std::vector<std::string>& addresses, Status& status);
   std::vector<core::NodeInfo> members() const;

@@ -49,7 +49,7 @@
 #include "runtime/delivery.h"
 #include "runtime/node.h"
 #include "runtime/runtime_impl.h"
-#include "runtime/udp_socket.h"
+#include "runtime/transport.h"
 #include "wire/hashicorp/pipeline.h"
 
 namespace memberlist::runtime {
@@ -60,7 +60,6 @@ using asio::ip::udp;
 using core::Errc;
 using core::Instant;
 using error_code = boost::system::error_code;
-using Strand = asio::strand<asio::io_context::executor_type>;
 
 // Largest UDP payload that fits one IPv4 datagram (and so any datagram we send).
 inline constexpr size_t kMaxDatagram = 65507;
@@ -104,7 +103,7 @@ struct Outputs {
 
 // A datagram (opened: the codec's bytes) waiting in the handoff queue.
 struct Inbound {
-  udp::endpoint from;
+  core::Address from;
   core::Bytes data;
 };
 
@@ -168,13 +167,11 @@ struct State : std::enable_shared_from_this<State> {
   const std::chrono::steady_clock::time_point epoch;
   std::shared_ptr<spdlog::logger> log;
   core::Address advertise;
-  bool v6 = false;  // the UDP socket's family
   // Datagrams and timer expiries enter the core on the thread that got them (not through
   // the proc strand) when the lock is free. Not with a Delegate: its hooks are the host's
   // code, run inside the core, and may be slow.
   bool run_inline = false;
   bool started = false;  // start() succeeded: the core's news may reach the host
-  asio::ip::address bind_ip;
   detail::AllowList allow;
   Delivery delivery;
   // Hashicorp mode (Options::wire_format): the codec (the stream reader needs its
@@ -206,19 +203,16 @@ struct State : std::enable_shared_from_this<State> {
   // ---- datagrams drained from the core and not yet sent --------------------------------
   SendTracker sends;
 
-  // ---- the UDP socket: read by the ticker's thread, written by any thread, under send_mu --
-  // (non-blocking; the lock only keeps close() out). rx_from: the ticker's thread only.
-  std::mutex send_mu;
-  UdpSocket udp_sock;
-  udp::endpoint rx_from;
+  // ---- the network (transport.h): datagrams sent from any thread and read on the ticker's
+  // thread, streams on the io strand; closed on the io strand (close_all).
+  std::unique_ptr<Transport> transport;
 
   // ---- io strand only -----------------------------------------------------------------
-  tcp::acceptor acceptor;
   asio::steady_timer backoff_timer;
   Duration accept_backoff{};
   std::unordered_set<Conn*> conns;
   size_t inbound_conns = 0;   // inbound connections open
-  std::map<asio::ip::address, size_t> inbound_by_source;  // the same, by source address
+  std::map<std::array<uint8_t, 16>, size_t> inbound_by_source;  // the same, by source IP
   size_t large_streams = 0;   // of which reading a body over kSmallStream
   size_t large_stream_bytes = 0;  // the bodies those declared (max_inbound_stream_bytes)
 
@@ -325,9 +319,9 @@ struct State : std::enable_shared_from_this<State> {
   // ---- UDP (datagrams.cpp) ------------------------------------------------------------------
   void send_datagrams(const std::vector<core::Transmit>& tx, const std::vector<bool>& crc, uint64_t batch);
   void on_readable();
-  void on_datagram(std::span<const uint8_t> data);
+  void on_datagram(std::span<const uint8_t> data, const core::Address& from);
   void handle_payload(CoreAccess& access, const Inbound& d);
-  void refused_source(const char* what, const asio::ip::address& from);
+  void refused_source(const char* what, const core::Address& from);
   void process_inbox();
   void on_tick();
 

@@ -40,13 +40,13 @@ bool looks_like_text(std::span<const uint8_t> bytes) {
 // connect -> write one sealed message -> [read one reply] -> core.handle_stream_response.
 struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
   OutStream(std::shared_ptr<State> st, Op o, core::StreamRequest r)
-      : s(std::move(st)), op(std::move(o)), req(std::move(r)), sock(s->io), deadline(s->io) {}
+      : s(std::move(st)), op(std::move(o)), req(std::move(r)), sock(s->transport->new_stream()), deadline(s->io) {}
   ~OutStream() override { s->conns.erase(this); }
 
   std::shared_ptr<State> s;
   Op op;
   core::StreamRequest req;
-  tcp::socket sock;
+  std::unique_ptr<ByteStream> sock;
   asio::steady_timer deadline;
   core::Bytes out;
   std::array<uint8_t, wire::kStreamHeaderSize> header{};
@@ -64,10 +64,8 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     deadline.async_wait([self](error_code ec) {
       if (ec) return;
       self->timed_out = true;
-      error_code ignored;
-      self->sock.close(ignored);  // completes the pending operation with an error
+      self->sock->close();  // completes the pending operation with an error
     });
-    tcp::endpoint ep(detail::to_ip(req.to), req.to.port);
     if (s->hashicorp) {
       // The label header once, then the message (no outer length unless encrypted).
       auto fr = s->framing();
@@ -83,19 +81,11 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       return fail(st);
     }
     ++s->m_tcp_connect;
-    // From the bound address, when it is a specific one: peers (and their allow-lists) see
-    // the same source as for our datagrams.
-    if (!s->bind_ip.is_unspecified() && s->bind_ip.is_v4() == ep.address().is_v4()) {
-      error_code ec;
-      sock.open(ep.protocol(), ec);
-      if (!ec) sock.bind(tcp::endpoint(s->bind_ip, 0), ec);
-      if (ec) return fail_io("bind", ec);
-    }
-    sock.async_connect(ep, [self](error_code ec) {
+    sock->connect(req.to, [self](error_code ec) {
       if (ec) return self->fail_io("connect", ec);
       self->connected = true;
       self->s->m_tcp_sent += self->out.size();
-      asio::async_write(self->sock, asio::buffer(self->out), [self](error_code ec, size_t) {
+      asio::async_write(*self->sock, asio::buffer(self->out), [self](error_code ec, size_t) {
         if (ec && self->hung_up(ec)) return self->refused();  // closed at accept: the allow-list
         if (ec) return self->fail_io("write", ec);
         if (!self->req.expect_reply) return self->finish(Status::success());
@@ -107,7 +97,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
 
   void read_reply() {
     auto self = shared_from_this();
-    asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t n) {
+    asio::async_read(*sock, asio::buffer(header), [self](error_code ec, size_t n) {
       self->s->m_tcp_received += n;
       if (ec) {
         if (n == 0 && self->hung_up(ec)) return self->refused();
@@ -129,7 +119,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       // Reserved whole but touched only as bytes arrive, so a header alone costs no memory;
       // growing by doubling instead would copy, and hold up to twice the body meanwhile.
       self->body.reserve(len);
-      asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
+      asio::async_read(*self->sock, asio::dynamic_buffer(self->body, len),
                        asio::transfer_exactly(len), [self](error_code ec, size_t n) {
                          self->s->m_tcp_received += n;
                          if (ec) return self->fail_io("read", ec);
@@ -144,7 +134,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
   void read_hc_reply(size_t want) {
     auto self = shared_from_this();
     const size_t limit = s->framing()->max_stream_message + 64;
-    asio::async_read(sock, asio::dynamic_buffer(body, limit), asio::transfer_at_least(want),
+    asio::async_read(*sock, asio::dynamic_buffer(body, limit), asio::transfer_at_least(want),
                      [self](error_code ec, size_t n) {
                        self->s->m_tcp_received += n;
                        size_t size = 0, need = 0;
@@ -212,8 +202,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
     done = true;
     s->conns.erase(this);
     deadline.cancel();
-    error_code ignored;
-    sock.close(ignored);
+    sock->close();
     s->stream_done(req.id, transport, reply);
   }
 };
@@ -237,7 +226,7 @@ void State::stream_done(uint64_t id, const Status& transport, std::span<const ui
 // header -> body (deadline tcp_timeout) -> core.handle_stream -> [reply] -> close.
 struct InStream final : Conn, std::enable_shared_from_this<InStream> {
   // Counted in State::inbound_conns and inbound_by_source from here on.
-  InStream(std::shared_ptr<State> st, Op o, tcp::socket so, asio::ip::address src)
+  InStream(std::shared_ptr<State> st, Op o, std::unique_ptr<ByteStream> so, std::array<uint8_t, 16> src)
       : s(std::move(st)), op(std::move(o)), sock(std::move(so)), deadline(s->io), source(std::move(src)) {
     ++s->inbound_conns;
     ++s->inbound_by_source[source];
@@ -255,13 +244,13 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
 
   std::shared_ptr<State> s;
   Op op;
-  tcp::socket sock;
+  std::unique_ptr<ByteStream> sock;
   asio::steady_timer deadline;
   core::Address from;
   std::array<uint8_t, wire::kStreamHeaderSize> header{};
   core::Bytes body;
   core::Bytes out;
-  asio::ip::address source;
+  std::array<uint8_t, 16> source;  // the peer's IP
   bool large = false;  // counted in State::large_streams
   size_t reserved = 0;  // counted in State::large_stream_bytes
 
@@ -296,26 +285,21 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
   void close() {
     s->conns.erase(this);
     deadline.cancel();
-    error_code ignored;
-    sock.close(ignored);
+    sock->close();
   }
 
   void start() {
     s->conns.insert(this);
-    error_code ec;
-    auto peer = sock.remote_endpoint(ec);
-    if (ec) return close();
-    from = detail::to_core(peer.address(), peer.port());
+    if (!sock->remote(from)) return close();
     auto self = shared_from_this();
     deadline.expires_after(s->opt.core.tcp_timeout);
     deadline.async_wait([self](error_code ec) {
       if (ec) return;
       self->s->log->debug("stream from {} timed out", self->from.to_string());
-      error_code ignored;
-      self->sock.close(ignored);
+      self->sock->close();
     });
     if (s->hashicorp) return read_hc(1);
-    asio::async_read(sock, asio::buffer(header), [self](error_code ec, size_t n) {
+    asio::async_read(*sock, asio::buffer(header), [self](error_code ec, size_t n) {
       self->s->m_tcp_received += n;
       if (ec) return self->drop("read", ec);
       size_t len = 0;
@@ -326,7 +310,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
       }
       if (!self->charge(len)) return self->close();
       self->body.reserve(len);  // as for replies above: resident only as bytes arrive
-      asio::async_read(self->sock, asio::dynamic_buffer(self->body, len),
+      asio::async_read(*self->sock, asio::dynamic_buffer(self->body, len),
                        asio::transfer_exactly(len), [self](error_code ec, size_t n) {
                          self->s->m_tcp_received += n;
                          if (ec) return self->drop("read", ec);
@@ -345,7 +329,7 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
   void read_hc(size_t want) {
     auto self = shared_from_this();
     const size_t limit = s->framing()->max_stream_message + 2 + wire::kMaxLabelSize;
-    asio::async_read(sock, asio::dynamic_buffer(body, limit), asio::transfer_at_least(want),
+    asio::async_read(*sock, asio::dynamic_buffer(body, limit), asio::transfer_at_least(want),
                      [self](error_code ec, size_t n) {
                        self->s->m_tcp_received += n;
                        auto& st = *self->s;
@@ -403,10 +387,9 @@ struct InStream final : Conn, std::enable_shared_from_this<InStream> {
     }
     auto self = shared_from_this();
     s->m_tcp_sent += out.size();
-    asio::async_write(sock, asio::buffer(out), [self](error_code ec, size_t) {
+    asio::async_write(*sock, asio::buffer(out), [self](error_code ec, size_t) {
       if (ec) return self->drop("write", ec);
-      error_code ignored;
-      self->sock.shutdown(tcp::socket::shutdown_send, ignored);
+      self->sock->shutdown_send();
       self->close();
     });
   }
@@ -430,8 +413,7 @@ std::optional<core::Bytes> State::inbound_message(const core::Address& from, std
 void State::accept() {
   auto o = op();
   if (!o) return;
-  // The new socket gets the acceptor's executor: this node's io strand.
-  acceptor.async_accept([this, o](error_code ec, tcp::socket sock) {
+  transport->accept([this, o](error_code ec, std::unique_ptr<ByteStream> sock) {
     if (closing || ec == asio::error::operation_aborted) return;
     if (ec) {
       // Back off 5 ms doubling to 1 s, as the reference does (e.g. out of descriptors).
@@ -448,26 +430,24 @@ void State::accept() {
     }
     accept_backoff = Duration{};
     ++m_tcp_accept;
-    error_code pe;
-    auto peer = sock.remote_endpoint(pe);
-    auto it = inbound_by_source.find(peer.address());
-    size_t from_source = it == inbound_by_source.end() ? 0 : it->second;
-    if (pe) {
+    core::Address peer;
+    if (!sock->remote(peer)) {
       // The peer is already gone.
-    } else if (!allow.allows(peer.address())) {
-      refused_source("stream", peer.address());
-    } else if (inbound_conns >= opt.max_inbound_connections || from_source >= opt.max_inbound_connections_per_source) {
-      uint64_t n = ++refused_streams;
-      log->log(thinned(n, spdlog::level::warn),
-               "too many inbound connections ({}, {} from {}), closing a new one ({} refused so far)", inbound_conns,
-               from_source, peer.address().to_string(), n);
-    } else if (auto o2 = op()) {
-      std::make_shared<InStream>(shared_from_this(), std::move(o2), std::move(sock), peer.address())->start();
+    } else if (!allow.allows(peer)) {
+      refused_source("stream", peer);
+    } else {
+      auto it = inbound_by_source.find(peer.ip);
+      size_t from_source = it == inbound_by_source.end() ? 0 : it->second;
+      if (inbound_conns >= opt.max_inbound_connections || from_source >= opt.max_inbound_connections_per_source) {
+        uint64_t n = ++refused_streams;
+        log->log(thinned(n, spdlog::level::warn),
+                 "too many inbound connections ({}, {} from {}), closing a new one ({} refused so far)", inbound_conns,
+                 from_source, peer.host_string(), n);
+      } else if (auto o2 = op()) {
+        std::make_shared<InStream>(shared_from_this(), std::move(o2), std::move(sock), peer.ip)->start();
+      }
     }
-    if (sock.is_open()) {  // refused (an accepted one was moved into its InStream)
-      error_code ignored;
-      sock.close(ignored);
-    }
+    if (sock) sock->close();  // refused (an accepted one was moved into its InStream)
     accept();
   });
 }

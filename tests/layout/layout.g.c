@@ -24,6 +24,12 @@ int main(void) {
   printf("%s %zu\n", "offsetof(ml_callbacks, on_conflict)", (size_t)offsetof(ml_callbacks, on_conflict));
   printf("%s %zu\n", "offsetof(ml_callbacks, on_ping_complete)", (size_t)offsetof(ml_callbacks, on_ping_complete));
   printf("%s %zu\n", "offsetof(ml_callbacks, on_metric)", (size_t)offsetof(ml_callbacks, on_metric));
+  printf("%s %zu\n", "sizeof(ml_transport)", (size_t)sizeof(ml_transport));
+  printf("%s %zu\n", "offsetof(ml_transport, version)", (size_t)offsetof(ml_transport, version));
+  printf("%s %zu\n", "offsetof(ml_transport, user_data)", (size_t)offsetof(ml_transport, user_data));
+  printf("%s %zu\n", "offsetof(ml_transport, send_packet)", (size_t)offsetof(ml_transport, send_packet));
+  printf("%s %zu\n", "offsetof(ml_transport, send_stream)", (size_t)offsetof(ml_transport, send_stream));
+  printf("%s %zu\n", "offsetof(ml_transport, stream_reply)", (size_t)offsetof(ml_transport, stream_reply));
   printf("%s %zu\n", "sizeof(ml_event)", (size_t)sizeof(ml_event));
   printf("%s %zu\n", "offsetof(ml_event, size)", (size_t)offsetof(ml_event, size));
   printf("%s %zu\n", "offsetof(ml_event, kind)", (size_t)offsetof(ml_event, kind));

@@ -37,6 +37,9 @@ internal struct ml_metrics { }
 /// <summary>Opaque handle <c>ml_broadcast_queue</c>; only used through pointers.</summary>
 internal struct ml_broadcast_queue { }
 
+/// <summary>Opaque handle <c>ml_network</c>; only used through pointers.</summary>
+internal struct ml_network { }
+
 /// <summary>Opaque handle <c>ml_event_batch</c>; only used through pointers.</summary>
 internal struct ml_event_batch { }
 
@@ -107,6 +110,25 @@ internal unsafe struct ml_callbacks
     public delegate* unmanaged[Cdecl]<void*, ml_node*, ulong, byte*, nuint, void> on_ping_complete;
     // Every metric sample as it is recorded (ML_METRIC_*; timers in milliseconds).
     public delegate* unmanaged[Cdecl]<void*, byte*, uint, double, void> on_metric;
+}
+
+[StructLayout(LayoutKind.Sequential)]
+internal unsafe struct ml_transport
+{
+    public uint version;
+    public void* user_data;
+    // One datagram to `to`. Return 0 if taken (it may still be lost, as UDP), non-zero if not
+    // (counted as a dropped send).
+    public delegate* unmanaged[Cdecl]<void*, byte*, byte*, nuint, int> send_packet;
+    // One stream message to `to`. Return 0 and complete `token` later (exactly once, from any
+    // thread) with ml_memberlist_transport_stream_done, or non-zero: the stream fails at once as
+    // a refused connection (do not complete the token then).
+    public delegate* unmanaged[Cdecl]<void*, byte*, ulong, byte*, nuint, int> send_stream;
+    // The answer to the inbound stream `token`: with has_reply non-zero, `reply` goes back to
+    // the peer as its stream's reply; with 0 there is no reply (the message needed none, or was
+    // refused: close the peer's stream without one). Called exactly once per stream the library
+    // accepted (ml_memberlist_transport_stream returned ML_OK).
+    public delegate* unmanaged[Cdecl]<void*, ulong, byte*, nuint, uint, void> stream_reply;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -185,6 +207,8 @@ internal static unsafe partial class Native
     public const int ML_CALLBACKS_VERSION_1 = 1;
     public const int ML_CALLBACKS_VERSION_2 = 2;
     public const int ML_CALLBACKS_VERSION = 2;
+    public const int ML_TRANSPORT_VERSION_1 = 1;
+    public const int ML_TRANSPORT_VERSION = 1;
     public const int ML_EVENT_KIND_MEMBER = 0;
     public const int ML_EVENT_KIND_MESSAGE = 1;
     public const int ML_EVENT_KIND_BROADCAST = 2;
@@ -1003,6 +1027,109 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial void ml_runtime_free(ml_runtime* runtime);
 
+    // An in-memory network: many memberlists of one process talk through it with no sockets,
+    // no ports and no root, and the host sets per-link loss, delay and cuts at run time (to test
+    // its own logic on membership: a node dies, a partition, a lossy or slow link). Each
+    // memberlist on it has an address of its own, "ip:port" ("10.0.0.1:7946", "[fd00::1]:7946":
+    // an IP literal other than 0.0.0.0 and ::, and a port), which it advertises and which others
+    // join; two memberlists alive at once cannot share one. Datagrams between them may be lost or
+    // delayed as the link says; streams (joins, push/pulls, reliable messages, TCP pings) are
+    // reliable, delayed on connection by the link's delay, and refused at once over a cut link.
+    // A datagram to an address nobody has is lost silently; a stream to it is refused.
+    // Everything else (timers, framing, encryption, budgets, the protocol) is as over sockets.
+    // The handle holds one reference to the network and every memberlist created on it holds
+    // another: ml_network_destroy may come before or after ml_memberlist_destroy of its
+    // memberlists, and the network goes when the last of them does. Every ml_network function is
+    // safe to call from any thread, concurrently, also from callbacks; settings take effect for
+    // the next datagram or connection.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_network_create(ml_network** @out);
+
+    // Drops the handle's reference (see above); NULL is ignored.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial void ml_network_destroy(ml_network* net);
+
+    // Memberlists created from `config` run on `net` at `address` ("ip:port", see above) instead
+    // of binding sockets: bind_addr and bind_port are then not used, the node advertises
+    // `address` unless advertise_addr/advertise_port say otherwise, and a join address without a
+    // port gets the port of `address`. The config holds a reference to the network until it is
+    // freed or set again. net NULL goes back to sockets (address is then ignored). ML_E_INVALID
+    // for a bad address; ml_memberlist_create fails with ML_E_IO if a live memberlist already
+    // has the address.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_network(ml_config* config, ml_network* net, string address);
+
+    // Loss and delay of every link without a setting of its own (default: 0 and 0). loss is the
+    // probability, 0.0 to 1.0, that a datagram is lost; delay_ms, at most 60000, is added to
+    // every datagram and to the set-up of every stream. ML_E_INVALID out of range.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_network_set_default_link(ml_network* net, double loss, uint delay_ms);
+
+    // Loss and delay (as above) of the link from `from` to `to`, one direction only.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_network_set_link(ml_network* net, string from, string to, double loss, uint delay_ms);
+
+    // Every link back to loss 0 and delay 0 (cuts stay: see ml_network_heal).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_network_clear_links(ml_network* net);
+
+    // Cuts every link between an address of group_a and one of group_b, both directions: nothing
+    // gets through, whatever the link's loss and delay, until ml_network_heal. Cutting twice is
+    // harmless. count 0 with a NULL list is an empty group. ML_E_INVALID for a bad address.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_network_partition(ml_network* net, byte** group_a, nuint count_a, byte** group_b, nuint count_b);
+
+    // Non-zero `blocked` cuts every link to and from `address` (a node that is alive but
+    // unreachable); 0 restores them (cuts made by ml_network_partition stay).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_network_block(ml_network* net, string address, uint blocked);
+
+    // Removes every cut and block (link loss and delay stay).
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_network_heal(ml_network* net);
+
+    // Memberlists created from `config` use the host's `transport` at `address` ("ip:port", a
+    // specific IP literal and a port; the advertised address unless advertise_addr/advertise_port
+    // say otherwise) instead of binding sockets. transport NULL goes back to sockets. Replaces
+    // ml_config_set_network and is replaced by it. ML_E_VERSION for a version of 0 or newer than
+    // the library's; ML_E_INVALID for a missing function or a bad address.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_config_set_transport(ml_config* config, ml_transport* transport, string address);
+
+    // A datagram the host received for this memberlist from `from` ("ip:port"), copied; it is
+    // handled as a UDP datagram is (queued up to handoff_queue_depth, allow-list, framing).
+    // ML_E_TOO_LARGE over 65507 bytes; ML_E_STATE without a host transport; ML_E_CLOSED after
+    // ml_memberlist_shutdown.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_transport_packet(ml_memberlist* ml, string from, byte* data, nuint len);
+
+    // A whole inbound stream message from `from`, copied; `token` is the host's, handed back
+    // with the answer through stream_reply. ML_E_STATE without a host transport, or with too many
+    // streams waiting (256); ML_E_CLOSED after ml_memberlist_shutdown.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_transport_stream(ml_memberlist* ml, string from, ulong token, byte* data, nuint len);
+
+    // Completes the outgoing stream `token`: status ML_OK with the peer's reply (len 0 if it sent
+    // none), or ML_E_TIMEOUT (the stream timed out), ML_E_REJECTED (the peer closed it without a
+    // reply), any other status (the connection failed). ML_E_NOT_FOUND for a token the library
+    // no longer waits for (already completed, timed out, or a message that needed no reply):
+    // harmless.
+    [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+    [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
+    public static partial int ml_memberlist_transport_stream_done(ml_memberlist* ml, ulong token, int status, byte* reply, nuint len);
+
     // Binds the sockets, starts the protocol and fires ML_EVENT_JOIN for the local node.
     // runtime may be NULL: a process-wide default runtime is used. config and callbacks are
     // copied; callbacks may be NULL.
@@ -1414,6 +1541,16 @@ internal static unsafe partial class Native
             checks.Add(("offsetof(ml_callbacks, on_conflict)", (byte*)&s.on_conflict - b, 120));
             checks.Add(("offsetof(ml_callbacks, on_ping_complete)", (byte*)&s.on_ping_complete - b, 128));
             checks.Add(("offsetof(ml_callbacks, on_metric)", (byte*)&s.on_metric - b, 136));
+        }
+        {
+            ml_transport s = default;
+            byte* b = (byte*)&s;
+            checks.Add(("sizeof(ml_transport)", sizeof(ml_transport), 40));
+            checks.Add(("offsetof(ml_transport, version)", (byte*)&s.version - b, 0));
+            checks.Add(("offsetof(ml_transport, user_data)", (byte*)&s.user_data - b, 8));
+            checks.Add(("offsetof(ml_transport, send_packet)", (byte*)&s.send_packet - b, 16));
+            checks.Add(("offsetof(ml_transport, send_stream)", (byte*)&s.send_stream - b, 24));
+            checks.Add(("offsetof(ml_transport, stream_reply)", (byte*)&s.stream_reply - b, 32));
         }
         {
             ml_event s = default;

@@ -20,6 +20,8 @@ const (
 	mlCallbacksVersion1  = 1          // ML_CALLBACKS_VERSION_1
 	mlCallbacksVersion2  = 2          // ML_CALLBACKS_VERSION_2
 	mlCallbacksVersion   = 2          // ML_CALLBACKS_VERSION
+	mlTransportVersion1  = 1          // ML_TRANSPORT_VERSION_1
+	mlTransportVersion   = 1          // ML_TRANSPORT_VERSION
 )
 
 const (

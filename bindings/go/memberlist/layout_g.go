@@ -34,6 +34,15 @@ func layoutChecks() []layoutCheck {
 		checks = append(checks, layoutCheck{"offsetof(ml_callbacks, on_metric)", int64(unsafe.Offsetof(s.on_metric)), 136})
 	}
 	{
+		var s C.ml_transport
+		checks = append(checks, layoutCheck{"sizeof(ml_transport)", int64(unsafe.Sizeof(s)), 40})
+		checks = append(checks, layoutCheck{"offsetof(ml_transport, version)", int64(unsafe.Offsetof(s.version)), 0})
+		checks = append(checks, layoutCheck{"offsetof(ml_transport, user_data)", int64(unsafe.Offsetof(s.user_data)), 8})
+		checks = append(checks, layoutCheck{"offsetof(ml_transport, send_packet)", int64(unsafe.Offsetof(s.send_packet)), 16})
+		checks = append(checks, layoutCheck{"offsetof(ml_transport, send_stream)", int64(unsafe.Offsetof(s.send_stream)), 24})
+		checks = append(checks, layoutCheck{"offsetof(ml_transport, stream_reply)", int64(unsafe.Offsetof(s.stream_reply)), 32})
+	}
+	{
 		var s C.ml_event
 		checks = append(checks, layoutCheck{"sizeof(ml_event)", int64(unsafe.Sizeof(s)), 72})
 		checks = append(checks, layoutCheck{"offsetof(ml_event, size)", int64(unsafe.Offsetof(s.size)), 0})

@@ -51,6 +51,8 @@ ML_WIRE_HASHICORP = 1
 ML_CALLBACKS_VERSION_1 = 1
 ML_CALLBACKS_VERSION_2 = 2
 ML_CALLBACKS_VERSION = 2
+ML_TRANSPORT_VERSION_1 = 1
+ML_TRANSPORT_VERSION = 1
 ML_EVENT_KIND_MEMBER = 0
 ML_EVENT_KIND_MESSAGE = 1
 ML_EVENT_KIND_BROADCAST = 2
@@ -101,11 +103,19 @@ class ml_broadcast_queue(_c.Structure):
     """Opaque: only used through pointers."""
 
 
+class ml_network(_c.Structure):
+    """Opaque: only used through pointers."""
+
+
 class ml_event_batch(_c.Structure):
     """Opaque: only used through pointers."""
 
 
 class ml_callbacks(_c.Structure):
+    pass
+
+
+class ml_transport(_c.Structure):
     pass
 
 
@@ -132,6 +142,14 @@ ml_callbacks._fields_ = [
     ('on_conflict', _c.CFUNCTYPE(None, _c.c_void_p, _c.POINTER(ml_node), _c.POINTER(ml_node))),
     ('on_ping_complete', _c.CFUNCTYPE(None, _c.c_void_p, _c.POINTER(ml_node), _c.c_uint64, _c.POINTER(_c.c_uint8), _c.c_size_t)),
     ('on_metric', _c.CFUNCTYPE(None, _c.c_void_p, _c.c_char_p, _c.c_uint32, _c.c_double)),
+]
+
+ml_transport._fields_ = [
+    ('version', _c.c_uint32),
+    ('user_data', _c.c_void_p),
+    ('send_packet', _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_char_p, _c.POINTER(_c.c_uint8), _c.c_size_t)),
+    ('send_stream', _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_char_p, _c.c_uint64, _c.POINTER(_c.c_uint8), _c.c_size_t)),
+    ('stream_reply', _c.CFUNCTYPE(None, _c.c_void_p, _c.c_uint64, _c.POINTER(_c.c_uint8), _c.c_size_t, _c.c_uint32)),
 ]
 
 ml_event._fields_ = [
@@ -298,6 +316,19 @@ PROTOTYPES = [
     ('ml_runtime_create', _c.c_int32, [_c.POINTER(_c.POINTER(ml_runtime)), _c.c_uint32]),
     ('ml_runtime_new', _c.c_int32, [_c.c_uint32, _c.POINTER(_c.POINTER(ml_runtime))]),
     ('ml_runtime_free', None, [_c.POINTER(ml_runtime)]),
+    ('ml_network_create', _c.c_int32, [_c.POINTER(_c.POINTER(ml_network))]),
+    ('ml_network_destroy', None, [_c.POINTER(ml_network)]),
+    ('ml_config_set_network', _c.c_int32, [_c.POINTER(ml_config), _c.POINTER(ml_network), _c.c_char_p]),
+    ('ml_network_set_default_link', _c.c_int32, [_c.POINTER(ml_network), _c.c_double, _c.c_uint32]),
+    ('ml_network_set_link', _c.c_int32, [_c.POINTER(ml_network), _c.c_char_p, _c.c_char_p, _c.c_double, _c.c_uint32]),
+    ('ml_network_clear_links', _c.c_int32, [_c.POINTER(ml_network)]),
+    ('ml_network_partition', _c.c_int32, [_c.POINTER(ml_network), _c.POINTER(_c.c_char_p), _c.c_size_t, _c.POINTER(_c.c_char_p), _c.c_size_t]),
+    ('ml_network_block', _c.c_int32, [_c.POINTER(ml_network), _c.c_char_p, _c.c_uint32]),
+    ('ml_network_heal', _c.c_int32, [_c.POINTER(ml_network)]),
+    ('ml_config_set_transport', _c.c_int32, [_c.POINTER(ml_config), _c.POINTER(ml_transport), _c.c_char_p]),
+    ('ml_memberlist_transport_packet', _c.c_int32, [_c.POINTER(ml_memberlist), _c.c_char_p, _c.c_char_p, _c.c_size_t]),
+    ('ml_memberlist_transport_stream', _c.c_int32, [_c.POINTER(ml_memberlist), _c.c_char_p, _c.c_uint64, _c.c_char_p, _c.c_size_t]),
+    ('ml_memberlist_transport_stream_done', _c.c_int32, [_c.POINTER(ml_memberlist), _c.c_uint64, _c.c_int32, _c.c_char_p, _c.c_size_t]),
     ('ml_memberlist_create', _c.c_int32, [_c.POINTER(_c.POINTER(ml_memberlist)), _c.POINTER(ml_runtime), _c.POINTER(ml_config), _c.POINTER(ml_callbacks)]),
     ('ml_memberlist_destroy', None, [_c.POINTER(ml_memberlist)]),
     ('ml_memberlist_last_error', _c.c_char_p, [_c.POINTER(ml_memberlist)]),
@@ -389,6 +420,12 @@ LAYOUT = [
     ('offsetof(ml_callbacks, on_conflict)', 120),
     ('offsetof(ml_callbacks, on_ping_complete)', 128),
     ('offsetof(ml_callbacks, on_metric)', 136),
+    ('sizeof(ml_transport)', 40),
+    ('offsetof(ml_transport, version)', 0),
+    ('offsetof(ml_transport, user_data)', 8),
+    ('offsetof(ml_transport, send_packet)', 16),
+    ('offsetof(ml_transport, send_stream)', 24),
+    ('offsetof(ml_transport, stream_reply)', 32),
     ('sizeof(ml_event)', 72),
     ('offsetof(ml_event, size)', 0),
     ('offsetof(ml_event, kind)', 4),

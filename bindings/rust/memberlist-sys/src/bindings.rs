@@ -45,6 +45,8 @@ pub const ML_WIRE_HASHICORP: u32 = 1;
 pub const ML_CALLBACKS_VERSION_1: u32 = 1;
 pub const ML_CALLBACKS_VERSION_2: u32 = 2;
 pub const ML_CALLBACKS_VERSION: u32 = 2;
+pub const ML_TRANSPORT_VERSION_1: u32 = 1;
+pub const ML_TRANSPORT_VERSION: u32 = 1;
 pub const ML_EVENT_KIND_MEMBER: u32 = 0;
 pub const ML_EVENT_KIND_MESSAGE: u32 = 1;
 pub const ML_EVENT_KIND_BROADCAST: u32 = 2;
@@ -120,6 +122,11 @@ pub struct ml_metrics {
 #[repr(C)]
 #[derive(Debug, Copy, Clone)]
 pub struct ml_broadcast_queue {
+    _unused: [u8; 0],
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct ml_network {
     _unused: [u8; 0],
 }
 extern "C" {
@@ -1007,6 +1014,217 @@ extern "C" {
 }
 extern "C" {
     pub fn ml_runtime_free(runtime: *mut ml_runtime);
+}
+extern "C" {
+    pub fn ml_network_create(out: *mut *mut ml_network) -> ml_status;
+}
+extern "C" {
+    pub fn ml_network_destroy(net: *mut ml_network);
+}
+extern "C" {
+    pub fn ml_config_set_network(
+        config: *mut ml_config,
+        net: *mut ml_network,
+        address: *const ::core::ffi::c_char,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_network_set_default_link(net: *mut ml_network, loss: f64, delay_ms: u32)
+        -> ml_status;
+}
+extern "C" {
+    pub fn ml_network_set_link(
+        net: *mut ml_network,
+        from: *const ::core::ffi::c_char,
+        to: *const ::core::ffi::c_char,
+        loss: f64,
+        delay_ms: u32,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_network_clear_links(net: *mut ml_network) -> ml_status;
+}
+extern "C" {
+    pub fn ml_network_partition(
+        net: *mut ml_network,
+        group_a: *const *const ::core::ffi::c_char,
+        count_a: usize,
+        group_b: *const *const ::core::ffi::c_char,
+        count_b: usize,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_network_block(
+        net: *mut ml_network,
+        address: *const ::core::ffi::c_char,
+        blocked: u32,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_network_heal(net: *mut ml_network) -> ml_status;
+}
+#[repr(C)]
+#[derive(Debug, Copy, Clone)]
+pub struct ml_transport {
+    pub version: u32,
+    pub user_data: *mut ::core::ffi::c_void,
+    pub send_packet: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            to: *const ::core::ffi::c_char,
+            data: *const u8,
+            len: usize,
+        ) -> i32,
+    >,
+    pub send_stream: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            to: *const ::core::ffi::c_char,
+            token: u64,
+            data: *const u8,
+            len: usize,
+        ) -> i32,
+    >,
+    pub stream_reply: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            token: u64,
+            reply: *const u8,
+            len: usize,
+            has_reply: u32,
+        ),
+    >,
+}
+#[test]
+fn bindgen_test_layout_ml_transport() {
+    assert_eq!(
+        ::core::mem::size_of::<ml_transport>(),
+        40usize,
+        concat!("Size of: ", stringify!(ml_transport))
+    );
+    assert_eq!(
+        ::core::mem::align_of::<ml_transport>(),
+        8usize,
+        concat!("Alignment of ", stringify!(ml_transport))
+    );
+    fn test_field_version() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_transport>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).version) as usize - ptr as usize
+            },
+            0usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_transport),
+                "::",
+                stringify!(version)
+            )
+        );
+    }
+    test_field_version();
+    fn test_field_user_data() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_transport>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).user_data) as usize - ptr as usize
+            },
+            8usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_transport),
+                "::",
+                stringify!(user_data)
+            )
+        );
+    }
+    test_field_user_data();
+    fn test_field_send_packet() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_transport>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).send_packet) as usize - ptr as usize
+            },
+            16usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_transport),
+                "::",
+                stringify!(send_packet)
+            )
+        );
+    }
+    test_field_send_packet();
+    fn test_field_send_stream() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_transport>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).send_stream) as usize - ptr as usize
+            },
+            24usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_transport),
+                "::",
+                stringify!(send_stream)
+            )
+        );
+    }
+    test_field_send_stream();
+    fn test_field_stream_reply() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_transport>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).stream_reply) as usize - ptr as usize
+            },
+            32usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_transport),
+                "::",
+                stringify!(stream_reply)
+            )
+        );
+    }
+    test_field_stream_reply();
+}
+extern "C" {
+    pub fn ml_config_set_transport(
+        config: *mut ml_config,
+        transport: *const ml_transport,
+        address: *const ::core::ffi::c_char,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_transport_packet(
+        ml: *mut ml_memberlist,
+        from: *const ::core::ffi::c_char,
+        data: *const u8,
+        len: usize,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_transport_stream(
+        ml: *mut ml_memberlist,
+        from: *const ::core::ffi::c_char,
+        token: u64,
+        data: *const u8,
+        len: usize,
+    ) -> ml_status;
+}
+extern "C" {
+    pub fn ml_memberlist_transport_stream_done(
+        ml: *mut ml_memberlist,
+        token: u64,
+        status: ml_status,
+        reply: *const u8,
+        len: usize,
+    ) -> ml_status;
 }
 extern "C" {
     pub fn ml_memberlist_create(

@@ -1,0 +1,358 @@
+/* Three memberlists whose bytes the host carries (ml_transport): a host-side queue and one
+ * carrier thread move every datagram, stream message and reply between them, with
+ * encryption on top. They join, converge, exchange a reliable message, and see a crashed
+ * node dead. The host failing a stream makes the sender's call fail; garbage, oversized
+ * input and unknown tokens are refused with clear statuses, and nothing crashes. */
+#define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
+
+#include "ml_test.h"
+
+#define N 3
+#define QMAX 4096
+
+enum { PACKET, STREAM, REPLY };
+
+typedef struct {
+  int kind;
+  int from, to;       /* node indexes; REPLY: to = the dialer */
+  uint64_t token;     /* STREAM: the dialer's token; REPLY: the dialer's token */
+  uint32_t has_reply; /* REPLY */
+  uint8_t *data;
+  size_t len;
+} item;
+
+typedef struct {
+  int index;
+} endpoint;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER; /* the queue and the flags */
+/* Woken with broadcast, not signal: with signal the carrier sometimes slept through
+ * `stopping` (a lost wake-up, as in glibc bug 25847; broadcast is its known workaround). */
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static item queue[QMAX];
+static size_t qhead, qlen;
+static int stopping;
+static int fail_streams;     /* send_stream refuses */
+static int refused_replies;  /* stream_reply without a reply, for the host's own tokens >= 1000000 */
+static int plaintext_seen;   /* stream messages carrying "hello" in clear */
+static int hello_streams;    /* stream messages sent while the reliable message was under way */
+
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER; /* nodes[] against destroy */
+static ml_memberlist *nodes[N];
+static char addrs[N][32];
+static char names[N][16];
+static endpoint eps[N];
+
+static pthread_mutex_t msg_mu = PTHREAD_MUTEX_INITIALIZER;
+static int messages; /* reliable messages node 2 received */
+
+/* Inbound stream tokens the carrier hands out: which dialer and token each answers. */
+#define MAX_INBOUND 65536
+static int in_dialer[MAX_INBOUND];
+static uint64_t in_token[MAX_INBOUND];
+static uint64_t next_inbound = 1;
+
+static int index_of(const char *addr) {
+  int i;
+  for (i = 0; i < N; ++i)
+    if (strcmp(addrs[i], addr) == 0) return i;
+  return -1;
+}
+
+static int push(item it) {
+  pthread_mutex_lock(&mu);
+  if (qlen == QMAX || stopping) {
+    pthread_mutex_unlock(&mu);
+    free(it.data);
+    return -1;
+  }
+  queue[(qhead + qlen++) % QMAX] = it;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  return 0;
+}
+
+static item make(int kind, int from, int to, const uint8_t *data, size_t len) {
+  item it;
+  memset(&it, 0, sizeof it);
+  it.kind = kind;
+  it.from = from;
+  it.to = to;
+  it.len = len;
+  it.data = (uint8_t *)malloc(len ? len : 1);
+  if (len) memcpy(it.data, data, len);
+  return it;
+}
+
+static int32_t send_packet(void *ud, const char *to, const uint8_t *data, size_t len) {
+  int t = index_of(to);
+  if (t < 0) return 0; /* nobody there: lost */
+  return push(make(PACKET, ((endpoint *)ud)->index, t, data, len));
+}
+
+static int32_t send_stream(void *ud, const char *to, uint64_t token, const uint8_t *data, size_t len) {
+  int t = index_of(to), refuse;
+  item it;
+  pthread_mutex_lock(&mu);
+  refuse = fail_streams;
+  pthread_mutex_unlock(&mu);
+  if (refuse || t < 0) return -1;
+  {
+    size_t i;
+    pthread_mutex_lock(&mu);
+    hello_streams++;
+    for (i = 0; i + 5 <= len; ++i)
+      if (memcmp(data + i, "hello", 5) == 0) plaintext_seen++;
+    pthread_mutex_unlock(&mu);
+  }
+  it = make(STREAM, ((endpoint *)ud)->index, t, data, len);
+  it.token = token;
+  return push(it);
+}
+
+static void stream_reply(void *ud, uint64_t token, const uint8_t *reply, size_t len, uint32_t has_reply) {
+  item it;
+  (void)ud;
+  if (token >= 1000000) { /* the test's own injected streams */
+    pthread_mutex_lock(&mu);
+    if (!has_reply) refused_replies++;
+    pthread_mutex_unlock(&mu);
+    return;
+  }
+  it = make(REPLY, -1, in_dialer[token], reply, len);
+  it.token = in_token[token];
+  it.has_reply = has_reply;
+  push(it);
+}
+
+static void on_message(void *ud, const uint8_t *data, size_t len) {
+  (void)ud;
+  if (len == 5 && memcmp(data, "hello", 5) == 0) {
+    pthread_mutex_lock(&msg_mu);
+    messages++;
+    pthread_mutex_unlock(&msg_mu);
+  }
+}
+
+/* The carrier: moves each queued item to its node (under reg_mu, so that no node is
+ * destroyed meanwhile). */
+static void *carrier(void *arg) {
+  (void)arg;
+  for (;;) {
+    item it;
+    ml_memberlist *to;
+    pthread_mutex_lock(&mu);
+    while (qlen == 0 && !stopping) pthread_cond_wait(&cv, &mu);
+    if (qlen == 0 && stopping) {
+      pthread_mutex_unlock(&mu);
+      return NULL;
+    }
+    it = queue[qhead];
+    qhead = (qhead + 1) % QMAX;
+    qlen--;
+    pthread_mutex_unlock(&mu);
+
+    pthread_mutex_lock(&reg_mu);
+    to = nodes[it.to];
+    if (it.kind == PACKET && to) {
+      ml_memberlist_transport_packet(to, addrs[it.from], it.data, it.len);
+    } else if (it.kind == STREAM) {
+      ml_memberlist *dialer = nodes[it.from];
+      uint64_t t = next_inbound++ % MAX_INBOUND;
+      if (t == 0) t = next_inbound++ % MAX_INBOUND;
+      in_dialer[t] = it.from;
+      in_token[t] = it.token;
+      if (!to || ml_memberlist_transport_stream(to, addrs[it.from], t, it.data, it.len) != ML_OK) {
+        if (dialer) ml_memberlist_transport_stream_done(dialer, it.token, ML_E_IO, NULL, 0);
+      }
+    } else if (it.kind == REPLY && to) {
+      /* No reply: the peer closed the stream without one (or the message wanted none, and
+       * the dialer no longer waits: ML_E_NOT_FOUND, harmless). */
+      ml_memberlist_transport_stream_done(to, it.token, it.has_reply ? ML_OK : ML_E_REJECTED, it.data,
+                                          it.len);
+    }
+    pthread_mutex_unlock(&reg_mu);
+    free(it.data);
+  }
+}
+
+static const uint8_t key[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+
+static ml_config *host_config(int i) {
+  ml_config *cfg = NULL;
+  ml_transport t;
+  memset(&t, 0, sizeof t);
+  t.version = ML_TRANSPORT_VERSION;
+  t.user_data = &eps[i];
+  t.send_packet = send_packet;
+  t.send_stream = send_stream;
+  t.stream_reply = stream_reply;
+  REQUIRE(ml_config_new_local(&cfg) == ML_OK);
+  CHECK_OK(ml_config_set_name(cfg, names[i]));
+  CHECK_OK(ml_config_set_transport(cfg, &t, addrs[i]));
+  CHECK_OK(ml_config_add_key(cfg, key, sizeof key));
+  CHECK_OK(ml_config_set_probe_interval_ms(cfg, 200));
+  CHECK_OK(ml_config_set_probe_timeout_ms(cfg, 100));
+  CHECK_OK(ml_config_set_gossip_interval_ms(cfg, 50));
+  CHECK_OK(ml_config_set_push_pull_interval_ms(cfg, 2000));
+  CHECK_OK(ml_config_set_log_level(cfg, ML_LOG_OFF));
+  return cfg;
+}
+
+static int all_see(int upto, size_t count) {
+  int i;
+  for (i = 0; i < upto; ++i)
+    if (t_num_members(nodes[i]) != count) return 0;
+  return 1;
+}
+
+static int received(void) {
+  int n;
+  pthread_mutex_lock(&msg_mu);
+  n = messages;
+  pthread_mutex_unlock(&msg_mu);
+  return n;
+}
+
+static int refused(void) {
+  int n;
+  pthread_mutex_lock(&mu);
+  n = refused_replies;
+  pthread_mutex_unlock(&mu);
+  return n;
+}
+
+int main(void) {
+  pthread_t thread;
+  int i, ok;
+  ml_status s;
+
+  for (i = 0; i < N; ++i) {
+    snprintf(addrs[i], sizeof addrs[i], "10.1.0.%d:7946", i + 1);
+    snprintf(names[i], sizeof names[i], "h%d", i);
+    eps[i].index = i;
+  }
+
+  SECTION("argument checks");
+  {
+    ml_config *cfg = NULL;
+    ml_transport t;
+    REQUIRE(ml_config_new_local(&cfg) == ML_OK);
+    memset(&t, 0, sizeof t);
+    CHECK(ml_config_set_transport(cfg, &t, addrs[0]) == ML_E_VERSION);
+    t.version = ML_TRANSPORT_VERSION + 1;
+    CHECK(ml_config_set_transport(cfg, &t, addrs[0]) == ML_E_VERSION);
+    t.version = ML_TRANSPORT_VERSION;
+    CHECK(ml_config_set_transport(cfg, &t, addrs[0]) == ML_E_INVALID); /* no functions */
+    t.send_packet = send_packet;
+    t.send_stream = send_stream;
+    t.stream_reply = stream_reply;
+    CHECK(ml_config_set_transport(cfg, &t, "nowhere") == ML_E_INVALID);
+    CHECK(ml_config_set_transport(NULL, &t, addrs[0]) == ML_E_INVALID);
+    CHECK(ml_config_set_transport(cfg, NULL, NULL) == ML_OK);
+    ml_config_free(cfg);
+    CHECK(ml_memberlist_transport_packet(NULL, addrs[0], NULL, 0) == ML_E_INVALID);
+    CHECK(ml_memberlist_transport_stream(NULL, addrs[0], 1, NULL, 0) == ML_E_INVALID);
+    CHECK(ml_memberlist_transport_stream_done(NULL, 1, ML_OK, NULL, 0) == ML_E_INVALID);
+  }
+
+  REQUIRE(pthread_create(&thread, NULL, carrier, NULL) == 0);
+
+  SECTION("three nodes join and converge over the host's queue");
+  for (i = 0; i < N; ++i) {
+    ml_config *cfg = host_config(i);
+    ml_callbacks cb;
+    memset(&cb, 0, sizeof cb);
+    cb.version = ML_CALLBACKS_VERSION;
+    cb.on_message = on_message;
+    s = ml_memberlist_create(&nodes[i], NULL, cfg, &cb);
+    if (s != ML_OK) fprintf(stderr, "create %s: %s\n", names[i], ml_last_error());
+    REQUIRE(s == ML_OK);
+    ml_config_free(cfg);
+  }
+  for (i = 1; i < N; ++i) {
+    const char *seed = addrs[0];
+    uint32_t joined = 0;
+    s = ml_memberlist_join(nodes[i], &seed, 1, &joined);
+    if (s != ML_OK) fprintf(stderr, "join %s: %s\n", names[i], ml_memberlist_last_error(nodes[i]));
+    CHECK(s == ML_OK && joined == 1);
+  }
+  WAIT_UNTIL(ok, all_see(N, N));
+  CHECK(ok);
+
+  SECTION("a reliable message and a ping");
+  CHECK_OK(ml_memberlist_send_reliable(nodes[1], "h2", (const uint8_t *)"hello", 5));
+  WAIT_UNTIL(ok, received() == 1);
+  CHECK(ok);
+  /* Encrypted on top of the host's transport: the host never saw the message in clear. */
+  pthread_mutex_lock(&mu);
+  CHECK(hello_streams > 0 && plaintext_seen == 0);
+  pthread_mutex_unlock(&mu);
+  {
+    uint64_t rtt = 0;
+    /* Tried again until the deadline: under load one may miss the 100 ms probe timeout. */
+    WAIT_UNTIL(ok, ml_memberlist_ping(nodes[0], "h1", &rtt) == ML_OK);
+    CHECK(ok);
+  }
+
+  SECTION("the host fails a stream: the call fails");
+  pthread_mutex_lock(&mu);
+  fail_streams = 1;
+  pthread_mutex_unlock(&mu);
+  s = ml_memberlist_send_reliable(nodes[1], "h2", (const uint8_t *)"hello", 5);
+  CHECK(s == ML_E_IO);
+  pthread_mutex_lock(&mu);
+  fail_streams = 0;
+  pthread_mutex_unlock(&mu);
+
+  SECTION("hostile input from the host");
+  {
+    static uint8_t big[70000];
+    const uint8_t junk[] = {0xde, 0xad, 0xbe, 0xef, 0, 1, 2, 3};
+    CHECK(ml_memberlist_transport_packet(nodes[0], addrs[1], big, sizeof big) == ML_E_TOO_LARGE);
+    CHECK(ml_memberlist_transport_packet(nodes[0], "junk", junk, sizeof junk) == ML_E_INVALID);
+    CHECK(ml_memberlist_transport_packet(nodes[0], addrs[1], NULL, 3) == ML_E_INVALID);
+    CHECK_OK(ml_memberlist_transport_packet(nodes[0], addrs[1], junk, sizeof junk)); /* dropped, counted */
+    CHECK_OK(ml_memberlist_transport_packet(nodes[0], addrs[1], junk, 0));
+    /* Garbage and truncated streams are answered without a reply. */
+    CHECK_OK(ml_memberlist_transport_stream(nodes[0], addrs[1], 1000001, junk, sizeof junk));
+    CHECK_OK(ml_memberlist_transport_stream(nodes[0], addrs[1], 1000002, junk, 2));
+    WAIT_UNTIL(ok, refused() == 2);
+    CHECK(ok);
+    /* A token nobody waits for (never issued, or completed twice). */
+    CHECK(ml_memberlist_transport_stream_done(nodes[0], 987654321, ML_OK, junk, sizeof junk) == ML_E_NOT_FOUND);
+    /* The cluster is unharmed. */
+    CHECK(all_see(N, N));
+  }
+
+  SECTION("a crashed node is seen dead");
+  pthread_mutex_lock(&reg_mu);
+  ml_memberlist_destroy(nodes[N - 1]);
+  nodes[N - 1] = NULL;
+  pthread_mutex_unlock(&reg_mu);
+  WAIT_UNTIL(ok, all_see(N - 1, N - 1));
+  CHECK(ok);
+
+  SECTION("after shutdown the host's calls say closed");
+  CHECK_OK(ml_memberlist_shutdown(nodes[1]));
+  CHECK(ml_memberlist_transport_packet(nodes[1], addrs[0], (const uint8_t *)"x", 1) == ML_E_CLOSED);
+
+  pthread_mutex_lock(&reg_mu);
+  for (i = 0; i < N; ++i) {
+    ml_memberlist_destroy(nodes[i]);
+    nodes[i] = NULL;
+  }
+  pthread_mutex_unlock(&reg_mu);
+  pthread_mutex_lock(&mu);
+  stopping = 1;
+  pthread_cond_broadcast(&cv);
+  pthread_mutex_unlock(&mu);
+  pthread_join(thread, NULL);
+  while (qlen > 0) {
+    free(queue[qhead].data);
+    qhead = (qhead + 1) % QMAX;
+    qlen--;
+  }
+  return ml_test_finish("capi_transport");
+}
