@@ -222,7 +222,7 @@ EOF
 }
 run dotnet-pack "runtimes/|lib/net|README|package size|package XML|package consumer" pack
 run dotnet-examples "error|Build succeeded" bash -c \
-  "dotnet build '$cs/examples/Join' --nologo && dotnet build '$cs/examples/Chat' --nologo && dotnet build '$cs/examples/Bench' --nologo"
+  "dotnet build '$cs/examples/Join' --nologo && dotnet build '$cs/examples/Chat' --nologo && dotnet build '$cs/examples/Bench' --nologo && dotnet build '$cs/examples/BenchEvents' --nologo"
 
 # ---- summary --------------------------------------------------------------------------------
 echo

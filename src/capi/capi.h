@@ -77,7 +77,11 @@ struct ml_node {
 
  private:
   void format() const;
-  mutable std::once_flag formatted_;
+  // Not std::call_once: glibc's pthread_once makes a futex syscall on every first call,
+  // which was most of the cost of a polled event's node (bindings/README.md). An
+  // uncontended mutex makes none.
+  mutable std::atomic<bool> formatted_{false};
+  mutable std::mutex format_mu_;
   mutable std::string address_, host_;
 };
 

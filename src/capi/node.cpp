@@ -28,11 +28,13 @@ ml_node::ml_node(const ml_node& other)
 }
 
 void ml_node::format() const {
-  std::call_once(formatted_, [&] {
-    host_ = addr.host_string();
-    address_ = addr.is_v4() ? host_ + ":" : "[" + host_ + "]:";
-    address_ += std::to_string(addr.port);
-  });
+  if (formatted_.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> lock(format_mu_);
+  if (formatted_.load(std::memory_order_relaxed)) return;
+  host_ = addr.host_string();
+  address_ = addr.is_v4() ? host_ + ":" : "[" + host_ + "]:";
+  address_ += std::to_string(addr.port);
+  formatted_.store(true, std::memory_order_release);
 }
 
 const std::string& ml_node::address() const {
