@@ -133,6 +133,7 @@ struct Tracker {
 struct NodeCtx {
   Tracker* tr;
   int obs;
+  std::atomic<ml_memberlist*> ml{nullptr};  // set once created (on_message_hashicorp forwards)
 };
 
 int node_index(const char* name) {
@@ -217,6 +218,21 @@ void on_broadcast(void* user_data, const char*, const char*, const uint8_t*, siz
   auto* ctx = static_cast<NodeCtx*>(user_data);
   std::lock_guard lock(ctx->tr->mu);
   if (!ctx->tr->bcast_at.empty() && ctx->tr->bcast_at[ctx->obs] < 0) ctx->tr->bcast_at[ctx->obs] = ctx->tr->since();
+}
+
+// In hashicorp mode the library sends an application broadcast as a plain user message from
+// its origin only (Go peers could not forward ours): it arrives at on_message, and the bench
+// forwards it once on first delivery, exactly as the Go program does with its
+// TransmitLimitedQueue.
+void on_message_hashicorp(void* user_data, const uint8_t* data, size_t len) {
+  auto* ctx = static_cast<NodeCtx*>(user_data);
+  bool first = false;
+  {
+    std::lock_guard lock(ctx->tr->mu);
+    first = !ctx->tr->bcast_at.empty() && ctx->tr->bcast_at[ctx->obs] < 0;
+    if (first) ctx->tr->bcast_at[ctx->obs] = ctx->tr->since();
+  }
+  if (ml_memberlist* ml = ctx->ml.load(); first && ml) ml_memberlist_queue_broadcast(ml, nullptr, data, len, nullptr);
 }
 
 // ---- process measurements ------------------------------------------------------------------
@@ -429,14 +445,18 @@ int main(int argc, char** argv) {
     if (st == ML_OK) st = ml_config_set_log_level(cfg, static_cast<uint32_t>(level));
     if (st == ML_OK && opt.retransmit_mult) st = ml_config_set_retransmit_mult(cfg, opt.retransmit_mult);
     if (st == ML_OK) st = ml_config_set_wire_format(cfg, opt.wire);
-    ctxs.push_back(std::make_unique<NodeCtx>(NodeCtx{&tr, i}));
+    ctxs.push_back(std::make_unique<NodeCtx>());
+    ctxs.back()->tr = &tr;
+    ctxs.back()->obs = i;
     ml_callbacks cb{};
     cb.version = ML_CALLBACKS_VERSION;
     cb.user_data = ctxs.back().get();
     cb.on_event = on_event;
     cb.on_log = on_log;
     cb.on_broadcast = on_broadcast;
+    if (opt.wire == ML_WIRE_HASHICORP) cb.on_message = on_message_hashicorp;
     if (st == ML_OK) st = ml_memberlist_create(&nodes[i], rt, cfg, &cb);
+    if (st == ML_OK) ctxs.back()->ml = nodes[i];
     ml_config_free(cfg);
     if (st != ML_OK) {
       out.result("setup", "error", Json().str("error", ml_last_error()).integer("node", i));
