@@ -103,10 +103,12 @@ type transportState struct {
 	handle  cgo.Handle
 
 	ready chan struct{} // closed once m is set (or Create failed: m stays nil)
-	m     *Memberlist
 	quit  chan struct{} // closed by stop: the pumps end
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// The Memberlist, until it shuts down: then the injection calls would fail anyway, and
+	// dropping it lets the collector free a shut-down Memberlist (the handle keeps ts alive).
+	m        *Memberlist
 	inbound  map[uint64]*Stream // streams handed to the library, waiting for stream_reply
 	next     uint64
 	stopOnce sync.Once
@@ -155,12 +157,22 @@ func (ts *transportState) set(cfg *C.ml_config, address string) error {
 
 // start hands the transport to m (nil: Create failed) and starts the pumps.
 func (ts *transportState) start(m *Memberlist) {
+	ts.mu.Lock()
 	ts.m = m
+	ts.mu.Unlock()
 	close(ts.ready)
 	if m != nil {
 		go ts.pumpPackets()
 		go ts.pumpStreams()
 	}
+}
+
+// member waits for start and returns the Memberlist, nil once it shut down.
+func (ts *transportState) member() *Memberlist {
+	<-ts.ready
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	return ts.m
 }
 
 func (ts *transportState) pumpPackets() {
@@ -183,7 +195,12 @@ func (ts *transportState) pumpPackets() {
 			}
 			// Refusals (garbage, too large, closed) are the library's to count: a datagram may
 			// be lost.
-			_ = ts.m.use(func(ml *C.ml_memberlist) C.ml_status {
+			m := ts.member()
+			if m == nil {
+				C.free(unsafe.Pointer(from))
+				return
+			}
+			_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
 				return C.ml_memberlist_transport_packet(ml, from, data, C.size_t(len(p.Buf)))
 			})
 			C.free(unsafe.Pointer(from))
@@ -217,14 +234,16 @@ func (ts *transportState) inject(s *Stream) {
 	token := ts.next
 	ts.inbound[token] = s
 	ts.mu.Unlock()
-	err := &Error{StatusInvalid, "Stream.From is nil"}
-	if s.From != nil {
+	var err error = &Error{StatusInvalid, "Stream.From is nil"}
+	if m := ts.member(); m == nil {
+		err = ErrClosed
+	} else if s.From != nil {
 		if from, e := cString(s.From.String(), "address"); e == nil {
 			var data *C.uint8_t
 			if len(s.Msg) > 0 {
 				data = (*C.uint8_t)(unsafe.Pointer(&s.Msg[0]))
 			}
-			if e := ts.m.use(func(ml *C.ml_memberlist) C.ml_status {
+			if e := m.use(func(ml *C.ml_memberlist) C.ml_status {
 				return C.ml_memberlist_transport_stream(ml, from, C.uint64_t(token), data, C.size_t(len(s.Msg)))
 			}); e == nil {
 				err = nil
@@ -262,9 +281,12 @@ func (ts *transportState) stop() {
 	ts.stopOnce.Do(func() { close(ts.quit) })
 }
 
-// shutdown stops the pumps and the transport (once).
+// shutdown stops the pumps and the transport (once), and lets the Memberlist go.
 func (ts *transportState) shutdown() error {
 	ts.stop()
+	ts.mu.Lock()
+	ts.m = nil
+	ts.mu.Unlock()
 	var err error
 	ts.downOnce.Do(func() {
 		if cbErr := ts.st.guard("Transport.Shutdown", func() { err = ts.t.Shutdown() }); cbErr != nil {
@@ -333,8 +355,8 @@ func (ts *transportState) streamTo(addr string, token uint64, b []byte) {
 	if status != C.ML_OK {
 		reply = nil
 	}
-	<-ts.ready
-	if ts.m == nil {
+	m := ts.member()
+	if m == nil {
 		return
 	}
 	var data *C.uint8_t
@@ -343,7 +365,7 @@ func (ts *transportState) streamTo(addr string, token uint64, b []byte) {
 	}
 	// StatusNotFound (the library stopped waiting: timed out, or no reply needed) and
 	// ErrClosed are harmless.
-	_ = ts.m.use(func(ml *C.ml_memberlist) C.ml_status {
+	_ = m.use(func(ml *C.ml_memberlist) C.ml_status {
 		return C.ml_memberlist_transport_stream_done(ml, C.uint64_t(token), status, data, C.size_t(len(reply)))
 	})
 }

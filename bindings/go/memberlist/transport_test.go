@@ -9,8 +9,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
+	"os"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -203,3 +207,157 @@ func runTransportCluster(t *testing.T, tlsConf *tls.Config) {
 func TestTransportTCPCluster(t *testing.T) { runTransportCluster(t, nil) }
 
 func TestTransportTLSCluster(t *testing.T) { runTransportCluster(t, selfSignedTLS(t)) }
+
+// fakeTransport answers every stream with streamErr and records what it is asked.
+type fakeTransport struct {
+	ip        net.IP
+	port      int
+	advErr    error
+	streamErr error
+	packets   chan *Packet
+	streams   chan *Stream
+	shutdowns atomic.Int32
+}
+
+func newFake(port int) *fakeTransport {
+	return &fakeTransport{ip: net.IPv4(127, 0, 0, 1), port: port, packets: make(chan *Packet),
+		streams: make(chan *Stream)}
+}
+
+func (f *fakeTransport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
+	return f.ip, f.port, f.advErr
+}
+func (f *fakeTransport) WriteTo([]byte, string) (time.Time, error) { return time.Now(), nil }
+func (f *fakeTransport) PacketCh() <-chan *Packet                  { return f.packets }
+func (f *fakeTransport) StreamTo([]byte, string, time.Duration) ([]byte, error) {
+	return nil, f.streamErr
+}
+func (f *fakeTransport) StreamCh() <-chan *Stream { return f.streams }
+func (f *fakeTransport) Shutdown() error {
+	f.shutdowns.Add(1)
+	return nil
+}
+
+func statusOf(err error) Status {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Status
+	}
+	return StatusOK
+}
+
+// StreamTo's errors reach the library as the statuses the C ABI names: a peer that closed
+// without a reply is a rejection (Join: StatusRejected), a deadline a timeout, anything else
+// a failed connection (Join reports both as StatusIO, as with its own sockets, and says which).
+func TestTransportStreamErrors(t *testing.T) {
+	for i, tc := range []struct {
+		err  error
+		want Status
+		text string
+	}{
+		{ErrNoReply, StatusRejected, "closed the connection right after our message"},
+		{os.ErrDeadlineExceeded, StatusIO, "timed out"},
+		{errors.New("no route"), StatusIO, "connection refused"},
+	} {
+		f := newFake(17001 + i)
+		f.streamErr = tc.err
+		c := fastConfig(fmt.Sprintf("fake-%d", i))
+		c.Transport = f
+		m := create(t, c)
+		_, err := m.Join([]string{"127.0.0.1:17999"})
+		if statusOf(err) != tc.want || !strings.Contains(err.Error(), tc.text) {
+			t.Errorf("StreamTo failing with %v: Join returned %v, want %v saying %q", tc.err, err, tc.want, tc.text)
+		}
+	}
+}
+
+// A Create that fails leaves the transport running (the caller's) and leaks no handle.
+func TestTransportCreateFailure(t *testing.T) {
+	before := liveHandles.Load()
+	f := newFake(17010)
+	f.advErr = errors.New("no address for you")
+	c := fastConfig("fake-fail")
+	c.Transport = f
+	if _, err := Create(c); err == nil || err.Error() != "no address for you" {
+		t.Errorf("Create with FinalAdvertiseAddr failing: %v", err)
+	}
+	f.advErr, f.ip = nil, net.IPv4zero
+	if _, err := Create(c); statusOf(err) != StatusInvalid {
+		t.Errorf("Create advertising 0.0.0.0: %v, want StatusInvalid", err)
+	}
+	if n := f.shutdowns.Load(); n != 0 {
+		t.Errorf("a failed Create shut the transport down %d times", n)
+	}
+	if liveHandles.Load() != before {
+		t.Errorf("handles leaked: %d, want %d", liveHandles.Load(), before)
+	}
+}
+
+// Garbage through the transport is refused without a crash; every inbound stream gets
+// exactly one Reply; Close shuts the transport down once and frees the handles.
+func TestTransportGarbageAndClose(t *testing.T) {
+	before := liveHandles.Load()
+	f := newFake(17011)
+	c := fastConfig("fake-garbage")
+	c.Transport = f
+	m, err := Create(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.packets <- &Packet{Buf: []byte("not a memberlist datagram"), From: AddrString("127.0.0.1:17998")}
+	f.packets <- &Packet{Buf: nil, From: AddrString("not an address")}
+	replies := make(chan bool, 4)
+	reply := func(_ []byte, ok bool) { replies <- ok }
+	f.streams <- &Stream{Msg: []byte("\xff\xffgarbage"), From: AddrString("127.0.0.1:17998"), Reply: reply}
+	f.streams <- &Stream{Msg: []byte("x"), From: AddrString("bad address"), Reply: reply}
+	for i := 0; i < 2; i++ {
+		select {
+		case ok := <-replies:
+			if ok {
+				t.Errorf("garbage stream %d answered with a reply", i)
+			}
+		case <-time.After(deadline):
+			t.Fatalf("garbage stream %d never answered", i)
+		}
+	}
+	if m.NumMembers() != 1 {
+		t.Errorf("%d members after garbage", m.NumMembers())
+	}
+	m.Close()
+	if n := f.shutdowns.Load(); n != 1 {
+		t.Errorf("Close shut the transport down %d times, want 1", n)
+	}
+	if liveHandles.Load() != before {
+		t.Errorf("handles leaked: %d, want %d", liveHandles.Load(), before)
+	}
+	select {
+	case ok := <-replies:
+		t.Errorf("a stream answered twice (%v)", ok)
+	default:
+	}
+}
+
+// A shut-down Memberlist with a Transport is still freed by the collector (the transport's
+// handle does not keep it alive), and its transport was shut down once.
+func TestTransportFinalizer(t *testing.T) {
+	before := liveHandles.Load()
+	f := newFake(17012)
+	func() {
+		c := fastConfig("fake-fin")
+		c.Transport = f
+		m, err := Create(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Shutdown(); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	waitFor(t, "the shut-down node freed by the collector", func() bool {
+		runtime.GC()
+		return liveHandles.Load() == before
+	})
+	if n := f.shutdowns.Load(); n != 1 {
+		t.Errorf("the transport was shut down %d times, want 1", n)
+	}
+}
