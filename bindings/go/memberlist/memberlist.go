@@ -14,6 +14,9 @@
 // install prefix's lib/pkgconfig and, unless the library is in a system directory,
 // CGO_LDFLAGS=-Wl,-rpath,<libdir> (or LD_LIBRARY_PATH at run time).
 //
+// Config.Transport replaces the library's UDP and TCP sockets with a transport of the
+// application's (TLS, TCP only, a message bus): see Transport and the example TCPTransport.
+//
 // Every Memberlist method may be called from any goroutine. Shutdown stops the node; the
 // queries still answer from the last state and the commands fail. Close frees the native
 // memberlist (the garbage collector also frees one that was shut down and is no longer

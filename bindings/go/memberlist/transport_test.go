@@ -361,3 +361,22 @@ func TestTransportFinalizer(t *testing.T) {
 		t.Errorf("the transport was shut down %d times, want 1", n)
 	}
 }
+
+// A node whose bytes go over TCP only, inside mutual TLS (tlsConf holds the node's
+// certificate and the CA that signed its peers').
+func ExampleTCPTransport() {
+	var tlsConf *tls.Config // e.g. Certificates, RootCAs, ClientCAs, ClientAuth: tls.RequireAndVerifyClientCert
+	tr, err := NewTCPTransport("10.0.0.1:7946", tlsConf)
+	if err != nil {
+		return
+	}
+	conf := DefaultLANConfig()
+	conf.Name, conf.Transport = "node-a", tr
+	list, err := Create(conf)
+	if err != nil {
+		tr.Shutdown() // a failed Create leaves the transport to its owner
+		return
+	}
+	defer list.Close() // shuts the transport down too
+	list.Join([]string{"10.0.0.2:7946"})
+}
