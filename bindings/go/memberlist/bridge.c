@@ -98,6 +98,29 @@ void ml_go_callbacks(ml_callbacks *cb, uintptr_t handle, unsigned hooks) {
   }
 }
 
+static int32_t tramp_send_packet(void *ud, const char *to, const uint8_t *data, size_t len) {
+  return goTransportSendPacket((uintptr_t)ud, (char *)to, (uint8_t *)data, len);
+}
+static int32_t tramp_send_stream(void *ud, const char *to, uint64_t token, const uint8_t *data,
+                                 size_t len) {
+  return goTransportSendStream((uintptr_t)ud, (char *)to, token, (uint8_t *)data, len);
+}
+static void tramp_stream_reply(void *ud, uint64_t token, const uint8_t *reply, size_t len,
+                               uint32_t has_reply) {
+  goTransportStreamReply((uintptr_t)ud, token, (uint8_t *)reply, len, has_reply);
+}
+
+ml_status ml_go_set_transport(ml_config *cfg, uintptr_t handle, const char *address) {
+  ml_transport t;
+  memset(&t, 0, sizeof t);
+  t.version = ML_TRANSPORT_VERSION;
+  t.user_data = (void *)handle;
+  t.send_packet = tramp_send_packet;
+  t.send_stream = tramp_send_stream;
+  t.stream_reply = tramp_stream_reply;
+  return ml_config_set_transport(cfg, &t, address);
+}
+
 int ml_go_readable(int fd) {
   struct pollfd p = {fd, POLLIN, 0};
   return poll(&p, 1, 0) == 1 && (p.revents & POLLIN) != 0;

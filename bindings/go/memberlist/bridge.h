@@ -56,6 +56,10 @@ typedef struct ml_go_event {
 ml_status ml_go_poll(ml_memberlist *ml, ml_event_batch *batch, ml_go_event *out, size_t max,
                      size_t *count);
 
+/* Sets the Go transport trampolines (transport.go) on cfg at address; user_data carries a
+ * cgo.Handle of the binding's transport state. */
+ml_status ml_go_set_transport(ml_config *cfg, uintptr_t handle, const char *address);
+
 /* 1 if fd is readable now (poll(2), timeout 0), else 0. */
 int ml_go_readable(int fd);
 

@@ -169,6 +169,11 @@ type Config struct {
 	LogOutput  io.Writer   // both nil: the library prints WARN and above to stderr
 	Runtime    *Runtime    // nil: the process-wide default runtime; Create refuses a closed one
 
+	// Transport carries the node's datagrams and streams instead of the library's sockets
+	// (nil: the sockets, bound at BindAddr:BindPort). The node advertises the address its
+	// FinalAdvertiseAddr returns; TCPTimeout bounds each StreamTo. See Transport.
+	Transport Transport
+
 	// OnCallbackError receives every panic recovered from the callbacks above (nil: they
 	// are printed to stderr). It runs on the callback's thread under the callbacks' rules:
 	// quick, never blocking (send to a buffered channel in a select with a default case).

@@ -14,6 +14,9 @@
 // install prefix's lib/pkgconfig and, unless the library is in a system directory,
 // CGO_LDFLAGS=-Wl,-rpath,<libdir> (or LD_LIBRARY_PATH at run time).
 //
+// Config.Transport replaces the library's UDP and TCP sockets with a transport of the
+// application's (TLS, TCP only, a message bus): see Transport and the example TCPTransport.
+//
 // Every Memberlist method may be called from any goroutine. Shutdown stops the node; the
 // queries still answer from the last state and the commands fail. Close frees the native
 // memberlist (the garbage collector also frees one that was shut down and is no longer
@@ -169,6 +172,8 @@ type Memberlist struct {
 	poll     poller        // PollEvents' C memory, freed with the native memberlist
 	pumpDone chan struct{} // Config.EventCh's goroutine (events.go)
 	pumpFile *os.File
+
+	transport *transportState // Config.Transport's glue (transport.go), or nil
 }
 
 // ErrClosed is returned by every call on a Memberlist after Close.
@@ -207,6 +212,19 @@ func Create(conf *Config) (*Memberlist, error) {
 	state := &callbackState{events: conf.Events, log: conf.logFunc(), delegate: conf.Delegate,
 		merge: conf.Merge, alive: conf.Alive, conflict: conf.Conflict, ping: conf.Ping,
 		broadcast: conf.Broadcasts, metric: conf.MetricSink, onError: conf.OnCallbackError}
+	var ts *transportState
+	if conf.Transport != nil {
+		ts = newTransportState(conf.Transport, state, conf.TCPTimeout)
+		addr, err := ts.address(conf)
+		if err == nil {
+			err = ts.set(cfg, addr)
+		}
+		if err != nil {
+			ts.start(nil)
+			ts.free()
+			return nil, err
+		}
+	}
 	h := cgo.NewHandle(state)
 	liveHandles.Add(1)
 	var cb C.ml_callbacks
@@ -218,9 +236,16 @@ func Create(conf *Config) (*Memberlist, error) {
 	var ml *C.ml_memberlist
 	// On failure the library calls user_data_free, which deletes the handle.
 	if err := lastError(C.ml_memberlist_create(&ml, rt, cfg, &cb)); err != nil {
+		if ts != nil { // the caller keeps the transport: not shut down
+			ts.start(nil)
+			ts.free()
+		}
 		return nil, err
 	}
-	m := &Memberlist{st: state, ml: ml}
+	m := &Memberlist{st: state, ml: ml, transport: ts}
+	if ts != nil {
+		ts.start(m)
+	}
 	if conf.EventCh != nil {
 		if err := m.startPump(conf.EventCh); err != nil {
 			m.Close()
@@ -274,6 +299,10 @@ func (m *Memberlist) release() {
 	if ml != nil {
 		C.ml_memberlist_destroy(ml)
 		m.poll.free() // no PollEvents can reach it now: they fail in acquire
+		if m.transport != nil {
+			m.transport.shutdown()
+			m.transport.free()
+		}
 	}
 }
 
@@ -421,6 +450,9 @@ func (m *Memberlist) shutdown() error {
 		m.stopped = true
 		m.mu.Unlock()
 		m.wakePump()
+		if m.transport != nil { // as hashicorp's Shutdown, which shuts its transport down
+			return m.transport.shutdown()
+		}
 	}
 	return err
 }
@@ -439,6 +471,9 @@ func (m *Memberlist) Close() error {
 	m.closed = true
 	m.inflight++ // Close's own use of ml, below
 	m.stopPump()
+	if m.transport != nil {
+		m.transport.stop()
+	}
 	ml := m.ml
 	m.mu.Unlock()
 	// Stopping first makes blocking calls in flight (Join, Leave, Ping) return soon, so the
