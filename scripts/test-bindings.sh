@@ -168,7 +168,11 @@ pack() {
   rm -rf "$build/nupkg"
   local repo=()
   repo+=("-p:RepositoryCommit=$(git -C "$root" rev-parse HEAD)")
-  if url=$(git -C "$root" remote get-url origin 2>/dev/null); then repo+=("-p:RepositoryUrl=$url"); fi
+  # Only a URL: NuGet drops the whole <repository> element for a local path (a clone of a
+  # clone has one as its origin).
+  if url=$(git -C "$root" remote get-url origin 2>/dev/null) && [[ $url == *://* ]]; then
+    repo+=("-p:RepositoryUrl=$url")
+  fi
   dotnet pack "$cs/Memberlist" --nologo -c Release -o "$build/nupkg" \
     -p:MemberlistNativeLib="$libdir/libmemberlist.so" "${repo[@]}" || return 1
   python3 -m zipfile -l "$build/nupkg"/LibMemberlist.*.nupkg >"$build/nupkg/contents.txt"

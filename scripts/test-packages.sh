@@ -16,6 +16,9 @@
 # The packages are purged on exit, whatever happens, so that no later test picks up a copy in
 # /usr. Packages of these names installed before the test are purged too (it says so).
 set -euo pipefail
+# grep without -q: -q quits at the first match, the writer of the pipe may then die of
+# SIGPIPE, and pipefail turns a match into a failure.
+quiet() { grep "$@" >/dev/null; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${ML_BUILD_DIR:-$root/build-deb}
 packages=(memberlist-dbg memberlist-agent libmemberlist-dev libmemberlist0)
@@ -30,7 +33,7 @@ done
 purge() {
   local installed=()
   for p in "${packages[@]}"; do
-    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed\|config-files'; then
+    if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | quiet 'ok installed\|config-files'; then
       installed+=("$p")
     fi
   done
@@ -64,8 +67,8 @@ ls -l "$build"/*.deb
 # ---- contents ---------------------------------------------------------------------------------
 step "contents and control fields"
 field() { dpkg-deb -f "$(deb "$1")" "$2"; }
-has() { dpkg-deb -c "$(deb "$1")" | awk '{print $6}' | grep -qx "\./${2#/}" || fail "$1 lacks $2"; }
-lacks() { dpkg-deb -c "$(deb "$1")" | awk '{print $6}' | grep -q "$2" && fail "$1 has $2"; true; }
+has() { dpkg-deb -c "$(deb "$1")" | awk '{print $6}' | quiet -x "\./${2#/}" || fail "$1 lacks $2"; }
+lacks() { dpkg-deb -c "$(deb "$1")" | awk '{print $6}' | quiet "$2" && fail "$1 has $2"; true; }
 has libmemberlist0 "$libdir/libmemberlist.so.$version"
 has libmemberlist0 "$libdir/libmemberlist.so.0"
 lacks libmemberlist0 'libmemberlist\.so$'
@@ -77,7 +80,7 @@ has libmemberlist-dev "$libdir/cmake/memberlist/memberlistConfig.cmake"
 has libmemberlist-dev "$libdir/cmake/memberlist/memberlistTargets.cmake"
 lacks libmemberlist-dev "libmemberlist\.so\.$version"
 has memberlist-agent /usr/bin/memberlist-agent
-dpkg-deb -c "$(deb memberlist-dbg)" | grep -q '/usr/lib/debug/\.build-id/../.*\.debug$' ||
+dpkg-deb -c "$(deb memberlist-dbg)" | quiet '/usr/lib/debug/\.build-id/../.*\.debug$' ||
   fail "memberlist-dbg has no .build-id debug file"
 
 # dpkg-shlibdeps found what the library and the agent link; the agent depends on the library.
@@ -97,20 +100,20 @@ shlibs=$(dpkg-deb -I "$(deb libmemberlist0)" shlibs)
 echo "shlibs: $shlibs"
 [ "$shlibs" = "libmemberlist 0 libmemberlist0 (>= $(field libmemberlist0 Version))" ] ||
   fail "shlibs file"
-dpkg-deb -I "$(deb libmemberlist0)" postinst | grep -q ldconfig || fail "no ldconfig in postinst"
+dpkg-deb -I "$(deb libmemberlist0)" postinst | quiet ldconfig || fail "no ldconfig in postinst"
 
 # ---- install ----------------------------------------------------------------------------------
 step "dpkg -i"
 dpkg -i "$(deb libmemberlist0)" "$(deb libmemberlist-dev)" "$(deb memberlist-agent)" \
   "$(deb memberlist-dbg)" >/dev/null
-dpkg -s "${packages[@]}" | grep -c '^Status: install ok installed' | grep -qx 4 ||
+dpkg -s "${packages[@]}" | grep -c '^Status: install ok installed' | quiet -x 4 ||
   fail "not all four packages are installed"
 ldconfig -p | grep -Eq "libmemberlist.so.0 .*=> (/usr)?/lib/$multiarch/libmemberlist.so.0" ||
   fail "ldconfig does not know libmemberlist.so.0"
 lib=$(readlink -f "$libdir/libmemberlist.so.0")
-readelf -S --wide "$lib" | grep -q '\.debug_' && fail "the installed library is not stripped"
-readelf -S --wide "$lib" | grep -q '\.gnu_debuglink' || fail "the installed library has no debuglink"
-readelf -d /usr/bin/memberlist-agent | grep -q 'R\(UN\)\?PATH' && fail "/usr/bin/memberlist-agent has an RPATH"
+readelf -S --wide "$lib" | quiet '\.debug_' && fail "the installed library is not stripped"
+readelf -S --wide "$lib" | quiet '\.gnu_debuglink' || fail "the installed library has no debuglink"
+readelf -d /usr/bin/memberlist-agent | quiet 'R\(UN\)\?PATH' && fail "/usr/bin/memberlist-agent has an RPATH"
 echo "installed: $lib ($(stat -c %s "$lib") bytes, stripped)"
 
 work=$(mktemp -d)
@@ -149,7 +152,7 @@ step "dpkg --purge"
 purge
 [ ! -e "$libdir/libmemberlist.so.0" ] && [ ! -e /usr/include/memberlist.h ] &&
   [ ! -e /usr/bin/memberlist-agent ] || fail "files left in /usr after purge"
-ldconfig -p | grep -q libmemberlist && fail "ldconfig still lists libmemberlist after purge"
+ldconfig -p | quiet libmemberlist && fail "ldconfig still lists libmemberlist after purge"
 
 # ---- another prefix ---------------------------------------------------------------------------
 # The same build, installed elsewhere with an $ORIGIN-relative RUNPATH (ML_INSTALL_RPATH=ON, the

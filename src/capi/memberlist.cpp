@@ -84,6 +84,9 @@ void destroy_now(ml_memberlist* ml) noexcept {
     ml->calls_idle.wait(lock, [&] { return ml->calls == 0; });
   }
   ml->node.reset();
+  // The host link's strand lives on the runtime's io_context: before the runtime (the
+  // default one goes with its last memberlist).
+  ml->host.reset();
   ml->runtime.reset();
   ml->callbacks->free_user_data();
   delete ml;
@@ -216,6 +219,7 @@ ML_API ml_status ml_memberlist_create(ml_memberlist** out, ml_runtime* runtime,
     ml->node = runtime::Node::create(ml->runtime, std::move(opts), std::move(rcb), st);
     if (!ml->node) {
       state->close_and_wait();
+      ml->host.reset();
       ml->runtime.reset();
       return st.ok() ? fail(ML_E_INTERNAL, "node creation failed without a reason")
                      : fail(nullptr, st);

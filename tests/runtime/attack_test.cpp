@@ -262,8 +262,13 @@ TEST(AttackStreams, StalledLargeStreamsAreBoundedInBytes) {
   EXPECT_TRUE(eventually([&] { return target->runtime_stats().refused_streams >= 16; }))
       << target->runtime_stats().refused_streams;
   EXPECT_LE(target->runtime_stats().refused_streams, 19u);  // some were admitted
-  // Before the bound: 20 x 3 MiB held.
+  // Before the bound: 20 x 3 MiB held. (Not under the sanitizers: their shadow memory
+  // grows with what the process touches, and the refusal counts above already show the bound.)
+#if !defined(__SANITIZE_THREAD__) && !defined(__SANITIZE_ADDRESS__)
   EXPECT_LT(peak_rss() - before, 40u << 20);
+#else
+  (void)before;
+#endif
   // Small streams and joins still go through meanwhile.
   auto c = make_node(rt, fast_options("c"));
   ASSERT_TRUE(c);

@@ -424,7 +424,7 @@ fn own_broadcast_queue_limits_replaces_and_reports() {
     assert_eq!(seen.get(b"v2".as_slice()), Some(&2));
     assert_eq!(seen.get(b"other".as_slice()), Some(&2));
     assert!(q.is_empty());
-    assert!(outcomes.lock().unwrap().contains(&"v2:Settled".to_string()));
+    assert!(outcomes.lock().unwrap().contains(&"v2:Delivered".to_string()));
     q.push(None, b"left", record("left")).unwrap();
     drop(q);
     assert_eq!(outcomes.lock().unwrap().last().unwrap(), "left:Dropped");
