@@ -7,12 +7,12 @@ secs=${1:-10}
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${ML_FUZZ_BUILD_DIR:-$root/build-fuzz}
 cmake -S "$root/fuzz" -B "$build" -DCMAKE_CXX_COMPILER=clang++-14 -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$build" -j2 --target fuzz_decode fuzz_open_packet fuzz_stream fuzz_seal fuzz_core_packet fuzz_hashicorp gen_corpus >/dev/null
+cmake --build "$build" -j2 --target fuzz_decode fuzz_open_packet fuzz_stream fuzz_seal fuzz_core_packet fuzz_hashicorp fuzz_transport gen_corpus >/dev/null
 "$build/gen_corpus" "$build/seeds"
 status=0
-for target in fuzz_decode fuzz_open_packet fuzz_stream fuzz_seal fuzz_core_packet fuzz_hashicorp; do
+for target in fuzz_decode fuzz_open_packet fuzz_stream fuzz_seal fuzz_core_packet fuzz_hashicorp fuzz_transport; do
   corpus=$build/corpus/$target
-  mkdir -p "$corpus" "$build/artifacts/$target"
+  mkdir -p "$corpus" "$build/artifacts/$target" "$build/seeds/$target"
   log=$build/$target.log
   # The growing corpus lives in the build dir; the seeds are read-only inputs.
   if "$build/$target" -max_total_time="$secs" -print_final_stats=1 -rss_limit_mb=2048 \

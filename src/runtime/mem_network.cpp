@@ -215,7 +215,7 @@ class EndpointTransport : public Transport {
     if (ep_->inbox.empty()) ep_->unsignal();
     from = d.first;
     size_t n = std::min(buf.size(), d.second.size());  // truncated, as a datagram too big for the buffer
-    std::memcpy(buf.data(), d.second.data(), n);
+    if (n > 0) std::memcpy(buf.data(), d.second.data(), n);  // an empty datagram has no data()
     return n;
   }
   void accept(std::function<void(error_code, std::unique_ptr<ByteStream>)> done) override {

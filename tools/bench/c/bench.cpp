@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <cstdio>
 #include <cstdlib>
 #include <cctype>
@@ -345,6 +347,143 @@ void push_pull_random(ml_memberlist* ml, int self) {
   ml_memberlist_join(ml, &addr, 1, nullptr);
 }
 
+// --transport host: the nodes' bytes go through the host transport (ml_transport) to a queue
+// that one carrier thread empties into the receivers: what a host's transport adds to each
+// datagram and stream message (a copy, a lock, a thread hop), against the library's sockets.
+class HostCarrier {
+ public:
+  explicit HostCarrier(int n) : nodes_(size_t(n), nullptr), eps_(size_t(n)) {
+    for (int i = 0; i < n; ++i) eps_[size_t(i)] = {this, i};
+    thread_ = std::thread([this] { run(); });
+  }
+  ~HostCarrier() { stop(); }
+  // Node i's address: 10.0.x.y:7946, distinct for up to 62500 nodes.
+  static std::string address(int i) {
+    return "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250 + 1) + ":7946";
+  }
+  ml_transport transport(int i) {
+    ml_transport t{};
+    t.version = ML_TRANSPORT_VERSION;
+    t.user_data = &eps_[size_t(i)];
+    t.send_packet = send_packet;
+    t.send_stream = send_stream;
+    t.stream_reply = stream_reply;
+    return t;
+  }
+  void attach(int i, ml_memberlist* ml) {
+    std::lock_guard l(mu_);
+    nodes_[size_t(i)] = ml;
+  }
+  // Before the nodes are destroyed: nothing is delivered from then on.
+  void stop() {
+    {
+      std::lock_guard l(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  enum Kind { kPacket, kStream, kReply };
+  struct Item {
+    Kind kind;
+    int from, to;
+    uint64_t token;
+    bool has_reply;
+    std::vector<uint8_t> data;
+  };
+  struct Endpoint {
+    HostCarrier* carrier;
+    int index;
+  };
+
+  int index_of(const char* addr) const {
+    unsigned a = 0, b = 0;
+    if (std::sscanf(addr, "10.0.%u.%u:7946", &a, &b) != 2 || b == 0) return -1;
+    const size_t i = a * 250 + b - 1;
+    return i < nodes_.size() ? int(i) : -1;
+  }
+  bool push(Item it) {
+    {
+      std::lock_guard l(mu_);
+      if (stopping_) return false;
+      queue_.push_back(std::move(it));
+    }
+    cv_.notify_one();
+    return true;
+  }
+  static int32_t send_packet(void* ud, const char* to, const uint8_t* data, size_t len) {
+    auto* ep = static_cast<Endpoint*>(ud);
+    const int t = ep->carrier->index_of(to);
+    if (t < 0) return 0;  // nobody there: lost
+    return ep->carrier->push({kPacket, ep->index, t, 0, false, {data, data + len}}) ? 0 : -1;
+  }
+  static int32_t send_stream(void* ud, const char* to, uint64_t token, const uint8_t* data, size_t len) {
+    auto* ep = static_cast<Endpoint*>(ud);
+    const int t = ep->carrier->index_of(to);
+    if (t < 0) return -1;
+    return ep->carrier->push({kStream, ep->index, t, token, false, {data, data + len}}) ? 0 : -1;
+  }
+  static void stream_reply(void* ud, uint64_t token, const uint8_t* reply, size_t len, uint32_t has_reply) {
+    HostCarrier* c = static_cast<Endpoint*>(ud)->carrier;
+    std::pair<int, uint64_t> dialer;
+    {
+      std::lock_guard l(c->mu_);
+      auto it = c->inbound_.find(token);
+      if (it == c->inbound_.end()) return;  // a refused stream, already failed
+      dialer = it->second;
+      c->inbound_.erase(it);
+    }
+    c->push({kReply, -1, dialer.first, dialer.second, has_reply != 0, {reply, reply + len}});
+  }
+  void run() {
+    for (;;) {
+      Item it;
+      ml_memberlist *to = nullptr, *from = nullptr;
+      uint64_t inbound = 0;
+      {
+        std::unique_lock l(mu_);
+        cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+        if (stopping_) return;
+        it = std::move(queue_.front());
+        queue_.pop_front();
+        to = nodes_[size_t(it.to)];
+        if (it.from >= 0) from = nodes_[size_t(it.from)];
+        if (it.kind == kStream) {
+          inbound = next_inbound_++;
+          inbound_[inbound] = {it.from, it.token};
+        }
+      }
+      const std::string src = it.from >= 0 ? address(it.from) : std::string();
+      if (it.kind == kPacket && to) {
+        ml_memberlist_transport_packet(to, src.c_str(), it.data.data(), it.data.size());
+      } else if (it.kind == kStream) {
+        if (!to || ml_memberlist_transport_stream(to, src.c_str(), inbound, it.data.data(), it.data.size()) != ML_OK) {
+          {
+            std::lock_guard l(mu_);
+            inbound_.erase(inbound);
+          }
+          if (from) ml_memberlist_transport_stream_done(from, it.token, ML_E_IO, nullptr, 0);
+        }
+      } else if (it.kind == kReply && to) {
+        ml_memberlist_transport_stream_done(to, it.token, it.has_reply ? ML_OK : ML_E_REJECTED, it.data.data(),
+                                            it.data.size());
+      }
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Item> queue_;
+  bool stopping_ = false;
+  std::vector<ml_memberlist*> nodes_;
+  std::vector<Endpoint> eps_;
+  std::map<uint64_t, std::pair<int, uint64_t>> inbound_;  // inbound token -> the dialer and its token
+  uint64_t next_inbound_ = 1;
+  std::thread thread_;
+};
+
 struct Options {
   int n = 8;
   std::string preset = "local";
@@ -360,6 +499,7 @@ struct Options {
   int soak_joiners = 16;
   double soak_join_rate = 10;  // joins started per second (a rollout); 0: as fast as the joiners go
   uint32_t wire = ML_WIRE_NATIVE;  // --wire native|hashicorp
+  std::string transport = "sockets";  // --transport sockets|mem|host
 };
 
 bool parse(int argc, char** argv, Options& o) {
@@ -388,6 +528,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (a == "soak-joiners") o.soak_joiners = std::max(1, std::atoi(v.c_str()));
     else if (a == "soak-join-rate") o.soak_join_rate = std::max(0.0, std::atof(v.c_str()));
     else if (a == "wire" && (v == "native" || v == "hashicorp")) o.wire = v == "native" ? ML_WIRE_NATIVE : ML_WIRE_HASHICORP;
+    else if (a == "transport" && (v == "sockets" || v == "mem" || v == "host")) o.transport = v;
     else return false;
   }
   return o.n >= 2 && (o.preset == "local" || o.preset == "lan");
@@ -408,7 +549,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr,
                  "usage: memberlist-bench [--n N] [--preset local|lan] [--scenarios a,b,..] "
                  "[--timeout S] [--steady S] [--settle S] [--threads T] [--retransmit-mult M] "
-                 "[--extra-pushpulls K] [--soak S] [--soak-joiners J] [--soak-join-rate R] [--wire native|hashicorp] [--log debug|info|warn]\n");
+                 "[--extra-pushpulls K] [--soak S] [--soak-joiners J] [--soak-join-rate R] [--wire native|hashicorp] [--transport sockets|mem|host] [--log debug|info|warn]\n");
     return 2;
   }
   const int N = opt.n;
@@ -432,6 +573,11 @@ int main(int argc, char** argv) {
   }
   std::vector<std::unique_ptr<NodeCtx>> ctxs;
   std::vector<ml_memberlist*> nodes(N, nullptr);
+  // --transport mem: one in-memory network (ml_network); host: the carrier above.
+  ml_network* net = nullptr;
+  if (opt.transport == "mem" && ml_network_create(&net) != ML_OK) return 1;
+  std::unique_ptr<HostCarrier> carrier;
+  if (opt.transport == "host") carrier = std::make_unique<HostCarrier>(N);
   for (int i = 0; i < N; ++i) {
     ml_config* cfg = nullptr;
     ml_status st = opt.preset == "lan" ? ml_config_new_lan(&cfg) : ml_config_new_local(&cfg);
@@ -440,6 +586,11 @@ int main(int argc, char** argv) {
     if (st == ML_OK) st = ml_config_set_name(cfg, name.c_str());
     if (st == ML_OK) st = ml_config_set_bind_addr(cfg, "127.0.0.1");
     if (st == ML_OK) st = ml_config_set_bind_port(cfg, 0);
+    if (st == ML_OK && net) st = ml_config_set_network(cfg, net, HostCarrier::address(i).c_str());
+    if (st == ML_OK && carrier) {
+      const ml_transport t = carrier->transport(i);
+      st = ml_config_set_transport(cfg, &t, HostCarrier::address(i).c_str());
+    }
     const bool soak = opt.scenarios.find("soak") != std::string::npos;
     const int level = std::min(opt.log, soak ? ML_LOG_WARN : ML_LOG_OFF);
     if (st == ML_OK) st = ml_config_set_log_level(cfg, static_cast<uint32_t>(level));
@@ -457,6 +608,7 @@ int main(int argc, char** argv) {
     if (opt.wire == ML_WIRE_HASHICORP) cb.on_message = on_message_hashicorp;
     if (st == ML_OK) st = ml_memberlist_create(&nodes[i], rt, cfg, &cb);
     if (st == ML_OK) ctxs.back()->ml = nodes[i];
+    if (st == ML_OK && carrier) carrier->attach(i, nodes[i]);
     ml_config_free(cfg);
     if (st != ML_OK) {
       out.result("setup", "error", Json().str("error", ml_last_error()).integer("node", i));
@@ -478,7 +630,9 @@ int main(int argc, char** argv) {
                        .str("bytes_source", "library metrics memberlist.udp.sent + memberlist.tcp.sent (payload bytes)")
                        .integer("nofile", int64_t(nofile))
                        .integer("threads", opt.threads)
-                       .str("wire", opt.wire == ML_WIRE_NATIVE ? "native" : "hashicorp"));
+                       .str("wire", opt.wire == ML_WIRE_NATIVE ? "native" : "hashicorp")
+                       .str("transport", opt.transport));
+  ml_network_destroy(net);  // the nodes hold it
 
   std::vector<char> alive(N, 1);  // nodes still running (not stopped, not left)
   bool converged = false;
@@ -823,6 +977,7 @@ int main(int argc, char** argv) {
       out.result(sc, "error", Json().str("error", "unknown scenario"));
     }
   }
+  if (carrier) carrier->stop();  // before destroy: no more bytes handed to the nodes
   for (ml_memberlist* m : nodes) ml_memberlist_destroy(m);
   ml_runtime_free(rt);
   out.emit("done", Json());
