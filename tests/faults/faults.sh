@@ -3,8 +3,11 @@
 #
 #   faults.sh test AGENT            the ctest test (label faults): asserts, exits 77 (skip)
 #                                   when not root or without ip netns / nft
-#   faults.sh bench AGENT [RUNS]    the same scenarios, RUNS times (default 1): prints the
-#                                   measured figures, asserts nothing (docs/benchmarks.md)
+#   faults.sh bench AGENT [RUNS] [PEER]
+#                                   the same scenarios, RUNS times (default 1): prints the
+#                                   measured figures, asserts nothing (docs/benchmarks.md);
+#                                   with PEER (tests/interop/peer, Go memberlist 0.2.2 driven
+#                                   by JSON lines on stdin), the same runs with Go nodes too
 #
 # Topology: namespaces <p>-1..<p>-5 (10.77.0.11..15/24, each on its own eth0) and a hub
 # namespace <p>-hub holding the bridge the veths attach to. No address or device is added to
@@ -21,7 +24,8 @@
 #     (1 s) + the longest suspicion timeout (3 * max(1, log10 5) * 1 s * 6 = 18 s) + 6 s = 30 s
 set -u
 mode=${1:-} agent=${2:-}
-runs=${3:-1}
+runs=${3:-1} peer=${4:-}
+impl=ours
 [ "$mode" = test ] || [ "$mode" = bench ] || { echo "usage: $0 test|bench AGENT [RUNS]" >&2; exit 2; }
 [ -x "$agent" ] || { echo "faults: agent $agent is not executable" >&2; exit 2; }
 
@@ -100,6 +104,17 @@ clear_rules() { local i; for i in $(seq 1 $N); do set_rule "$i" ""; done; }
 
 start_agent() {
   local i=$1 join=()
+  if [ "$impl" = go ]; then
+    # The Go peer reads commands from a FIFO this shell keeps open (fd peer_fd[i]).
+    rm -f "$work/n$i.in"; mkfifo "$work/n$i.in"
+    ip netns exec "$p-$i" "$peer" <"$work/n$i.in" >>"$work/n$i.out" 2>>"$work/n$i.err" &
+    pid[$i]=$!
+    exec {fd}>"$work/n$i.in"
+    peer_fd[$i]=$fd
+    echo "{\"cmd\":\"start\",\"name\":\"n$i\",\"bind\":\"$(addr "$i")\",\"port\":7946}" >&"$fd"
+    [ "$i" -gt 1 ] && go_join "$i"
+    return 0
+  fi
   [ "$i" -gt 1 ] && join=(--join "$(addr 1):7946")
   # ip netns exec execs the agent: $! is the agent's pid (SIGSTOP, SIGKILL go to it)
   ip netns exec "$p-$i" "$agent" agent --name "n$i" --bind "$(addr "$i"):7946" --preset local \
@@ -108,11 +123,26 @@ start_agent() {
   pid[$i]=$!
 }
 
+# Go has no automatic healing: after the bound, the harness re-joins nodes "$@" to node 1.
+go_rejoin() {
+  local i
+  echo "(Go: not healed within ${HEAL_BOUND}s; re-joining $* by hand)"
+  for i in "$@"; do go_join "$i"; done
+  T=30 wait_until sees_all "$all" alive >/dev/null || fail "Go: not all alive after a manual re-join"
+}
+go_join() { echo "{\"cmd\":\"join\",\"addrs\":[\"$(addr 1):7946\"]}" >&"${peer_fd[$1]}"; }
+declare -a peer_fd
+
 # The state ($4 of an event line: alive, dead, left) of each member in node $1's events.
 # Lines look like "[  1.234s] join   n2 10.77.0.12:7946 (alive)".
 view() {
   awk '{ sub(/^\[[^]]*\] */, "") }
        $1 == "join" || $1 == "leave" || $1 == "update" { s = $4; gsub(/[()]/, "", s); st[$2] = s }
+       # the Go peer: {"addr":...,"ev":"join","meta":"","name":"n2","state":0}
+       /^\{"addr".*"ev":"(join|leave|update)"/ {
+         match($0, /"name":"[^"]*"/); n = substr($0, RSTART + 8, RLENGTH - 9)
+         match($0, /"state":[0-9]/); s = substr($0, RSTART + 8, 1)
+         st[n] = s == 0 ? "alive" : s == 1 ? "suspect" : s == 2 ? "dead" : "left" }
        END { for (k in st) print k, st[k] }' "$work/n$1.out" 2>/dev/null
 }
 # True when every node of list $1 sees every other node of $1 in state $2.
@@ -155,15 +185,25 @@ count_since() {
   echo $total
 }
 all="1 2 3 4 5"
+# A death event in the output, of anyone or of node $1.
+dead_re() {
+  if [ "$impl" = go ]; then echo "\"ev\":\"leave\".*\"name\":\"$1\",\"state\":2"
+  else echo "leave  $1 .*(dead)"; fi
+}
 
 # ---- one run of every scenario; prints "figure name value" lines to $work/figures ----------
 scenarios() {
-  local t r deaths sus
+  local t r deaths sus bin=$agent
+  [ "$impl" = go ] && bin=$peer
   clear_rules
   : >"$work/figures"
-  for i in $(seq 1 $N); do start_agent "$i"; [ "$i" = 1 ] && { T=20 wait_until grep -q "running at" "$work/n1.out" >/dev/null || fail "node 1 did not start"; }; done
+  DEAD_RE=$(dead_re "[^ \"]*")
+  for i in $(seq 1 $N); do
+    start_agent "$i"
+    [ "$i" = 1 ] && { T=20 wait_until grep -q 'running at\|"ev":"started"' "$work/n1.out" >/dev/null || fail "node 1 did not start"; }
+  done
   T=60 wait_until sees_all "$all" alive >/dev/null || fail "the 5 nodes did not converge"
-  for i in $all; do grep -q memberlist-agent "/proc/${pid[$i]}/cmdline" || fail "pid ${pid[$i]} is not agent $i"; done
+  for i in $all; do grep -q "$(basename "${bin}")" "/proc/${pid[$i]}/cmdline" || fail "pid ${pid[$i]} is not agent $i"; done
   echo "cluster of $N up"
 
   # Random loss, 10% then 30% of every node's inbound packets, 20 s each.
@@ -174,7 +214,7 @@ scenarios() {
     clear_rules
     T=$HEAL_BOUND wait_until sees_all "$all" alive >/dev/null ||
       fail "after $loss% loss the cluster did not converge within ${HEAL_BOUND}s"
-    deaths=$(count_since "(dead)" out); sus=$(count_since "has failed, no acks" err)
+    deaths=$(count_since "$DEAD_RE" out); sus=$(count_since "has failed, no acks" err)
     echo "loss$loss suspicions $sus" >>"$work/figures"; echo "loss$loss deaths $deaths" >>"$work/figures"
     echo "$loss% loss for 20 s: $sus suspicions, $deaths false deaths; converged again"
     # At 10% no member may be declared dead; at 30% some may, and must come back (asserted above).
@@ -189,8 +229,10 @@ scenarios() {
   echo "partition: both sides marked the other dead after ${t}s"
   echo "partition_dead_all $t" >>"$work/figures"
   clear_rules
-  t=$(T=$HEAL_BOUND wait_until sees_all "$all" alive) ||
-    fail "the partition did not heal within ${HEAL_BOUND}s (reconnect ${RECONNECT_MS}ms + push/pull ${PUSH_PULL_S}s + margin)"
+  t=$(T=$HEAL_BOUND wait_until sees_all "$all" alive) || {
+    [ "$impl" = go ] || fail "the partition did not heal within ${HEAL_BOUND}s (reconnect ${RECONNECT_MS}ms + push/pull ${PUSH_PULL_S}s + margin)"
+    t="none>${HEAL_BOUND}"; go_rejoin 3 4 5
+  }
   echo "partition healed in ${t}s (bound ${HEAL_BOUND}s)"
   echo "partition_heal $t" >>"$work/figures"
 
@@ -199,7 +241,10 @@ scenarios() {
   t=$(T=60 wait_until sees 5 "1 2 3 4" dead) || fail "node 5 did not mark the others dead within 60 s"
   echo "one-way: node 5 marked the 4 others dead after ${t}s"
   clear_rules
-  t=$(T=$HEAL_BOUND wait_until sees_all "$all" alive) || fail "one-way loss did not heal within ${HEAL_BOUND}s"
+  t=$(T=$HEAL_BOUND wait_until sees_all "$all" alive) || {
+    [ "$impl" = go ] || fail "one-way loss did not heal within ${HEAL_BOUND}s"
+    t="none>${HEAL_BOUND}"; go_rejoin 5
+  }
   echo "one-way loss healed in ${t}s (bound ${HEAL_BOUND}s)"
   echo "oneway_heal $t" >>"$work/figures"
 
@@ -212,7 +257,7 @@ scenarios() {
   sleep 1
   kill -CONT "${pid[3]}"
   sleep 10
-  deaths=$(count_since "leave  n3 .*(dead)" out); sus=$(count_since "Suspect n3 has failed" err)
+  deaths=$(count_since "$(dead_re n3)" out); sus=$(count_since "Suspect n3 has failed" err)
   echo "SIGSTOP 1 s: $sus suspicions of n3, $deaths deaths"
   echo "sigstop_suspicions $sus" >>"$work/figures"; echo "sigstop_deaths $deaths" >>"$work/figures"
   [ "$mode" = test ] && [ "$deaths" -ne 0 ] && fail "a 1 s pause made n3 dead ($deaths death events)"
@@ -226,6 +271,7 @@ scenarios() {
   echo "kill_detect $t" >>"$work/figures"
 
   for i in $(seq 1 $N); do
+    [ -n "${peer_fd[$i]:-}" ] && { fd=${peer_fd[$i]}; exec {fd}>&-; peer_fd[$i]=""; }
     [ -n "${pid[$i]:-}" ] && { kill -KILL "${pid[$i]}"; wait "${pid[$i]}" 2>/dev/null; pid[$i]=""; }
   done
   return 0
@@ -240,15 +286,16 @@ if [ "$mode" = test ]; then
 fi
 
 # bench: RUNS runs, the figures of each, then min/median/max per figure.
-: >"$work/all"
-for r in $(seq 1 "$runs"); do
-  rm -f "$work"/n*.out "$work"/n*.err
-  echo "--- run $r"
-  scenarios
-  cat "$work/figures" >>"$work/all"
-done
-echo "--- figures over $runs run(s): name min median max (times in s)"
-awk '{ v[$1] = v[$1] " " $2 } END { for (k in v) print k, v[k] }' "$work/all" | sort |
-  while read -r name vals; do
-    echo "$vals" | tr ' ' '\n' | sort -g | awk -v n="$name" '{ a[NR] = $1 } END { printf "%-20s %s %s %s\n", n, a[1], a[int((NR + 1) / 2)], a[NR] }'
+impls=ours
+[ -n "$peer" ] && impls=${FAULT_IMPLS:-ours go}
+for impl in $impls; do
+  : >"$work/all"
+  for r in $(seq 1 "$runs"); do
+    rm -f "$work"/n*.out "$work"/n*.err
+    echo "--- $impl: run $r"
+    scenarios
+    cat "$work/figures" >>"$work/all"
   done
+  echo "--- $impl: figures over $runs run(s): name, then the values of each run"
+  awk '{ v[$1] = v[$1] " " $2 } END { for (k in v) print k, v[k] }' "$work/all" | sort
+done
