@@ -215,7 +215,7 @@ scenarios() {
     T=$HEAL_BOUND wait_until sees_all "$all" alive >/dev/null ||
       fail "after $loss% loss the cluster did not converge within ${HEAL_BOUND}s"
     deaths=$(count_since "$DEAD_RE" out); sus=$(count_since "has failed, no acks" err)
-    echo "loss$loss suspicions $sus" >>"$work/figures"; echo "loss$loss deaths $deaths" >>"$work/figures"
+    echo "loss${loss}_suspicions $sus" >>"$work/figures"; echo "loss${loss}_deaths $deaths" >>"$work/figures"
     echo "$loss% loss for 20 s: $sus suspicions, $deaths false deaths; converged again"
     # At 10% no member may be declared dead; at 30% some may, and must come back (asserted above).
     [ "$mode" = test ] && [ "$loss" = 10 ] && [ "$deaths" -ne 0 ] && fail "$deaths false deaths under 10% loss"
