@@ -26,7 +26,7 @@ set -u
 mode=${1:-} agent=${2:-}
 runs=${3:-1} peer=${4:-}
 impl=ours
-[ "$mode" = test ] || [ "$mode" = bench ] || { echo "usage: $0 test|bench AGENT [RUNS]" >&2; exit 2; }
+[ "$mode" = test ] || [ "$mode" = bench ] || { echo "usage: $0 test|bench AGENT [RUNS] [PEER]" >&2; exit 2; }
 [ -x "$agent" ] || { echo "faults: agent $agent is not executable" >&2; exit 2; }
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -200,7 +200,7 @@ scenarios() {
   DEAD_RE=$(dead_re "[^ \"]*")
   for i in $(seq 1 $N); do
     start_agent "$i"
-    [ "$i" = 1 ] && { T=20 wait_until grep -q 'running at\|"ev":"started"' "$work/n1.out" >/dev/null || fail "node 1 did not start"; }
+    [ "$i" = 1 ] && { T=20 wait_until grep -qs 'running at\|"ev":"started"' "$work/n1.out" >/dev/null || fail "node 1 did not start"; }
   done
   T=60 wait_until sees_all "$all" alive >/dev/null || fail "the 5 nodes did not converge"
   for i in $all; do grep -q "$(basename "${bin}")" "/proc/${pid[$i]}/cmdline" || fail "pid ${pid[$i]} is not agent $i"; done
