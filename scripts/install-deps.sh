@@ -22,6 +22,8 @@ packages=(
   golang-github-hashicorp-memberlist-dev
   # ABI baseline check (abidw, abidiff: scripts/abi-baseline.sh, ctest capi.abi_baseline)
   abigail-tools
+  # fault tests (tests/faults): network namespaces and nftables rules
+  iproute2 nftables
 )
 
 missing=()
