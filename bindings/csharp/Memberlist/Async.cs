@@ -19,26 +19,13 @@ public sealed unsafe partial class Memberlist
     /// join itself goes on.</summary>
     public Task<int> JoinAsync(string[] addresses, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(addresses);
-        if (Array.IndexOf(addresses, null) >= 0)
-            throw new ArgumentException("an address is null", nameof(addresses));
-        var native = new IntPtr[addresses.Length];
-        try
-        {
-            for (int i = 0; i < addresses.Length; i++)
-                native[i] = Marshal.StringToCoTaskMemUTF8(Util.NoNul(addresses[i], "address"));
-            using var ml = _handle.Use();
-            var op = new Operation<int>(cancellationToken);
-            int status;
-            fixed (IntPtr* p = native) // the library copies the addresses before it returns
-                status = Native.ml_memberlist_join_async(ml.Ptr, (byte**)p, (nuint)native.Length, &JoinDone, op.Start());
-            return op.Accepted(ml.Ptr, status);
-        }
-        finally
-        {
-            foreach (var p in native)
-                Marshal.FreeCoTaskMem(p);
-        }
+        using var native = new NativeStrings(addresses, nameof(addresses), "address");
+        using var ml = _handle.Use();
+        var op = new Operation<int>(cancellationToken);
+        int status;
+        fixed (IntPtr* p = native.Pointers) // the library copies the addresses before it returns
+            status = Native.ml_memberlist_join_async(ml.Ptr, (byte**)p, (nuint)native.Pointers.Length, &JoinDone, op.Start());
+        return op.Accepted(ml.Ptr, status);
     }
 
     /// <summary>As <see cref="JoinAsync(string[], CancellationToken)"/>.</summary>

@@ -134,6 +134,38 @@ internal sealed unsafe class BroadcastQueueHandle : NativeHandle<ml_broadcast_qu
     }
 }
 
+/// <summary>A string array as NUL-terminated UTF-8 strings for one native call (the library
+/// copies them before it returns): null entries and NULs inside are refused; Dispose frees
+/// them, also when a later one fails to marshal.</summary>
+internal sealed class NativeStrings : IDisposable
+{
+    public readonly IntPtr[] Pointers;
+
+    public NativeStrings(string[] values, string paramName, string what)
+    {
+        ArgumentNullException.ThrowIfNull(values, paramName);
+        if (Array.IndexOf(values, null) >= 0)
+            throw new ArgumentException($"an {what} is null", paramName);
+        Pointers = new IntPtr[values.Length];
+        try
+        {
+            for (int i = 0; i < values.Length; i++)
+                Pointers[i] = Marshal.StringToCoTaskMemUTF8(Util.NoNul(values[i], what));
+        }
+        catch
+        {
+            Dispose();
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var p in Pointers)
+            Marshal.FreeCoTaskMem(p); // IntPtr.Zero (not yet marshalled) is a no-op
+    }
+}
+
 internal static unsafe class Util
 {
     /// <summary>Copies a byte-string list.</summary>

@@ -95,25 +95,12 @@ public sealed unsafe partial class Memberlist : IDisposable
     /// name, optionally prefixed "name/"); returns how many were reached. Throws if none was.</summary>
     public int Join(params string[] addresses)
     {
-        ArgumentNullException.ThrowIfNull(addresses);
-        if (Array.IndexOf(addresses, null) >= 0)
-            throw new ArgumentException("an address is null", nameof(addresses));
-        var native = new IntPtr[addresses.Length];
-        try
-        {
-            for (int i = 0; i < addresses.Length; i++)
-                native[i] = Marshal.StringToCoTaskMemUTF8(Util.NoNul(addresses[i], "address"));
-            using var ml = _handle.Use();
-            uint joined;
-            fixed (IntPtr* p = native)
-                Check(ml.Ptr, Native.ml_memberlist_join(ml.Ptr, (byte**)p, (nuint)native.Length, &joined));
-            return (int)joined;
-        }
-        finally
-        {
-            foreach (var p in native)
-                Marshal.FreeCoTaskMem(p);
-        }
+        using var native = new NativeStrings(addresses, nameof(addresses), "address");
+        using var ml = _handle.Use();
+        uint joined;
+        fixed (IntPtr* p = native.Pointers)
+            Check(ml.Ptr, Native.ml_memberlist_join(ml.Ptr, (byte**)p, (nuint)native.Pointers.Length, &joined));
+        return (int)joined;
     }
 
     /// <summary>The alive and suspect members, the local node included.</summary>
