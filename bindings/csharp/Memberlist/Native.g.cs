@@ -1301,7 +1301,9 @@ internal static unsafe partial class Native
     // older version, take no part). It stays no receipt and brings no order between broadcasts:
     // use send_reliable for what must arrive. Counted in memberlist.user.broadcasts.repairs_sent
     // (broadcasts a node sent to repair a peer) and memberlist.user.broadcasts.repaired (ones it
-    // delivered from a repair).
+    // delivered from a repair); a peer configured with a higher limit may send more in one
+    // exchange than this node takes: the excess waits for a later one
+    // (memberlist.user.broadcasts.repairs_skipped).
     // on_broadcast_done(id, outcome) tells when this node is done with it: ML_BROADCAST_DELIVERED
     // once it sent its whole budget (not a receipt), or, with repair on, ML_BROADCAST_SETTLED once
     // its repair horizon has passed as well (DELIVERED if it left repair early: pushed out by
