@@ -87,7 +87,8 @@ class Simulator {
   // A paused process (SIGSTOP, a long GC or VM pause): its timers do not fire and what
   // reaches it is not handled, but nothing is lost (the kernel buffers it). resume() then
   // runs all of it at once, in the order it came due, as the woken process finds it; a
-  // stream whose deadline passed meanwhile fails for its opener.
+  // stream whose deadline passed meanwhile fails for its opener. Commands (join(), leave(),
+  // queue_broadcast()...) still act on a paused node at once.
   void pause(NodeId node);
   void resume(NodeId node);
   bool paused(NodeId node) const;
