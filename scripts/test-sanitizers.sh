@@ -2,8 +2,10 @@
 # Builds the library and every C/C++ test with sanitizers and runs them (scripts/test.sh runs both).
 #   scripts/test-sanitizers.sh asan   # AddressSanitizer + UndefinedBehaviorSanitizer
 #   scripts/test-sanitizers.sh tsan   # ThreadSanitizer
-# The two scale tests (1,000 simulated nodes, 200 real ones) are left out: under a sanitizer
-# they measure the sanitizer, not the library. Everything else runs.
+# The scale tests (1,000 simulated nodes: ThousandNodesConverge and the label sim_large; 200
+# real ones) are left out: under a sanitizer they measure the sanitizer, not the library, and
+# take minutes (the 1,000-node partition heal: 8 min under ASan, over 10 under TSan, 75-140 s
+# in Release). The same scenarios run under the sanitizers at 100 nodes. Everything else runs.
 # A sanitizer report fails the test it happened in (halt_on_error). There are no TSan
 # suppressions: every report so far was a real bug and was fixed.
 set -uo pipefail
@@ -57,5 +59,6 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
 # Not the netns fault scenarios (label faults): they time real protocol behaviour against
 # the formula's bounds, which a sanitizer's slowdown would stretch; the plain run has them.
+# Nor the simulator's 1,000-node scenarios (label sim_large, see above).
 "${wrap[@]}" ctest --test-dir "$build" --output-on-failure --timeout 900 \
-  -E 'ThousandNodesConverge|TwoHundredNodesOnTwoThreads' -LE faults
+  -E 'ThousandNodesConverge|TwoHundredNodesOnTwoThreads' -LE 'faults|sim_large'

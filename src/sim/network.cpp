@@ -113,6 +113,8 @@ Fate NetworkModel::send_datagram(NodeId from, NodeId to, Duration& delay) {
 Fate NetworkModel::send_stream(NodeId from, NodeId to, Duration& delay) {
   Fate f = deliverable(from, to);
   if (f != Fate::Delivered) return f;
+  // A connection needs the handshake's answer: none reaches an opener whose inbound is dropped.
+  if (inbound_blocked(from)) return Fate::Partitioned;
   delay = sample_delay(from, to);
   return Fate::Delivered;
 }

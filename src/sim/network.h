@@ -100,7 +100,7 @@ class NetworkModel {
 
   // A node whose inbound traffic is dropped (a one-way fault: a firewall or a full receive
   // queue): nothing reaches it, datagrams nor streams (nor the replies to its own streams);
-  // what it sends still goes out.
+  // its datagrams still go out, but its streams do not connect (see send_stream).
   void set_inbound_blocked(NodeId n, bool blocked);
   bool inbound_blocked(NodeId n) const { return n < deaf_.size() && deaf_[n]; }
 
@@ -114,7 +114,8 @@ class NetworkModel {
   // Fate of a datagram sent now; `delay` gets latency + jitter + the receiver's slowness.
   // Draws from the RNG (loss, then jitter) only when the link is up.
   Fate send_datagram(NodeId from, NodeId to, Duration& delay);
-  // Streams are reliable (TCP): no loss, same latency model.
+  // Streams are reliable (TCP): no loss, same latency model. A node whose inbound traffic is
+  // dropped cannot open one (the handshake's SYN-ACK does not reach it), unlike a datagram.
   Fate send_stream(NodeId from, NodeId to, Duration& delay);
   // Whether a message already in flight can be handed to `to` now.
   Fate deliverable(NodeId from, NodeId to) const;

@@ -28,6 +28,7 @@ const wire::FramingOptions kFraming{};
 struct Simulator::Node {
   std::optional<core::Core> core;        // in place: one pointer less to chase per event
   bool crashed = false;
+  bool paused = false;                   // see pause(); what came due waits in `deferred`
   uint32_t epoch = 0;                    // bumped by restart(): drops the old process's I/O
   uint32_t timer_gen = 0;                // only the newest timer event fires (32 bits keep
                                          // the event's closure within std::function's buffer)
@@ -36,6 +37,7 @@ struct Simulator::Node {
   NodeCounters counters;
   std::optional<uint64_t> join_stream;
   std::optional<core::Status> join_result;
+  std::vector<std::function<void()>> deferred;  // came due while paused, in order
   core::Address addr;
   core::Config config;
 };
@@ -161,6 +163,8 @@ core::Status Simulator::queue_broadcast(NodeId id, std::string name, core::Bytes
 void Simulator::crash(NodeId id) {
   Node& n = node(id);
   n.crashed = true;
+  n.paused = false;
+  n.deferred.clear();
   n.timer_gen++;
   n.timer_at.reset();
   net_.set_crashed(id, true);
@@ -172,6 +176,8 @@ void Simulator::restart(NodeId id) {
   Node& n = node(id);
   n.epoch++;
   n.crashed = false;
+  n.paused = false;
+  n.deferred.clear();
   n.timer_gen++;
   n.timer_at.reset();
   n.join_stream.reset();
@@ -186,6 +192,24 @@ void Simulator::set_slow(NodeId id, Duration delay) {
   node(id);
   net_.set_slow(id, delay);
 }
+
+void Simulator::pause(NodeId id) {
+  Node& n = node(id);
+  if (!n.crashed) n.paused = true;
+}
+
+void Simulator::resume(NodeId id) {
+  Node& n = node(id);
+  if (!n.paused) return;
+  n.paused = false;
+  // Scheduled now, in order: the queue runs same-instant actions in the order scheduled.
+  for (auto& fn : n.deferred) queue_.schedule(now(), std::move(fn));
+  n.deferred.clear();
+}
+
+bool Simulator::paused(NodeId id) const { return node(id).paused; }
+
+void Simulator::defer(NodeId id, std::function<void()> fn) { node(id).deferred.push_back(std::move(fn)); }
 
 void Simulator::at(Instant t, std::function<void()> fn) {
   queue_.schedule(t, [this, fn = std::move(fn)] {
@@ -281,14 +305,20 @@ void Simulator::arm_timer(NodeId id) {
   n.timer_at = due;
   uint32_t gen = ++n.timer_gen;
   if (!due) return;
-  queue_.schedule(*due, [this, id, gen] {
-    Node& n = node(id);
-    if (n.crashed || n.timer_gen != gen) return;
-    n.timer_at.reset();
-    trace(Kind::Timer, id, id);
-    n.core->handle_timeout(now());
-    flush(id);
-  });
+  queue_.schedule(*due, [this, id, gen] { fire_timer(id, gen); });
+}
+
+void Simulator::fire_timer(NodeId id, uint32_t gen) {
+  Node& n = node(id);
+  if (n.crashed || n.timer_gen != gen) return;
+  if (n.paused) {
+    defer(id, [this, id, gen] { fire_timer(id, gen); });
+    return;
+  }
+  n.timer_at.reset();
+  trace(Kind::Timer, id, id);
+  n.core->handle_timeout(now());
+  flush(id);
 }
 
 void Simulator::send_packet(NodeId from, core::Transmit t) {
@@ -320,6 +350,10 @@ void Simulator::send_packet(NodeId from, core::Transmit t) {
 
 void Simulator::deliver_packet(NodeId from, NodeId to, const core::Bytes& frame) {
   Node& dst = node(to);
+  if (dst.paused && !dst.crashed) {
+    defer(to, [this, from, to, frame] { deliver_packet(from, to, frame); });
+    return;
+  }
   // A packet already on the wire still arrives if its sender crashed meanwhile.
   if (dst.crashed || !net_.reachable(from, to) || net_.inbound_blocked(to)) {
     node(from).counters.packets_blocked++;
@@ -387,6 +421,12 @@ core::Status open_stream_frame(const core::Bytes& frame, core::Bytes& payload) {
 void Simulator::deliver_stream(NodeId from, uint32_t from_epoch, NodeId to, uint64_t id,
                                const core::Bytes& frame, bool expect_reply, Instant deadline) {
   Node& dst = node(to);
+  if (dst.paused && !dst.crashed) {
+    defer(to, [this, from, from_epoch, to, id, frame, expect_reply, deadline] {
+      deliver_stream(from, from_epoch, to, id, frame, expect_reply, deadline);
+    });
+    return;
+  }
   if (dst.crashed || !net_.reachable(from, to) || net_.inbound_blocked(to)) {
     fail_stream(from, id, deadline, core::Errc::timeout, "sim: stream timed out");
     return;
@@ -439,6 +479,10 @@ void Simulator::finish_stream(NodeId id, uint32_t epoch, uint64_t stream, core::
                               const core::Bytes& frame) {
   Node& n = node(id);
   if (n.crashed || n.epoch != epoch) return;
+  if (n.paused) {
+    defer(id, [this, id, epoch, stream, status, frame] { finish_stream(id, epoch, stream, status, frame); });
+    return;
+  }
   trace(Kind::StreamResponse, id, NodeId(stream), frame);
   core::Bytes payload;
   if (status.ok() && !frame.empty()) {

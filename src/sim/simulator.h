@@ -84,6 +84,14 @@ class Simulator {
   void restart(NodeId node);
   // Every message `node` receives is handled `delay` late (0 = normal).
   void set_slow(NodeId node, Duration delay);
+  // A paused process (SIGSTOP, a long GC or VM pause): its timers do not fire and what
+  // reaches it is not handled, but nothing is lost (the kernel buffers it). resume() then
+  // runs all of it at once, in the order it came due, as the woken process finds it; a
+  // stream whose deadline passed meanwhile fails for its opener. Commands (join(), leave(),
+  // queue_broadcast()...) still act on a paused node at once.
+  void pause(NodeId node);
+  void resume(NodeId node);
+  bool paused(NodeId node) const;
   void partition(const std::vector<std::vector<NodeId>>& groups) { net_.partition(groups); }
   void heal() { net_.heal(); }
   // Drops everything sent to `node` (see NetworkModel::set_inbound_blocked) until unblocked.
@@ -152,6 +160,9 @@ class Simulator {
   // Schedules a failed completion of stream `id` of `node` at `at`.
   void fail_stream(NodeId node, uint64_t id, Instant at, core::Errc code, const char* why);
   void arm_timer(NodeId id);
+  void fire_timer(NodeId id, uint32_t gen);
+  // Keeps `fn` for resume() of the paused node `id`.
+  void defer(NodeId id, std::function<void()> fn);
   void trace(Kind kind, NodeId a, NodeId b, std::span<const uint8_t> data = {});
   // (Re)creates the core of `id` from its config, with a seed derived from its epoch.
   void start_core(NodeId id);

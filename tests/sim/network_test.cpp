@@ -151,6 +151,21 @@ TEST(NetworkModel, PartitionsCrashesAndHeal) {
   EXPECT_EQ(net.send_datagram(0, 1, d), Fate::Delivered);
 }
 
+// One-way fault: a node whose inbound is dropped still sends datagrams, but neither receives
+// anything nor connects a stream (TCP needs the SYN-ACK to come back).
+TEST(NetworkModel, InboundBlockedNodeSendsDatagramsButOpensNoStream) {
+  NetworkModel net(19);
+  net.set_inbound_blocked(0, true);
+  Duration d{};
+  EXPECT_EQ(net.send_datagram(0, 1, d), Fate::Delivered);
+  EXPECT_EQ(net.send_datagram(1, 0, d), Fate::Partitioned);
+  EXPECT_EQ(net.send_stream(1, 0, d), Fate::Partitioned);
+  EXPECT_EQ(net.send_stream(0, 1, d), Fate::Partitioned);
+  net.set_inbound_blocked(0, false);
+  EXPECT_EQ(net.send_stream(0, 1, d), Fate::Delivered);
+  EXPECT_EQ(net.send_stream(1, 0, d), Fate::Delivered);
+}
+
 TEST(NetworkModel, StreamsAreNeverLost) {
   NetworkModel net(17);
   net.set_default_link(LinkModel{0.9, 1ms, 0ms});

@@ -2,11 +2,17 @@
 // without a call from the application, within one reconnect interval plus one push/pull
 // interval of the network coming back (issue 16), and never undo a leave or bring a
 // replaced node back at its old address.
+// The push/pull interval in that bound is the one a node uses at the cluster's size:
+// Config::push_pull_interval scaled by push_pull_scale (x1 up to 32 nodes, x3 at 100, x6 at
+// 1,000); reconnect_interval is not scaled.
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <cstdio>
+#include <string>
+#include <unordered_set>
 
+#include "core/formulas.h"
 #include "sim/simulator.h"
 
 namespace memberlist::sim {
@@ -50,8 +56,11 @@ double total(const Simulator& sim, const char* metric, const char* target) {
   return sum;
 }
 
-// The heal bound of issue 16 for a cluster of this size.
-Duration heal_bound(const Config& c) { return c.reconnect_interval + c.push_pull_interval; }
+// The heal bound of issue 16 for a cluster of n nodes: one reconnect interval plus one
+// push/pull interval as scaled at that size.
+Duration heal_bound(const Config& c, size_t n) {
+  return c.reconnect_interval + core::push_pull_scale(c.push_pull_interval, n);
+}
 
 // A 60 s partition of two nodes from three, then the network comes back. Returns the time
 // from the heal to every node seeing every node alive (nullopt: not within the bound).
@@ -67,7 +76,7 @@ std::optional<Duration> partition_run(const Config& c, uint64_t seed) {
       << "each side must have declared the other dead during the partition";
   sim.heal();
   const Instant healed = sim.now();
-  auto merged = sim.run_until([&] { return sim.all_see(all, all, NodeState::Alive); }, healed + heal_bound(c), 100ms);
+  auto merged = sim.run_until([&] { return sim.all_see(all, all, NodeState::Alive); }, healed + heal_bound(c, 5), 100ms);
   if (!merged) return std::nullopt;
   EXPECT_GT(total(sim, "memberlist.reconnect.successes", "member"), 0);
   return *merged - healed;
@@ -77,9 +86,10 @@ TEST(Reconnect, PartitionHealsWithoutTheApplication) {
   const Config c = Config::lan();
   for (uint64_t seed : {1, 2, 3}) {
     auto t = partition_run(c, seed);
-    ASSERT_TRUE(t) << "seed " << seed << ": not all alive within " << seconds(heal_bound(c)) << " s of the heal";
-    std::printf("seed %llu: 60 s partition {0,1}|{2,3,4} healed %.1f s after the network came back\n",
-                (unsigned long long)seed, seconds(*t));
+    ASSERT_TRUE(t) << "seed " << seed << ": not all alive within " << seconds(heal_bound(c, 5)) << " s of the heal";
+    std::printf("5 nodes, seed %llu: 60 s partition {0,1}|{2,3,4} healed %.1f s after the network came back "
+                "(bound %.0f s)\n",
+                (unsigned long long)seed, seconds(*t), seconds(heal_bound(c, 5)));
   }
   // The same without reconnection stays split (as the reference): it is the reconnection
   // that heals.
@@ -101,9 +111,10 @@ TEST(Reconnect, NodeThatStoppedReceivingComesBack) {
   ASSERT_TRUE(none_alive(sim, others, {0})) << "the others must have declared the deaf node dead";
   sim.block_inbound(0, false);
   const Instant back = sim.now();
-  auto merged = sim.run_until([&] { return sim.all_see(all, all, NodeState::Alive); }, back + heal_bound(c), 100ms);
-  ASSERT_TRUE(merged) << "not all alive within " << seconds(heal_bound(c)) << " s";
-  std::printf("deaf for 120 s: back %.1f s after its inbound traffic returned\n", seconds(*merged - back));
+  auto merged = sim.run_until([&] { return sim.all_see(all, all, NodeState::Alive); }, back + heal_bound(c, 5), 100ms);
+  ASSERT_TRUE(merged) << "not all alive within " << seconds(heal_bound(c, 5)) << " s";
+  std::printf("5 nodes, deaf for 120 s: back %.1f s after its inbound traffic returned (bound %.0f s)\n",
+              seconds(*merged - back), seconds(heal_bound(c, 5)));
 }
 
 TEST(Reconnect, GracefulLeaveIsNotUndone) {
@@ -180,27 +191,134 @@ TEST(Reconnect, KnobsDefaultOnAndValidated) {
   EXPECT_NE(c.validate().message.find("max_reconnect_members"), std::string::npos);
 }
 
-// At 100 nodes: a partition in two halves long enough for the dead to be reaped heals by
-// itself within the bound.
-TEST(Reconnect, HundredNodePartitionHeals) {
+// ---- at scale: 100 and 1,000 nodes, LAN preset, seeded as a converged cluster ---------------
+
+// (observer, subject) pairs, by what the observer lists about the subject. One pass over each
+// observer's list: cheap enough at 1,000 nodes to call now and then.
+struct Pairs {
+  size_t live = 0;    // Alive or Suspect
+  size_t dead = 0;    // Dead
+  size_t reaped = 0;  // no longer listed
+};
+
+Pairs pairs(const Simulator& sim, const std::vector<NodeId>& observers, const std::vector<NodeId>& subjects) {
+  std::unordered_set<std::string> names;
+  for (NodeId s : subjects) names.insert(sim.name(s));
+  Pairs p;
+  for (NodeId o : observers) {
+    size_t listed = 0;
+    for (const auto& info : sim.core(o).all_nodes()) {
+      if (!names.count(info.name)) continue;
+      ++listed;
+      (info.state == NodeState::Alive || info.state == NodeState::Suspect ? p.live : p.dead)++;
+    }
+    p.reaped += subjects.size() - listed;
+  }
+  return p;
+}
+
+// Every node lists every node Alive. The event-kept count of listed pairs first (O(n)); the
+// lists themselves only once it is complete.
+bool all_alive(const Simulator& sim) {
+  const uint64_t n = sim.size();
+  if (sim.known_pairs() != n * n) return false;
+  auto all = range(0, NodeId(n));
+  return sim.all_see(all, all, NodeState::Alive);
+}
+
+// n nodes seeded as converged, split [0, cut) | [cut, n) for 60 s, or longer until each side
+// has declared every member of the other dead: at this size a few members learn of some
+// deaths only from a later push/pull (the gossip of a side reaches fewer than its fanout,
+// as most targets are across the cut). Then the network comes back. Returns the time from
+// then until every node lists every node alive; nullopt if not within the bound.
+std::optional<Duration> split_and_heal(size_t n, NodeId cut, uint64_t seed) {
   Options o;
-  o.seed = 21;
+  o.seed = seed;
+  o.record_events = false;
   Simulator sim(o);
   const Config c = Config::lan();
-  const size_t n = 100;
   for (size_t i = 0; i < n; ++i) sim.add_node(c);
   sim.seed_membership();
-  auto left = range(0, 30), right = range(30, NodeId(n)), all = range(0, NodeId(n));
+  auto left = range(0, cut), right = range(cut, NodeId(n));
   sim.partition({left, right});
-  sim.run_for(90s);
-  ASSERT_TRUE(none_alive(sim, left, right) && none_alive(sim, right, left));
+  const Instant split = sim.now();
+  sim.run_for(60s);
+  // Listed pairs (from events, cheap) equal to the two sides' own first; then the lists.
+  const uint64_t within = uint64_t(cut) * cut + uint64_t(n - cut) * (n - cut);
+  auto apart = [&] {
+    return sim.known_pairs() == within && pairs(sim, left, right).live + pairs(sim, right, left).live == 0;
+  };
+  const Duration push_pull = core::push_pull_scale(c.push_pull_interval, n);
+  EXPECT_TRUE(sim.run_until(apart, split + 60s + 2 * push_pull, 5s))
+      << "each side must have declared the other dead during the partition";
+  const Pairs l = pairs(sim, left, right), r = pairs(sim, right, left);
   sim.heal();
   const Instant healed = sim.now();
-  // push_pull_interval is scaled above 32 nodes (push_pull_scale): 30 s up to 64 nodes and
-  // 60 s at 100 at most; the bound below is the unscaled one, which the run meets.
-  auto merged = sim.run_until([&] { return sim.all_see(all, all, NodeState::Alive); }, healed + heal_bound(c), 250ms);
-  ASSERT_TRUE(merged) << "100 nodes not merged within " << seconds(heal_bound(c)) << " s of the heal";
-  std::printf("100 nodes, 90 s partition 30|70: merged %.1f s after the heal\n", seconds(*merged - healed));
+  const Duration bound = heal_bound(c, n);
+  auto merged = sim.run_until([&] { return all_alive(sim); }, healed + bound, 500ms);
+  std::printf("%zu nodes, partition %u|%zu for %.0f s (at the heal %zu cross pairs dead, %zu reaped, %zu live): ", n,
+              unsigned(cut), n - cut, seconds(healed - split), l.dead + r.dead, l.reaped + r.reaped, l.live + r.live);
+  if (merged)
+    std::printf("all alive %.1f s after the network came back (bound %.0f s)\n", seconds(*merged - healed),
+                seconds(bound));
+  else
+    std::printf("not merged within the bound (%.0f s)\n", seconds(bound));
+  EXPECT_GT(total(sim, "memberlist.reconnect.successes", "member"), 0);
+  if (!merged) return std::nullopt;
+  return *merged - healed;
+}
+
+// n nodes seeded as converged; everything sent to node 0 is dropped for 2 minutes. Returns
+// the time from its inbound traffic coming back until every node lists every node alive;
+// nullopt if not within the bound.
+std::optional<Duration> deaf_and_back(size_t n, uint64_t seed) {
+  Options o;
+  o.seed = seed;
+  o.record_events = false;
+  Simulator sim(o);
+  const Config c = Config::lan();
+  for (size_t i = 0; i < n; ++i) sim.add_node(c);
+  sim.seed_membership();
+  auto others = range(1, NodeId(n));
+  sim.block_inbound(0, true);
+  sim.run_for(120s);
+  const Pairs of_deaf = pairs(sim, others, {0}), by_deaf = pairs(sim, {0}, others);
+  EXPECT_EQ(of_deaf.live, 0u) << "the others must have declared the deaf node dead";
+  // It probes one member a period (fewer as its health score rises), so at this size it
+  // has declared only some of the others dead; but some.
+  EXPECT_GT(by_deaf.dead + by_deaf.reaped, 0u) << "the deaf node must have declared members dead";
+  sim.block_inbound(0, false);
+  const Instant back = sim.now();
+  const Duration bound = heal_bound(c, n);
+  auto merged = sim.run_until([&] { return all_alive(sim); }, back + bound, 500ms);
+  std::printf("%zu nodes, node 0 deaf for 120 s (it had declared %zu of %zu dead; %zu of the others had it dead, "
+              "%zu reaped): ",
+              n, by_deaf.dead + by_deaf.reaped, n - 1, of_deaf.dead, of_deaf.reaped);
+  if (merged)
+    std::printf("all alive %.1f s after its inbound traffic returned (bound %.0f s)\n", seconds(*merged - back),
+                seconds(bound));
+  else
+    std::printf("not back within the bound (%.0f s)\n", seconds(bound));
+  if (!merged) return std::nullopt;
+  return *merged - back;
+}
+
+TEST(Reconnect, HundredNodePartitionHeals) {
+  EXPECT_TRUE(split_and_heal(100, 30, 21)) << "100 nodes not merged within " << seconds(heal_bound(Config::lan(), 100))
+                                           << " s of the heal";
+}
+
+TEST(Reconnect, HundredNodesNodeThatStoppedReceivingComesBack) {
+  EXPECT_TRUE(deaf_and_back(100, 23)) << "not all alive within " << seconds(heal_bound(Config::lan(), 100)) << " s";
+}
+
+TEST(ReconnectLarge, ThousandNodePartitionHeals) {
+  EXPECT_TRUE(split_and_heal(1000, 300, 22))
+      << "1,000 nodes not merged within " << seconds(heal_bound(Config::lan(), 1000)) << " s of the heal";
+}
+
+TEST(ReconnectLarge, ThousandNodesNodeThatStoppedReceivingComesBack) {
+  EXPECT_TRUE(deaf_and_back(1000, 24)) << "not all alive within " << seconds(heal_bound(Config::lan(), 1000)) << " s";
 }
 
 }  // namespace
