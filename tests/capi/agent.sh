@@ -9,7 +9,8 @@
 #                           before the default 30 s interval; bad values are refused
 #   agent.sh tcp-only AGENT  --transport tcp-only with --key: three agents join and each sees
 #                           3 alive, none has a UDP socket (a sockets agent has, so the check
-#                           can fail); garbage on the port is counted and closed; one killed
+#                           can fail); garbage on the port is counted and closed; a node
+#                           with another key is refused (the "no reply" answer); one killed
 #                           is seen dead, one that leaves is seen left; a join to an address
 #                           where nothing listens fails with a clear error and status 1
 set -u
@@ -179,6 +180,15 @@ tcp-only)
     rc=$?
     [ $rc -eq 0 ] || fail "garbage $junk: a did not close the connection ($rc)"
   done
+  # Another key: a's library refuses the join, its transport answers "no reply" and e's
+  # join fails as refused (ML_E_REJECTED), not as a broken connection.
+  timeout 60 "$agent" agent --name e --bind 127.0.0.1:0 --preset local --transport tcp-only \
+    --key 0f0e0d0c0b0a09080706050403020100 --join "$addr" >"$work/e.out" 2>&1
+  rc=$?
+  [ $rc -eq 1 ] || fail "a join with another key must fail with 1, got $rc"
+  grep -q "join: .*closed the connection right after our message" "$work/e.out" \
+    || fail "a join with another key did not fail as refused"
+  grep -q "join   e " "$work/a.out" && fail "a let in a node with another key"
   # A crash: c is killed; a and b mark it dead.
   caddr=$(sed -n 's/.*running at \([^ ]*\).*/\1/p' "$work/c.out" | head -n1)
   kill -KILL $pc; wait $pc 2>/dev/null; pc=""
@@ -200,7 +210,7 @@ tcp-only)
   [ $rc -eq 1 ] || fail "a join where nothing listens must fail with 1, got $rc"
   grep -q "join: .*connect to $caddr: Connection refused" "$work/d.out" \
     || fail "no clear error for a join where nothing listens"
-  cat "$work/a.out" "$work/b.out" "$work/d.out"
+  cat "$work/a.out" "$work/b.out" "$work/d.out" "$work/e.out"
   echo "tcp-only: ok"
   ;;
 *) fail "unknown step $step" ;;
