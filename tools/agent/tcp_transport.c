@@ -668,12 +668,16 @@ static void answer_stream(tcp_transport *t, int fd, ml_memberlist *ml, const cha
 static void *serve(void *arg) {
   conn *c = (conn *)arg;
   tcp_transport *t = c->t;
+  /* A connection that says nothing within timeout_ms is closed: idle connections would
+   * otherwise hold the MAX_INBOUND slots (and keep peers' datagrams out) for IDLE_READER_MS. */
+  int64_t idle_ms = t->timeout_ms;
   for (;;) {
     uint8_t kind = 0, *body = NULL;
     size_t len = 0;
     char from[ADDR_MAX];
     ml_memberlist *ml;
-    io_result r = read_frame(t, c->fd, now_ms() + IDLE_READER_MS, &kind, from, &body, &len);
+    io_result r = read_frame(t, c->fd, now_ms() + idle_ms, &kind, from, &body, &len);
+    idle_ms = IDLE_READER_MS; /* between a peer's datagrams */
     pthread_mutex_lock(&t->mu);
     t->stats.bad_frames += r == IO_ERR;
     ml = r == IO_OK && !t->stopping ? t->ml : NULL;
