@@ -452,8 +452,9 @@ static void *peer_writer(void *arg) {
     else
       t->stats.datagrams_dropped++; /* lost, as a datagram may be */
   }
-  /* Unlinked under the lock: send_packet either found this peer before (and its frame is
-   * freed here, counted as dropped) or starts a new writer. */
+  /* Still under the lock that saw the queue empty (or stop): send_packet has not queued onto
+   * this peer since, and the next datagram to it starts a new writer. Frames left at stop
+   * are dropped. */
   for (link = &t->peers; *link != p; link = &(*link)->next) {
   }
   *link = p->next;
