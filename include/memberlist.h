@@ -723,9 +723,14 @@ ML_API ml_status ml_network_heal(ml_network *net);
  * effort); a host that fails returns an error, which the library counts and handles as the
  * network failing. */
 #define ML_TRANSPORT_VERSION_1 1
-#define ML_TRANSPORT_VERSION ML_TRANSPORT_VERSION_1
+#define ML_TRANSPORT_VERSION_2 2 /* adds send_stream_flags */
+#define ML_TRANSPORT_VERSION ML_TRANSPORT_VERSION_2
 
-/* Set version to ML_TRANSPORT_VERSION; every function is required. Copied by
+/* send_stream_flags: the library waits for the peer's reply to this stream message. */
+#define ML_STREAM_EXPECTS_REPLY 1u
+
+/* Set version to ML_TRANSPORT_VERSION and zero the struct first; send_packet and
+ * stream_reply are required, and one of send_stream and send_stream_flags. Copied by
  * ml_config_set_transport; user_data is the host's and must outlive every memberlist created
  * with it (the library never frees it). */
 typedef struct ml_transport {
@@ -735,8 +740,8 @@ typedef struct ml_transport {
    * (counted as a dropped send). */
   int32_t (*send_packet)(void *user_data, const char *to, const uint8_t *data, size_t len);
   /* One stream message to `to`. Return 0 and complete `token` later (exactly once, from any
-   * thread) with ml_memberlist_transport_stream_done, or non-zero: the stream fails at once as
-   * a refused connection (do not complete the token then). */
+   * thread) with ml_memberlist_transport_stream_done, or non-zero: the stream fails at once
+   * ("the host transport refused to carry the stream"; do not complete the token then). */
   int32_t (*send_stream)(void *user_data, const char *to, uint64_t token, const uint8_t *data,
                          size_t len);
   /* The answer to the inbound stream `token`: with has_reply non-zero, `reply` goes back to
@@ -745,6 +750,13 @@ typedef struct ml_transport {
    * accepted (ml_memberlist_transport_stream returned ML_OK). */
   void (*stream_reply)(void *user_data, uint64_t token, const uint8_t *reply, size_t len,
                        uint32_t has_reply);
+  /* ---- version 2 --------------------------------------------------------------------- */
+  /* send_stream with `flags`; when set, it is called instead of send_stream (which may then be
+   * NULL). Without ML_STREAM_EXPECTS_REPLY the library does not wait for a reply: the host may
+   * close its stream once the bytes are delivered, and need not complete the token (a
+   * completion gets ML_E_NOT_FOUND, harmlessly). Other bits are reserved: ignore them. */
+  int32_t (*send_stream_flags)(void *user_data, const char *to, uint64_t token,
+                               const uint8_t *data, size_t len, uint32_t flags);
 } ml_transport;
 
 /* Memberlists created from `config` use the host's `transport` at `address` ("ip:port", a
@@ -761,15 +773,17 @@ ML_API ml_status ml_config_set_transport(ml_config *config, const ml_transport *
 ML_API ml_status ml_memberlist_transport_packet(ml_memberlist *ml, const char *from,
                                                 const uint8_t *data, size_t len);
 /* A whole inbound stream message from `from`, copied; `token` is the host's, handed back
- * with the answer through stream_reply. ML_E_STATE without a host transport, or with too many
- * streams waiting (256); ML_E_CLOSED after ml_memberlist_shutdown. */
+ * with the answer through stream_reply, once, only if this returns ML_OK: a refused stream
+ * gets no stream_reply (close the peer's stream). ML_E_STATE without a host transport, or
+ * with too many streams waiting (256); ML_E_CLOSED after ml_memberlist_shutdown. */
 ML_API ml_status ml_memberlist_transport_stream(ml_memberlist *ml, const char *from,
                                                 uint64_t token, const uint8_t *data, size_t len);
 /* Completes the outgoing stream `token`: status ML_OK with the peer's reply (len 0 if it sent
  * none), or ML_E_TIMEOUT (the stream timed out), ML_E_REJECTED (the peer closed it without a
- * reply), any other status (the connection failed). ML_E_NOT_FOUND for a token the library
- * no longer waits for (already completed, timed out, or a message that needed no reply):
- * harmless. */
+ * reply: reported as a peer that refused our message, e.g. another key or label), any other
+ * status (the connection failed; the stream's error, e.g. a join's, names that status).
+ * ML_E_NOT_FOUND for a token the library no longer waits for (already completed, timed out,
+ * or a message that needed no reply): harmless. */
 ML_API ml_status ml_memberlist_transport_stream_done(ml_memberlist *ml, uint64_t token,
                                                      ml_status status, const uint8_t *reply,
                                                      size_t len);
@@ -918,7 +932,9 @@ ML_API ml_status ml_memberlist_send_to_address(ml_memberlist *ml, const char *ad
  * older version, take no part). It stays no receipt and brings no order between broadcasts:
  * use send_reliable for what must arrive. Counted in memberlist.user.broadcasts.repairs_sent
  * (broadcasts a node sent to repair a peer) and memberlist.user.broadcasts.repaired (ones it
- * delivered from a repair).
+ * delivered from a repair); a peer configured with a higher limit may send more in one
+ * exchange than this node takes: the excess waits for a later one
+ * (memberlist.user.broadcasts.repairs_skipped).
  * on_broadcast_done(id, outcome) tells when this node is done with it: ML_BROADCAST_DELIVERED
  * once it sent its whole budget (not a receipt), or, with repair on, ML_BROADCAST_SETTLED once
  * its repair horizon has passed as well (DELIVERED if it left repair early: pushed out by

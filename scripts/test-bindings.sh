@@ -134,7 +134,7 @@ export GOFLAGS=-mod=mod GOPROXY=off
 export CGO_LDFLAGS="-Wl,-rpath,$libdir${CGO_LDFLAGS:+ $CGO_LDFLAGS}"
 gomod=$root/bindings/go/memberlist
 # Go 1.19/1.20 switch cgocheck=2 on at run time; 1.21+ moved it to GOEXPERIMENT.
-if go version 2>/dev/null | grep -qE 'go1\.(19|20)[ .]'; then
+if go version 2>/dev/null | grep -E 'go1\.(19|20)[ .]' >/dev/null; then
   cgocheck=(env GODEBUG=cgocheck=2)
 else
   cgocheck=(env GOEXPERIMENT=cgocheck2)
@@ -199,7 +199,7 @@ pack() {
   local nupkg size
   nupkg=$(ls "$build"/nupkg/LibMemberlist.*.nupkg) || return 1
   if readelf -S "$build/nupkg/unpacked/runtimes/linux-x64/native/libmemberlist.so" |
-    grep -q '\.debug_'; then
+    grep '\.debug_' >/dev/null; then
     echo "the packed libmemberlist.so carries debug info"
     return 1
   fi

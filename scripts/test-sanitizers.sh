@@ -16,7 +16,7 @@ case "$kind" in
     sanitize=thread
     # GCC warns that TSan does not model atomic_thread_fence, at every Boost.Asio handler
     # (its fenced blocks; its queues are mutex-protected, which TSan does model): noise.
-    "${CXX:-c++}" --version 2>/dev/null | grep -qi clang || flags="$flags -Wno-tsan"
+    "${CXX:-c++}" --version 2>/dev/null | grep -i clang >/dev/null || flags="$flags -Wno-tsan"
     ;;
   *) echo "usage: $0 asan|tsan" >&2; exit 2 ;;
 esac

@@ -1,6 +1,9 @@
 // ml_network: the in-memory network (runtime/mem_network.h) and ml_config_set_network.
 #include <chrono>
 #include <cmath>
+#include <cstddef>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "capi.h"
@@ -130,12 +133,26 @@ ML_API ml_status ml_network_heal(ml_network* net) {
 
 // ---- host transport -----------------------------------------------------------------------
 
+namespace {
+// Size of ml_transport as declared by each version (fields are only appended).
+constexpr size_t kTransportSize[] = {
+    0,                                                                       // version 0: invalid
+    offsetof(ml_transport, stream_reply) + sizeof(ml_transport::stream_reply),  // version 1
+    offsetof(ml_transport, send_stream_flags) + sizeof(ml_transport::send_stream_flags),  // version 2
+};
+static_assert(ML_TRANSPORT_VERSION == 2, "add the new version's size to kTransportSize");
+static_assert(kTransportSize[ML_TRANSPORT_VERSION] == sizeof(ml_transport));
+}  // namespace
+
 std::shared_ptr<runtime::HostLink> memberlist::capi::make_host_link(const ml_transport& t, const core::Address& addr) {
   runtime::HostLink::Callbacks cb;
   cb.send_packet = [t](const core::Address& to, std::span<const uint8_t> data) {
     return t.send_packet(t.user_data, to.to_string().c_str(), data.data(), data.size()) == 0;
   };
-  cb.send_stream = [t](const core::Address& to, uint64_t token, std::span<const uint8_t> data) {
+  cb.send_stream = [t](const core::Address& to, uint64_t token, std::span<const uint8_t> data, bool expect_reply) {
+    if (t.send_stream_flags)
+      return t.send_stream_flags(t.user_data, to.to_string().c_str(), token, data.data(), data.size(),
+                                 expect_reply ? ML_STREAM_EXPECTS_REPLY : 0u) == 0;
     return t.send_stream(t.user_data, to.to_string().c_str(), token, data.data(), data.size()) == 0;
   };
   cb.stream_reply = [t](uint64_t token, std::span<const uint8_t> reply, bool has_reply) {
@@ -155,11 +172,15 @@ ML_API ml_status ml_config_set_transport(ml_config* config, const ml_transport* 
       return fail(ML_E_VERSION, "transport->version is 0; set it to ML_TRANSPORT_VERSION");
     if (transport->version > ML_TRANSPORT_VERSION)
       return fail(ML_E_VERSION, "transport->version is newer than this library knows: link against a newer libmemberlist");
-    if (!transport->send_packet || !transport->send_stream || !transport->stream_reply)
-      return fail(ML_E_INVALID, "transport: send_packet, send_stream and stream_reply are required");
+    // Only the fields of the host's version are read; later ones stay NULL.
+    ml_transport t{};
+    std::memcpy(&t, transport, kTransportSize[transport->version]);
+    if (!t.send_packet || !(t.send_stream || t.send_stream_flags) || !t.stream_reply)
+      return fail(ML_E_INVALID,
+                  "transport: send_packet, stream_reply and one of send_stream and send_stream_flags are required");
     core::Address addr;
     if (ml_status s = parse("address", address, addr)) return s;
-    config->host_transport = *transport;
+    config->host_transport = t;
     config->host_addr = addr;
     config->opts.transport = nullptr;
     return ML_OK;
@@ -215,11 +236,12 @@ ML_API ml_status ml_memberlist_transport_stream_done(ml_memberlist* ml, uint64_t
     if (!reply && len > 0) return fail(ml, ML_E_INVALID, "reply is NULL but len is not 0");
     core::Status transport;
     if (status == ML_E_TIMEOUT) {
-      transport = core::Status::error(core::Errc::timeout, "timed out");
+      transport = core::Status::error(core::Errc::timeout, "it reported a timeout (ML_E_TIMEOUT)");
     } else if (status == ML_E_REJECTED) {
       transport = core::Status::error(core::Errc::rejected, "refused");
     } else if (status != ML_OK) {
-      transport = core::Status::error(core::Errc::io, "failed");
+      transport = core::Status::error(core::Errc::io, std::string("it completed the stream with status ") +
+                                                          std::to_string(status) + " (" + ml_status_str(status) + ")");
     }
     core::Status st = ml->host->stream_done(token, transport, {reply, len});
     return st.ok() ? ML_OK : fail(ml, st);

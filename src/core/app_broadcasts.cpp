@@ -255,14 +255,13 @@ void Core::Impl::push_repairs(const Address& to, const PushPull& reply, Instant 
 
 void Core::Impl::apply_repairs(const PushPull& reply, Instant now) {
   if (!repair_on()) return;
-  size_t n = 0;
-  for (const auto& m : reply.broadcast_repair) {
-    if (++n > cfg.max_repair_broadcasts) {
-      bad("too_many_repairs");
-      break;
-    }
-    handle_user_broadcast(m, now, /*repaired=*/true);
-  }
+  // A peer allowed more repairs than we are may send more; we take our share, and the rest
+  // comes again at a later exchange while it is fresh (the wire codec bounds the whole list).
+  const size_t take = std::min(reply.broadcast_repair.size(), cfg.max_repair_broadcasts);
+  for (size_t i = 0; i < take; ++i) handle_user_broadcast(reply.broadcast_repair[i], now, /*repaired=*/true);
+  if (reply.broadcast_repair.size() > take)
+    metrics.incr("memberlist.user.broadcasts.repairs_skipped",
+                 static_cast<double>(reply.broadcast_repair.size() - take));
 }
 
 }  // namespace memberlist::core

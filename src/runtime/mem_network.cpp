@@ -54,7 +54,8 @@ struct MemEndpoint {
     inbox.emplace_back(from, std::move(data));
   }
   // An inbound stream; false if it cannot be taken (closed, backlog full).
-  bool offer(std::unique_ptr<ByteStream> s) {
+  // Hands `s` to the acceptor; refused (closed, or the backlog full), `s` stays the caller's.
+  bool offer(std::unique_ptr<ByteStream>& s) {
     std::lock_guard<std::mutex> l(mu);
     if (closed) return false;
     if (accepting) {
@@ -125,7 +126,8 @@ class MemStream final : public ByteStream {
     auto peer = net_->find(to);
     if (!peer) return post(asio::error::connection_refused);
     auto p = std::make_shared<Pipe>(io_, to, peer->io, self_);
-    if (!peer->offer(std::make_unique<MemStream>(peer->io, p, 1))) return post(asio::error::connection_refused);
+    std::unique_ptr<ByteStream> accepted = std::make_unique<MemStream>(peer->io, p, 1);
+    if (!peer->offer(accepted)) return post(asio::error::connection_refused);
     pipe_ = std::move(p);
     if (delay.count() == 0) return post({});
     timer_ = std::make_shared<asio::steady_timer>(io_, delay);
@@ -438,6 +440,7 @@ struct HostLink::Pending {
   std::mutex mu;
   core::Bytes rx;
   bool eof = false;
+  std::string host_error;  // how the host failed an outgoing stream (stream_done), for messages
   error_code err;
   bool closed = false;
   asio::mutable_buffer rbuf;
@@ -504,7 +507,8 @@ class HostStream final : public ByteStream {
       token_ = link_->next_token_++;
       link_->outgoing_[token_] = p_;
     }
-    if (!link_->cb_.send_stream(remote_, token_, std::span<const uint8_t>(b, buf.size()))) {
+    if (!link_->cb_.send_stream(remote_, token_, std::span<const uint8_t>(b, buf.size()), expect_reply_)) {
+      host_refused_ = true;
       forget();
       return asio::post(io_, [done] { done(asio::error::connection_refused, 0); });
     }
@@ -531,6 +535,21 @@ class HostStream final : public ByteStream {
     out = remote_;
     return true;
   }
+  void expect_reply(bool expect) override { expect_reply_ = expect; }
+  // The host's failures in its own terms, not a socket's ("connection refused": nothing listens).
+  std::optional<core::Status> explain(const char*, error_code ec) const override {
+    if (!outbound_) return std::nullopt;
+    const std::string to = remote_.to_string();
+    if (host_refused_)
+      return core::Status::error(core::Errc::io, "the host transport refused to carry the stream to " + to +
+                                                     " (its send_stream returned non-zero)");
+    std::lock_guard<std::mutex> l(p_->mu);
+    if (p_->host_error.empty()) return std::nullopt;
+    return core::Status::error(ec == asio::error::timed_out ? core::Errc::timeout : core::Errc::io,
+                               "the host transport failed the stream to " + to + ": " + p_->host_error);
+  }
+  // Refused before anyone saw it: the host was told by the refusal, so no stream_reply.
+  void disown() { replied_ = true; }
 
  private:
   // The inbound stream is over: its reply (or none) to the host, on the io strand and outside
@@ -557,6 +576,8 @@ class HostStream final : public ByteStream {
   core::Address remote_;
   uint64_t token_;
   bool sent_ = false;
+  bool expect_reply_ = true;
+  bool host_refused_ = false;
   bool replied_ = false;
   core::Bytes reply_;
 };
@@ -625,16 +646,19 @@ core::Status HostLink::stream(const core::Address& from, uint64_t token, std::sp
     ep = ep_;
   }
   if (!ep) return core::Status::error(core::Errc::state, "the node is not running");
-  auto s = std::make_unique<HostStream>(shared_from_this(), ep->io, false, from, token);
+  auto hs = std::make_unique<HostStream>(shared_from_this(), ep->io, false, from, token);
   {
-    auto p = s->pending();
+    auto p = hs->pending();
     std::lock_guard<std::mutex> l(p->mu);
     p->rx.assign(data.begin(), data.end());
     p->eof = true;
   }
-  if (!ep->offer(std::move(s))) {
-    // Closed, or too many streams waiting: the refused stream was destroyed, and told the host
-    // (stream_reply without a reply) on the way.
+  HostStream* refused = hs.get();
+  std::unique_ptr<ByteStream> s = std::move(hs);
+  if (!ep->offer(s)) {
+    // Closed, or too many streams waiting: the refusal is the host's answer; the stream must
+    // not also call stream_reply as it goes.
+    refused->disown();
     return core::Status::error(core::Errc::state, "the node is shut down or has too many streams waiting");
   }
   return core::Status::success();
@@ -659,8 +683,10 @@ core::Status HostLink::stream_done(uint64_t token, const core::Status& transport
     p->eof = true;  // the peer hung up without a word
   } else if (transport.code == core::Errc::timeout) {
     p->err = asio::error::timed_out;
+    p->host_error = transport.message;
   } else {
     p->err = asio::error::connection_refused;
+    p->host_error = transport.message;
   }
   p->serve();
   return core::Status::success();

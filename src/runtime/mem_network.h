@@ -101,9 +101,10 @@ class HostLink : public std::enable_shared_from_this<HostLink> {
   struct Callbacks {
     // A sealed datagram to `to`; false: not sent (counted as a dropped send).
     std::function<bool(const core::Address& to, std::span<const uint8_t> data)> send_packet;
-    // One whole stream message to `to`; the host completes `token` with stream_done(). False:
-    // refused at once (the stream fails as a refused connection).
-    std::function<bool(const core::Address& to, uint64_t token, std::span<const uint8_t> data)> send_stream;
+    // One whole stream message to `to`; the host completes `token` with stream_done() (the
+    // node waits for that only if `expect_reply`). False: refused at once (the stream fails).
+    std::function<bool(const core::Address& to, uint64_t token, std::span<const uint8_t> data, bool expect_reply)>
+        send_stream;
     // The reply to the inbound stream `token` (has_reply false: none; the stream is over).
     std::function<void(uint64_t token, std::span<const uint8_t> reply, bool has_reply)> stream_reply;
   };
@@ -116,7 +117,7 @@ class HostLink : public std::enable_shared_from_this<HostLink> {
   core::Status packet(const core::Address& from, std::span<const uint8_t> data);
   core::Status stream(const core::Address& from, uint64_t token, std::span<const uint8_t> data);
   // `transport` not ok: the stream failed (Errc::timeout as a timeout, Errc::rejected as a
-  // peer that hung up, anything else as a refused connection).
+  // peer that hung up, anything else as a failed connection; its message says why).
   core::Status stream_done(uint64_t token, const core::Status& transport, std::span<const uint8_t> reply);
 
   // ---- for its transport and streams (mem_network.cpp) ----------------------------------

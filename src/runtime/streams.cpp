@@ -81,6 +81,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
       return fail(st);
     }
     ++s->m_tcp_connect;
+    sock->expect_reply(req.expect_reply);
     sock->connect(req.to, [self](error_code ec) {
       if (ec) return self->fail_io("connect", ec);
       self->connected = true;
@@ -171,6 +172,7 @@ struct OutStream final : Conn, std::enable_shared_from_this<OutStream> {
                                            "allow-list)"));
   }
   void fail_io(const char* what, error_code ec) {
+    if (auto st = sock->explain(what, ec); st && !timed_out) return fail(*st);
     if (timed_out) {
       return fail(Status::error(Errc::timeout, "stream to " + req.to.to_string() + " timed out (tcp_timeout) " +
                                                    (connected ? "waiting for its reply" : "connecting")));

@@ -11,6 +11,7 @@
 #include <boost/system/error_code.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -42,6 +43,14 @@ class ByteStream {
   virtual void close() = 0;
   // The peer's address; false if unknown (already gone).
   virtual bool remote(core::Address& out) const = 0;
+  // Whether the message about to be written waits for a reply (before the first write): a
+  // transport that carries one message per stream tells its carrier.
+  virtual void expect_reply(bool) {}
+  // Why the stream failed in `what` ("connect", "read", ...) with `ec`, in the transport's own
+  // words when it has better ones than the socket's error text; nullopt: those apply.
+  virtual std::optional<core::Status> explain(const char* /*what*/, boost::system::error_code /*ec*/) const {
+    return std::nullopt;
+  }
 
   template <class Buffers, class Token>
   auto async_read_some(const Buffers& b, Token&& token) {

@@ -1,8 +1,12 @@
 /* Three memberlists whose bytes the host carries (ml_transport): a host-side queue and one
  * carrier thread move every datagram, stream message and reply between them, with
  * encryption on top. They join, converge, exchange a reliable message, and see a crashed
- * node dead. The host failing a stream makes the sender's call fail; garbage, oversized
- * input and unknown tokens are refused with clear statuses, and nothing crashes. */
+ * node dead. Nodes 0 and 1 declare version 2 (send_stream_flags: the host learns which
+ * messages wait for a reply and completes only those), node 2 version 1. The host failing a
+ * stream makes the sender's call fail, in the host's terms, and a host slower than
+ * tcp_timeout makes it time out (its late completions are harmless); garbage, oversized input and
+ * unknown tokens are refused with clear statuses, a refused inbound stream gets no
+ * stream_reply, and nothing crashes. */
 #define _POSIX_C_SOURCE 200809L
 #include <pthread.h>
 
@@ -18,6 +22,7 @@ typedef struct {
   int from, to;       /* node indexes; REPLY: to = the dialer */
   uint64_t token;     /* STREAM: the dialer's token; REPLY: the dialer's token */
   uint32_t has_reply; /* REPLY */
+  int no_reply;       /* STREAM: the dialer said it waits for none (send_stream_flags) */
   uint8_t *data;
   size_t len;
 } item;
@@ -34,6 +39,12 @@ static item queue[QMAX];
 static size_t qhead, qlen;
 static int stopping;
 static int fail_streams;     /* send_stream refuses */
+static int fail_dones;       /* the carrier completes every stream with ML_E_IO */
+static int hold_streams;     /* a slow host: the carrier keeps stream messages (held[]) */
+#define MAX_HELD 64
+static item held[MAX_HELD];
+static int nheld;
+static int with_reply, without_reply; /* send_stream_flags calls, by ML_STREAM_EXPECTS_REPLY */
 static int refused_replies;  /* stream_reply without a reply, for the host's own tokens >= 1000000 */
 static int plaintext_seen;   /* stream messages carrying "hello" in clear */
 static int hello_streams;    /* stream messages sent while the reliable message was under way */
@@ -51,6 +62,7 @@ static int messages; /* reliable messages node 2 received */
 #define MAX_INBOUND 65536
 static int in_dialer[MAX_INBOUND];
 static uint64_t in_token[MAX_INBOUND];
+static int in_no_reply[MAX_INBOUND];
 static uint64_t next_inbound = 1;
 
 static int index_of(const char *addr) {
@@ -91,7 +103,8 @@ static int32_t send_packet(void *ud, const char *to, const uint8_t *data, size_t
   return push(make(PACKET, ((endpoint *)ud)->index, t, data, len));
 }
 
-static int32_t send_stream(void *ud, const char *to, uint64_t token, const uint8_t *data, size_t len) {
+static int32_t send_stream_v(void *ud, const char *to, uint64_t token, const uint8_t *data, size_t len,
+                             int no_reply) {
   int t = index_of(to), refuse;
   item it;
   pthread_mutex_lock(&mu);
@@ -108,7 +121,25 @@ static int32_t send_stream(void *ud, const char *to, uint64_t token, const uint8
   }
   it = make(STREAM, ((endpoint *)ud)->index, t, data, len);
   it.token = token;
+  it.no_reply = no_reply;
   return push(it);
+}
+
+static int32_t send_stream(void *ud, const char *to, uint64_t token, const uint8_t *data, size_t len) {
+  return send_stream_v(ud, to, token, data, len, 0);
+}
+
+/* Version 2: the flags say whether the dialer waits for a reply. */
+static int32_t send_stream_flags(void *ud, const char *to, uint64_t token, const uint8_t *data, size_t len,
+                                 uint32_t flags) {
+  const int expects = (flags & ML_STREAM_EXPECTS_REPLY) != 0;
+  pthread_mutex_lock(&mu);
+  if (expects)
+    with_reply++;
+  else
+    without_reply++;
+  pthread_mutex_unlock(&mu);
+  return send_stream_v(ud, to, token, data, len, !expects);
 }
 
 static void stream_reply(void *ud, uint64_t token, const uint8_t *reply, size_t len, uint32_t has_reply) {
@@ -120,6 +151,7 @@ static void stream_reply(void *ud, uint64_t token, const uint8_t *reply, size_t 
     pthread_mutex_unlock(&mu);
     return;
   }
+  if (in_no_reply[token]) return; /* the dialer waits for nothing: no completion needed */
   it = make(REPLY, -1, in_dialer[token], reply, len);
   it.token = in_token[token];
   it.has_reply = has_reply;
@@ -153,6 +185,15 @@ static void *carrier(void *arg) {
     qlen--;
     pthread_mutex_unlock(&mu);
 
+    if (it.kind == STREAM) {
+      pthread_mutex_lock(&mu);
+      if (hold_streams && nheld < MAX_HELD) {
+        held[nheld++] = it;
+        pthread_mutex_unlock(&mu);
+        continue;
+      }
+      pthread_mutex_unlock(&mu);
+    }
     pthread_mutex_lock(&reg_mu);
     to = nodes[it.to];
     if (it.kind == PACKET && to) {
@@ -163,8 +204,12 @@ static void *carrier(void *arg) {
       if (t == 0) t = next_inbound++ % MAX_INBOUND;
       in_dialer[t] = it.from;
       in_token[t] = it.token;
+      in_no_reply[t] = it.no_reply;
+      pthread_mutex_lock(&mu);
+      if (fail_dones) to = NULL;
+      pthread_mutex_unlock(&mu);
       if (!to || ml_memberlist_transport_stream(to, addrs[it.from], t, it.data, it.len) != ML_OK) {
-        if (dialer) ml_memberlist_transport_stream_done(dialer, it.token, ML_E_IO, NULL, 0);
+        if (dialer && !it.no_reply) ml_memberlist_transport_stream_done(dialer, it.token, ML_E_IO, NULL, 0);
       }
     } else if (it.kind == REPLY && to) {
       /* No reply: the peer closed the stream without one (or the message wanted none, and
@@ -183,11 +228,17 @@ static ml_config *host_config(int i) {
   ml_config *cfg = NULL;
   ml_transport t;
   memset(&t, 0, sizeof t);
-  t.version = ML_TRANSPORT_VERSION;
   t.user_data = &eps[i];
   t.send_packet = send_packet;
-  t.send_stream = send_stream;
   t.stream_reply = stream_reply;
+  if (i < 2) {
+    t.version = ML_TRANSPORT_VERSION_2;
+    t.send_stream_flags = send_stream_flags;
+  } else { /* a host written against version 1: the library reads no further */
+    t.version = ML_TRANSPORT_VERSION_1;
+    t.send_stream = send_stream;
+    t.send_stream_flags = (int32_t(*)(void *, const char *, uint64_t, const uint8_t *, size_t, uint32_t))1;
+  }
   REQUIRE(ml_config_new_local(&cfg) == ML_OK);
   CHECK_OK(ml_config_set_name(cfg, names[i]));
   CHECK_OK(ml_config_set_transport(cfg, &t, addrs[i]));
@@ -197,6 +248,7 @@ static ml_config *host_config(int i) {
   CHECK_OK(ml_config_set_gossip_interval_ms(cfg, 50));
   CHECK_OK(ml_config_set_push_pull_interval_ms(cfg, 2000));
   CHECK_OK(ml_config_set_log_level(cfg, ML_LOG_OFF));
+  if (i == 2) CHECK_OK(ml_config_set_tcp_timeout_ms(cfg, 1000)); /* for the slow host's test */
   return cfg;
 }
 
@@ -225,7 +277,7 @@ static int refused(void) {
 
 int main(void) {
   pthread_t thread;
-  int i, ok;
+  int i, ok, burst_accepted = 0;
   ml_status s;
 
   for (i = 0; i < N; ++i) {
@@ -246,8 +298,13 @@ int main(void) {
     t.version = ML_TRANSPORT_VERSION;
     CHECK(ml_config_set_transport(cfg, &t, addrs[0]) == ML_E_INVALID); /* no functions */
     t.send_packet = send_packet;
-    t.send_stream = send_stream;
     t.stream_reply = stream_reply;
+    CHECK(ml_config_set_transport(cfg, &t, addrs[0]) == ML_E_INVALID); /* no way to send streams */
+    t.send_stream_flags = send_stream_flags;
+    CHECK_OK(ml_config_set_transport(cfg, &t, addrs[0])); /* version 2: send_stream_flags will do */
+    t.version = ML_TRANSPORT_VERSION_1;
+    CHECK(ml_config_set_transport(cfg, &t, addrs[0]) == ML_E_INVALID); /* version 1 has no such field */
+    t.send_stream = send_stream;
     CHECK(ml_config_set_transport(cfg, &t, "nowhere") == ML_E_INVALID);
     CHECK(ml_config_set_transport(NULL, &t, addrs[0]) == ML_E_INVALID);
     CHECK(ml_config_set_transport(cfg, NULL, NULL) == ML_OK);
@@ -281,10 +338,20 @@ int main(void) {
   WAIT_UNTIL(ok, all_see(N, N));
   CHECK(ok);
 
+  /* The joins' push/pull waited for replies, and the version-2 hosts were told so. */
+  pthread_mutex_lock(&mu);
+  CHECK(with_reply > 0 && without_reply == 0);
+  pthread_mutex_unlock(&mu);
+
   SECTION("a reliable message and a ping");
   CHECK_OK(ml_memberlist_send_reliable(nodes[1], "h2", (const uint8_t *)"hello", 5));
   WAIT_UNTIL(ok, received() == 1);
   CHECK(ok);
+  /* A reliable message waits for no reply: sent without ML_STREAM_EXPECTS_REPLY, and the host
+   * never completed its token (the carrier skips those), yet it arrived. */
+  pthread_mutex_lock(&mu);
+  CHECK(without_reply >= 1);
+  pthread_mutex_unlock(&mu);
   /* Encrypted on top of the host's transport: the host never saw the message in clear. */
   pthread_mutex_lock(&mu);
   CHECK(hello_streams > 0 && plaintext_seen == 0);
@@ -302,9 +369,65 @@ int main(void) {
   pthread_mutex_unlock(&mu);
   s = ml_memberlist_send_reliable(nodes[1], "h2", (const uint8_t *)"hello", 5);
   CHECK(s == ML_E_IO);
+  CHECK(strstr(ml_memberlist_last_error(nodes[1]), "host transport refused") != NULL);
+  {
+    const char *seed = addrs[0];
+    s = ml_memberlist_join(nodes[2], &seed, 1, NULL);
+    CHECK(s == ML_E_IO);
+    CHECK(strstr(ml_memberlist_last_error(nodes[2]), "host transport refused") != NULL);
+    if (s != ML_OK) fprintf(stderr, "  join while the host refuses: %s\n", ml_memberlist_last_error(nodes[2]));
+  }
   pthread_mutex_lock(&mu);
   fail_streams = 0;
+  fail_dones = 1; /* now it takes the streams but completes them with ML_E_IO */
   pthread_mutex_unlock(&mu);
+  {
+    const char *seed = addrs[0];
+    const char *err;
+    s = ml_memberlist_join(nodes[2], &seed, 1, NULL);
+    err = ml_memberlist_last_error(nodes[2]);
+    fprintf(stderr, "  join when the host fails the stream: %s\n", err);
+    CHECK(s == ML_E_IO);
+    /* In the host's terms, not a socket's ("nothing listens on that port"). */
+    CHECK(strstr(err, "host transport failed") != NULL && strstr(err, "status -11") != NULL &&
+          strstr(err, "nothing listens") == NULL);
+  }
+  pthread_mutex_lock(&mu);
+  fail_dones = 0;
+  hold_streams = 1; /* a slow host: streams wait longer than tcp_timeout (1 s for h2) */
+  pthread_mutex_unlock(&mu);
+  {
+    const char *seed = addrs[0];
+    const char *err;
+    s = ml_memberlist_join(nodes[2], &seed, 1, NULL);
+    err = ml_memberlist_last_error(nodes[2]);
+    fprintf(stderr, "  join when the host is slower than tcp_timeout: %s\n", err);
+    CHECK(s == ML_E_TIMEOUT && strstr(err, "timed out") != NULL);
+  }
+  {
+    int late = 0, n;
+    item keep[MAX_HELD];
+    pthread_mutex_lock(&mu);
+    hold_streams = 0;
+    n = nheld;
+    memcpy(keep, held, sizeof(item) * (size_t)n);
+    nheld = 0;
+    pthread_mutex_unlock(&mu);
+    for (i = 0; i < n; ++i) {
+      if (keep[i].from == 2) {
+        /* Late completions of h2's streams: the library gave up on the join's (and maybe on a
+         * periodic push/pull's), so those are harmless; one still waited for is completed. */
+        s = ml_memberlist_transport_stream_done(nodes[2], keep[i].token, ML_E_TIMEOUT, NULL, 0);
+        CHECK(s == ML_E_NOT_FOUND || s == ML_OK);
+        if (s == ML_E_NOT_FOUND) late++;
+        free(keep[i].data);
+      } else {
+        push(keep[i]); /* the others' periodic push/pull, delivered late */
+      }
+    }
+    CHECK(late >= 1);
+  }
+  CHECK(all_see(N, N));
 
   SECTION("hostile input from the host");
   {
@@ -320,6 +443,13 @@ int main(void) {
     CHECK_OK(ml_memberlist_transport_stream(nodes[0], addrs[1], 1000002, junk, 2));
     WAIT_UNTIL(ok, refused() == 2);
     CHECK(ok);
+    /* A burst of streams: each the library accepts gets exactly one stream_reply, and one it
+     * refuses (too many waiting: ML_E_STATE) none; counted once the node is destroyed below. */
+    for (i = 0; i < 2000; ++i) {
+      if (ml_memberlist_transport_stream(nodes[0], addrs[1], 2000000 + (uint64_t)i, junk, sizeof junk) == ML_OK)
+        burst_accepted++;
+    }
+    fprintf(stderr, "  burst: %d of 2000 streams accepted\n", burst_accepted);
     /* A token nobody waits for (never issued, or completed twice). */
     CHECK(ml_memberlist_transport_stream_done(nodes[0], 987654321, ML_OK, junk, sizeof junk) == ML_E_NOT_FOUND);
     /* The cluster is unharmed. */
@@ -345,6 +475,10 @@ int main(void) {
   }
   pthread_mutex_unlock(&reg_mu);
   pthread_mutex_lock(&mu);
+  /* The 2 hostile streams above and the burst's accepted ones: one reply each, no more. */
+  CHECK(refused_replies == 2 + burst_accepted);
+  if (refused_replies != 2 + burst_accepted)
+    fprintf(stderr, "  %d stream_reply calls for %d accepted streams\n", refused_replies, 2 + burst_accepted);
   stopping = 1;
   pthread_cond_broadcast(&cv);
   pthread_mutex_unlock(&mu);

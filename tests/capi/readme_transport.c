@@ -18,10 +18,10 @@ static void stream_reply(void *me, uint64_t token, const uint8_t *reply, size_t 
   ml_memberlist_transport_stream_done(node[token % 2], token / 2, has_reply ? ML_OK : ML_E_REJECTED,
                                       reply, len);
 }
-
 int main(void) {
   for (uintptr_t i = 0; i < 2; i++) {
-    ml_transport t = {ML_TRANSPORT_VERSION, (void *)i, send_packet, send_stream, stream_reply};
+    ml_transport t = {.version = ML_TRANSPORT_VERSION, .user_data = (void *)i, .send_packet = send_packet,
+                      .send_stream = send_stream, .stream_reply = stream_reply};
     ml_config *cfg = NULL;
     ml_config_new_local(&cfg);
     ml_config_set_name(cfg, i ? "b" : "a");

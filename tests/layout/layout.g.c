@@ -30,6 +30,7 @@ int main(void) {
   printf("%s %zu\n", "offsetof(ml_transport, send_packet)", (size_t)offsetof(ml_transport, send_packet));
   printf("%s %zu\n", "offsetof(ml_transport, send_stream)", (size_t)offsetof(ml_transport, send_stream));
   printf("%s %zu\n", "offsetof(ml_transport, stream_reply)", (size_t)offsetof(ml_transport, stream_reply));
+  printf("%s %zu\n", "offsetof(ml_transport, send_stream_flags)", (size_t)offsetof(ml_transport, send_stream_flags));
   printf("%s %zu\n", "sizeof(ml_event)", (size_t)sizeof(ml_event));
   printf("%s %zu\n", "offsetof(ml_event, size)", (size_t)offsetof(ml_event, size));
   printf("%s %zu\n", "offsetof(ml_event, kind)", (size_t)offsetof(ml_event, kind));

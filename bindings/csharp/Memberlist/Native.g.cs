@@ -121,14 +121,20 @@ internal unsafe struct ml_transport
     // (counted as a dropped send).
     public delegate* unmanaged[Cdecl]<void*, byte*, byte*, nuint, int> send_packet;
     // One stream message to `to`. Return 0 and complete `token` later (exactly once, from any
-    // thread) with ml_memberlist_transport_stream_done, or non-zero: the stream fails at once as
-    // a refused connection (do not complete the token then).
+    // thread) with ml_memberlist_transport_stream_done, or non-zero: the stream fails at once
+    // ("the host transport refused to carry the stream"; do not complete the token then).
     public delegate* unmanaged[Cdecl]<void*, byte*, ulong, byte*, nuint, int> send_stream;
     // The answer to the inbound stream `token`: with has_reply non-zero, `reply` goes back to
     // the peer as its stream's reply; with 0 there is no reply (the message needed none, or was
     // refused: close the peer's stream without one). Called exactly once per stream the library
     // accepted (ml_memberlist_transport_stream returned ML_OK).
     public delegate* unmanaged[Cdecl]<void*, ulong, byte*, nuint, uint, void> stream_reply;
+    // ---- version 2 ---------------------------------------------------------------------
+    // send_stream with `flags`; when set, it is called instead of send_stream (which may then be
+    // NULL). Without ML_STREAM_EXPECTS_REPLY the library does not wait for a reply: the host may
+    // close its stream once the bytes are delivered, and need not complete the token (a
+    // completion gets ML_E_NOT_FOUND, harmlessly). Other bits are reserved: ignore them.
+    public delegate* unmanaged[Cdecl]<void*, byte*, ulong, byte*, nuint, uint, int> send_stream_flags;
 }
 
 [StructLayout(LayoutKind.Sequential)]
@@ -208,7 +214,9 @@ internal static unsafe partial class Native
     public const int ML_CALLBACKS_VERSION_2 = 2;
     public const int ML_CALLBACKS_VERSION = 2;
     public const int ML_TRANSPORT_VERSION_1 = 1;
-    public const int ML_TRANSPORT_VERSION = 1;
+    public const int ML_TRANSPORT_VERSION_2 = 2;
+    public const int ML_TRANSPORT_VERSION = 2;
+    public const int ML_STREAM_EXPECTS_REPLY = 1;
     public const int ML_EVENT_KIND_MEMBER = 0;
     public const int ML_EVENT_KIND_MESSAGE = 1;
     public const int ML_EVENT_KIND_BROADCAST = 2;
@@ -1115,17 +1123,19 @@ internal static unsafe partial class Native
     public static partial int ml_memberlist_transport_packet(ml_memberlist* ml, string from, byte* data, nuint len);
 
     // A whole inbound stream message from `from`, copied; `token` is the host's, handed back
-    // with the answer through stream_reply. ML_E_STATE without a host transport, or with too many
-    // streams waiting (256); ML_E_CLOSED after ml_memberlist_shutdown.
+    // with the answer through stream_reply, once, only if this returns ML_OK: a refused stream
+    // gets no stream_reply (close the peer's stream). ML_E_STATE without a host transport, or
+    // with too many streams waiting (256); ML_E_CLOSED after ml_memberlist_shutdown.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_transport_stream(ml_memberlist* ml, string from, ulong token, byte* data, nuint len);
 
     // Completes the outgoing stream `token`: status ML_OK with the peer's reply (len 0 if it sent
     // none), or ML_E_TIMEOUT (the stream timed out), ML_E_REJECTED (the peer closed it without a
-    // reply), any other status (the connection failed). ML_E_NOT_FOUND for a token the library
-    // no longer waits for (already completed, timed out, or a message that needed no reply):
-    // harmless.
+    // reply: reported as a peer that refused our message, e.g. another key or label), any other
+    // status (the connection failed; the stream's error, e.g. a join's, names that status).
+    // ML_E_NOT_FOUND for a token the library no longer waits for (already completed, timed out,
+    // or a message that needed no reply): harmless.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_transport_stream_done(ml_memberlist* ml, ulong token, int status, byte* reply, nuint len);
@@ -1291,7 +1301,9 @@ internal static unsafe partial class Native
     // older version, take no part). It stays no receipt and brings no order between broadcasts:
     // use send_reliable for what must arrive. Counted in memberlist.user.broadcasts.repairs_sent
     // (broadcasts a node sent to repair a peer) and memberlist.user.broadcasts.repaired (ones it
-    // delivered from a repair).
+    // delivered from a repair); a peer configured with a higher limit may send more in one
+    // exchange than this node takes: the excess waits for a later one
+    // (memberlist.user.broadcasts.repairs_skipped).
     // on_broadcast_done(id, outcome) tells when this node is done with it: ML_BROADCAST_DELIVERED
     // once it sent its whole budget (not a receipt), or, with repair on, ML_BROADCAST_SETTLED once
     // its repair horizon has passed as well (DELIVERED if it left repair early: pushed out by
@@ -1545,12 +1557,13 @@ internal static unsafe partial class Native
         {
             ml_transport s = default;
             byte* b = (byte*)&s;
-            checks.Add(("sizeof(ml_transport)", sizeof(ml_transport), 40));
+            checks.Add(("sizeof(ml_transport)", sizeof(ml_transport), 48));
             checks.Add(("offsetof(ml_transport, version)", (byte*)&s.version - b, 0));
             checks.Add(("offsetof(ml_transport, user_data)", (byte*)&s.user_data - b, 8));
             checks.Add(("offsetof(ml_transport, send_packet)", (byte*)&s.send_packet - b, 16));
             checks.Add(("offsetof(ml_transport, send_stream)", (byte*)&s.send_stream - b, 24));
             checks.Add(("offsetof(ml_transport, stream_reply)", (byte*)&s.stream_reply - b, 32));
+            checks.Add(("offsetof(ml_transport, send_stream_flags)", (byte*)&s.send_stream_flags - b, 40));
         }
         {
             ml_event s = default;

@@ -21,7 +21,9 @@ const (
 	mlCallbacksVersion2  = 2          // ML_CALLBACKS_VERSION_2
 	mlCallbacksVersion   = 2          // ML_CALLBACKS_VERSION
 	mlTransportVersion1  = 1          // ML_TRANSPORT_VERSION_1
-	mlTransportVersion   = 1          // ML_TRANSPORT_VERSION
+	mlTransportVersion2  = 2          // ML_TRANSPORT_VERSION_2
+	mlTransportVersion   = 2          // ML_TRANSPORT_VERSION
+	mlStreamExpectsReply = 1          // ML_STREAM_EXPECTS_REPLY
 )
 
 const (

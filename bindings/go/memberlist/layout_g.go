@@ -35,12 +35,13 @@ func layoutChecks() []layoutCheck {
 	}
 	{
 		var s C.ml_transport
-		checks = append(checks, layoutCheck{"sizeof(ml_transport)", int64(unsafe.Sizeof(s)), 40})
+		checks = append(checks, layoutCheck{"sizeof(ml_transport)", int64(unsafe.Sizeof(s)), 48})
 		checks = append(checks, layoutCheck{"offsetof(ml_transport, version)", int64(unsafe.Offsetof(s.version)), 0})
 		checks = append(checks, layoutCheck{"offsetof(ml_transport, user_data)", int64(unsafe.Offsetof(s.user_data)), 8})
 		checks = append(checks, layoutCheck{"offsetof(ml_transport, send_packet)", int64(unsafe.Offsetof(s.send_packet)), 16})
 		checks = append(checks, layoutCheck{"offsetof(ml_transport, send_stream)", int64(unsafe.Offsetof(s.send_stream)), 24})
 		checks = append(checks, layoutCheck{"offsetof(ml_transport, stream_reply)", int64(unsafe.Offsetof(s.stream_reply)), 32})
+		checks = append(checks, layoutCheck{"offsetof(ml_transport, send_stream_flags)", int64(unsafe.Offsetof(s.send_stream_flags)), 40})
 	}
 	{
 		var s C.ml_event

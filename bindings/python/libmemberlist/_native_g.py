@@ -52,7 +52,9 @@ ML_CALLBACKS_VERSION_1 = 1
 ML_CALLBACKS_VERSION_2 = 2
 ML_CALLBACKS_VERSION = 2
 ML_TRANSPORT_VERSION_1 = 1
-ML_TRANSPORT_VERSION = 1
+ML_TRANSPORT_VERSION_2 = 2
+ML_TRANSPORT_VERSION = 2
+ML_STREAM_EXPECTS_REPLY = 1
 ML_EVENT_KIND_MEMBER = 0
 ML_EVENT_KIND_MESSAGE = 1
 ML_EVENT_KIND_BROADCAST = 2
@@ -150,6 +152,7 @@ ml_transport._fields_ = [
     ('send_packet', _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_char_p, _c.POINTER(_c.c_uint8), _c.c_size_t)),
     ('send_stream', _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_char_p, _c.c_uint64, _c.POINTER(_c.c_uint8), _c.c_size_t)),
     ('stream_reply', _c.CFUNCTYPE(None, _c.c_void_p, _c.c_uint64, _c.POINTER(_c.c_uint8), _c.c_size_t, _c.c_uint32)),
+    ('send_stream_flags', _c.CFUNCTYPE(_c.c_int32, _c.c_void_p, _c.c_char_p, _c.c_uint64, _c.POINTER(_c.c_uint8), _c.c_size_t, _c.c_uint32)),
 ]
 
 ml_event._fields_ = [
@@ -420,12 +423,13 @@ LAYOUT = [
     ('offsetof(ml_callbacks, on_conflict)', 120),
     ('offsetof(ml_callbacks, on_ping_complete)', 128),
     ('offsetof(ml_callbacks, on_metric)', 136),
-    ('sizeof(ml_transport)', 40),
+    ('sizeof(ml_transport)', 48),
     ('offsetof(ml_transport, version)', 0),
     ('offsetof(ml_transport, user_data)', 8),
     ('offsetof(ml_transport, send_packet)', 16),
     ('offsetof(ml_transport, send_stream)', 24),
     ('offsetof(ml_transport, stream_reply)', 32),
+    ('offsetof(ml_transport, send_stream_flags)', 40),
     ('sizeof(ml_event)', 72),
     ('offsetof(ml_event, size)', 0),
     ('offsetof(ml_event, kind)', 4),

@@ -46,7 +46,9 @@ pub const ML_CALLBACKS_VERSION_1: u32 = 1;
 pub const ML_CALLBACKS_VERSION_2: u32 = 2;
 pub const ML_CALLBACKS_VERSION: u32 = 2;
 pub const ML_TRANSPORT_VERSION_1: u32 = 1;
-pub const ML_TRANSPORT_VERSION: u32 = 1;
+pub const ML_TRANSPORT_VERSION_2: u32 = 2;
+pub const ML_TRANSPORT_VERSION: u32 = 2;
+pub const ML_STREAM_EXPECTS_REPLY: u32 = 1;
 pub const ML_EVENT_KIND_MEMBER: u32 = 0;
 pub const ML_EVENT_KIND_MESSAGE: u32 = 1;
 pub const ML_EVENT_KIND_BROADCAST: u32 = 2;
@@ -1094,12 +1096,22 @@ pub struct ml_transport {
             has_reply: u32,
         ),
     >,
+    pub send_stream_flags: ::core::option::Option<
+        unsafe extern "C" fn(
+            user_data: *mut ::core::ffi::c_void,
+            to: *const ::core::ffi::c_char,
+            token: u64,
+            data: *const u8,
+            len: usize,
+            flags: u32,
+        ) -> i32,
+    >,
 }
 #[test]
 fn bindgen_test_layout_ml_transport() {
     assert_eq!(
         ::core::mem::size_of::<ml_transport>(),
-        40usize,
+        48usize,
         concat!("Size of: ", stringify!(ml_transport))
     );
     assert_eq!(
@@ -1192,6 +1204,23 @@ fn bindgen_test_layout_ml_transport() {
         );
     }
     test_field_stream_reply();
+    fn test_field_send_stream_flags() {
+        assert_eq!(
+            unsafe {
+                let uninit = ::core::mem::MaybeUninit::<ml_transport>::uninit();
+                let ptr = uninit.as_ptr();
+                ::core::ptr::addr_of!((*ptr).send_stream_flags) as usize - ptr as usize
+            },
+            40usize,
+            concat!(
+                "Offset of field: ",
+                stringify!(ml_transport),
+                "::",
+                stringify!(send_stream_flags)
+            )
+        );
+    }
+    test_field_send_stream_flags();
 }
 extern "C" {
     pub fn ml_config_set_transport(
