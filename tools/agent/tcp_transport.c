@@ -816,6 +816,9 @@ unspecified:
 const char *tcp_transport_address(const tcp_transport *t) { return t->self; }
 
 void tcp_transport_ops(tcp_transport *t, ml_transport *ops) {
+  /* send_stream_flags (version 2, "does the library wait for a reply?") stays NULL: every
+   * stream here waits for the peer's answer mark, which the peer always sends, so a message
+   * that needs no reply costs one byte back and is completed harmlessly (ML_E_NOT_FOUND). */
   memset(ops, 0, sizeof *ops);
   ops->version = ML_TRANSPORT_VERSION;
   ops->user_data = t;
