@@ -8,8 +8,10 @@
  *                          [--log-level L] [--key KEY]... [--label LABEL]
  *                          [--wire native|hashicorp]
  *                          [--reconnect-interval MS] [--reconnect-timeout MS]
- *                          [--reconnect-seeds 0|1]
+ *                          [--reconnect-seeds 0|1] [--transport sockets|tcp-only]
  *       One node that prints membership events and leaves gracefully on SIGINT/SIGTERM.
+ *       With --transport tcp-only it carries everything over TCP through the host-transport
+ *       ABI (tcp_transport.c): no UDP socket at all.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
@@ -21,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "tcp_transport.h"
 
 /* ---- small utilities ------------------------------------------------------------------ */
 
@@ -506,6 +510,7 @@ static int agent_usage(FILE *out) {
           "                              [--wire native|hashicorp]\n"
           "                              [--reconnect-interval MS] [--reconnect-timeout MS]\n"
           "                              [--reconnect-seeds 0|1]\n"
+          "                              [--transport sockets|tcp-only]\n"
           "  Runs one node and prints membership events; SIGINT/SIGTERM make it leave\n"
           "  gracefully and exit.\n"
           "  --bind HOST:PORT   IPv4 or [IPv6] literal and port (0: any free port)\n"
@@ -521,12 +526,18 @@ static int agent_usage(FILE *out) {
           "                     addresses while alone (default 30000; 0: never)\n"
           "  --reconnect-timeout MS   how long after its death a member is still tried\n"
           "                     (default 86400000)\n"
-          "  --reconnect-seeds 0|1    re-join the --join addresses while alone (default 1)\n");
+          "  --reconnect-seeds 0|1    re-join the --join addresses while alone (default 1)\n"
+          "  --transport T      sockets (default): UDP and TCP on the --bind port; tcp-only:\n"
+          "                     datagrams and streams over TCP only, no UDP socket (for\n"
+          "                     networks that block UDP); every member must use it, and\n"
+          "                     --bind then needs a specific IP (it is the advertised address)\n");
   return out == stdout ? 0 : 2;
 }
 
 static int run_agent(int argc, char **argv) {
   const char *name = NULL, *bind = NULL, *preset = "lan", *label = NULL;
+  int tcp_only = 0;
+  tcp_transport *tt = NULL;
   uint32_t wire = ML_WIRE_NATIVE;
   /* --reconnect-interval, --reconnect-timeout, --reconnect-seeds: UINT32_MAX = not given */
   uint32_t reconnect[3] = {UINT32_MAX, UINT32_MAX, UINT32_MAX};
@@ -583,6 +594,17 @@ static int run_agent(int argc, char **argv) {
         wire = ML_WIRE_HASHICORP;
       } else {
         fprintf(stderr, "agent: --wire wants native or hashicorp, got %s\n", val);
+        free(joins);
+        free(keys);
+        return 2;
+      }
+    } else if (strcmp(arg, "--transport") == 0) {
+      if (strcmp(val, "sockets") == 0) {
+        tcp_only = 0;
+      } else if (strcmp(val, "tcp-only") == 0) {
+        tcp_only = 1;
+      } else {
+        fprintf(stderr, "agent: --transport wants sockets or tcp-only, got %s\n", val);
         free(joins);
         free(keys);
         return 2;
@@ -671,6 +693,27 @@ static int run_agent(int argc, char **argv) {
   }
   free(keys);
   keys = NULL;
+  if (tcp_only) {
+    /* Listen before create: the library advertises the address the transport listens on. */
+    char err[256];
+    ml_transport ops;
+    tt = tcp_transport_new(host, port, ml_config_get_max_stream_size(cfg),
+                           ml_config_get_tcp_timeout_ms(cfg), err, sizeof err);
+    if (!tt) {
+      fprintf(stderr, "agent: --transport tcp-only: %s\n", err);
+      ml_config_free(cfg);
+      free(joins);
+      return 2;
+    }
+    tcp_transport_ops(tt, &ops);
+    if (ml_config_set_transport(cfg, &ops, tcp_transport_address(tt)) != ML_OK) {
+      fprintf(stderr, "agent: --transport tcp-only: %s\n", ml_last_error());
+      tcp_transport_free(tt);
+      ml_config_free(cfg);
+      free(joins);
+      return 2;
+    }
+  }
 
   memset(&sa, 0, sizeof sa);
   sa.sa_handler = on_signal;
@@ -687,21 +730,32 @@ static int run_agent(int argc, char **argv) {
   ml_config_free(cfg);
   if (s != ML_OK) {
     fprintf(stderr, "agent: create: %s: %s\n", ml_status_str(s), ml_last_error());
+    tcp_transport_free(tt);
     free(joins);
     free(keys);
     return 1;
   }
+  if (tt && tcp_transport_start(tt, ml) != 0) {
+    fprintf(stderr, "agent: --transport tcp-only: cannot start its listener thread\n");
+    rc = 1;
+  }
   {
     ml_node *self = NULL;
     if (ml_memberlist_local_node(ml, &self) == ML_OK)
-      say("%s running at %s (preset %s)", ml_node_name(self), ml_node_address(self), preset);
+      say("%s running at %s (preset %s, transport %s)", ml_node_name(self), ml_node_address(self),
+          preset, tt ? "tcp-only" : "sockets");
     ml_node_free(self);
   }
-  if (njoins > 0) {
+  if (rc == 0 && njoins > 0) {
     uint32_t joined = 0;
     s = ml_memberlist_join(ml, joins, njoins, &joined);
     if (s != ML_OK) {
       fprintf(stderr, "agent: join: %s: %s\n", ml_status_str(s), ml_memberlist_last_error(ml));
+      if (tt) {
+        char why[160];
+        tcp_transport_last_error(tt, why, sizeof why);
+        if (why[0]) fprintf(stderr, "agent: join: tcp-only transport: %s\n", why);
+      }
       rc = 1;
     } else {
       say("joined through %u of %zu address(es); %zu members", joined, njoins,
@@ -716,7 +770,23 @@ static int run_agent(int argc, char **argv) {
       fprintf(stderr, "agent: leave: %s: %s\n", ml_status_str(s), ml_memberlist_last_error(ml));
     print_members(ml, "membership at exit:");
   }
+  /* The order the host-transport contract asks for: the library stops sending, the
+   * transport stops handing it bytes (and waits for its threads), then the memberlist goes,
+   * and the transport last. */
+  ml_memberlist_shutdown(ml);
+  if (tt) tcp_transport_stop(tt);
   ml_memberlist_destroy(ml);
+  if (tt) {
+    tcp_transport_stats st;
+    tcp_transport_get_stats(tt, &st);
+    say("tcp-only transport: datagrams sent %llu, dropped %llu, received %llu; streams sent %llu, "
+        "failed %llu, received %llu; connections refused %llu; bad frames %llu",
+        (unsigned long long)st.datagrams_sent, (unsigned long long)st.datagrams_dropped,
+        (unsigned long long)st.datagrams_received, (unsigned long long)st.streams_sent,
+        (unsigned long long)st.streams_failed, (unsigned long long)st.streams_received,
+        (unsigned long long)st.connections_refused, (unsigned long long)st.bad_frames);
+    tcp_transport_free(tt);
+  }
   free(joins);
   free(keys);
   say("bye");
@@ -730,6 +800,7 @@ static int usage(FILE *out) {
           "usage: memberlist-agent demo [--nodes N] [--verbose]\n"
           "       memberlist-agent agent --name NAME --bind HOST:PORT [--join ADDR]...\n"
           "                              [--preset lan|wan|local] [--log-level LEVEL]\n"
+          "                              [--transport sockets|tcp-only] [...]\n"
           "       memberlist-agent <command> --help\n");
   return out == stdout ? 0 : 2;
 }
