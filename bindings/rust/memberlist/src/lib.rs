@@ -13,6 +13,9 @@
 //! it), so `Memberlist` is `Send + Sync`. [`Config`] is a plain value: `Send`, not `Sync`.
 //! Callbacks, what they may call, what a panic in one does and what shutdown does to them:
 //! see [`Handlers`].
+//!
+//! Host transport: [`Config::set_transport`] carries the node's bytes over a [`Transport`] of
+//! the application's instead of the library's sockets; [`TcpOnlyTransport`] is an example.
 
 #![deny(missing_docs)]
 

@@ -57,6 +57,8 @@ pub trait Transport: Send + Sync {
 
     /// Stops the transport (its threads, listeners and connections). Called once, when the
     /// memberlist is shut down or dropped; sends that still arrive afterwards should fail.
+    /// Drop the [`Inbound`] here: it holds the memberlist's glue, which holds this transport,
+    /// so a transport that keeps it forever is never freed.
     fn shutdown(&self);
 }
 
@@ -96,6 +98,9 @@ impl Inbound {
         let token = self.link.add_pending(reply);
         let st = unsafe { sys::ml_memberlist_transport_stream(call.ml, from.as_ptr(), token, data.as_ptr(), data.len()) };
         let result = call.check(st);
+        // Out of the guard before the host's reply function may run (it could drop the
+        // memberlist, whose close waits for the guard).
+        drop(call);
         if result.is_err() {
             // Refused: no stream_reply comes for it; drop answers None.
             drop(self.link.take_pending(token));
