@@ -335,3 +335,27 @@ fn an_unanswered_stream_reply_answers_none_when_dropped() {
     assert_eq!(rx.try_recv(), Ok(None));
     assert!(rx.try_recv().is_err(), "answered once");
 }
+
+#[test]
+fn a_reply_function_may_drop_the_memberlist() {
+    // A refused inbound stream is answered inside Inbound::stream; the answer dropping the
+    // memberlist must not wait on the call it runs in.
+    let transport = Arc::new(Recording::default());
+    let config = fast_config("treply-drop").with_transport(transport.clone(), "127.0.0.1:17200").unwrap();
+    let ml = Arc::new(Mutex::new(Some(Memberlist::create(&config, Handlers::new()).expect("create"))));
+    let inbound = transport.inbound.lock().unwrap().clone().expect("started");
+    let (done_tx, done) = mpsc::channel();
+    std::thread::spawn(move || {
+        let owner = ml.clone();
+        let reply = StreamReply::new(move |r| {
+            assert!(r.is_none());
+            drop(owner.lock().unwrap().take());
+        });
+        let err = inbound.stream("not an address", b"x", reply).unwrap_err();
+        drop(done_tx.send((err.kind(), ml.lock().unwrap().is_none())));
+    });
+    let (kind, dropped) = done.recv_timeout(DEADLINE).expect("Inbound::stream returned");
+    assert_eq!(kind, ErrorKind::Invalid);
+    assert!(dropped, "the reply function dropped the memberlist");
+    assert_eq!(transport.shutdowns.load(Ordering::SeqCst), 1);
+}
