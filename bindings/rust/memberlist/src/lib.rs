@@ -13,8 +13,16 @@
 //! it), so `Memberlist` is `Send + Sync`. [`Config`] is a plain value: `Send`, not `Sync`.
 //! Callbacks, what they may call, what a panic in one does and what shutdown does to them:
 //! see [`Handlers`].
+//!
+//! Host transport: [`Config::set_transport`] carries the node's bytes over a [`Transport`] of
+//! the application's instead of the library's sockets; [`TcpOnlyTransport`] is an example.
 
 #![deny(missing_docs)]
+
+mod tcp_transport;
+mod transport;
+pub use tcp_transport::TcpOnlyTransport;
+pub use transport::{Inbound, StreamCompletion, StreamReply, Transport};
 
 use libmemberlist_sys as sys;
 use std::any::Any;
@@ -386,6 +394,9 @@ impl WireFormat {
 /// ```
 pub struct Config {
     raw: NonNull<sys::ml_config>,
+    /// The host transport and its address ([`Config::set_transport`]); each memberlist
+    /// created from this config gets its own glue around it.
+    transport: Option<(Arc<dyn Transport>, String)>,
 }
 
 // A config is a plain value: one thread at a time, so Send but not Sync.
@@ -399,8 +410,10 @@ impl Drop for Config {
 
 impl Clone for Config {
     fn clone(&self) -> Self {
-        Config::from_ctor(|out| unsafe { sys::ml_config_clone(self.raw.as_ptr(), out) })
-            .expect("ml_config_clone failed (out of memory)")
+        let mut copy = Config::from_ctor(|out| unsafe { sys::ml_config_clone(self.raw.as_ptr(), out) })
+            .expect("ml_config_clone failed (out of memory)");
+        copy.transport = self.transport.clone();
+        copy
     }
 }
 
@@ -674,7 +687,7 @@ impl Config {
         let mut raw = ptr::null_mut();
         check(ctor(&mut raw))?;
         let raw = NonNull::new(raw).ok_or_else(|| Error::new(sys::ML_E_INTERNAL, "NULL config"))?;
-        Ok(Config { raw })
+        Ok(Config { raw, transport: None })
     }
     /// hashicorp/memberlist's DefaultLANConfig.
     pub fn lan() -> Result<Self> {
@@ -753,6 +766,46 @@ impl Config {
     pub fn allowed_cidr_count(&self) -> u32 {
         unsafe { sys::ml_config_get_allowed_cidr_count(self.raw.as_ptr()) }
     }
+    /// Memberlists created from this config carry their datagrams and streams over
+    /// `transport` instead of binding sockets, advertising `address` (`"ip:port"`, a specific
+    /// IP literal and a port; [`Config::set_advertise_addr`] and
+    /// [`Config::set_advertise_port`] still override it). See [`Transport`]; one transport
+    /// serves one memberlist, so give each its own. [`ErrorKind::Invalid`] for a bad address.
+    /// C: `ml_config_set_transport`.
+    ///
+    /// ```no_run
+    /// use libmemberlist::{Config, Handlers, Memberlist, TcpOnlyTransport};
+    /// use std::sync::Arc;
+    /// let transport = Arc::new(TcpOnlyTransport::bind("127.0.0.1:0").expect("listen"));
+    /// let address = transport.local_addr().to_string();
+    /// let config = Config::local()?.with_name("a")?.with_transport(transport, &address)?;
+    /// let ml = Memberlist::create(&config, Handlers::new())?;
+    /// # Ok::<(), libmemberlist::Error>(())
+    /// ```
+    pub fn set_transport(&mut self, transport: Arc<dyn Transport>, address: &str) -> Result<()> {
+        let addr = c_string(address, "address")?;
+        // Validates the address; create installs a table of its own for each memberlist (this
+        // one's user_data is NULL and refuses every send).
+        let table = transport::Link::table(None);
+        check(unsafe { sys::ml_config_set_transport(self.raw.as_ptr(), &table, addr.as_ptr()) })?;
+        self.transport = Some((transport, address.to_string()));
+        Ok(())
+    }
+    /// Builder form of [`Config::set_transport`].
+    pub fn with_transport(mut self, transport: Arc<dyn Transport>, address: &str) -> Result<Self> {
+        self.set_transport(transport, address)?;
+        Ok(self)
+    }
+    /// Goes back to the library's own sockets.
+    pub fn clear_transport(&mut self) {
+        // NULL is always accepted.
+        unsafe { sys::ml_config_set_transport(self.raw.as_ptr(), ptr::null(), ptr::null()) };
+        self.transport = None;
+    }
+    /// The address given to [`Config::set_transport`], if a transport is set.
+    pub fn transport_address(&self) -> Option<&str> {
+        self.transport.as_ref().map(|(_, a)| a.as_str())
+    }
 }
 
 /// A borrowed C view as a slice (empty for NULL).
@@ -785,7 +838,7 @@ type DoneFn = Box<dyn Fn(u64, BroadcastOutcome) + Send + Sync + 'static>;
 type ConflictFn = Box<dyn Fn(Node, Node) + Send + Sync + 'static>;
 type PingFn = Box<dyn Fn(Node, Duration, &[u8]) + Send + Sync + 'static>;
 type MetricFn = Box<dyn Fn(&str, MetricKind, f64) + Send + Sync + 'static>;
-type CallbackErrorFn = Box<dyn Fn(CallbackError) + Send + Sync + 'static>;
+type CallbackErrorFn = transport::ErrorHook;
 
 /// A callback that panicked, as passed to [`Handlers::on_callback_error`]. The panic was
 /// caught where the callback returns to the library (unwinding into C would abort).
@@ -917,6 +970,9 @@ pub struct Handlers {
     on_callback_error: Option<CallbackErrorFn>,
     /// Panics caught so far; shared with the Memberlist ([`Memberlist::callback_errors`]).
     errors: Arc<AtomicU64>,
+    /// The host transport's glue, kept alive until the library frees the Handlers (after its
+    /// last call into the transport).
+    keep: Option<Arc<transport::Link>>,
 }
 
 impl Handlers {
@@ -1034,7 +1090,7 @@ impl Handlers {
     /// is caught and ignored. [`Memberlist::callback_errors`] counts these with or without
     /// `f`; without it the panic shows only where the panic hook prints it (stderr).
     pub fn on_callback_error(mut self, f: impl Fn(CallbackError) + Send + Sync + 'static) -> Self {
-        self.on_callback_error = Some(Box::new(f));
+        self.on_callback_error = Some(Arc::new(f));
         self
     }
 
@@ -1508,6 +1564,8 @@ pub struct Memberlist {
     raw: NonNull<sys::ml_memberlist>,
     /// The Handlers' count of caught panics.
     errors: Arc<AtomicU64>,
+    /// The host transport's glue ([`Config::set_transport`]).
+    link: Option<Arc<transport::Link>>,
 }
 
 // The header: "Every ml_memberlist function may be called from any thread, concurrently."
@@ -1535,15 +1593,37 @@ impl Memberlist {
         Self::create_raw(runtime.raw.as_ptr(), config, handlers)
     }
 
-    fn create_raw(runtime: *mut sys::ml_runtime, config: &Config, handlers: Handlers) -> Result<Self> {
+    fn create_raw(runtime: *mut sys::ml_runtime, config: &Config, mut handlers: Handlers) -> Result<Self> {
         check_library_version()?;
         let errors = handlers.errors.clone();
+        // With a host transport: a copy of the config whose table points at this
+        // memberlist's own glue.
+        let mut own_config = None;
+        let link = match &config.transport {
+            None => None,
+            Some((t, address)) => {
+                let link = Arc::new(transport::Link::new(t.clone(), errors.clone(), handlers.on_callback_error.clone()));
+                let copy = config.clone();
+                let addr = c_string(address, "address")?;
+                let table = transport::Link::table(Some(&link));
+                check(unsafe { sys::ml_config_set_transport(copy.raw.as_ptr(), &table, addr.as_ptr()) })?;
+                own_config = Some(copy);
+                handlers.keep = Some(link.clone());
+                Some(link)
+            }
+        };
+        let cfg = own_config.as_ref().unwrap_or(config);
         let callbacks = handlers.into_raw();
         let mut raw = ptr::null_mut();
         // On failure the library has already called user_data_free: nothing to free here.
-        check(unsafe { sys::ml_memberlist_create(&mut raw, runtime, config.raw.as_ptr(), &callbacks) })?;
+        check(unsafe { sys::ml_memberlist_create(&mut raw, runtime, cfg.raw.as_ptr(), &callbacks) })?;
         let raw = NonNull::new(raw).ok_or_else(|| Error::new(sys::ML_E_INTERNAL, "NULL memberlist"))?;
-        Ok(Memberlist { raw, errors })
+        let ml = Memberlist { raw, errors, link };
+        if let Some(link) = &ml.link {
+            // Dropping ml on failure destroys it and shuts the transport down.
+            link.attach(ml.ptr(), ml.local_node()?.address)?;
+        }
+        Ok(ml)
     }
 
     /// How many of this memberlist's callbacks have panicked so far (each panic was caught
@@ -1705,7 +1785,12 @@ impl Memberlist {
     /// (join, ping, leave, update_node, set_meta, send_*, queue_broadcast, keyring changes,
     /// set_gossip_verify) fail with [`ErrorKind::Closed`].
     pub fn shutdown(&self) -> Result<()> {
-        self.check(unsafe { sys::ml_memberlist_shutdown(self.ptr()) })
+        self.check(unsafe { sys::ml_memberlist_shutdown(self.ptr()) })?;
+        // The library hands the transport nothing that matters any more.
+        if let Some(link) = &self.link {
+            link.stop();
+        }
+        Ok(())
     }
 
     // -- metadata --
@@ -1842,8 +1927,16 @@ impl Memberlist {
 
 impl Drop for Memberlist {
     fn drop(&mut self) {
+        // No transport call reaches the handle from here on (they fail with Closed).
+        if let Some(link) = &self.link {
+            link.close();
+        }
         // Waits for running callbacks, then calls user_data_free (drops the Handlers).
         unsafe { sys::ml_memberlist_destroy(self.ptr()) }
+        // Inbound streams still waiting are answered None; the transport stops.
+        if let Some(link) = &self.link {
+            link.finish();
+        }
     }
 }
 
