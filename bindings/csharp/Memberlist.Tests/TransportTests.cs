@@ -61,9 +61,11 @@ public class TransportTests
             ValidateRemoteCertificate = TlsTransport.PinThumbprint(pin ?? Pin(cert)),
         });
         using var c = ClusterTests.FastConfig(name);
-        // Datagrams ride TLS connections that are dialed on first use: a little slack.
+        // Datagrams ride TLS connections that are dialed on first use, and the first TLS
+        // handshake of the process (cold JIT and OpenSSL) is slow on a loaded machine: slack.
         c.ProbeInterval = TimeSpan.FromMilliseconds(500);
         c.ProbeTimeout = TimeSpan.FromMilliseconds(250);
+        c.TcpTimeout = TimeSpan.FromSeconds(15);
         var (events, hooks) = (new ClusterTests.Recorder(), new Hooks());
         var list = Memberlist.Create(c, new MemberlistDelegates
         {

@@ -229,7 +229,8 @@ public sealed unsafe partial class Memberlist : IDisposable
     }
 
     /// <summary>Stops the sockets and timers without leaving. The queries keep answering from the last state, the commands throw; the object is no
-    /// longer kept alive by the running node (see the class summary). Idempotent.</summary>
+    /// longer kept alive by the running node (see the class summary). A host transport
+    /// (<see cref="MemberlistDelegates.Transport"/>) is shut down after the node. Idempotent.</summary>
     public void Shutdown()
     {
         using (var ml = _handle.Use())
@@ -390,7 +391,8 @@ public sealed unsafe partial class Memberlist : IDisposable
 
     /// <summary>Shuts the node down (without leaving) if it runs, waits for running callbacks
     /// and frees it; from inside one of its own callbacks the freeing happens once that callback
-    /// returns. Idempotent.</summary>
+    /// returns. A host transport is shut down after the node (once, if Shutdown did not).
+    /// Idempotent.</summary>
     public void Dispose()
     {
         Unroot();
