@@ -98,7 +98,7 @@ internal sealed class TransportBinding
     public readonly ITransport Transport;
     private readonly TimeSpan _timeout;
     private readonly GCHandle _self;
-    // The handle once the node exists; null if create failed.
+    // The handle once the node exists; null if create failed (set by Free).
     private readonly TaskCompletionSource<MemberlistHandle?> _ready =
         new(TaskCreationOptions.RunContinuationsAsynchronously);
     private MemberlistHandle? _handle;
@@ -143,14 +143,13 @@ internal sealed class TransportBinding
         return ep.ToString();
     }
 
-    /// <summary>The node exists (or, with null, create failed): outgoing streams may complete,
-    /// and the transport starts delivering.</summary>
-    public void Started(MemberlistHandle? handle)
+    /// <summary>The node exists: outgoing streams may complete, and the transport starts
+    /// delivering. (If create fails, <see cref="Free"/> releases the waiting streams.)</summary>
+    public void Started(MemberlistHandle handle)
     {
         Volatile.Write(ref _handle, handle);
         _ready.TrySetResult(handle);
-        if (handle is not null)
-            Transport.Start(new TransportSink(this));
+        Transport.Start(new TransportSink(this));
     }
 
     /// <summary>Calls the transport's Shutdown once (after the node stopped).</summary>
