@@ -106,4 +106,8 @@ public sealed class MemberlistDelegates
     public IBroadcastDelegate? Broadcasts { get; init; }
     /// <summary>Every metric sample as it is recorded (name, kind, value; timers in ms).</summary>
     public Action<string, MetricKind, double>? Metrics { get; init; }
+    /// <summary>A transport of the application's (TLS, TCP only, ...) instead of the library's
+    /// own UDP and TCP sockets (<see cref="ITransport"/>; <see cref="TlsTransport"/> is one).
+    /// The config's bind address and port are then not used.</summary>
+    public ITransport? Transport { get; init; }
 }

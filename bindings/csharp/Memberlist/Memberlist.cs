@@ -64,7 +64,10 @@ public sealed unsafe partial class Memberlist : IDisposable
     }
 
     /// <summary>Binds the sockets, starts the protocol and fires NotifyJoin for the local node,
-    /// with every hook of <paramref name="delegates"/> installed.</summary>
+    /// with every hook of <paramref name="delegates"/> installed. With
+    /// <see cref="MemberlistDelegates.Transport"/> no socket is bound: the node advertises the
+    /// transport's <see cref="ITransport.FinalAdvertiseAddress"/> and the transport is started
+    /// once the node exists; if Create throws, it has called the transport's Shutdown.</summary>
     public static Memberlist Create(MemberlistConfig config, MemberlistDelegates delegates,
         MemberlistRuntime? runtime = null)
     {
@@ -76,13 +79,61 @@ public sealed unsafe partial class Memberlist : IDisposable
         var handle = new MemberlistHandle();
         using var cfg = config.Handle.Use();
         using var rt = RuntimeHandle.UseOrNull(runtime?.Handle);
-        var callbacks = Callbacks.Make(new CallbackState(delegates));
+        TransportBinding? transport = null;
+        ConfigHandle? withTransport = null;
+        if (delegates.Transport is not null)
+        {
+            // The transport goes into a copy of the config: the caller's stays as it was (and
+            // may create more memberlists, each with a transport of its own).
+            transport = new TransportBinding(delegates.Transport, config.TcpTimeout);
+            try
+            {
+                var address = transport.Address(config.AdvertiseAddress, config.AdvertisePort);
+                ml_config* copy;
+                Util.Check(Native.ml_config_clone(cfg.Ptr, &copy));
+                withTransport = Util.Wrap<ConfigHandle, ml_config>(copy);
+                var t = transport.Native();
+                Util.Check(Native.ml_config_set_transport(copy, &t, address));
+            }
+            catch
+            {
+                withTransport?.Dispose();
+                transport.Free();
+                transport.Shutdown();
+                throw;
+            }
+        }
+        // From here on only the library frees the GCHandles (user_data_free, also on failure),
+        // the transport's with the callbacks'.
+        var callbacks = Callbacks.Make(new CallbackState(delegates) { Transport = transport });
         ml_memberlist* ml;
-        // On failure the library already called user_data_free (the GCHandle is freed).
-        Util.Check(Native.ml_memberlist_create(&ml, rt.Ptr, cfg.Ptr, &callbacks));
+        int status;
+        using (var tcfg = NativeHandle<ml_config>.UseOrNull(withTransport))
+            status = Native.ml_memberlist_create(&ml, rt.Ptr, tcfg.Ptr != null ? tcfg.Ptr : cfg.Ptr, &callbacks);
+        withTransport?.Dispose();
+        if (status != Native.ML_OK)
+        {
+            // Read this thread's error before the transport's Shutdown runs host code.
+            var error = new MemberlistException(status, Util.Utf8(Native.ml_last_error()));
+            transport?.Shutdown();
+            throw error;
+        }
         Marshal.InitHandle(handle, (IntPtr)ml);
-        return new Memberlist(handle);
+        var m = new Memberlist(handle) { _transport = transport };
+        if (transport is not null)
+        {
+            try { transport.Started(handle); }
+            catch
+            {
+                m.Dispose();
+                throw;
+            }
+        }
+        return m;
     }
+
+    /// <summary>The host transport, if the node has one.</summary>
+    private TransportBinding? _transport;
 
     /// <summary>Throws for a failed call on this memberlist, with its per-handle message.</summary>
     private static void Check(ml_memberlist* ml, int status)
@@ -178,12 +229,14 @@ public sealed unsafe partial class Memberlist : IDisposable
     }
 
     /// <summary>Stops the sockets and timers without leaving. The queries keep answering from the last state, the commands throw; the object is no
-    /// longer kept alive by the running node (see the class summary). Idempotent.</summary>
+    /// longer kept alive by the running node (see the class summary). A host transport
+    /// (<see cref="MemberlistDelegates.Transport"/>) is shut down after the node. Idempotent.</summary>
     public void Shutdown()
     {
         using (var ml = _handle.Use())
             Check(ml.Ptr, Native.ml_memberlist_shutdown(ml.Ptr));
         _stopped = true; // the event pump ends once it has delivered what was kept
+        _transport?.Shutdown(); // after the node: it sends nothing more
         Unroot();
     }
 
@@ -338,12 +391,14 @@ public sealed unsafe partial class Memberlist : IDisposable
 
     /// <summary>Shuts the node down (without leaving) if it runs, waits for running callbacks
     /// and frees it; from inside one of its own callbacks the freeing happens once that callback
-    /// returns. Idempotent.</summary>
+    /// returns. A host transport is shut down after the node (once, if Shutdown did not).
+    /// Idempotent.</summary>
     public void Dispose()
     {
         Unroot();
         StopEventPump();
         _handle.Dispose();
+        _transport?.Shutdown();
     }
 
     internal static void Report(Exception e)
@@ -420,6 +475,9 @@ internal sealed class CallbackState(MemberlistDelegates d)
     public readonly IPingDelegate? Ping = d.Ping;
     public readonly IBroadcastDelegate? Broadcasts = d.Broadcasts;
     public readonly Action<string, MetricKind, double>? Metrics = d.Metrics;
+    /// <summary>The host transport's binding, freed with this state (user_data_free comes
+    /// after the library's last transport callback).</summary>
+    public TransportBinding? Transport { get; init; }
 
     /// <summary>GCHandles not yet freed by user_data_free (checked by the tests).</summary>
     public static int Live;
@@ -650,7 +708,9 @@ internal static unsafe class Callbacks
     {
         try
         {
-            GCHandle.FromIntPtr((IntPtr)userData).Free();
+            var handle = GCHandle.FromIntPtr((IntPtr)userData);
+            ((CallbackState)handle.Target!).Transport?.Free();
+            handle.Free();
             Volatile.Write(ref CallbackState.LastFreeThread, Environment.CurrentManagedThreadId);
             Interlocked.Decrement(ref CallbackState.Live);
         }
