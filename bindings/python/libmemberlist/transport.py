@@ -117,13 +117,11 @@ class StreamCompletion:
             return True
 
     def _complete(self, status, data=b""):
-        if not self._claim():
-            return False
-        self._glue._stream_done(self._token, status, data)
-        return True
+        return self._claim() and self._glue._stream_done(self._token, status, data)
 
     def reply(self, data=b""):
-        """The peer answered with ``data`` (bytes, maybe empty). True if this completed it."""
+        """The peer answered with ``data`` (bytes, maybe empty). True if this completed it
+        (False: completed before, or the Memberlist closed)."""
         return self._complete(_OK, bytes(data))
 
     def no_reply(self):
@@ -325,12 +323,14 @@ class _Glue:
         return True
 
     def _stream_done(self, token, status, data):
+        """Completes an outgoing stream; False once the Memberlist closed."""
         ml = self._enter()
         if ml is None:
-            return
+            return False
         try:
             # ML_E_NOT_FOUND (the library stopped waiting) and ML_E_CLOSED are harmless.
             _lib.ml_memberlist_transport_stream_done(ml, token, status, data, len(data))
+            return True
         finally:
             self._exit()
 
