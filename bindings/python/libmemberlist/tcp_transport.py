@@ -5,7 +5,7 @@ only: ``socket`` and ``threading``.
 Datagrams to a peer go over one long-lived connection per peer, in order, from a writer
 thread; they are dropped when its queue is full or the peer cannot be reached (datagrams are
 best effort). Each stream message gets a connection (and a thread) of its own: the message
-goes out, the answer comes back.
+goes out, the answer comes back (unless the library said it expects none).
 
 On the wire every message is a frame: a kind byte (``P`` datagram, ``S`` stream), the
 sender's advertised address (a length byte, then "ip:port"), a 4-byte big-endian length and
@@ -273,6 +273,8 @@ class TcpTransport(Transport):
             sock = self._dial(to, completion.timeout)
             sock.settimeout(remaining())
             sock.sendall(self._frame(b"S", data))
+            if not completion.expects_reply:
+                return  # delivered; the library waits for nothing more
             sock.settimeout(remaining())
             has = sock.recv(1)
             if has in (b"", b"\0"):  # closed without an answer, or "no reply"

@@ -93,7 +93,7 @@ class StreamCompletion:
     an answer (garbage collected) fails the stream, so the library need not wait for its
     timeout."""
 
-    def __init__(self, glue, token, to, timeout):
+    def __init__(self, glue, token, to, timeout, expects_reply=True):
         self._glue = glue
         self._token = token
         self._lock = threading.Lock()
@@ -103,6 +103,11 @@ class StreamCompletion:
         #: Seconds the library waits for this stream (the config's tcp_timeout_ms): a
         #: transport's own deadline for dialing, writing and reading the reply.
         self.timeout = timeout
+        #: False when the library said it waits for no reply to this message: the transport
+        #: may close its stream once the bytes are delivered, and need not complete (doing so
+        #: is harmless). True when it waits for one, or when the library does not say (a
+        #: header before ML_TRANSPORT_VERSION_2): then wait for the peer's answer.
+        self.expects_reply = expects_reply
 
     @property
     def done(self):
@@ -199,13 +204,12 @@ def _send_packet(user_data, to, data, n):
         return 1
 
 
-@_TF["send_stream"]
-def _send_stream(user_data, to, token, data, n):
+def _start_stream(user_data, to, token, data, n, expects_reply):
     try:
         glue = _glue_of(user_data)
         if glue is None:
             return 1
-        completion = StreamCompletion(glue, token, to.decode(), glue.timeout)
+        completion = StreamCompletion(glue, token, to.decode(), glue.timeout, expects_reply)
         try:
             glue.transport.send_stream(completion.to, ctypes.string_at(data, n) if n else b"",
                                        completion)
@@ -217,6 +221,21 @@ def _send_stream(user_data, to, token, data, n):
             return 1 if completion._claim() else 0
     except BaseException:
         return 1
+
+
+@_TF["send_stream"]
+def _send_stream(user_data, to, token, data, n):
+    return _start_stream(user_data, to, token, data, n, True)
+
+
+# Version 2 of the header says whether the library waits for a reply; with an older header
+# (generated file) the binding only has send_stream and every stream expects one.
+_HAS_STREAM_FLAGS = "send_stream_flags" in _TF
+if _HAS_STREAM_FLAGS:
+    @_TF["send_stream_flags"]
+    def _send_stream_flags(user_data, to, token, data, n, flags):
+        return _start_stream(user_data, to, token, data, n,
+                             bool(flags & _n.ML_STREAM_EXPECTS_REPLY))
 
 
 @_TF["stream_reply"]
@@ -245,6 +264,8 @@ class _Glue:
         self.table.send_packet = _send_packet
         self.table.send_stream = _send_stream
         self.table.stream_reply = _stream_reply
+        if _HAS_STREAM_FLAGS:
+            self.table.send_stream_flags = _send_stream_flags
         self.inbound = Inbound(self)
         self._cv = threading.Condition()
         self._ml = None
