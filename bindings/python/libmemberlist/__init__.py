@@ -18,6 +18,10 @@ Two ways to hear about the cluster:
   it will not call them again.
 
 Errors raise ``MemberlistError`` with the library's status (``Status``) and message.
+
+``Memberlist(config, transport=t)`` carries the node's bytes over the application's own
+``Transport`` (TLS, TCP only, ...) instead of the library's sockets; ``TcpTransport`` is an
+example over TCP (optionally TLS) with the standard library only. See ``transport``.
 """
 import asyncio
 import collections
@@ -34,11 +38,16 @@ from dataclasses import dataclass
 from . import _native_g as _n
 from ._lib import lib as _lib
 from ._lib import path as library_path
+from . import transport as _transport
+from .tcp_transport import TcpTransport, TransportClosed
+from .transport import Inbound, StreamCompletion, StreamResponder, Transport
 
 __all__ = [
     "Config", "Memberlist", "MemberlistError", "Status", "NodeState", "EventType", "LogLevel",
     "BroadcastOutcome", "Node", "MemberEvent", "Message", "Broadcast", "BroadcastDone",
     "Conflict", "LogLine", "library_path", "version",
+    "Transport", "Inbound", "StreamCompletion", "StreamResponder", "TcpTransport",
+    "TransportClosed",
 ]
 
 
@@ -323,12 +332,19 @@ class Memberlist:
     queue; beyond them new events are dropped and counted in ``event_stats()``). Otherwise the
     ``on_*`` functions given are called on a library thread.
 
+    With ``transport`` (a ``Transport``), the node binds no socket: its datagrams and
+    streams go through the transport, which advertises its own address
+    (``Transport.advertise_address``; the config's bind address and port are not used).
+    ``shutdown()`` and ``close()`` shut the transport down too; a failed creation leaves it to
+    the caller. Exceptions in the transport's methods go to ``on_callback_error(where, exc)``
+    (or stderr) and count in ``callback_errors``.
+
     Every method may be called from any thread. Waiting for events (``get``, ``events``,
     ``aevents``) must have stopped before ``close()``."""
 
-    def __init__(self, config, *, events=False, on_event=None, on_message=None,
-                 on_broadcast=None, on_broadcast_done=None, on_log=None, on_conflict=None,
-                 on_callback_error=None):
+    def __init__(self, config, *, events=False, transport=None, on_event=None,
+                 on_message=None, on_broadcast=None, on_broadcast_done=None, on_log=None,
+                 on_conflict=None, on_callback_error=None):
         self._ml = ctypes.POINTER(_n.ml_memberlist)()
         self._calls = 0
         self._closed = False
@@ -336,25 +352,58 @@ class Memberlist:
         self._poll_lock = threading.Lock()
         self._pending = collections.deque()
         self._batch = None
+        self._cb = None
+        self._transport = None
         callbacks = (on_event, on_message, on_broadcast, on_broadcast_done, on_log, on_conflict)
-        if events:
-            if any(c is not None for c in callbacks):
-                raise ValueError("events=True and on_* callbacks are exclusive")
-            self._cb = None
+        if events and any(c is not None for c in callbacks):
+            raise ValueError("events=True and on_* callbacks are exclusive")
+        if transport is not None and not isinstance(transport, Transport):
+            raise TypeError("transport must be a libmemberlist.Transport, not %s"
+                            % type(transport).__name__)
+        cfg, clone = config._handle, None
+        if events or transport is not None:
+            # The caller's config stays as it is: the queue and the transport go on a copy.
             clone = ctypes.POINTER(_n.ml_config)()
-            _check(_lib.ml_config_clone(config._handle, ctypes.byref(clone)))
-            try:
+            _check(_lib.ml_config_clone(cfg, ctypes.byref(clone)))
+            cfg = clone
+        try:
+            if events:
                 _check(_lib.ml_config_set_event_queue(clone, 1))
-                _check(_lib.ml_memberlist_create(ctypes.byref(self._ml), None, clone, None))
-            finally:
+            if transport is not None:
+                address = transport.advertise_address()
+                glue = _transport._Glue(transport, config.get("tcp_timeout_ms") / 1000.0,
+                                        on_callback_error)
+                self._transport = glue
+                _check(_lib.ml_config_set_transport(clone, ctypes.byref(glue.table),
+                                                    str(address).encode()))
+            if events:
+                _check(_lib.ml_memberlist_create(ctypes.byref(self._ml), None, cfg, None))
+            else:
+                self._cb = _Callbacks(*callbacks, on_callback_error)
+                # On failure the library has called user_data_free already.
+                _check(_lib.ml_memberlist_create(ctypes.byref(self._ml), None, cfg,
+                                                 ctypes.byref(self._cb.table)))
+        except BaseException:
+            if self._transport is not None:
+                self._transport.release()
+                self._transport = None  # the caller's again: close() must not stop it
+            raise
+        finally:
+            if clone is not None:
                 _lib.ml_config_free(clone)
+        if events:
             self._batch = ctypes.POINTER(_n.ml_event_batch)()
             _check(_lib.ml_event_batch_create(ctypes.byref(self._batch)))
-        else:
-            self._cb = _Callbacks(*callbacks, on_callback_error)
-            # On failure the library has called user_data_free already.
-            _check(_lib.ml_memberlist_create(ctypes.byref(self._ml), None, config._handle,
-                                             ctypes.byref(self._cb.table)))
+        if self._transport is not None:
+            self._transport.attach(self._ml)
+            try:
+                transport.start(self._transport.inbound)
+            except BaseException:
+                glue, self._transport = self._transport, None
+                glue.close_gate()
+                self.close()
+                glue.release()
+                raise
 
     # -- lifetime --
 
@@ -387,11 +436,17 @@ class Memberlist:
                 return
             self._closed = True
             self._cv.wait_for(lambda: self._calls == 0)
+        glue = self._transport
+        if glue is not None:
+            glue.close_gate()  # what the transport hands in from now on is dropped
         _lib.ml_memberlist_destroy(self._ml)
         self._ml = ctypes.POINTER(_n.ml_memberlist)()
         if self._batch:
             _lib.ml_event_batch_free(self._batch)
             self._batch = None
+        if glue is not None:
+            glue.stop_transport()
+            glue.release()
 
     def __del__(self):
         if getattr(self, "_ml", None):
@@ -405,8 +460,10 @@ class Memberlist:
 
     @property
     def callback_errors(self):
-        """Exceptions raised by this memberlist's callbacks so far."""
-        return self._cb.errors if self._cb else 0
+        """Exceptions raised by this memberlist's callbacks (and its transport's methods) so
+        far."""
+        return ((self._cb.errors if self._cb else 0)
+                + (self._transport.errors if self._transport else 0))
 
     # -- membership --
 
@@ -456,7 +513,11 @@ class Memberlist:
         self._call("ml_memberlist_leave", timeout_ms)
 
     def shutdown(self):
+        """Stops the protocol without leaving (peers will see a failure), and the transport
+        if there is one. Queries still answer from the last state; ``close()`` frees."""
         self._call("ml_memberlist_shutdown")
+        if self._transport is not None:
+            self._transport.stop_transport()
 
     def update_node(self, timeout_ms=0):
         self._call("ml_memberlist_update_node", timeout_ms)
