@@ -905,8 +905,9 @@ ML_API ml_status ml_memberlist_set_meta(ml_memberlist *ml, const uint8_t *data, 
  * is. ML_E_NOT_FOUND for an unknown member. */
 ML_API ml_status ml_memberlist_send_best_effort(ml_memberlist *ml, const char *node_name,
                                                 const uint8_t *data, size_t len);
-/* Over a TCP stream to a member; returns once written. ML_E_TOO_LARGE over
- * max_user_msg_size. */
+/* Over a TCP stream to a member; returns once written. Each call is a stream of its own, and
+ * the receiver handles streams as they complete: two calls may arrive in either order (as in
+ * hashicorp's SendReliable). ML_E_TOO_LARGE over max_user_msg_size. */
 ML_API ml_status ml_memberlist_send_reliable(ml_memberlist *ml, const char *node_name,
                                              const uint8_t *data, size_t len);
 /* One UDP datagram to "host:port" (a member or not), bounded as send_best_effort. */

@@ -105,6 +105,8 @@ export CARGO_TARGET_DIR=$build/cargo
 rust=$root/bindings/rust/Cargo.toml
 # Unit, integration and doc tests (every public item is documented: #![deny(missing_docs)]).
 run rust "^test result|^test .*FAILED|panicked" cargo test --offline --manifest-path "$rust"
+# The host-transport example runs: 3 nodes over TCP only must converge (it exits 1 otherwise).
+run rust-example "sees:|^error" cargo run --offline --quiet --manifest-path "$rust" -p libmemberlist --example tcp_transport
 # docs.rs builds without the library: DOCS_RS set, nothing to find and no source tree to
 # build from (MEMBERLIST_SOURCE_DIR points nowhere), rustdoc warnings are errors.
 run rust-docs "^error|warning|Generated" env -u MEMBERLIST_LIB_DIR DOCS_RS=1 \
@@ -226,7 +228,7 @@ EOF
 }
 run dotnet-pack "runtimes/|lib/net|README|package size|package XML|package consumer" pack
 run dotnet-examples "error|Build succeeded" bash -c \
-  "dotnet build '$cs/examples/Join' --nologo && dotnet build '$cs/examples/Chat' --nologo && dotnet build '$cs/examples/Bench' --nologo && dotnet build '$cs/examples/BenchEvents' --nologo"
+  "dotnet build '$cs/examples/Join' --nologo && dotnet build '$cs/examples/Chat' --nologo && dotnet build '$cs/examples/Bench' --nologo && dotnet build '$cs/examples/BenchEvents' --nologo && dotnet build '$cs/examples/TlsTransport' --nologo && dotnet run --no-build --project '$cs/examples/TlsTransport'"
 
 # ---- summary --------------------------------------------------------------------------------
 echo

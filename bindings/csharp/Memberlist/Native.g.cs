@@ -1271,8 +1271,9 @@ internal static unsafe partial class Native
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_send_best_effort(ml_memberlist* ml, string node_name, byte* data, nuint len);
 
-    // Over a TCP stream to a member; returns once written. ML_E_TOO_LARGE over
-    // max_user_msg_size.
+    // Over a TCP stream to a member; returns once written. Each call is a stream of its own, and
+    // the receiver handles streams as they complete: two calls may arrive in either order (as in
+    // hashicorp's SendReliable). ML_E_TOO_LARGE over max_user_msg_size.
     [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
     [UnmanagedCallConv(CallConvs = new[] { typeof(CallConvCdecl) })]
     public static partial int ml_memberlist_send_reliable(ml_memberlist* ml, string node_name, byte* data, nuint len);
