@@ -8,6 +8,10 @@
 #                                   measured figures, asserts nothing (docs/benchmarks.md);
 #                                   with PEER (tests/interop/peer, Go memberlist 0.2.2 driven
 #                                   by JSON lines on stdin), the same runs with Go nodes too
+#   faults.sh study AGENT [RUNS] [PEER]
+#                                   the partition alone, RUNS times, a fresh cluster each run
+#                                   (issue 16's detection gap): when each side marked the
+#                                   other dead; see study_run (STUDY_LOGS=DIR keeps the logs)
 #
 # Topology: namespaces <p>-1..<p>-5 (10.77.0.11..15/24, each on its own eth0) and a hub
 # namespace <p>-hub holding the bridge the veths attach to. No address or device is added to
@@ -26,7 +30,7 @@ set -u
 mode=${1:-} agent=${2:-}
 runs=${3:-1} peer=${4:-}
 impl=ours
-[ "$mode" = test ] || [ "$mode" = bench ] || { echo "usage: $0 test|bench AGENT [RUNS] [PEER]" >&2; exit 2; }
+case $mode in test|bench|study) ;; *) echo "usage: $0 test|bench|study AGENT [RUNS] [PEER]" >&2; exit 2;; esac
 [ -x "$agent" ] || { echo "faults: agent $agent is not executable" >&2; exit 2; }
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -191,13 +195,10 @@ dead_re() {
   else echo "leave  $1 .*(dead)"; fi
 }
 
-# ---- one run of every scenario; prints "figure name value" lines to $work/figures ----------
-scenarios() {
-  local t r deaths sus bin=$agent
+# Starts the 5 agents (node 1 first, the others join it) and waits until all see all alive.
+start_cluster() {
+  local i bin=$agent
   [ "$impl" = go ] && bin=$peer
-  clear_rules
-  : >"$work/figures"
-  DEAD_RE=$(dead_re "[^ \"]*")
   for i in $(seq 1 $N); do
     start_agent "$i"
     [ "$i" = 1 ] && { T=20 wait_until grep -qs 'running at\|"ev":"started"' "$work/n1.out" >/dev/null || fail "node 1 did not start"; }
@@ -205,6 +206,23 @@ scenarios() {
   T=60 wait_until sees_all "$all" alive >/dev/null || fail "the 5 nodes did not converge"
   for i in $all; do grep -q "$(basename "${bin}")" "/proc/${pid[$i]}/cmdline" || fail "pid ${pid[$i]} is not agent $i"; done
   echo "cluster of $N up"
+}
+stop_cluster() {
+  local i fd
+  for i in $(seq 1 $N); do
+    [ -n "${peer_fd[$i]:-}" ] && { fd=${peer_fd[$i]}; exec {fd}>&-; peer_fd[$i]=""; }
+    [ -n "${pid[$i]:-}" ] && { kill -KILL "${pid[$i]}"; wait "${pid[$i]}" 2>/dev/null; pid[$i]=""; }
+  done
+  return 0
+}
+
+# ---- one run of every scenario; prints "figure name value" lines to $work/figures ----------
+scenarios() {
+  local t r deaths sus
+  clear_rules
+  : >"$work/figures"
+  DEAD_RE=$(dead_re "[^ \"]*")
+  start_cluster
 
   # Random loss, 10% then 30% of every node's inbound packets, 20 s each.
   for loss in 10 30; do
@@ -270,11 +288,58 @@ scenarios() {
   echo "kill -9: every survivor marked n4 dead after ${t}s (bound ${KILL_BOUND}s)"
   echo "kill_detect $t" >>"$work/figures"
 
-  for i in $(seq 1 $N); do
-    [ -n "${peer_fd[$i]:-}" ] && { fd=${peer_fd[$i]}; exec {fd}>&-; peer_fd[$i]=""; }
-    [ -n "${pid[$i]:-}" ] && { kill -KILL "${pid[$i]}"; wait "${pid[$i]}" 2>/dev/null; pid[$i]=""; }
+  stop_cluster
+}
+
+# ---- study: the partition alone, on a fresh cluster; prints one line per run ---------------
+# Side A is {1,2} marking 3,4,5 dead, side B is {3,4,5} marking 1,2 dead (6 observer/subject
+# pairs each). Times are seconds from the moment the nft rules are in until the harness,
+# polling every 0.05 s, sees the dead mark in the observer's events: the first and the slowest
+# pair per side. "how" says how the slowest pair's observer got there: its own suspicion
+# timeout with c peer confirmations ("timeout/c", from the log line both implementations
+# print) or a dead message from a peer ("msg").
+SETTLE_S=${SETTLE_S:-5}
+study_run() {
+  local o s v subj t0 r=$1
+  declare -A at=()
+  start_cluster >/dev/null
+  sleep "$SETTLE_S"  # let the join's gossip and push/pull settle before the fault
+  for i in 1 2; do set_rule "$i" "ip saddr { $(addr 3), $(addr 4), $(addr 5) } drop"; done
+  for i in 3 4 5; do set_rule "$i" "ip saddr { $(addr 1), $(addr 2) } drop"; done
+  t0=$(now)
+  while [ ${#at[@]} -lt 12 ] && [ "$(since "$t0" | cut -d. -f1)" -lt 90 ]; do
+    for o in $all; do
+      if [ "$o" -le 2 ]; then subj="3 4 5"; else subj="1 2"; fi
+      v=$(view "$o")
+      for s in $subj; do
+        [ -z "${at[$o.$s]:-}" ] && grep -qx "n$s dead" <<<"$v" && at[$o.$s]=$(since "$t0")
+      done
+    done
+    sleep 0.05
   done
-  return 0
+  # one line per pair: side time observer subject (missing pairs: 99, never marked in 90 s)
+  for o in $all; do
+    if [ "$o" -le 2 ]; then subj="3 4 5"; else subj="1 2"; fi
+    for s in $subj; do echo "$([ "$o" -le 2 ] && echo A || echo B) ${at[$o.$s]:-99} $o $s"; done
+  done >"$work/pairs"
+  local line side first slow so ss how
+  line="$impl $r"
+  for side in A B; do
+    first=$(awk -v s=$side '$1 == s' "$work/pairs" | sort -k2,2g | head -1 | cut -d' ' -f2)
+    read -r _ slow so ss < <(awk -v s=$side '$1 == s' "$work/pairs" | sort -k2,2g | tail -1)
+    how=$(grep -o "Marking n$ss as failed, suspect timeout reached ([0-9]*" "$work/n$so.err" | tail -1 | grep -o '[0-9]*$')
+    how=${how:+timeout/$how}
+    line="$line $first $slow n$so:n$ss:${how:-msg}"
+  done
+  # dead marks by a timeout with 0 confirmations, anywhere (each needed the whole max timeout)
+  line="$line $(cat "$work"/n*.err | grep -c 'suspect timeout reached (0 peer')"
+  echo "$line" | tee -a "$work/study"
+  if [ -n "${STUDY_LOGS:-}" ]; then
+    mkdir -p "$STUDY_LOGS/$impl-$r" && cp "$work"/n*.out "$work"/n*.err "$work/pairs" "$STUDY_LOGS/$impl-$r/"
+  fi
+  stop_cluster
+  clear_rules
+  rm -f "$work"/n*.out "$work"/n*.err "$work"/n*.in
 }
 
 setup_net
@@ -285,9 +350,25 @@ if [ "$mode" = test ]; then
   exit 0
 fi
 
-# bench: RUNS runs, the figures of each, then min/median/max per figure.
 impls=ours
 [ -n "$peer" ] && impls=${FAULT_IMPLS:-ours go}
+if [ "$mode" = study ]; then
+  : >"$work/study"
+  echo "impl run A_first A_slowest A_slowest_pair:how B_first B_slowest B_slowest_pair:how zero_conf_timeouts"
+  for impl in $impls; do for r in $(seq 1 "$runs"); do study_run "$r"; done; done
+  echo "--- min / median / max over $runs run(s) (s)"
+  for impl in $impls; do
+    for c in 3:A_first 4:A_slowest 6:B_first 7:B_slowest 9:zero_conf_timeouts; do
+      awk -v i="$impl" '$1 == i { print $'"${c%%:*}"' }' "$work/study" | sort -g |
+        awk -v i="$impl" -v n="${c#*:}" '{ v[NR] = $1 } END {
+          m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+          printf "%s %-20s %6.2f %6.2f %6.2f\n", i, n, v[1], m, v[NR] }'
+    done
+  done
+  exit 0
+fi
+
+# bench: RUNS runs, the figures of each, then min/median/max per figure.
 for impl in $impls; do
   : >"$work/all"
   for r in $(seq 1 "$runs"); do
