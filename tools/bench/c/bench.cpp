@@ -568,6 +568,7 @@ std::vector<std::string> split(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto started = Clock::now();  // the nodes are created right after
   Options opt;
   if (!parse(argc, argv, opt)) {
     std::fprintf(stderr,
@@ -712,8 +713,11 @@ int main(int argc, char** argv) {
       if (opt.broadcasts > 1) {
         // K messages queued at once on the origin; a miss is a (node, message) pair not
         // delivered one push/pull interval later (the preset's, unscaled below 33 nodes).
+        // Queued once the cluster is two intervals old: the first periodic push/pull comes
+        // a random stagger plus one interval after start, every interval after that.
         const int K = opt.broadcasts;
         const double window = opt.preset == "lan" ? 30 : 15;
+        std::this_thread::sleep_until(started + std::chrono::duration<double>(2 * window));
         {
           std::lock_guard lock(tr.mu);
           tr.bcast_at.assign(N, -1);

@@ -536,6 +536,7 @@ func waitUntil(tr *tracker, timeout time.Duration, cond func() bool) bool {
 }
 
 func main() {
+	started := time.Now() // the nodes are created right after
 	n := flag.Int("n", 8, "number of nodes")
 	preset := flag.String("preset", "local", "local or lan")
 	scenarios := flag.String("scenarios", "converge,broadcast,steady,detect,leave", "comma-separated, run in this order on one cluster")
@@ -642,9 +643,11 @@ func main() {
 			origin := 1 % N
 			if *broadcasts > 1 {
 				// K messages queued at once on the origin; a miss is a (node, message) pair
-				// not delivered one push/pull interval later.
+				// not delivered one push/pull interval later. Queued once the cluster is two
+				// intervals old (periodic push/pulls under way), as in ours.
 				K := *broadcasts
 				window := newConfig(*preset, "x", nil, -1).PushPullInterval
+				time.Sleep(time.Until(started.Add(2 * window)))
 				tr.mu.Lock()
 				tr.bcastAt = make([]float64, N)
 				tr.bcastGot = make([][]bool, N)
