@@ -355,6 +355,9 @@ def main():
     ap.add_argument("--timeout", type=float, default=120, help="time box per scenario (s)")
     ap.add_argument("--steady", type=float, default=30, help="idle seconds measured by steady")
     ap.add_argument("--repeat", type=int, default=1, help="runs per (preset, N, impl)")
+    ap.add_argument("--broadcasts", type=int, default=1, metavar="K",
+                    help="the broadcast scenario queues K messages at once and counts the (node, "
+                         "message) deliveries still missing one push/pull interval later")
     ap.add_argument("--quick", action="store_true", help="N 8,32, local preset, steady 5 s, timeout 60 s")
     ap.add_argument("--study", type=int, default=0, metavar="K",
                     help="also run the convergence study: K converge-only runs per variant (local preset)")
@@ -383,6 +386,9 @@ def main():
     if a.quick:
         a.n, a.presets, a.steady, a.timeout = "8,32", "local", 5, 60
     ns = [int(x) for x in a.n.split(",") if x]
+    if a.broadcasts > 1:
+        FIGURES.insert(FIGURES.index(("broadcast max", "broadcast", "max", "s", "{:.3f}")) + 1,
+                       ("broadcast misses", "broadcast", "misses", f"of {a.broadcasts} x (N-1)", "{:.0f}"))
     presets = [p for p in a.presets.split(",") if p]
     wires = [w for w in a.wire.split(",") if w]
     if any(w not in WIRE_IMPL for w in wires):
@@ -429,7 +435,8 @@ def main():
                 order += 1
                 for impl in impls:
                     log(f"{preset} N={n} rep {rep + 1}/{a.repeat}: {impl}")
-                    r = run_one(progs[impl], impl, n, preset, a.scenarios, a.timeout, a.steady)
+                    r = run_one(progs[impl], impl, n, preset, a.scenarios, a.timeout, a.steady,
+                                extra=["--broadcasts", str(a.broadcasts)] if a.broadcasts > 1 else [])
                     results.setdefault((preset, n, impl), []).append(r)
                     if raw:
                         for d in r.values():

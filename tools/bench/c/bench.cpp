@@ -100,6 +100,11 @@ struct Tracker {
   std::vector<double> gone_at;
   std::vector<uint32_t> gone_state;
   std::vector<double> bcast_at;  // first delivery of the user broadcast per node
+  // --broadcasts K > 1: [node][k] set when node got "bench-broadcast-<k+1>"; the time of the
+  // last first-delivery of any of them
+  std::vector<std::vector<char>> bcast_got;
+  int64_t bcast_deliveries = 0;
+  double bcast_last = 0;
   // soak: every leave event about anybody (no node stops during a soak, so each is false)
   bool count_gone = false;
   int64_t gone_events = 0, gone_dead = 0, gone_left = 0;
@@ -216,10 +221,28 @@ std::string warnings_json() {
 // retransmit limit as membership news (core: handle_user_broadcast). That is what the Go
 // program builds by hand (a TransmitLimitedQueue per node, re-queued once on first delivery,
 // as Serf does), so the bench only records deliveries and must not re-queue.
-void on_broadcast(void* user_data, const char*, const char*, const uint8_t*, size_t) {
+// Records the delivery of "bench-broadcast-<k>" at node obs; true if it is the node's first
+// of that message. Caller holds tr.mu.
+bool record_broadcast(Tracker& tr, int obs, const uint8_t* data, size_t len) {
+  if (tr.bcast_at.empty()) return false;
+  const std::string msg(reinterpret_cast<const char*>(data), len), prefix = "bench-broadcast-";
+  const size_t k = msg.rfind(prefix, 0) == 0 ? size_t(std::atoll(msg.c_str() + prefix.size())) : 0;
+  bool first = tr.bcast_at[obs] < 0;
+  if (first) tr.bcast_at[obs] = tr.since();
+  if (!tr.bcast_got.empty()) {
+    if (k < 1 || k > tr.bcast_got[obs].size() || tr.bcast_got[obs][k - 1]) return false;
+    tr.bcast_got[obs][k - 1] = 1;
+    tr.bcast_deliveries++;
+    tr.bcast_last = tr.since();
+    first = true;
+  }
+  return first;
+}
+
+void on_broadcast(void* user_data, const char*, const char*, const uint8_t* data, size_t len) {
   auto* ctx = static_cast<NodeCtx*>(user_data);
   std::lock_guard lock(ctx->tr->mu);
-  if (!ctx->tr->bcast_at.empty() && ctx->tr->bcast_at[ctx->obs] < 0) ctx->tr->bcast_at[ctx->obs] = ctx->tr->since();
+  record_broadcast(*ctx->tr, ctx->obs, data, len);
 }
 
 // In hashicorp mode the library sends an application broadcast as a plain user message from
@@ -231,8 +254,7 @@ void on_message_hashicorp(void* user_data, const uint8_t* data, size_t len) {
   bool first = false;
   {
     std::lock_guard lock(ctx->tr->mu);
-    first = !ctx->tr->bcast_at.empty() && ctx->tr->bcast_at[ctx->obs] < 0;
-    if (first) ctx->tr->bcast_at[ctx->obs] = ctx->tr->since();
+    first = record_broadcast(*ctx->tr, ctx->obs, data, len);
   }
   if (ml_memberlist* ml = ctx->ml.load(); first && ml) ml_memberlist_queue_broadcast(ml, nullptr, data, len, nullptr);
 }
@@ -494,6 +516,7 @@ struct Options {
   uint32_t retransmit_mult = 0;
   uint32_t threads = 2;
   int extra_pushpulls = 0;
+  int broadcasts = 1;  // messages the broadcast scenario queues; > 1: counted misses after a push/pull interval
   double soak = 300;
   int log = ML_LOG_OFF;
   int soak_joiners = 16;
@@ -523,6 +546,7 @@ bool parse(int argc, char** argv, Options& o) {
     else if (a == "retransmit-mult") o.retransmit_mult = uint32_t(std::atoi(v.c_str()));
     else if (a == "threads") o.threads = uint32_t(std::atoi(v.c_str()));
     else if (a == "extra-pushpulls") o.extra_pushpulls = std::atoi(v.c_str());
+    else if (a == "broadcasts") o.broadcasts = std::max(1, std::atoi(v.c_str()));
     else if (a == "log") o.log = v == "debug" ? ML_LOG_DEBUG : v == "info" ? ML_LOG_INFO : v == "warn" ? ML_LOG_WARN : ML_LOG_OFF;
     else if (a == "soak") o.soak = std::atof(v.c_str());
     else if (a == "soak-joiners") o.soak_joiners = std::max(1, std::atoi(v.c_str()));
@@ -544,12 +568,13 @@ std::vector<std::string> split(const std::string& s) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  const auto started = Clock::now();  // the nodes are created right after
   Options opt;
   if (!parse(argc, argv, opt)) {
     std::fprintf(stderr,
                  "usage: memberlist-bench [--n N] [--preset local|lan] [--scenarios a,b,..] "
                  "[--timeout S] [--steady S] [--settle S] [--threads T] [--retransmit-mult M] "
-                 "[--extra-pushpulls K] [--soak S] [--soak-joiners J] [--soak-join-rate R] [--wire native|hashicorp] [--transport sockets|mem|host] [--log debug|info|warn]\n");
+                 "[--extra-pushpulls K] [--broadcasts K] [--soak S] [--soak-joiners J] [--soak-join-rate R] [--wire native|hashicorp] [--transport sockets|mem|host] [--log debug|info|warn]\n");
     return 2;
   }
   const int N = opt.n;
@@ -685,6 +710,57 @@ int main(int argc, char** argv) {
         continue;
       }
       const int origin = 1 % N;
+      if (opt.broadcasts > 1) {
+        // K messages queued at once on the origin; a miss is a (node, message) pair not
+        // delivered one push/pull interval later (the preset's, unscaled below 33 nodes).
+        // Queued once the cluster is two intervals old: the first periodic push/pull comes
+        // a random stagger plus one interval after start, every interval after that.
+        const int K = opt.broadcasts;
+        const double window = opt.preset == "lan" ? 30 : 15;
+        std::this_thread::sleep_until(started + std::chrono::duration<double>(2 * window));
+        {
+          std::lock_guard lock(tr.mu);
+          tr.bcast_at.assign(N, -1);
+          tr.bcast_got.assign(N, std::vector<char>(K, 0));
+          tr.bcast_deliveries = 0;
+          tr.t0 = Clock::now();
+        }
+        bool queued_all = true;
+        for (int k = 1; k <= K && queued_all; ++k) {
+          const std::string msg = "bench-broadcast-" + std::to_string(k);
+          queued_all = ml_memberlist_queue_broadcast(nodes[origin], nullptr, reinterpret_cast<const uint8_t*>(msg.data()),
+                                                     msg.size(), nullptr) == ML_OK;
+        }
+        if (!queued_all) {
+          out.result(sc, "error", Json().str("error", ml_memberlist_last_error(nodes[origin])));
+          continue;
+        }
+        const int64_t want = int64_t(N - 1) * K;
+        auto deadline = tr.t0 + std::chrono::duration<double>(window);
+        int64_t got = 0;
+        double last = 0;
+        while (true) {
+          {
+            std::lock_guard lock(tr.mu);
+            got = 0;
+            for (int i = 0; i < N; ++i)
+              if (i != origin) got += std::count(tr.bcast_got[i].begin(), tr.bcast_got[i].end(), 1);
+            last = tr.bcast_last;
+          }
+          if (got == want || Clock::now() >= deadline) break;
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        {
+          std::lock_guard lock(tr.mu);
+          tr.bcast_got.clear();
+          tr.bcast_at.clear();
+        }
+        Json j;
+        j.integer("messages", K).integer("misses", want - got).num("window", window);
+        if (got == want) j.num("max", round3(last)).num("seconds", round3(last));
+        out.result(sc, got == want ? "ok" : "incomplete", std::move(j));
+        continue;
+      }
       {
         std::lock_guard lock(tr.mu);
         tr.bcast_at.assign(N, -1);

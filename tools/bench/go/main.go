@@ -102,17 +102,20 @@ type point struct {
 }
 
 type tracker struct {
-	mu        sync.Mutex
-	t0        time.Time
-	n         int
-	known     [][]bool // known[observer][member]: member seen alive (join event) and not since gone
-	total     int
-	curve     []point // (time, total) after each change, while recording
-	record    bool
-	fullAt    float64 // first time total == n*n, or -1
-	watch     int     // node whose leave/death is being timed, or -1
-	goneAt    []float64
-	bcastAt   []float64 // first delivery of the user broadcast per node, or -1
+	mu      sync.Mutex
+	t0      time.Time
+	n       int
+	known   [][]bool // known[observer][member]: member seen alive (join event) and not since gone
+	total   int
+	curve   []point // (time, total) after each change, while recording
+	record  bool
+	fullAt  float64 // first time total == n*n, or -1
+	watch   int     // node whose leave/death is being timed, or -1
+	goneAt  []float64
+	bcastAt []float64 // first delivery of the user broadcast per node, or -1
+	// -broadcasts K > 1: bcastGot[node][k] set when node got "bench-broadcast-<k+1>"
+	bcastGot  [][]bool
+	bcastLast float64   // time of the last first-delivery of any of them
 	pushPulls []float64 // times of periodic push/pulls (each seen at both ends)
 	// soak: every leave event about anybody (no node stops during a soak, so each is false)
 	countGone       bool
@@ -234,6 +237,15 @@ func (d *delegate) NotifyMsg(b []byte) {
 	first := tr.bcastAt != nil && tr.bcastAt[d.obs] < 0
 	if first {
 		tr.bcastAt[d.obs] = tr.since()
+	}
+	if tr.bcastGot != nil {
+		// one forward per message on its first delivery here
+		k, err := strconv.Atoi(strings.TrimPrefix(string(b), "bench-broadcast-"))
+		first = err == nil && k >= 1 && k <= len(tr.bcastGot[d.obs]) && !tr.bcastGot[d.obs][k-1]
+		if first {
+			tr.bcastGot[d.obs][k-1] = true
+			tr.bcastLast = tr.since()
+		}
 	}
 	tr.mu.Unlock()
 	if first {
@@ -524,6 +536,7 @@ func waitUntil(tr *tracker, timeout time.Duration, cond func() bool) bool {
 }
 
 func main() {
+	started := time.Now() // the nodes are created right after
 	n := flag.Int("n", 8, "number of nodes")
 	preset := flag.String("preset", "local", "local or lan")
 	scenarios := flag.String("scenarios", "converge,broadcast,steady,detect,leave", "comma-separated, run in this order on one cluster")
@@ -535,6 +548,7 @@ func main() {
 	soakS := flag.Float64("soak", 300, "seconds the soak scenario holds the converged cluster")
 	soakJoiners := flag.Int("soak-joiners", 16, "concurrent joins while the soak scenario starts the cluster")
 	soakJoinRate := flag.Float64("soak-join-rate", 10, "joins started per second by the soak scenario (a rollout); 0: as fast as the joiners go")
+	broadcasts := flag.Int("broadcasts", 1, "messages the broadcast scenario queues; > 1: counts the misses after one push/pull interval")
 	extraPushPulls := flag.Int("extra-pushpulls", 0, "experiment: after its join, each node push/pulls K more times with a random member, 2, 4, 8, ... gossip intervals later (emulated by Join)")
 	flag.Parse()
 
@@ -627,6 +641,56 @@ func main() {
 				continue
 			}
 			origin := 1 % N
+			if *broadcasts > 1 {
+				// K messages queued at once on the origin; a miss is a (node, message) pair
+				// not delivered one push/pull interval later. Queued once the cluster is two
+				// intervals old (periodic push/pulls under way), as in ours.
+				K := *broadcasts
+				window := newConfig(*preset, "x", nil, -1).PushPullInterval
+				time.Sleep(time.Until(started.Add(2 * window)))
+				tr.mu.Lock()
+				tr.bcastAt = make([]float64, N)
+				tr.bcastGot = make([][]bool, N)
+				for i := range tr.bcastGot {
+					tr.bcastAt[i] = -1
+					tr.bcastGot[i] = make([]bool, K)
+				}
+				tr.t0 = time.Now()
+				tr.mu.Unlock()
+				for k := 1; k <= K; k++ {
+					dels[origin].queue.QueueBroadcast(&userBcast{[]byte("bench-broadcast-" + strconv.Itoa(k))})
+				}
+				want, got, last := (N-1)*K, 0, 0.0
+				deadline := tr.t0.Add(window)
+				for {
+					tr.mu.Lock()
+					got = 0
+					for i, g := range tr.bcastGot {
+						for _, ok := range g {
+							if ok && i != origin {
+								got++
+							}
+						}
+					}
+					last = tr.bcastLast
+					tr.mu.Unlock()
+					if got == want || !time.Now().Before(deadline) {
+						break
+					}
+					time.Sleep(5 * time.Millisecond)
+				}
+				tr.mu.Lock()
+				tr.bcastGot, tr.bcastAt = nil, nil
+				tr.mu.Unlock()
+				fields := map[string]interface{}{"messages": K, "misses": want - got, "window": window.Seconds()}
+				status := "incomplete"
+				if got == want {
+					status = "ok"
+					fields["max"], fields["seconds"] = round3(last), round3(last)
+				}
+				out.result(sc, status, fields)
+				continue
+			}
 			tr.mu.Lock()
 			tr.bcastAt = make([]float64, N)
 			for i := range tr.bcastAt {
