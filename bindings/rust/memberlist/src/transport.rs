@@ -164,10 +164,18 @@ impl fmt::Debug for StreamReply {
 pub struct StreamCompletion {
     link: Arc<Link>,
     token: u64,
+    expects_reply: bool,
     done: bool,
 }
 
 impl StreamCompletion {
+    /// Whether the library waits for the peer's reply. When false (a reliable user message) the
+    /// transport may close its stream once the bytes are delivered; completing it anyway is
+    /// harmless.
+    pub fn expects_reply(&self) -> bool {
+        self.expects_reply
+    }
+
     /// The peer answered with `reply` (empty if its answer was empty).
     pub fn reply(mut self, reply: &[u8]) {
         self.finish(sys::ML_OK as i32, reply);
@@ -299,8 +307,9 @@ impl Link {
             version: sys::ML_TRANSPORT_VERSION,
             user_data: link.map_or(std::ptr::null_mut(), |l| Arc::as_ptr(l) as *mut c_void),
             send_packet: Some(send_packet_trampoline),
-            send_stream: Some(send_stream_trampoline),
+            send_stream: None,
             stream_reply: Some(stream_reply_trampoline),
+            send_stream_flags: Some(send_stream_trampoline),
         }
     }
 
@@ -409,6 +418,7 @@ unsafe extern "C" fn send_stream_trampoline(
     token: u64,
     data: *const u8,
     len: usize,
+    flags: u32,
 ) -> i32 {
     if ud.is_null() {
         return 1; // refused: the library does not wait for the token
@@ -417,7 +427,8 @@ unsafe extern "C" fn send_stream_trampoline(
     Arc::increment_strong_count(ud as *const Link);
     let link = Arc::from_raw(ud as *const Link);
     let to = string_from(to);
-    let done = StreamCompletion { link: link.clone(), token, done: false };
+    let expects_reply = flags & sys::ML_STREAM_EXPECTS_REPLY != 0;
+    let done = StreamCompletion { link: link.clone(), token, expects_reply, done: false };
     // A panic drops `done` (a failed stream) unless the transport kept it to complete later.
     link.guard("Transport::send_stream", || link.transport.send_stream(&to, bytes_from(data, len), done));
     0

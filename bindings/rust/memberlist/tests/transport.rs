@@ -21,6 +21,7 @@ struct Counting {
     tcp: TcpOnlyTransport,
     packets: AtomicUsize,
     streams: AtomicUsize,
+    one_way: AtomicUsize, // streams the library waits no reply for
     starts: AtomicUsize,
     shutdowns: AtomicUsize,
 }
@@ -36,6 +37,9 @@ impl Transport for Counting {
     }
     fn send_stream(&self, to: &str, data: &[u8], done: StreamCompletion) {
         self.streams.fetch_add(1, Ordering::SeqCst);
+        if !done.expects_reply() {
+            self.one_way.fetch_add(1, Ordering::SeqCst);
+        }
         self.tcp.send_stream(to, data, done)
     }
     fn shutdown(&self) {
@@ -63,6 +67,7 @@ impl Node {
             tcp,
             packets: AtomicUsize::new(0),
             streams: AtomicUsize::new(0),
+            one_way: AtomicUsize::new(0),
             starts: AtomicUsize::new(0),
             shutdowns: AtomicUsize::new(0),
         });
@@ -124,8 +129,11 @@ fn three_nodes_join_message_broadcast_and_leave_over_tcp_only() {
         wait_until("datagrams through every transport", || n.transport.packets.load(Ordering::SeqCst) > 0);
     }
 
-    // A reliable user message (a stream over the transport) between two nodes.
+    // A reliable user message (a stream over the transport) between two nodes; the joins'
+    // push/pulls waited for replies, the message waits for none, and the transport is told.
+    assert_eq!(a.transport.one_way.load(Ordering::SeqCst), 0);
     a.ml.send_reliable(&b.name, b"hello b").expect("send_reliable");
+    assert_eq!(a.transport.one_way.load(Ordering::SeqCst), 1, "send_reliable expects no reply");
     recv_matching(&b.messages, "b's message", |m| m == b"hello b");
     for n in [&a, &b, &c] {
         assert!(n.transport.streams.load(Ordering::SeqCst) > 0, "{} sent no stream", n.name);
