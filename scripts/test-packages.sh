@@ -168,9 +168,9 @@ pc_prefix=$(sed -n 's/^prefix=//p' "$prefix/lib/$multiarch/pkgconfig/memberlist.
 runpath=$(readelf -d "$prefix/bin/memberlist-agent" | sed -n 's/.*RUNPATH.*\[\(.*\)\]/\1/p')
 echo "RUNPATH: $runpath"
 [ "$runpath" = "\$ORIGIN/../lib/$multiarch" ] || fail "RUNPATH is '$runpath'"
-env -u LD_LIBRARY_PATH ldd "$prefix/bin/memberlist-agent" |
-  grep -q "libmemberlist.so.0 => $prefix/bin/../lib/$multiarch/libmemberlist.so.0" ||
-  fail "the agent does not find the library through its RUNPATH"
+agent_libs=$(env -u LD_LIBRARY_PATH ldd "$prefix/bin/memberlist-agent")
+echo "$agent_libs" | quiet -F "libmemberlist.so.0 => $prefix/bin/../lib/$multiarch/libmemberlist.so.0" ||
+  fail "the agent does not find the library through its RUNPATH; ldd says: $agent_libs"
 run_clean sh "$root/tests/capi/agent.sh" signal "$prefix/bin/memberlist-agent"
 
 echo "packages: all checks passed"

@@ -247,8 +247,8 @@ func statusOf(err error) Status {
 }
 
 // StreamTo's errors reach the library as the statuses the C ABI names: a peer that closed
-// without a reply is a rejection (Join: StatusRejected), a deadline a timeout, anything else
-// a failed connection (Join reports both as StatusIO, as with its own sockets, and says which).
+// without a reply is a rejection (Join: StatusRejected), a deadline a timeout (StatusTimeout),
+// anything else a failed connection (StatusIO); the message says it was the transport's.
 func TestTransportStreamErrors(t *testing.T) {
 	for i, tc := range []struct {
 		err  error
@@ -256,8 +256,8 @@ func TestTransportStreamErrors(t *testing.T) {
 		text string
 	}{
 		{ErrNoReply, StatusRejected, "closed the connection right after our message"},
-		{os.ErrDeadlineExceeded, StatusIO, "timed out"},
-		{errors.New("no route"), StatusIO, "connection refused"},
+		{os.ErrDeadlineExceeded, StatusTimeout, "the host transport failed the stream to 127.0.0.1:17999: it reported a timeout"},
+		{errors.New("no route"), StatusIO, "the host transport failed the stream to 127.0.0.1:17999: it completed the stream with status -11"},
 	} {
 		f := newFake(17001 + i)
 		f.streamErr = tc.err
