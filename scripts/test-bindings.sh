@@ -127,8 +127,13 @@ rust_from_source() {
 }
 run rust-from-source "^test result|with CMake|=> .*libmemberlist" rust_from_source
 # cargo package (offline; --workspace packages libmemberlist-sys first for libmemberlist to
-# verify against) builds each packed crate from its .crate file.
+# verify against) builds each packed crate from its .crate file. Its own, empty CARGO_HOME:
+# cargo unpacks the packed libmemberlist-sys under CARGO_HOME/registry/src, keyed by the
+# temporary registry's path, and reuses an earlier run's copy there (same version, same path)
+# instead of the crate just packed.
+rm -rf "$build/cargo-package-home"
 run rust-package "Packaged|Verifying|^error" env CARGO_TARGET_DIR="$build/cargo-package" \
+  CARGO_HOME="$build/cargo-package-home" \
   cargo package --offline --workspace --allow-dirty --manifest-path "$rust"
 
 # ---- Go -------------------------------------------------------------------------------------
