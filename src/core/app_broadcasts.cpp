@@ -94,6 +94,7 @@ void Core::Impl::handle_user_broadcast(const UserBroadcast& m, Instant now, bool
     metrics.incr("memberlist.user.broadcasts.repaired");
     return;
   }
+  news_arrived(now);
   // Spread it further, like membership news.
   Bytes enc = codec->encode(m);
   if (enc.size() > max_broadcast_size()) {
@@ -127,6 +128,7 @@ Status Core::Impl::queue_broadcast(std::string name, Bytes payload, uint64_t& id
                                               std::to_string(cfg.udp_buffer_size) + "); use send_reliable for bulk data");
   broadcast_seq++;
   remember_broadcast(m, now);
+  news_arrived(now);
   id = ++next_broadcast_id;
   auto done = [this, bid = id, seq = m.seq](FinishReason r) {
     // Fully sent and still repairable: the outcome waits for the end of its repair horizon.
@@ -242,7 +244,7 @@ void Core::Impl::add_repairs(PushPull& reply, const PushPull& request, Instant n
     metrics.incr("memberlist.user.broadcasts.repairs_sent", static_cast<double>(reply.broadcast_repair.size()));
 }
 
-void Core::Impl::push_repairs(const Address& to, const PushPull& reply, Instant now) {
+size_t Core::Impl::push_repairs(const Address& to, const PushPull& reply, Instant now) {
   auto lacked = lacked_by(reply, now);
   for (const RecentBroadcast* r : lacked) {
     UserBroadcast copy = r->m;
@@ -251,10 +253,56 @@ void Core::Impl::push_repairs(const Address& to, const PushPull& reply, Instant 
     send_with_piggyback(to, copy);
   }
   if (!lacked.empty()) metrics.incr("memberlist.user.broadcasts.repairs_sent", static_cast<double>(lacked.size()));
+  return lacked.size();
 }
 
-void Core::Impl::apply_repairs(const PushPull& reply, Instant now) {
-  if (!repair_on()) return;
+// The settle exchange. A member that gossip missed is repaired at its next push/pull, or when
+// another member picks it for theirs. Each member starts one exchange per interval, so one
+// whose own exchange came while the news was still spreading (its partner lacked it too) and
+// that nobody else picked waits a whole interval more. So once broadcast news stops coming
+// (settle_time() after the last we queued or first got by gossip), each member that got some
+// starts one extra exchange with a random member: the pair repairs each other both ways. An
+// exchange we started that found either side lacking something counts as news too (the
+// cluster is still catching up), so a second follows; pairwise repair then converges as
+// anti-entropy does. Bounds: at most two settle exchanges in any push/pull interval (a later
+// one waits), none while a periodic exchange after the news settled has done the job, and
+// never put off by more than half an interval of continuous news.
+Duration Core::Impl::settle_time() const {
+  // Gossip sends a broadcast retransmit_limit times from each member that has it, gossip_nodes
+  // at a time, one round per gossip interval; twice that covers the hops and some queueing.
+  const int rounds = retransmit_limit(cfg.retransmit_mult, est_num_nodes());
+  return cfg.gossip_interval * std::max(4, 2 * rounds);
+}
+
+void Core::Impl::news_arrived(Instant now) {
+  if (!repair_on() || cfg.gossip_interval <= Duration::zero()) return;
+  settle.news_last = now;
+  if (settle.wanted) return;
+  settle.wanted = true;
+  settle.news_first = now;
+  if (!settle.timer) settle.timer = schedule(now + settle_time(), TimerKind::BroadcastSettle);
+}
+
+void Core::Impl::settle_exchange(Instant now) {
+  settle.timer = 0;
+  if (!settle.wanted) return;  // a periodic exchange after the news settled did the job
+  const Duration interval = push_pull_scale(cfg.push_pull_interval, est_num_nodes());
+  Instant due = std::min(settle.news_last + settle_time(), settle.news_first + interval / 2);
+  // At most two per interval: the second follows up on one that found a side lacking.
+  if (settle.count >= settle.started.size()) due = std::max(due, settle.started[0] + interval);
+  if (now < due) {
+    settle.timer = schedule(due, TimerKind::BroadcastSettle);
+    return;
+  }
+  settle.wanted = false;
+  settle.started = {settle.started[1], now};
+  settle.count = std::min(settle.count + 1, settle.started.size());
+  metrics.incr("memberlist.user.broadcasts.settle_exchanges");
+  push_pull_random(now);
+}
+
+size_t Core::Impl::apply_repairs(const PushPull& reply, Instant now) {
+  if (!repair_on()) return 0;
   // A peer allowed more repairs than we are may send more; we take our share, and the rest
   // comes again at a later exchange while it is fresh (the wire codec bounds the whole list).
   const size_t take = std::min(reply.broadcast_repair.size(), cfg.max_repair_broadcasts);
@@ -262,6 +310,7 @@ void Core::Impl::apply_repairs(const PushPull& reply, Instant now) {
   if (reply.broadcast_repair.size() > take)
     metrics.incr("memberlist.user.broadcasts.repairs_skipped",
                  static_cast<double>(reply.broadcast_repair.size() - take));
+  return reply.broadcast_repair.size();
 }
 
 }  // namespace memberlist::core

@@ -120,8 +120,10 @@ struct Config {
   // sent or received in the last two push/pull intervals, at most this many (the oldest go
   // first), and its periodic push/pulls carry their digest, so that the peer answers with
   // the ones it has and we lack. A broadcast that gossip failed to bring to a member thus
-  // reaches it at its next push/pulls while fresh. Only broadcasts sent after a node joined
-  // are repaired to it. Origins are then remembered for de-duplication for three push/pull
+  // reaches it at its next push/pulls while fresh; and a node that got broadcast news starts
+  // one or two extra exchanges (at most two per interval) once the news stops coming, so that
+  // this happens within about one interval (app_broadcasts.cpp: the settle exchange). Only
+  // broadcasts sent after a node joined are repaired to it. Origins are then remembered for de-duplication for three push/pull
   // intervals, if longer than gossip_to_the_dead_time. 0 = best effort only, as the reference.
   // At most kMaxRepairBroadcasts.
   size_t max_repair_broadcasts = 256;

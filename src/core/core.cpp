@@ -52,6 +52,7 @@ void Core::Impl::fire(const TimerHeap::Fired& t, Instant now) {
     case TimerKind::JoinPushPull: push_pull_random(now); return;
     case TimerKind::ReconnectTick: reconnect_tick(now); return;
     case TimerKind::ReconnectPingTimeout: reconnect_ping_timeout(t.seq); return;
+    case TimerKind::BroadcastSettle: settle_exchange(now); return;
   }
 }
 

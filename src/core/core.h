@@ -128,6 +128,7 @@ enum class TimerKind : uint8_t {
   JoinPushPull = 11,    // one push/pull of the post-join burst
   ReconnectTick = 12,   // the next attempt to reach a dead member or a seed
   ReconnectPingTimeout = 13,  // no ack for reconnect ping `seq`: that member stays dead
+  BroadcastSettle = 14,  // broadcast news has settled: one extra push/pull to repair misses
 };
 
 struct TimerInfo {

@@ -132,6 +132,15 @@ struct Core::Impl {
     uint64_t done_id = 0;  // ours, fully retransmitted: its BroadcastDone waits for the horizon
   };
   std::deque<RecentBroadcast> recent_broadcasts;
+  // The settle exchange (app_broadcasts.cpp): one extra push/pull once broadcast news stops
+  // arriving. Wanted since `news_first`, last news at `news_last`.
+  struct SettleExchange {
+    bool wanted = false;
+    Instant news_first{}, news_last{};
+    uint64_t timer = 0;
+    std::array<Instant, 2> started{};  // the last two settle exchanges started, oldest first
+    size_t count = 0;                  // settle exchanges started so far (up to 2 counted)
+  } settle;
   Instant member_since{};   // our start, then our first successful join
   bool joined_once = false;
 
@@ -494,6 +503,11 @@ struct Core::Impl {
   Status queue_broadcast(std::string name, Bytes payload, uint64_t& id, Instant now);
   void remember_broadcast(const UserBroadcast& m, Instant at);
   void expire_recent_broadcasts(Instant now);
+  // The settle exchange: news_arrived() on each broadcast we queue or first get by gossip;
+  // settle_exchange() when its timer fires.
+  Duration settle_time() const;
+  void news_arrived(Instant now);
+  void settle_exchange(Instant now);
   // Ends our broadcasts still waiting in the repair set (Delivered): reset_broadcasts().
   void end_repairs();
   // Broadcast repair needs a bound above 0 and the periodic push/pull that carries it.
@@ -503,8 +517,9 @@ struct Core::Impl {
   void ask_for_repairs(PushPull& request, Instant now);
   void add_repairs(PushPull& reply, const PushPull& request, Instant now);
   std::vector<const RecentBroadcast*> lacked_by(const PushPull& peer, Instant now) const;
-  void push_repairs(const Address& to, const PushPull& reply, Instant now);
-  void apply_repairs(const PushPull& reply, Instant now);
+  // Both return how many broadcasts one side lacked.
+  size_t push_repairs(const Address& to, const PushPull& reply, Instant now);
+  size_t apply_repairs(const PushPull& reply, Instant now);
   // Holds the application broadcasts to max_queued_broadcasts / _bytes.
   void bound_user_queue();
 

@@ -12,7 +12,11 @@ namespace memberlist::core {
 // As the reference's pushPullTrigger: after the start-up stagger the loop first waits a
 // full (scaled) interval, then exchanges once per interval.
 void Core::Impl::push_pull_tick(Instant now, bool exchange) {
-  if (exchange) push_pull_random(now);
+  if (exchange) {
+    // After the broadcast news settled, this exchange is the settle exchange.
+    if (settle.wanted && now >= settle.news_last + settle_time()) settle.wanted = false;
+    push_pull_random(now);
+  }
   Instant next = now + push_pull_scale(cfg.push_pull_interval, est_num_nodes());
   schedule(next, TimerKind::PushPullTick);
 }
@@ -238,8 +242,10 @@ Status Core::Impl::push_pull_done(const PendingStream& ps, const Status& transpo
     return ms;
   }
   apply_merge(*pp, ps.join, now);
-  apply_repairs(*pp, now);
-  if (!ps.join) push_repairs(ps.to, *pp, now);
+  size_t lacked = apply_repairs(*pp, now);
+  if (!ps.join) lacked += push_repairs(ps.to, *pp, now);
+  // One side lacked broadcasts: the cluster is still catching up, as after news.
+  if (lacked > 0) news_arrived(now);
   if (ps.join && !joined_once) {
     joined_once = true;
     member_since = now;

@@ -91,7 +91,9 @@ PauseRun pause_run(Duration pause, uint64_t seed) {
   for (size_t i = events_before; i < sim.events().size(); ++i)
     r.deaths += sim.events()[i].state == NodeState::Dead;
   EXPECT_TRUE(sim.all_see(all, all, NodeState::Alive)) << "seed " << seed;
-  if (r.suspected) EXPECT_GE(sim.core(x).stats().refutes, 1u) << "seed " << seed;
+  if (r.suspected) {
+    EXPECT_GE(sim.core(x).stats().refutes, 1u) << "seed " << seed;
+  }
   return r;
 }
 
@@ -120,7 +122,9 @@ TEST(Pause, OneAndTwoSecondPausesCauseNoFalseDeath) {
     else
       std::printf("\n");
     // A 2 s pause outlasts a probe (1 s): the refutation path is exercised, not just avoided.
-    if (pause == 2s) EXPECT_GT(suspected, 0u);
+    if (pause == 2s) {
+      EXPECT_GT(suspected, 0u);
+    }
   }
 }
 
