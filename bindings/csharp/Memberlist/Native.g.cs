@@ -1293,8 +1293,13 @@ internal static unsafe partial class Native
     // closes that gap: every node keeps the broadcasts it sent or received for the repair horizon,
     // two push/pull intervals (scaled with the cluster size as push/pull itself), and each
     // periodic push/pull carries a digest of them both ways, the peer sending back (in its reply)
-    // or after it (by datagram) those the other lacks. A member then gets the broadcast within
-    // about the horizon if: it was a member before the broadcast was queued (a member that joins
+    // or after it (by datagram) those the other lacks. A node that queued or received broadcasts
+    // also starts an extra exchange with a random member once they stop coming (a few gossip
+    // rounds after the last), and another if that one found either side lacking some: at most
+    // two per push/pull interval, counted in memberlist.user.broadcasts.settle_exchanges. A
+    // member whose own exchange came while they were still spreading is so repaired within
+    // about one interval. A member then gets
+    // the broadcast within about the horizon if: it was a member before the broadcast was queued (a member that joins
     // later is never repaired the cluster's past, though gossip still travelling may bring it);
     // it was alive and reachable for a push/pull with a node that had it within the horizon; at
     // most max_repair_broadcasts broadcasts went round within the horizon (beyond that the oldest
