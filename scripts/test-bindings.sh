@@ -19,8 +19,9 @@
 set -uo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-build=${ML_BUILD_DIR:-$root/build-bindings}
+build=$(realpath -m "${ML_BUILD_DIR:-$root/build-bindings}")  # absolute: steps cd elsewhere
 prefix=${1:-${MEMBERLIST_PREFIX:-}}
+[ -z "$prefix" ] || prefix=$(realpath -m "$prefix")
 mkdir -p "$build"
 log_dir=$build/test-logs
 mkdir -p "$log_dir"

@@ -20,7 +20,7 @@ set -euo pipefail
 # SIGPIPE, and pipefail turns a match into a failure.
 quiet() { grep "$@" >/dev/null; }
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build=${ML_BUILD_DIR:-$root/build-deb}
+build=$(realpath -m "${ML_BUILD_DIR:-$root/build-deb}")  # absolute: steps cd elsewhere
 packages=(memberlist-dbg memberlist-agent libmemberlist-dev libmemberlist0)
 fail() { echo "test-packages: FAIL: $*" >&2; exit 1; }
 step() { echo "---- $*"; }

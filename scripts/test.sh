@@ -12,7 +12,7 @@
 #   ML_SKIP_SANITIZERS=1 scripts/test.sh # skip the sanitizer builds (quicker local runs)
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-build="${ML_BUILD_DIR:-$root/build}"
+build=$(realpath -m "${ML_BUILD_DIR:-$root/build}")  # absolute: steps cd elsewhere
 
 "$root/scripts/install-deps.sh" || { echo "test.sh: installing dependencies failed"; exit 1; }
 
