@@ -123,8 +123,9 @@ struct Config {
   // reaches it at its next push/pulls while fresh; and a node that got broadcast news starts
   // one or two extra exchanges (at most two per interval) once the news stops coming, so that
   // this happens within about one interval (app_broadcasts.cpp: the settle exchange). Only
-  // broadcasts sent after a node joined are repaired to it. Origins are then remembered for de-duplication for three push/pull
-  // intervals, if longer than gossip_to_the_dead_time. 0 = best effort only, as the reference.
+  // broadcasts sent after a node joined are repaired to it. Origins are then remembered for
+  // de-duplication for three push/pull intervals, if longer than gossip_to_the_dead_time.
+  // 0 = best effort only, as the reference.
   // At most kMaxRepairBroadcasts.
   size_t max_repair_broadcasts = 256;
   // The IP allow-list (the reference's CIDRsAllowed): an alive message putting a node at an
