@@ -18,10 +18,13 @@ using asio::ip::tcp;
 
 // A loopback TCP server on its own thread that accepts one connection, reads what arrives
 // (briefly), then writes `answer` (nothing = stays silent until destroyed) and closes.
+// Only its thread touches the acceptor until it is joined: the destructor wakes a pending
+// accept by connecting, never by closing the acceptor under it (a data race in Asio).
 class FakeServer {
  public:
   explicit FakeServer(std::string answer, bool silent = false)
       : acceptor_(ioc_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        port_(acceptor_.local_endpoint().port()),
         answer_(std::move(answer)),
         silent_(silent) {
     thread_ = std::thread([this] {
@@ -29,6 +32,10 @@ class FakeServer {
       tcp::socket sock(ioc_);
       acceptor_.accept(sock, ec);
       if (ec) return;
+      {
+        std::lock_guard<std::mutex> l(mu_);
+        if (stop_) return;  // the destructor's wake-up call
+      }
       std::array<char, 256> buf{};
       sock.read_some(asio::buffer(buf), ec);  // the join's first bytes
       if (silent_) {
@@ -46,15 +53,18 @@ class FakeServer {
       stop_ = true;
     }
     cv_.notify_all();
+    asio::io_context ioc;
+    tcp::socket wake(ioc);
     boost::system::error_code ec;
-    acceptor_.close(ec);
+    wake.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port_), ec);
     thread_.join();
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()); }
+  }  // the acceptor closes after the join, freeing the port
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
 
  private:
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
+  uint16_t port_;
   std::string answer_;
   bool silent_;
   std::mutex mu_;
@@ -122,11 +132,6 @@ TEST_F(JoinErrors, NothingListening) {
   {
     FakeServer gone("");  // takes a free port, then frees it
     address = gone.address();
-    // Wake its accept so that it ends: connect once.
-    asio::io_context ioc;
-    tcp::socket s(ioc);
-    boost::system::error_code ec;
-    s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), uint16_t(std::stoi(address.substr(10)))), ec);
   }
   Status st = join(address);
   EXPECT_EQ(st.code, core::Errc::io) << st.message;
