@@ -297,8 +297,7 @@ void Core::Impl::settle_exchange(Instant now) {
   settle.wanted = false;
   settle.started = {settle.started[1], now};
   settle.count = std::min(settle.count + 1, settle.started.size());
-  metrics.incr("memberlist.user.broadcasts.settle_exchanges");
-  push_pull_random(now);
+  if (push_pull_random(now)) metrics.incr("memberlist.user.broadcasts.settle_exchanges");
 }
 
 size_t Core::Impl::apply_repairs(const PushPull& reply, Instant now) {

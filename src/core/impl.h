@@ -473,7 +473,7 @@ struct Core::Impl {
 
   // ---- push/pull and streams (§3.7, push_pull.cpp) -----------------------------------------
   void push_pull_tick(Instant now, bool exchange);
-  void push_pull_random(Instant now);
+  bool push_pull_random(Instant now);  // false: no Alive member to exchange with
   void start_join_burst(Instant now);
   PushPull local_state(bool join);
   uint64_t start_push_pull(const Address& to, bool join, Instant now);

@@ -22,15 +22,15 @@ void Core::Impl::push_pull_tick(Instant now, bool exchange) {
 }
 
 // One periodic-style exchange with a random Alive member other than us, if any.
-void Core::Impl::push_pull_random(Instant now) {
+bool Core::Impl::push_pull_random(Instant now) {
   auto peers = k_random_nodes(1, [&](const NodeRec& r) {
     return is_self(r) || r.info.state != NodeState::Alive;
   });
-  if (!peers.empty()) {
-    const Address to = peers[0]->info.addr;
-    if (cfg.log) log(LogLevel::Debug, "Initiating push/pull sync with: " + peers[0]->info.name + " " + to.to_string());
-    start_push_pull(to, false, now);
-  }
+  if (peers.empty()) return false;
+  const Address to = peers[0]->info.addr;
+  if (cfg.log) log(LogLevel::Debug, "Initiating push/pull sync with: " + peers[0]->info.name + " " + to.to_string());
+  start_push_pull(to, false, now);
+  return true;
 }
 
 // Post-join burst (Config::post_join_push_pulls): simultaneous joiners only learn the
